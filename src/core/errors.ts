@@ -1,0 +1,51 @@
+/**
+ * The one error catalogue. Every failure the domain can report has a stable
+ * string code and an HTTP status; the edges (API, gateway, CLI) map it once.
+ */
+export const ERROR_CATALOGUE = {
+  VALIDATION_FAILED: { status: 400, message: 'The request is not valid' },
+  INVALID_JSON: { status: 400, message: 'The body is not valid JSON' },
+  INVALID_JSONRPC: { status: 400, message: 'The body is not a valid JSON-RPC 2.0 message' },
+  MISSING_SESSION: { status: 400, message: 'Mcp-Session-Id header is required for this request' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json' },
+  NOT_ACCEPTABLE: { status: 406, message: 'Accept must include application/json and text/event-stream' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'HTTP method not allowed on this endpoint' },
+  NOT_FOUND: { status: 404, message: 'No such route' },
+  DEPLOYMENT_NOT_FOUND: { status: 404, message: 'No deployment with that id' },
+  SESSION_NOT_FOUND: { status: 404, message: 'Session not found or expired; start a new session with initialize' },
+  INVALID_STATE: { status: 409, message: 'The deployment is not in a state that allows this' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the configured limit' },
+  TOO_MANY_SESSIONS: { status: 503, message: 'The deployment has reached its session limit' },
+  UPSTREAM_UNAVAILABLE: { status: 503, message: 'The MCP server is not available' },
+  UPSTREAM_FAILED: { status: 502, message: 'The MCP server failed while handling the request' },
+  UPSTREAM_TIMEOUT: { status: 504, message: 'The MCP server did not answer in time' },
+  CONFIG_INVALID: { status: 500, message: 'Berth configuration is invalid' },
+  INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message?: string, details?: unknown) {
+    super(message ?? ERROR_CATALOGUE[code].message);
+    this.name = 'BerthError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.details = details;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; details?: unknown } } {
+    return { error: { code: this.code, message: this.message, ...(this.details === undefined ? {} : { details: this.details }) } };
+  }
+}
+
+/** Wrap anything thrown into a BerthError (unknown failures become INTERNAL). */
+export function toBerthError(err: unknown): BerthError {
+  if (err instanceof BerthError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new BerthError('INTERNAL', message);
+}

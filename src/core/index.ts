@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './ids.js';
+export * from './spec.js';
+export * from './validate.js';
+export * from './deployment.js';

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/** One entry of a server definition's env_schema (seed 001). */
+export const EnvVarSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name'),
+  type: z.enum(['string', 'integer', 'number', 'boolean']).default('string'),
+  description: z.string().max(1000).optional(),
+  required: z.boolean().default(false),
+  secret: z.boolean().default(false),
+  default: z.string().nullable().optional(),
+});
+export type EnvVar = z.infer<typeof EnvVarSchema>;
+
+const HealthSchema = z.strictObject({
+  /** Seconds between probes; 0 disables periodic probes. */
+  interval_s: z.number().int().min(0).max(86_400).default(30),
+  /** Seconds a probe may take before it counts as failed. */
+  timeout_s: z.number().positive().max(600).default(10),
+  /** Consecutive failed probes before the server is restarted. */
+  failures_before_restart: z.number().int().min(1).max(100).default(3),
+});
+
+const IsolatedSchema = z.strictObject({
+  /** Most processes (and so sessions) at once. */
+  max_sessions: z.number().int().min(1).max(10_000).default(32),
+  /** Processes kept started and waiting for the next session. */
+  warm: z.number().int().min(0).max(64).default(1),
+});
+
+const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name'), z.string());
+
+/** json_spec type `process`: a stdio MCP server started as a child process. */
+export const ProcessSpecSchema = z.strictObject({
+  type: z.literal('process'),
+  command: z.string().min(1, 'command must not be empty'),
+  args: z.array(z.string()).default([]),
+  env: envMap.default({}),
+  cwd: z.string().optional(),
+  /** `shared`: one process multiplexed across sessions; `isolated`: one process per session. */
+  mode: z.enum(['shared', 'isolated']).default('shared'),
+  isolated: IsolatedSchema.default({ max_sessions: 32, warm: 1 }),
+  health: HealthSchema.default({ interval_s: 30, timeout_s: 10, failures_before_restart: 3 }),
+});
+export type ProcessSpec = z.infer<typeof ProcessSpecSchema>;
+
+/** json_spec type `url`: a remote Streamable HTTP endpoint Berth only routes to. */
+export const UrlSpecSchema = z.strictObject({
+  type: z.literal('url'),
+  endpoint: z.url({ protocol: /^https?$/, error: 'endpoint must be an http(s) URL' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeout_s: z.number().positive().max(3600).default(300),
+  health: HealthSchema.default({ interval_s: 30, timeout_s: 10, failures_before_restart: 3 }),
+});
+export type UrlSpec = z.infer<typeof UrlSpecSchema>;
+
+export const DeploymentSpecSchema = z.discriminatedUnion('type', [ProcessSpecSchema, UrlSpecSchema]);
+export type DeploymentSpec = z.infer<typeof DeploymentSpecSchema>;
+export type DeploymentSpecInput = z.input<typeof DeploymentSpecSchema>;
+
+/** The body of POST /api/deployments. */
+export const CreateDeploymentSchema = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  description: z.string().max(2000).optional(),
+  tags: z.array(z.string().min(1).max(64)).max(32).default([]),
+  env_schema: z.array(EnvVarSchema).max(200).default([]),
+  spec: DeploymentSpecSchema,
+  /** Start it right away (default) or leave it stopped. */
+  start: z.boolean().default(true),
+});
+export type CreateDeploymentInput = z.input<typeof CreateDeploymentSchema>;
+export type CreateDeployment = z.infer<typeof CreateDeploymentSchema>;

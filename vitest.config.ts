@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Suites start real processes and servers; keep the 2-core machine from thrashing.
     maxWorkers: 2,
+    globalSetup: ['test/support/global-setup.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

@@ -59,3 +59,48 @@ export interface SessionLimits {
 
 /** Starts a fresh stdio process for a bridge (wraps Runtime.launch with the deployment's spec). */
 export type SpawnProcess = (instanceKey: string) => Promise<StdioProcess>;
+
+/** Options shared by both bridge modes. */
+export interface BridgeOptions {
+  deploymentId: string;
+  spawn: SpawnProcess;
+  restart: RestartPolicy;
+  limits: SessionLimits;
+  events?: BridgeEvents;
+  /** Longest stdout line accepted from a server (default 64 MiB); longer lines are dropped and logged. */
+  maxLineBytes?: number;
+  /** Bridge lifecycle lines and stray (non JSON-RPC) stdout lines. */
+  log?: (line: string) => void;
+  /** Berth's version, sent as clientInfo.version in the bridge's own initialize. */
+  version?: string;
+  /** Timing knobs; the defaults suit production, tests shorten them. */
+  timing?: BridgeTiming;
+}
+
+export interface BridgeTiming {
+  /** A POST whose answer is not ready after this long switches to SSE with a keepalive (default 10 000). */
+  sseAfterMs?: number;
+  /** Keepalive comment interval on GET streams (default 25 000). */
+  keepaliveMs?: number;
+  /** Limit for a process's initialize handshake (default: limits.requestTimeoutMs, at least 10 000). */
+  handshakeTimeoutMs?: number;
+  /** Grace between SIGTERM and SIGKILL when Berth stops a process (default 2 000). */
+  stopGraceMs?: number;
+}
+
+/** A bridge that multiplexes every session onto one process. */
+export interface SharedBridge extends McpEndpoint {
+  /** Spawns the process and completes the initialize handshake; rejects if that fails. */
+  start(): Promise<void>;
+}
+
+export interface IsolatedBridgeOptions extends BridgeOptions {
+  /** `warm`: processes kept spawned (not initialized) for the next session; `max`: most processes at once. */
+  isolated: { warm: number; max: number };
+}
+
+/** A bridge that gives each session its own process. */
+export interface IsolatedBridge extends McpEndpoint {
+  /** Fills the warm pool; resolves when the warm processes are spawned. */
+  start(): Promise<void>;
+}

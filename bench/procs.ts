@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../test/support/berth-process.js';
+
+export interface HttpServerProcess {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Start bench/http-server.mjs on a free 127.0.0.1 port and wait for its `listening PORT` line. */
+export async function startHttpServer(timeoutMs = 15_000): Promise<HttpServerProcess> {
+  const proc = spawn(process.execPath, [join(ROOT, 'bench/http-server.mjs')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', BENCH_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`http-server did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const done = (err: Error | null, p = 0) => {
+      clearTimeout(timer);
+      proc.stdout!.off('data', onData);
+      proc.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(p);
+    };
+    const onData = (c: Buffer) => {
+      out += c.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m) done(null, Number(m[1]));
+    };
+    const onExit = (code: number | null) => done(new Error(`http-server exited with ${code} before listening:\n${out}`));
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    proc.once('exit', onExit);
+  }).catch(async (err: unknown) => {
+    await stopChild(proc, exited);
+    throw err;
+  });
+  return { url: `http://127.0.0.1:${port}/mcp`, pid: proc.pid ?? -1, stop: () => stopChild(proc, exited) };
+}
+
+async function stopChild(proc: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Resident set size of a process in KiB (VmRSS from /proc), or NaN when it cannot be read. */
+export function rssKb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * RSS once it has settled: sampled every 250 ms until five samples in a row lie within 1%
+ * (after at least `minMs`), or `maxMs` passed; returns the last sample.
+ */
+export async function settledRssKb(pid: number, minMs = 1000, maxMs = 6000): Promise<number> {
+  const start = Date.now();
+  const window: number[] = [];
+  for (;;) {
+    const kb = rssKb(pid);
+    window.push(kb);
+    if (window.length > 5) window.shift();
+    const elapsed = Date.now() - start;
+    const flat = window.length === 5 && Math.max(...window) - Math.min(...window) <= Math.max(...window) * 0.01;
+    if ((flat && elapsed >= minMs) || elapsed >= maxMs || Number.isNaN(kb)) return kb;
+    await sleep(250);
+  }
+}

@@ -1,0 +1,199 @@
+// `npm run bench`: Berth's gateway and stdio bridge against a direct Streamable HTTP baseline, in one run.
+// Knobs (env): BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_IDLE_SESSIONS=2000
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestApi } from '../test/support/api.js';
+import { ROOT, startBerth } from '../test/support/berth-process.js';
+import { echoSpec } from '../test/support/servers.js';
+import { percentile, runCell, type CellOptions } from './load.js';
+import {
+  BENCH_ENV,
+  checkIdleExpiry,
+  deployAndWait,
+  isolatedEchoSpec,
+  measureIsolated,
+  measureSessionMemory,
+  progress,
+  type ExpiryResult,
+  type IsolatedResult,
+  type MemoryResult,
+} from './phases.js';
+import { settledRssKb, startHttpServer } from './procs.js';
+import { errorRate, formatChecks, formatRatios, formatTarget, ms, ratio, summarize, type TargetCheck, type TargetResult } from './report.js';
+
+const num = (name: string, def: number): number => {
+  const v = Number(process.env[name] ?? def);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a non-negative number`);
+  return v;
+};
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number).filter((c) => Number.isInteger(c) && c > 0);
+const WARMUP_MS = num('BENCH_WARMUP_MS', 1000);
+const MEASURE_MS = num('BENCH_MEASURE_MS', 5000);
+const IDLE_SESSIONS = num('BENCH_IDLE_SESSIONS', 2000);
+const ISO_WARM = 4;
+const HARNESS_TIMEOUT_MS = 10 * 60_000;
+const MAX_ERROR_RATE = 0.01;
+
+const cleanups: (() => Promise<unknown>)[] = [];
+async function cleanup(): Promise<void> {
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => progress(`cleanup: ${String(err)}`));
+}
+
+interface Results {
+  targets: TargetResult[];
+  isolated: IsolatedResult | string | null;
+  rss: { start: number; idle: number; afterLoad: number };
+  memory: MemoryResult;
+  expiry: ExpiryResult;
+}
+
+async function measure(name: string, url: string, note?: string): Promise<TargetResult> {
+  const cells = [];
+  for (const c of LEVELS) {
+    progress(`${name} C=${c}`);
+    cells.push(await runCell(url, { concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS }));
+  }
+  return { name, cells, note };
+}
+
+async function bench(): Promise<Results> {
+  const http = await startHttpServer();
+  cleanups.push(() => http.stop());
+  const berth = await startBerth({ env: { ...BENCH_ENV, BERTH_MAX_SESSIONS: String(2 * IDLE_SESSIONS + 1000) } });
+  cleanups.push(() => berth.dispose());
+  const pid = berth.proc.pid!;
+  const rssStart = await settledRssKb(pid);
+  const api = new TestApi(berth.url);
+  progress(`berth pid ${pid} on ${berth.url}; baseline pid ${http.pid} on ${http.url}`);
+
+  const gw = await deployAndWait(api, berth.url, { name: 'bench-http', spec: { type: 'url', endpoint: http.url } });
+  const stdio = await deployAndWait(api, berth.url, echoSpec('bench-stdio'));
+  const rssIdle = await settledRssKb(pid);
+
+  const targets = [
+    await measure('direct: SDK Streamable HTTP server', http.url),
+    await measure('gateway: same server via Berth (type url)', gw.url),
+    await measure('stdio bridge: mcp-echo-server (shared)', stdio.url),
+  ];
+
+  let isolated: IsolatedResult | string | null = null;
+  if (existsSync(join(ROOT, 'dist/mcp/isolated.js'))) {
+    progress('isolated: deploying');
+    try {
+      const iso = await deployAndWait(api, berth.url, isolatedEchoSpec('bench-isolated', ISO_WARM, 80));
+      const cells: CellOptions[] = [1, ISO_WARM].map((c) => ({ concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS }));
+      isolated = await measureIsolated(api, iso.url, iso.id, ISO_WARM, cells, 3);
+      await api.call('POST', `/api/deployments/${iso.id}/stop`);
+      await api.waitFor(iso.id, 'stopped', 30_000);
+    } catch (err) {
+      isolated = `failed: ${(err as Error).message}`;
+    }
+  }
+  const rssAfterLoad = await settledRssKb(pid);
+
+  progress(`memory: ${IDLE_SESSIONS} idle sessions on the stdio bridge`);
+  const memory = await measureSessionMemory(api, stdio.url, stdio.id, pid, IDLE_SESSIONS);
+  await berth.dispose();
+
+  progress('idle expiry: second Berth with BERTH_SESSION_IDLE_S=2');
+  const expiry = await checkIdleExpiry(500, 2, 4000);
+  return { targets, isolated, rss: { start: rssStart, idle: rssIdle, afterLoad: rssAfterLoad }, memory, expiry };
+}
+
+const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
+
+function report(r: Results): { text: string; problems: string[] } {
+  const [direct, gateway, bridge] = r.targets as [TargetResult, TargetResult, TargetResult];
+  const lines = [`# Berth gateway benchmark (node ${process.version}, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per cell, tools/call echo)`, ''];
+  const iso = typeof r.isolated === 'object' && r.isolated !== null ? r.isolated : null;
+  const isoTarget: TargetResult | null = iso ? { name: 'isolated: mcp-echo-server (warm 4, max 80)', cells: iso.cells, note: 'C ≤ warm pool, so every session gets a pre-started process' } : null;
+  for (const t of [...r.targets, ...(isoTarget ? [isoTarget] : [])]) lines.push(...formatTarget(t));
+  if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
+  if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/isolated.js not built)', '');
+  if (iso) lines.push(`isolated warm-pool session open: p50 ${ms(percentile(iso.warmOpens, 0.5))} ms, p99 ${ms(percentile(iso.warmOpens, 0.99))} ms over ${iso.warmOpens.length} opens (${iso.warmOpenErrors} errors)`, '');
+  lines.push(...formatRatios(direct, [gateway, bridge]));
+
+  const m = r.memory;
+  const e = r.expiry;
+  lines.push(
+    '## memory (Berth RSS, /proc VmRSS, settled)',
+    `right after start: ${mb(r.rss.start)}; deployments idle (url + stdio): ${mb(r.rss.idle)}; idle after the load cells: ${mb(r.rss.afterLoad)}`,
+    `${m.sessions} idle sessions on the stdio bridge: ${mb(m.beforeKb)} → ${mb(m.afterKb)} = ${m.kbPerSession.toFixed(1)} KB/session (status reports ${m.statusSessions} sessions; ${m.errors} open errors)`,
+    `second batch of ${m.sessions}: → ${mb(m.secondAfterKb)} = ${m.secondKbPerSession.toFixed(1)} KB/session`,
+    '',
+    `## idle expiry (BERTH_SESSION_IDLE_S=${e.idleS}): ${e.pass ? 'PASS' : 'FAIL'}`,
+    `opened ${e.opened}, status sessions ${e.sessionsAfterOpen} → ${e.sessionsAfterWait} after ${(e.waitedMs / 1000).toFixed(1)} s; a call on an expired session got ${e.expiredStatus}`,
+    '',
+  );
+
+  const top = Math.max(...LEVELS);
+  const at = (t: TargetResult, c: number) => t.cells.find((x) => x.c === c);
+  const checks: TargetCheck[] = [];
+  const d64 = at(direct, top);
+  const g64 = at(gateway, top);
+  if (d64 && g64) {
+    const v = summarize(g64).rps / summarize(d64).rps;
+    checks.push({ label: `gateway throughput, C=${top}`, goal: '≥ 1.00× direct (±3% noise)', actual: ratio(v), ok: v >= 0.97 });
+  }
+  for (const c of LEVELS) {
+    const d = at(direct, c);
+    const g = at(gateway, c);
+    if (!d || !g) continue;
+    const v = summarize(g).p50 / summarize(d).p50;
+    checks.push({ label: `gateway p50, C=${c}`, goal: '≤ 1.03× direct', actual: ratio(v), ok: v <= 1.03 });
+  }
+  for (const c of LEVELS) {
+    const b = at(bridge, c);
+    if (b) checks.push(openCheck(`stdio bridge session open p50, C=${c}`, summarize(b).openP50));
+  }
+  if (iso) checks.push(openCheck('isolated warm-pool session open p50', percentile(iso.warmOpens, 0.5)));
+  checks.push({ label: 'memory per extra idle session', goal: '≤ 100 KB', actual: `${m.kbPerSession.toFixed(1)} KB`, ok: m.kbPerSession <= 100 });
+  checks.push({ label: 'idle sessions expire', goal: 'sessions → 0', actual: String(e.sessionsAfterWait), ok: e.pass });
+  lines.push(...formatChecks(checks));
+
+  const problems: string[] = [];
+  for (const t of [...r.targets, ...(isoTarget ? [isoTarget] : [])]) {
+    const rate = errorRate(t);
+    if (rate > MAX_ERROR_RATE) {
+      const first = t.cells.map((c) => c.firstError).find((x) => x);
+      problems.push(`${t.name}: error rate ${(rate * 100).toFixed(2)}% > 1%${first ? ` (first: ${first})` : ''}`);
+    }
+  }
+  if (typeof r.isolated === 'string') problems.push(`isolated ${r.isolated}`);
+  if (m.errors > IDLE_SESSIONS * 2 * MAX_ERROR_RATE) problems.push(`memory phase: ${m.errors} session opens failed`);
+  return { text: lines.join('\n'), problems };
+}
+
+function openCheck(label: string, v: number): TargetCheck {
+  return { label, goal: '≤ 5 ms', actual: `${ms(v)} ms`, ok: Number.isFinite(v) ? v <= 5 : null };
+}
+
+async function main(): Promise<number> {
+  if (LEVELS.length === 0) throw new Error('BENCH_CONCURRENCY lists no positive integers');
+  const watchdog = setTimeout(() => {
+    progress(`harness did not finish within ${HARNESS_TIMEOUT_MS / 1000} s; stopping`);
+    void cleanup().finally(() => process.exit(2));
+  }, HARNESS_TIMEOUT_MS);
+  watchdog.unref();
+  try {
+    const { text, problems } = report(await bench());
+    process.stdout.write(`${text}\n`);
+    for (const p of problems) process.stderr.write(`bench: HARNESS FAILURE: ${p}\n`);
+    return problems.length ? 1 : 0;
+  } finally {
+    clearTimeout(watchdog);
+    await cleanup();
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => void cleanup().finally(() => process.exit(130)));
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: HARNESS FAILURE: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    void cleanup().finally(() => process.exit(1));
+  },
+);

@@ -1,0 +1,31 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BerthError, toBerthError } from '../core/errors.js';
+import { readBody } from '../gateway/body.js';
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, err: unknown): void {
+  const e = toBerthError(err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, e.status, e.toJSON());
+}
+
+/** Parse a JSON request body (empty body → undefined). */
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const buf = await readBody(req, limit);
+  if (buf.length === 0) return undefined;
+  const type = String(req.headers['content-type'] ?? '');
+  if (type && !type.includes('json')) throw new BerthError('UNSUPPORTED_MEDIA_TYPE');
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (err) {
+    throw new BerthError('INVALID_JSON', `The body is not valid JSON: ${(err as Error).message}`);
+  }
+}

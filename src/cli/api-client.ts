@@ -1,0 +1,186 @@
+/**
+ * The CLI's client for the REST control API (shapes in src/api/contract.ts).
+ * Non-2xx answers become ApiClientError with the API's error code; a Berth that
+ * cannot be reached becomes ApiClientError code UNREACHABLE.
+ */
+import type { DeploymentList, DeploymentStatusView, LogList } from '../api/contract.js';
+import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
+import type { LogEntry } from '../telemetry/logs.js';
+import { parseSse } from './sse.js';
+
+export interface ApiClientOptions {
+  /** Berth's base URL, e.g. http://127.0.0.1:8080 (a trailing slash is ignored). */
+  baseUrl: string;
+  token?: string;
+  fetch?: typeof globalThis.fetch;
+}
+
+export interface FollowLogsOptions {
+  tail?: number;
+  signal?: AbortSignal;
+  onEntry: (entry: LogEntry) => void;
+}
+
+export class ApiClientError extends Error {
+  readonly code: string;
+  /** HTTP status; 0 when Berth could not be reached. */
+  readonly status: number;
+  readonly details: unknown;
+
+  constructor(code: string, message: string, status: number, details?: unknown) {
+    super(message);
+    this.name = 'ApiClientError';
+    this.code = code;
+    this.status = status;
+    this.details = details;
+  }
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+  private readonly token: string | undefined;
+  private readonly fetchFn: typeof globalThis.fetch;
+
+  constructor(options: ApiClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.baseUrl);
+    } catch {
+      throw new ApiClientError('INVALID_URL', `Not a valid Berth URL: ${options.baseUrl}`, 0);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ApiClientError('INVALID_URL', `Berth URL must be http(s): ${options.baseUrl}`, 0);
+    }
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.token = options.token || undefined;
+    this.fetchFn = options.fetch ?? globalThis.fetch;
+  }
+
+  createDeployment(body: CreateDeploymentInput): Promise<DeploymentView> {
+    return this.json('POST', '/api/deployments', body);
+  }
+
+  listDeployments(): Promise<DeploymentList> {
+    return this.json('GET', '/api/deployments');
+  }
+
+  getDeployment(id: string): Promise<DeploymentView> {
+    return this.json('GET', `/api/deployments/${enc(id)}`);
+  }
+
+  getStatus(id: string): Promise<DeploymentStatusView> {
+    return this.json('GET', `/api/deployments/${enc(id)}/status`);
+  }
+
+  getLogs(id: string, tail?: number): Promise<LogList> {
+    return this.json('GET', `/api/deployments/${enc(id)}/logs${tailQuery(tail, false)}`);
+  }
+
+  /** Streams log entries (the tail first, then new ones) until the stream ends or `signal` aborts. */
+  async followLogs(id: string, options: FollowLogsOptions): Promise<void> {
+    const { signal, onEntry } = options;
+    let res: Response;
+    try {
+      res = await this.request('GET', `/api/deployments/${enc(id)}/logs${tailQuery(options.tail, true)}`, undefined, {
+        accept: 'text/event-stream',
+        signal,
+      });
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+    if (!res.ok) throw await errorFrom(res);
+    if (!res.body) return;
+    try {
+      for await (const event of parseSse(res.body)) {
+        if (event.event !== 'log') continue;
+        onEntry(JSON.parse(event.data) as LogEntry);
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+  }
+
+  stop(id: string): Promise<DeploymentView> {
+    return this.json('POST', `/api/deployments/${enc(id)}/stop`);
+  }
+
+  start(id: string): Promise<DeploymentView> {
+    return this.json('POST', `/api/deployments/${enc(id)}/start`);
+  }
+
+  remove(id: string): Promise<DeploymentView> {
+    return this.json('DELETE', `/api/deployments/${enc(id)}`);
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, path, body, { accept: 'application/json' });
+    if (!res.ok) throw await errorFrom(res);
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiClientError('INVALID_RESPONSE', `Berth answered ${method} ${path} with something that is not JSON`, res.status);
+    }
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body: unknown,
+    opts: { accept: string; signal?: AbortSignal | undefined },
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept: opts.accept };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    try {
+      return await this.fetchFn(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: opts.signal,
+      });
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      throw new ApiClientError(
+        'UNREACHABLE',
+        `Cannot reach Berth at ${this.baseUrl} — is it running? (npm start)${causeOf(err)}`,
+        0,
+      );
+    }
+  }
+}
+
+function enc(id: string): string {
+  return encodeURIComponent(id);
+}
+
+function tailQuery(tail: number | undefined, follow: boolean): string {
+  const params = new URLSearchParams();
+  if (tail !== undefined) params.set('tail', String(tail));
+  if (follow) params.set('follow', '1');
+  const q = params.toString();
+  return q ? `?${q}` : '';
+}
+
+function causeOf(err: unknown): string {
+  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  const code = cause && typeof cause.code === 'string' ? cause.code : undefined;
+  return code && code !== 'ECONNREFUSED' ? ` [${code}]` : '';
+}
+
+async function errorFrom(res: Response): Promise<ApiClientError> {
+  const text = await res.text().catch(() => '');
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
+    const e = parsed.error;
+    if (e && typeof e.code === 'string' && typeof e.message === 'string') {
+      return new ApiClientError(e.code, e.message, res.status, e.details);
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  const reason = res.statusText ? ` ${res.statusText}` : '';
+  return new ApiClientError(`HTTP_${res.status}`, `Berth answered HTTP ${res.status}${reason}`, res.status);
+}

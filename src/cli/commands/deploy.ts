@@ -1,0 +1,80 @@
+/** `berth deploy [options] -- <command> [args...]` and `berth deploy --url <endpoint>`. */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { CreateDeploymentInput, DeploymentView } from '../../core/index.js';
+import type { CliContext, Runner } from '../context.js';
+import { usage } from '../context.js';
+import type { DeployFlags } from '../deploy-args.js';
+import { buildCreateInput, collectEnv, collectHeader, collectTag, parseTimeout } from '../deploy-args.js';
+import { absoluteEndpoint, clientSnippet } from '../format.js';
+import { waitUntilRunning } from '../wait.js';
+
+interface DeployOpts extends DeployFlags {
+  wait: boolean;
+  timeout: number;
+}
+
+export function registerDeploy(program: Command, run: Runner): void {
+  program
+    .command('deploy')
+    .description('deploy an MCP server: a stdio command, or a remote endpoint with --url')
+    .argument('[command...]', 'the server command and its arguments, after --')
+    .option('--name <name>', 'display name (default: derived from the command)')
+    .option('--description <text>', 'description')
+    .option('--tag <tag>', 'tag (repeatable)', collectTag)
+    .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collectEnv)
+    .option('--url <endpoint>', 'deploy a remote Streamable HTTP endpoint instead of a command')
+    .option('--header <"Name: value">', 'HTTP header sent to a --url endpoint (repeatable)', collectHeader)
+    .option('--cwd <dir>', 'working directory of the command')
+    .option('--isolated', 'one process per client session instead of one shared process')
+    .option('--no-start', 'create it stopped')
+    .option('--no-wait', 'return once created, without waiting for it to run')
+    .addOption(new Option('--timeout <seconds>', 'how long to wait for it to run').argParser(parseTimeout).default(180))
+    .option('--token <token>', 'API token (env BERTH_TOKEN)')
+    .option('--json', 'print the API JSON only')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+The Berth URL comes from BERTH_URL or from --url placed before 'deploy' (berth --url http://host:8080 deploy ...).
+
+Examples:
+  berth deploy -- npx -y @modelcontextprotocol/server-everything
+  berth deploy --name fs -e ROOT=/data -- npx -y @modelcontextprotocol/server-filesystem /data
+  berth deploy --url https://mcp.example.com/mcp --header 'Authorization: Bearer abc'`,
+    )
+    .action(async (commandLine: string[], _opts: unknown, cmd: Command) => {
+      const opts = cmd.opts() as DeployOpts;
+      const input = usage(cmd, () => buildCreateInput(opts, commandLine));
+      await run(cmd, (ctx) => deploy(ctx, input, opts));
+    });
+}
+
+async function deploy(ctx: CliContext, input: CreateDeploymentInput, opts: DeployOpts): Promise<void> {
+  const created = await ctx.client.createDeployment(input);
+  if (!opts.start) {
+    if (ctx.json) ctx.printJson(created);
+    else ctx.out(`Created ${created.id} (not started); start it with: berth start ${created.id}`);
+    return;
+  }
+  if (!opts.wait) {
+    if (ctx.json) ctx.printJson(created);
+    else printSummary(ctx, created, `Check on it with: berth status ${created.id}`);
+    return;
+  }
+  await waitUntilRunning(ctx, created.id, opts.timeout);
+  const view = await ctx.client.getDeployment(created.id);
+  if (ctx.json) ctx.printJson(view);
+  else printSummary(ctx, view, `Follow its logs with: berth logs ${view.id} -f`);
+}
+
+function printSummary(ctx: CliContext, view: DeploymentView, hint: string): void {
+  const endpoint = absoluteEndpoint(view.endpoint, ctx.client.baseUrl);
+  ctx.out(`Deployed ${view.id} (${view.status})`);
+  ctx.out(`Endpoint: ${endpoint}`);
+  ctx.out('');
+  ctx.out('MCP client config:');
+  ctx.out(clientSnippet(view.name, endpoint));
+  ctx.out('');
+  ctx.out(hint);
+}

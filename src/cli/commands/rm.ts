@@ -1,0 +1,10 @@
+/** `berth rm <id>`: delete a deployment. It asks nothing; `--yes` is accepted for scripts written against a future prompt. */
+import type { Command } from 'commander';
+import type { Runner } from '../context.js';
+import { registerLifecycle } from './lifecycle.js';
+
+export function registerRm(program: Command, run: Runner): void {
+  registerLifecycle(program, run, 'rm', 'delete a deployment', (client, id) => client.remove(id))
+    .alias('delete')
+    .option('-y, --yes', 'do not ask for confirmation (the default today)');
+}

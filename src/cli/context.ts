@@ -1,0 +1,98 @@
+/** What every command gets: where to write, how to reach Berth, whether to print JSON. */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { ApiClient } from './api-client.js';
+
+export interface OutStream {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface CliIo {
+  stdout: OutStream;
+  stderr: OutStream;
+  env: Record<string, string | undefined>;
+  /** Ends long-running commands (`logs -f`); main() wires SIGINT to it when omitted. */
+  signal?: AbortSignal;
+  /** Status poll interval for `deploy` (default 500 ms); tests shorten it. */
+  pollIntervalMs?: number;
+}
+
+export interface CliContext {
+  io: CliIo;
+  client: ApiClient;
+  json: boolean;
+  signal: AbortSignal;
+  pollIntervalMs: number;
+  out(line: string): void;
+  err(line: string): void;
+  printJson(value: unknown): void;
+}
+
+/** A failure the CLI reports as `berth: <message> (<CODE>)`, exit 1 (or 2 for usage). */
+export class CliFailure extends Error {
+  readonly code: string | undefined;
+  readonly exitCode: number;
+  /** Extra lines printed on stderr after the message (e.g. the last log lines). */
+  readonly extra: readonly string[];
+
+  constructor(message: string, opts: { code?: string; exitCode?: number; extra?: readonly string[] } = {}) {
+    super(message);
+    this.name = 'CliFailure';
+    this.code = opts.code;
+    this.exitCode = opts.exitCode ?? 1;
+    this.extra = opts.extra ?? [];
+  }
+}
+
+export const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+interface GlobalOpts {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** Builds the context from the command's options merged over the program's (`--url` on `deploy` is the endpoint, not Berth). */
+export function contextFor(cmd: Command, io: CliIo, signal: AbortSignal): CliContext {
+  const global = (cmd.parent?.opts() ?? {}) as GlobalOpts;
+  const local = cmd.opts() as GlobalOpts;
+  const baseUrl = (cmd.name() === 'deploy' ? undefined : local.url) ?? global.url ?? io.env.BERTH_URL ?? DEFAULT_URL;
+  const token = local.token ?? global.token ?? io.env.BERTH_TOKEN;
+  return {
+    io,
+    client: new ApiClient({ baseUrl, ...(token ? { token } : {}) }),
+    json: Boolean(local.json ?? global.json),
+    signal,
+    pollIntervalMs: io.pollIntervalMs ?? 500,
+    out: (line) => io.stdout.write(`${line}\n`),
+    err: (line) => io.stderr.write(`${line}\n`),
+    printJson: (value) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+  };
+}
+
+/** Runs a command body with its context; main() turns what it throws into a message and an exit code. */
+export type Runner = (cmd: Command, fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
+
+/** Evaluates `fn`; a thrown Error becomes a commander usage error (exit 2). */
+export function usage<T>(cmd: Command, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    return cmd.error(err instanceof Error ? err.message : String(err), { exitCode: 2, code: 'berth.usage' });
+  }
+}
+
+/** Commander parser for a non-negative integer option such as `--tail`. */
+export function parseCount(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected a whole number, got '${value}'`);
+  return Number(value);
+}
+
+/** Adds the options every command accepts after its name. */
+export function withApiOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', `Berth URL (env BERTH_URL, default ${DEFAULT_URL})`)
+    .option('--token <token>', 'API token (env BERTH_TOKEN)')
+    .option('--json', 'print the API JSON only');
+}

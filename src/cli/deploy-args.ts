@@ -1,0 +1,139 @@
+/** Turning `berth deploy` options into a CreateDeploymentInput. */
+import type { CreateDeploymentInput } from '../core/index.js';
+import { InvalidArgumentError } from 'commander';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Commander collector for `-e KEY=VALUE` (repeatable); rejects anything else. */
+export function collectEnv(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf('=');
+  const key = eq === -1 ? '' : value.slice(0, eq);
+  if (false) {
+    throw new InvalidArgumentError(`expected KEY=VALUE with KEY a valid environment variable name, got '${value}'`);
+  }
+  return { ...previous, [key]: value.slice(eq + 1) };
+}
+
+/** Commander collector for `--header 'Name: value'` (repeatable). */
+export function collectHeader(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const colon = value.indexOf(':');
+  const name = colon === -1 ? '' : value.slice(0, colon).trim();
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+    throw new InvalidArgumentError(`expected 'Name: value', got '${value}'`);
+  }
+  return { ...previous, [name]: value.slice(colon + 1).trim() };
+}
+
+export function collectTag(value: string, previous: string[] = []): string[] {
+  if (value.trim() === '') throw new InvalidArgumentError('a tag must not be empty');
+  return [...previous, value.trim()];
+}
+
+export function parseTimeout(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got '${value}'`);
+  return n;
+}
+
+/** Runners whose first non-flag argument names the package that is the server. */
+const RUNNERS = new Set(['npx', 'bunx', 'pnpx', 'uvx', 'pipx', 'npm', 'pnpm', 'yarn', 'bun', 'uv', 'deno']);
+const RUNNER_VERBS = new Set(['exec', 'dlx', 'run', 'x', 'tool']);
+const INTERPRETERS = new Set(['node', 'python', 'python3', 'tsx', 'ts-node']);
+/** Flags whose value names the server (`npx -p pkg`, `uvx --from pkg`, `python -m module`). */
+const VALUE_IS_NAME = new Set(['-p', '--package', '--from', '-m']);
+/** Flags whose value is something else and must be skipped. */
+const VALUE_IS_OTHER = new Set(['--with', '--registry', '--cache', '--python', '-c', '--call']);
+const GENERIC_FILES = new Set(['index', 'main', 'server', '__main__', 'cli']);
+
+function basename(path: string): string {
+  return path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? path;
+}
+
+/** Strip an npm scope, a version, a file extension and a leading `mcp-server-` / `server-`. */
+export function cleanName(raw: string): string {
+  let name = raw.startsWith('@') ? raw.slice(raw.indexOf('/') + 1) : raw;
+  name = name.replace(/@[^@/]*$/, '').replace(/==.*$/, '');
+  const parts = name.replace(/[\\/]+$/, '').split(/[\\/]/);
+  name = (parts.pop() ?? name).replace(/\.(m?[jt]s|cjs|py)$/, '');
+  const parent = parts.filter((p) => p !== '' && p !== '.' && p !== '..' && !['dist', 'build', 'src', 'lib', 'bin'].includes(p)).pop();
+  if (GENERIC_FILES.has(name) && parent) name = parent;
+  name = name.replace(/^mcp-server-/, '').replace(/^server-/, '');
+  return name || raw;
+}
+
+/** A display name from the command line, e.g. `npx -y @modelcontextprotocol/server-everything` → `everything`. */
+export function deriveName(command: string, args: readonly string[]): string {
+  const cmd = basename(command);
+  if (RUNNERS.has(cmd) || INTERPRETERS.has(cmd)) {
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i] ?? '';
+      const value = args[i + 1];
+      if (VALUE_IS_NAME.has(arg) && value) return cleanName(value);
+      if (VALUE_IS_OTHER.has(arg)) {
+        i++;
+        continue;
+      }
+      if (arg.startsWith('--package=')) return cleanName(arg.slice('--package='.length));
+      if (arg.startsWith('-')) continue;
+      if (RUNNERS.has(cmd) && RUNNER_VERBS.has(arg)) continue;
+      return cleanName(arg);
+    }
+  }
+  return cleanName(cmd);
+}
+
+/** A display name from a remote endpoint: its host name. */
+export function deriveUrlName(endpoint: string): string {
+  try {
+    return new URL(endpoint).hostname || 'remote';
+  } catch {
+    return 'remote';
+  }
+}
+
+export interface DeployFlags {
+  name?: string;
+  description?: string;
+  tag?: string[];
+  env?: Record<string, string>;
+  header?: Record<string, string>;
+  cwd?: string;
+  isolated?: boolean;
+  start: boolean;
+  url?: string;
+}
+
+/** Build the POST /api/deployments body; throws a plain Error with a usage message when the input is inconsistent. */
+export function buildCreateInput(flags: DeployFlags, commandLine: readonly string[]): CreateDeploymentInput {
+  const common = {
+    ...(flags.description === undefined ? {} : { description: flags.description }),
+    ...(flags.tag ? { tags: flags.tag } : {}),
+    start: flags.start,
+  };
+  if (flags.url !== undefined) {
+    if (commandLine.length > 0) throw new Error('give either --url <endpoint> or -- <command>, not both');
+    for (const [flag, set] of [['--env', flags.env], ['--cwd', flags.cwd], ['--isolated', flags.isolated]] as const) {
+      if (set) throw new Error(`${flag} applies to a command, not to --url`);
+    }
+    return {
+      name: flags.name ?? deriveUrlName(flags.url),
+      ...common,
+      spec: { type: 'url', endpoint: flags.url, headers: flags.header ?? {} },
+    };
+  }
+  const [command, ...args] = commandLine;
+  if (command === undefined) throw new Error('nothing to deploy: give -- <command> [args...] or --url <endpoint>');
+  if (flags.header) throw new Error('--header applies to --url, not to a command');
+  return {
+    name: flags.name ?? deriveName(command, args),
+    ...common,
+    spec: {
+      type: 'process',
+      command,
+      args,
+      env: flags.env ?? {},
+      ...(flags.cwd === undefined ? {} : { cwd: flags.cwd }),
+      ...(flags.isolated ? { mode: 'isolated' as const } : {}),
+    },
+  };
+}

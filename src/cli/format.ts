@@ -1,0 +1,48 @@
+/** Small text renderers for the CLI: durations, tables, log lines, client config snippets. */
+import type { LogEntry } from '../telemetry/logs.js';
+
+/** 42s, 3m12s, 2h5m, 4d1h; `-` when unknown. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return '-';
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600)}h`;
+}
+
+/** Left-aligned columns separated by two spaces, header first; no trailing spaces. */
+export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, col) => Math.max(...all.map((row) => (row[col] ?? '').length)));
+  return all
+    .map((row) =>
+      widths
+        .map((w, col) => (row[col] ?? '').padEnd(w))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+const STREAM_LABEL: Record<LogEntry['stream'], string> = { stderr: 'stderr', stdout: 'stdout', system: '[berth]' };
+
+/** `TIMESTAMP STREAM LINE`; Berth's own lifecycle lines are labelled `[berth]`. */
+export function formatLogEntry(entry: LogEntry): string {
+  const label = STREAM_LABEL[entry.stream] ?? entry.stream;
+  return `${entry.ts} ${label.padEnd(7)} ${entry.line}`;
+}
+
+/** A ready-to-paste MCP client configuration for one Streamable HTTP server. */
+export function clientSnippet(name: string, endpoint: string): string {
+  return JSON.stringify({ mcpServers: { [name]: { type: 'http', url: endpoint } } }, null, 2);
+}
+
+/** Make an endpoint absolute against the Berth base URL when the API returned a path. */
+export function absoluteEndpoint(endpoint: string, baseUrl: string): string {
+  try {
+    return new URL(endpoint, `${baseUrl}/`).toString();
+  } catch {
+    return endpoint;
+  }
+}

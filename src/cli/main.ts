@@ -1,0 +1,84 @@
+/** The `berth` command: parses argv with commander and returns an exit code instead of exiting. */
+import { Command, CommanderError } from 'commander';
+import { ApiClientError } from './api-client.js';
+import { registerDeploy } from './commands/deploy.js';
+import { registerLogs } from './commands/logs.js';
+import { registerLs } from './commands/ls.js';
+import { registerRm } from './commands/rm.js';
+import { registerStart } from './commands/start.js';
+import { registerStatus } from './commands/status.js';
+import { registerStop } from './commands/stop.js';
+import type { CliIo, Runner } from './context.js';
+import { CliFailure, DEFAULT_URL, contextFor } from './context.js';
+import { berthVersion } from './version.js';
+
+export type { CliIo } from './context.js';
+
+const EXAMPLES = `
+Examples:
+  berth deploy -- npx -y @modelcontextprotocol/server-everything
+  berth deploy --url https://mcp.example.com/mcp
+  berth ls
+  berth status everything-k3x9f2ab01cd
+  berth logs everything-k3x9f2ab01cd -f
+  berth stop|start|rm everything-k3x9f2ab01cd
+  berth --url http://berth.internal:8080 --token $TOKEN ls --json`;
+
+/** Runs the CLI on `argv` (process.argv style: node, script, args...) and resolves to the exit code. */
+export async function main(argv: string[], io?: CliIo): Promise<number> {
+  const effectiveIo: CliIo = io ?? { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  const controller = new AbortController();
+  const signal = effectiveIo.signal ? AbortSignal.any([effectiveIo.signal, controller.signal]) : controller.signal;
+  const onSigint = (): void => controller.abort();
+  if (!io) process.once('SIGINT', onSigint);
+  try {
+    await buildProgram(effectiveIo, signal).parseAsync(argv, { from: 'node' });
+    return 0;
+  } catch (err) {
+    return report(err, effectiveIo);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+function buildProgram(io: CliIo, signal: AbortSignal): Command {
+  const program = new Command('berth')
+    .description('Deploy, run and watch MCP servers on a Berth server')
+    .version(berthVersion(), '-v, --version', 'print the version')
+    .option('--url <url>', `Berth URL (env BERTH_URL, default ${DEFAULT_URL})`)
+    .option('--token <token>', 'API token (env BERTH_TOKEN)')
+    .option('--json', 'print the API JSON only')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+      outputError: (s, write) => write(`berth: ${s.replace(/^error: /, '')}`),
+    })
+    .addHelpText('after', EXAMPLES);
+  const run: Runner = (cmd, fn) => fn(contextFor(cmd, io, signal));
+  registerDeploy(program, run);
+  registerLs(program, run);
+  registerStatus(program, run);
+  registerLogs(program, run);
+  registerStop(program, run);
+  registerStart(program, run);
+  registerRm(program, run);
+  return program;
+}
+
+function report(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // already printed by commander
+  const line = (s: string): void => void io.stderr.write(`${s}\n`);
+  if (err instanceof ApiClientError) {
+    line(`berth: ${err.message} (${err.code})`);
+    return 1;
+  }
+  if (err instanceof CliFailure) {
+    line(`berth: ${err.message}${err.code ? ` (${err.code})` : ''}`);
+    err.extra.forEach(line);
+    return err.exitCode;
+  }
+  line(`berth: ${err instanceof Error ? err.message : String(err)}`);
+  return 1;
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { BerthError } from '../core/errors.js';
+import { databaseTarget, loadConfig } from './config.js';
+
+describe('config', () => {
+  it('gives working defaults with an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.databaseUrl).toMatch(/^sqlite:\/.*\.berth\/berth\.db$/);
+    expect(c.publicUrl).toBe('http://127.0.0.1:8080');
+    expect(c.sandbox).toBe('auto');
+  });
+
+  it('reads BERTH_* variables and coerces numbers', () => {
+    const c = loadConfig({ BERTH_PORT: '9001', BERTH_DATA_DIR: '/tmp/x', BERTH_PUBLIC_URL: 'https://mcp.example.com/' });
+    expect(c.port).toBe(9001);
+    expect(c.dataDir).toBe('/tmp/x');
+    expect(c.databaseUrl).toBe('sqlite:/tmp/x/berth.db');
+    expect(c.publicUrl).toBe('https://mcp.example.com');
+  });
+
+  it('names every bad variable in one error', () => {
+    let err: unknown;
+    try {
+      loadConfig({ BERTH_PORT: 'eighty', BERTH_SANDBOX: 'maybe', BERTH_API_TOKEN: 'short' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BerthError);
+    const msg = (err as BerthError).message;
+    expect((err as BerthError).code).toBe('CONFIG_INVALID');
+    expect(msg).toContain('BERTH_PORT');
+    expect(msg).toContain('BERTH_SANDBOX');
+    expect(msg).toContain('BERTH_API_TOKEN');
+  });
+
+  it('parses database targets', () => {
+    expect(databaseTarget('sqlite:/a/b.db')).toEqual({ kind: 'sqlite', path: '/a/b.db' });
+    expect(databaseTarget('postgres://u@h/db')).toEqual({ kind: 'postgres', url: 'postgres://u@h/db' });
+    expect(() => databaseTarget('mysql://x')).toThrow(/sqlite: or postgres/);
+  });
+});

@@ -1,0 +1,93 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { BerthError } from '../core/errors.js';
+import { issuesOf } from '../core/validate.js';
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+
+/**
+ * The one config schema. Every setting comes from a BERTH_* environment variable;
+ * the defaults give a working single-machine Berth (SQLite, process runtime) with no setup.
+ */
+export const ConfigSchema = z.object({
+  /** BERTH_HOST: address to listen on. Loopback by default: set 0.0.0.0 (and BERTH_API_TOKEN) to serve a network. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** BERTH_PORT: one port for the gateway, the API and the dashboard. */
+  port: int(8080, 0, 65_535),
+  /** BERTH_DATA_DIR: database, logs, pid files, working dirs. */
+  dataDir: z.string().min(1).default('.berth'),
+  /** BERTH_DATABASE_URL: `sqlite:PATH` (default `sqlite:<dataDir>/berth.db`) or `postgres://…`. */
+  databaseUrl: z.string().optional(),
+  /** BERTH_PUBLIC_URL: how clients reach Berth; used to print endpoints. Default http://HOST:PORT. */
+  publicUrl: z.url().optional(),
+  /** BERTH_BASE_DOMAIN: serve `https://ID.BASE_DOMAIN/mcp` by Host header as well as /s/ID/mcp. */
+  baseDomain: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'must be a domain name without port').optional(),
+  /** BERTH_API_TOKEN: when set, the REST API requires `Authorization: Bearer TOKEN`. */
+  apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** BERTH_SANDBOX: process sandbox (auto = bubblewrap when installed). */
+  sandbox: z.enum(['auto', 'bubblewrap', 'none']).default('auto'),
+  /** BERTH_MAX_BODY_BYTES: largest MCP or API request body. */
+  maxBodyBytes: int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  /** BERTH_SESSION_IDLE_S: forget MCP sessions idle this long. */
+  sessionIdleS: int(1800, 1, 7 * 86_400),
+  /** BERTH_MAX_SESSIONS: most MCP sessions per deployment. */
+  maxSessions: int(1000, 1, 1_000_000),
+  /** BERTH_REQUEST_TIMEOUT_S: a forwarded MCP request with no answer after this long gets a JSON-RPC error. */
+  requestTimeoutS: int(300, 1, 86_400),
+  /** BERTH_START_TIMEOUT_S: how long a server may take to start and answer tools/list. */
+  startTimeoutS: int(120, 1, 3600),
+  /** BERTH_STOP_GRACE_S: SIGTERM, then SIGKILL after this long. */
+  stopGraceS: int(5, 0, 300),
+  /** BERTH_LOG_LEVEL */
+  logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+export type Config = z.infer<typeof ConfigSchema> & { databaseUrl: string; publicUrl: string };
+
+const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
+  host: 'BERTH_HOST',
+  port: 'BERTH_PORT',
+  dataDir: 'BERTH_DATA_DIR',
+  databaseUrl: 'BERTH_DATABASE_URL',
+  publicUrl: 'BERTH_PUBLIC_URL',
+  baseDomain: 'BERTH_BASE_DOMAIN',
+  apiToken: 'BERTH_API_TOKEN',
+  sandbox: 'BERTH_SANDBOX',
+  maxBodyBytes: 'BERTH_MAX_BODY_BYTES',
+  sessionIdleS: 'BERTH_SESSION_IDLE_S',
+  maxSessions: 'BERTH_MAX_SESSIONS',
+  requestTimeoutS: 'BERTH_REQUEST_TIMEOUT_S',
+  startTimeoutS: 'BERTH_START_TIMEOUT_S',
+  stopGraceS: 'BERTH_STOP_GRACE_S',
+  logLevel: 'BERTH_LOG_LEVEL',
+};
+
+/** Read and check the configuration. The only place Berth reads process.env. Throws CONFIG_INVALID naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof typeof ENV_KEYS, unknown>> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  Object.assign(raw, overrides);
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = issuesOf(parsed.error).map((i) => ({ ...i, field: ENV_KEYS[i.field as keyof typeof ENV_KEYS] ?? i.field }));
+    throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
+  }
+  const c = parsed.data;
+  const dataDir = resolve(c.dataDir);
+  const shownHost = c.host === '0.0.0.0' || c.host === '::' ? '127.0.0.1' : c.host;
+  return {
+    ...c,
+    dataDir,
+    databaseUrl: c.databaseUrl ?? `sqlite:${resolve(dataDir, 'berth.db')}`,
+    publicUrl: (c.publicUrl ?? `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${c.port}`).replace(/\/+$/, ''),
+  };
+}
+
+/** Parse BERTH_DATABASE_URL into a store config. */
+export function databaseTarget(url: string): { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string } {
+  if (url.startsWith('sqlite:')) return { kind: 'sqlite', path: resolve(url.slice('sqlite:'.length)) };
+  if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', url };
+  throw new BerthError('CONFIG_INVALID', `BERTH_DATABASE_URL must start with sqlite: or postgres://, got ${url.split(':')[0]}:…`);
+}

@@ -1,0 +1,116 @@
+import type { DeploymentStatusView } from '../api/contract.js';
+import { BerthError } from '../core/errors.js';
+import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentView } from '../core/index.js';
+import type { EventBus } from '../events/types.js';
+import type { DeploymentStore } from '../store/types.js';
+import type { LogEntry, LogStore } from '../telemetry/logs.js';
+import { checkEnvAgainstSchema } from './env.js';
+import type { Reconciler } from './reconciler.js';
+import type { RequestCounter } from './request-counter.js';
+import { endpointUrl, toView, uptimeSeconds } from './views.js';
+
+export interface DeploymentServiceDeps {
+  store: DeploymentStore;
+  logs: LogStore;
+  bus: EventBus;
+  reconciler: Pick<Reconciler, 'reconcile' | 'stats'>;
+  counter: Pick<RequestCounter, 'unflushed'>;
+  publicUrl: string;
+}
+
+/** The deployment use-cases behind the API and CLI. Writes desired state; the reconciler does the rest. */
+export class DeploymentService {
+  constructor(private readonly deps: DeploymentServiceDeps) {}
+
+  async create(body: unknown): Promise<DeploymentView> {
+    const input = parseOrThrow(CreateDeploymentSchema, body, 'deployment');
+    checkEnvAgainstSchema(input.spec, input.env_schema);
+    const d = await this.deps.store.create({
+      id: newDeploymentId(input.name),
+      name: input.name,
+      description: input.description ?? null,
+      tags: input.tags,
+      env_schema: input.env_schema,
+      spec: input.spec,
+      desired: input.start ? 'running' : 'stopped',
+      status: input.start ? 'pending' : 'stopped',
+      status_message: input.start ? 'queued' : null,
+    });
+    this.deps.logs.append(d.id, 'system', `created ${d.name} (${d.spec.type})`);
+    await this.deps.bus.publish({ type: 'DeploymentCreated', id: d.id, at: d.created_at });
+    return this.view(d);
+  }
+
+  async list(opts: { includeDeleted?: boolean } = {}): Promise<DeploymentView[]> {
+    const all = await this.deps.store.list(opts);
+    return all.map((d) => this.view(d));
+  }
+
+  async get(id: string): Promise<DeploymentView> {
+    return this.view(await this.find(id));
+  }
+
+  async status(id: string): Promise<DeploymentStatusView> {
+    const d = await this.find(id);
+    const stats = this.deps.reconciler.stats(id);
+    return {
+      id: d.id,
+      status: d.status,
+      desired: d.desired,
+      status_message: d.status_message,
+      ready: d.status === 'running',
+      endpoint: endpointUrl(this.deps.publicUrl, d.id),
+      restart_count: d.restart_count,
+      tools_count: d.tools ? d.tools.length : null,
+      sessions: stats.sessions,
+      processes: stats.processes,
+      uptime_s: uptimeSeconds(d, Date.now()),
+    };
+  }
+
+  async logs(id: string, tail?: number): Promise<LogEntry[]> {
+    await this.find(id, { includeDeleted: true });
+    return this.deps.logs.read(id, { tail });
+  }
+
+  /** Checks the deployment exists, then subscribes to its new log lines. */
+  async followLogs(id: string, onEntry: (e: LogEntry) => void): Promise<() => void> {
+    await this.find(id, { includeDeleted: true });
+    return this.deps.logs.follow(id, onEntry);
+  }
+
+  async stop(id: string): Promise<DeploymentView> {
+    await this.find(id);
+    await this.deps.store.update(id, { desired: 'stopped' });
+    await this.deps.reconciler.reconcile(id);
+    return this.get(id);
+  }
+
+  /** Start a stopped or failed deployment (or restart a running one that is stuck). Returns at once; status shows progress. */
+  async start(id: string): Promise<DeploymentView> {
+    const d = await this.find(id);
+    if (d.status === 'running' && d.desired === 'running') return this.view(d);
+    const updated = await this.deps.store.update(id, { desired: 'running', status: 'pending', status_message: 'start requested' });
+    await this.deps.bus.publish({ type: 'DeploymentDesiredChanged', id, desired: 'running', at: updated.updated_at });
+    return this.view(updated);
+  }
+
+  async remove(id: string): Promise<DeploymentView> {
+    await this.find(id);
+    await this.deps.store.update(id, { desired: 'deleted' });
+    await this.deps.reconciler.reconcile(id);
+    return this.view(await this.find(id, { includeDeleted: true }));
+  }
+
+  private async find(id: string, opts: { includeDeleted?: boolean } = {}): Promise<Deployment> {
+    const d = await this.deps.store.get(id);
+    if (!d || (!opts.includeDeleted && d.status === 'deleted')) throw new BerthError('DEPLOYMENT_NOT_FOUND', `No deployment with id ${id}`);
+    return d;
+  }
+
+  private view(d: Deployment): DeploymentView {
+    const v = toView(d, this.deps.publicUrl);
+    v.request_count += this.deps.counter.unflushed(d.id);
+    return v;
+  }
+}

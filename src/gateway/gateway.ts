@@ -1,0 +1,59 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BerthError, toBerthError } from '../core/errors.js';
+import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
+import type { McpEndpoint } from '../mcp/types.js';
+import { readBody } from './body.js';
+import { sendJsonRpcError } from './errors.js';
+
+export interface GatewayDeps {
+  /** Finds (and if need be waits for) the endpoint of a deployment; throws a BerthError otherwise. */
+  endpointFor(id: string): Promise<McpEndpoint>;
+  /** Called once per MCP POST routed to a deployment. */
+  onRequest(id: string): void;
+  maxBodyBytes: number;
+  /** With `mcp.example.com`, `ID.mcp.example.com/mcp` routes to deployment ID. */
+  baseDomain?: string;
+}
+
+export interface GatewayRoute {
+  id: string;
+}
+
+const PATH_ROUTE = /^\/s\/([^/]+)\/mcp\/?$/;
+
+/** The data plane: maps a request to a deployment and hands it to that deployment's MCP endpoint. */
+export class Gateway {
+  private readonly hostSuffix: string | undefined;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.hostSuffix = deps.baseDomain ? `.${deps.baseDomain.toLowerCase()}` : undefined;
+  }
+
+  /** The deployment a request addresses, or null when it is not an MCP request. */
+  match(req: IncomingMessage, path: string): GatewayRoute | null {
+    const m = PATH_ROUTE.exec(path);
+    if (m) return { id: decodeURIComponent(m[1]!) };
+    if (this.hostSuffix && (path === '/mcp' || path === '/mcp/')) {
+      const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+      if (host.endsWith(this.hostSuffix)) {
+        const id = host.slice(0, -this.hostSuffix.length);
+        if (id && !id.includes('.')) return { id };
+      }
+    }
+    return null;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, route: GatewayRoute): Promise<void> {
+    try {
+      if (!DEPLOYMENT_ID_PATTERN.test(route.id)) throw new BerthError('DEPLOYMENT_NOT_FOUND', `No deployment with id ${route.id}`);
+      const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes) : EMPTY;
+      const endpoint = await this.deps.endpointFor(route.id);
+      if (req.method === 'POST') this.deps.onRequest(route.id);
+      await endpoint.handle(req, res, body);
+    } catch (err) {
+      sendJsonRpcError(res, toBerthError(err));
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,37 @@
+import { createApp } from './app.js';
+import { loadConfig } from './config/config.js';
+import { BerthError } from './core/errors.js';
+
+/** Berth's entry point: read the config, start, stop cleanly on SIGINT/SIGTERM. */
+async function run(): Promise<void> {
+  let app: Awaited<ReturnType<typeof createApp>>;
+  try {
+    app = await createApp(loadConfig());
+  } catch (err) {
+    const message = err instanceof BerthError ? `${err.message} (${err.code})` : String((err as Error)?.stack ?? err);
+    process.stderr.write(`berth: cannot start: ${message}\n`);
+    process.exit(1);
+  }
+  const { url } = await app.listen();
+  process.stderr.write(`berth: listening on ${url} (data in ${app.config.dataDir}, database ${app.config.databaseUrl.split(':')[0]})\n`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      process.stderr.write('berth: forced exit\n');
+      process.exit(1);
+    }
+    stopping = true;
+    process.stderr.write(`berth: ${signal} received, stopping servers\n`);
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`berth: error while stopping: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+void run();

@@ -1,0 +1,357 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ToolSummary } from '../core/index.js';
+import type { ExitInfo } from '../runtime/types.js';
+import type { BridgeOptions, EndpointStats, SharedBridge } from './types.js';
+import type { PostExchange } from './exchange.js';
+import type { Session, SessionEndReason, TransportBackend } from './transport.js';
+import { HttpError, StreamableHttpTransport } from './transport.js';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import {
+  METHOD_NOT_FOUND,
+  REQUEST_TIMEOUT,
+  UPSTREAM_EXITED,
+  UPSTREAM_UNAVAILABLE,
+  errorResponse,
+  isRequest,
+  isResponse,
+  progressTokenOf,
+  resultResponse,
+  withProgressToken,
+} from './jsonrpc.js';
+import { isSupportedVersion } from './http.js';
+import { Supervisor } from './supervisor.js';
+import { describeExit } from './upstream.js';
+import { collectTools } from './probe.js';
+
+interface SharedSession {
+  /** Resource URIs this session subscribed to. */
+  subs: Set<string> | null;
+}
+
+type S = Session<SharedSession>;
+
+/** A request sent (or waiting to be sent) upstream under a bridge-assigned id. */
+interface Pending {
+  session: S | null;
+  exchange: PostExchange | null;
+  clientId: JsonRpcId;
+  clientToken: string | number | undefined;
+  /** The serialised upstream request until it is written; null once sent. */
+  json: string | null;
+  timer: NodeJS.Timeout;
+  internal: ((msg: JsonRpcResponse | Error) => void) | null;
+}
+
+/** Create a bridge that multiplexes all client sessions onto one stdio server process. */
+export function createSharedBridge(opts: BridgeOptions): SharedBridge {
+  return new SharedBridgeImpl(opts);
+}
+
+class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> {
+  private readonly transport: StreamableHttpTransport<SharedSession>;
+  private readonly sup: Supervisor;
+  private readonly pending = new Map<number, Pending>();
+  private readonly subscribers = new Map<string, Set<S>>();
+  private readonly refused = new Set<string>();
+  private nextId = 1;
+  private closing = false;
+
+  constructor(private readonly opts: BridgeOptions) {
+    this.transport = new StreamableHttpTransport(this, {
+      limits: opts.limits,
+      sseAfterMs: opts.timing?.sseAfterMs,
+      keepaliveMs: opts.timing?.keepaliveMs,
+      log: opts.log,
+    });
+    this.sup = new Supervisor(opts, {
+      onMessage: (m) => this.onUpstream(m),
+      onReady: () => this.onReady(),
+      onExit: (_up, exit) => this.failSent(exit),
+      onGaveUp: (reason) => this.failAll(UPSTREAM_UNAVAILABLE, `MCP server unavailable: ${reason}`),
+    });
+  }
+
+  start(): Promise<void> {
+    return this.sup.start();
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    return this.transport.handle(req, res, body);
+  }
+
+  async probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {
+    const deadline = Date.now() + timeoutMs;
+    const tools = await collectTools(async (params) => {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('probe timed out');
+      return this.internalRequest('tools/list', params, left);
+    });
+    return { tools };
+  }
+
+  stats(): EndpointStats {
+    return { sessions: this.transport.sessions.size, processes: this.sup.up?.alive ? 1 : 0, inFlight: this.pending.size };
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.failAll(UPSTREAM_UNAVAILABLE, 'The endpoint is closing');
+    this.transport.close();
+    await this.sup.close(this.opts.timing?.stopGraceMs);
+  }
+
+  // ---- TransportBackend ----
+
+  newSessionData(): SharedSession {
+    return { subs: null };
+  }
+
+  async initialize(_session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
+    this.opts.events?.onClientRequest?.(req.method);
+    try {
+      await this.sup.waitReady(this.opts.limits.requestTimeoutMs);
+    } catch (err) {
+      throw new HttpError(503, UPSTREAM_UNAVAILABLE, `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const cached = this.sup.initResult ?? {};
+    const upstreamVersion = String(cached.protocolVersion ?? '');
+    const asked = req.params?.protocolVersion;
+    const version = isSupportedVersion(asked) && (asked as string) <= upstreamVersion ? (asked as string) : upstreamVersion;
+    return resultResponse(req.id, { ...cached, protocolVersion: version });
+  }
+
+  request(session: S, req: JsonRpcRequest, exchange: PostExchange): void {
+    this.opts.events?.onClientRequest?.(req.method);
+    if (req.method === 'resources/subscribe' || req.method === 'resources/unsubscribe') {
+      const uri = req.params?.uri;
+      if (typeof uri === 'string' && this.subscription(session, req, exchange, uri)) return;
+    }
+    this.forward(session, exchange, req);
+  }
+
+  notification(session: S, msg: JsonRpcNotification): void {
+    // initialized is answered by our own handshake; roots/progress have no shared meaning.
+    if (msg.method !== 'notifications/cancelled') return;
+    const rid = msg.params?.requestId;
+    for (const [uid, p] of this.pending) {
+      if (p.session !== session || p.clientId !== rid) continue;
+      this.pending.delete(uid);
+      clearTimeout(p.timer);
+      if (p.json === null) this.sup.up?.send({ ...msg, params: { ...msg.params, requestId: uid } });
+      p.exchange?.abandon();
+      return;
+    }
+  }
+
+  response(_session: S, _msg: JsonRpcResponse): void {
+    // Shared mode never forwards server requests to clients, so client responses have no target.
+  }
+
+  sessionEnded(session: S, _reason: SessionEndReason): void {
+    const subs = session.data.subs;
+    session.data.subs = null;
+    if (subs) for (const uri of subs) this.dropSubscriber(session, uri);
+    for (const [uid, p] of this.pending) {
+      if (p.session !== session) continue;
+      this.pending.delete(uid);
+      clearTimeout(p.timer);
+      if (p.json === null) this.sendCancel(uid, 'session ended');
+    }
+  }
+
+  // ---- requests upstream ----
+
+  private forward(session: S | null, exchange: PostExchange | null, req: JsonRpcRequest, internal: Pending['internal'] = null): void {
+    const state = this.sup.state;
+    if (state === 'gaveup' || state === 'closed' || this.closing) {
+      const err = errorResponse(req.id, UPSTREAM_UNAVAILABLE, 'MCP server unavailable: it is not running');
+      if (internal) internal(new Error(err.error.message));
+      else exchange?.respond(err);
+      return;
+    }
+    const uid = this.nextId++;
+    const clientToken = progressTokenOf(req);
+    const params = clientToken === undefined ? req.params : withProgressToken(req.params ?? {}, uid);
+    const out: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id: uid, method: req.method } : { jsonrpc: '2.0', id: uid, method: req.method, params };
+    const timer = setTimeout(() => this.timedOut(uid), this.opts.limits.requestTimeoutMs);
+    const p: Pending = { session, exchange, clientId: req.id, clientToken, json: JSON.stringify(out), timer, internal };
+    this.pending.set(uid, p);
+    if (this.sup.ready) this.write(p);
+    else this.sup.ensureRunning();
+  }
+
+  private write(p: Pending): void {
+    if (p.json !== null && this.sup.up?.send(p.json)) p.json = null;
+  }
+
+  private internalRequest(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const req: JsonRpcRequest = { jsonrpc: '2.0', id: 0, method, params };
+      const done = (msg: JsonRpcResponse | Error): void => {
+        clearTimeout(guard);
+        if (msg instanceof Error) reject(msg);
+        else if ('error' in msg) reject(new Error(`${method} failed: ${msg.error.code} ${msg.error.message}`));
+        else resolve((msg.result ?? {}) as Record<string, unknown>);
+      };
+      // An own guard so probe's deadline holds even if shorter than requestTimeoutMs.
+      const guard = setTimeout(() => done(new Error(`${method} timed out after ${timeoutMs} ms`)), timeoutMs);
+      this.forward(null, null, req, done);
+    });
+  }
+
+  private sendCancel(uid: number, reason: string): void {
+    this.sup.up?.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: uid, reason } });
+  }
+
+  private timedOut(uid: number): void {
+    const p = this.pending.get(uid);
+    if (!p) return;
+    this.pending.delete(uid);
+    if (p.json === null) this.sendCancel(uid, 'request timed out');
+    const ms = this.opts.limits.requestTimeoutMs;
+    this.reply(p, errorResponse(p.clientId, REQUEST_TIMEOUT, `Request timed out: the MCP server gave no answer within ${ms} ms`));
+  }
+
+  private reply(p: Pending, msg: JsonRpcResponse): void {
+    if (p.internal) p.internal('error' in msg ? new Error(msg.error.message) : msg);
+    else p.exchange?.respond(msg);
+  }
+
+  private onReady(): void {
+    for (const uri of this.subscribers.keys()) {
+      this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
+        this.opts.log?.(`bridge ${this.opts.deploymentId}: re-subscribe ${uri} failed: ${err.message}`),
+      );
+    }
+    for (const p of this.pending.values()) this.write(p);
+  }
+
+  /** The process exited: requests already written upstream will never be answered. */
+  private failSent(exit: ExitInfo): void {
+    const why = describeExit(exit);
+    const data = { exitCode: exit.code, signal: exit.signal };
+    for (const [uid, p] of this.pending) {
+      if (p.json !== null) continue;
+      this.pending.delete(uid);
+      clearTimeout(p.timer);
+      this.reply(p, errorResponse(p.clientId, UPSTREAM_EXITED, `MCP server process exited (${why}) before answering`, data));
+    }
+  }
+
+  private failAll(code: number, message: string): void {
+    for (const [uid, p] of this.pending) {
+      this.pending.delete(uid);
+      clearTimeout(p.timer);
+      this.reply(p, errorResponse(p.clientId, code, message));
+    }
+  }
+
+  // ---- messages from upstream ----
+
+  private onUpstream(m: JsonRpcMessage): void {
+    if (isResponse(m)) {
+      const p = typeof m.id === 'number' ? this.pending.get(m.id) : undefined;
+      if (!p) return;
+      this.pending.delete(m.id as number);
+      clearTimeout(p.timer);
+      if (p.internal) p.internal(m);
+      else {
+        m.id = p.clientId;
+        p.exchange?.respond(m);
+      }
+      return;
+    }
+    if (isRequest(m)) {
+      this.serverRequest(m);
+      return;
+    }
+    this.serverNotification(m);
+  }
+
+  private serverRequest(m: JsonRpcRequest): void {
+    if (m.method === 'ping') {
+      this.sup.up?.send(resultResponse(m.id, {}));
+      return;
+    }
+    if (!this.refused.has(m.method)) {
+      this.refused.add(m.method);
+      this.opts.log?.(`bridge ${this.opts.deploymentId}: server sent ${m.method}; shared mode cannot route server requests, run the deployment in isolated mode`);
+    }
+    const msg = `${m.method} is not available: this deployment runs in shared mode; run it in isolated mode for server-to-client requests`;
+    this.sup.up?.send(errorResponse(m.id, METHOD_NOT_FOUND, msg));
+  }
+
+  private serverNotification(m: JsonRpcNotification): void {
+    const method = m.method;
+    if (method === 'notifications/progress') {
+      const token = m.params?.progressToken;
+      const p = typeof token === 'number' ? this.pending.get(token) : undefined;
+      if (!p || p.clientToken === undefined || !p.session) return;
+      const json = JSON.stringify({ ...m, params: { ...m.params, progressToken: p.clientToken } });
+      if (!p.exchange?.notify(json)) this.transport.sendToSession(p.session, json);
+      return;
+    }
+    if (method === 'notifications/resources/updated') {
+      const uri = m.params?.uri;
+      const subs = typeof uri === 'string' ? this.subscribers.get(uri) : undefined;
+      if (!subs) return;
+      const json = JSON.stringify(m);
+      for (const s of subs) this.transport.sendToSession(s, json);
+      return;
+    }
+    if (method.endsWith('/list_changed')) {
+      this.transport.broadcast(JSON.stringify(m));
+      this.opts.events?.onListChanged?.(method);
+      return;
+    }
+    if (method === 'notifications/message') {
+      this.transport.broadcast(JSON.stringify(m));
+      return;
+    }
+    // notifications/cancelled (for server requests we refused) and unknown kinds stay here.
+  }
+
+  // ---- resource subscriptions ----
+
+  /** Handles subscribe/unsubscribe locally when possible; returns false when it must go upstream. */
+  private subscription(session: S, req: JsonRpcRequest, exchange: PostExchange, uri: string): boolean {
+    const mine = (session.data.subs ??= new Set());
+    let set = this.subscribers.get(uri);
+    if (req.method === 'resources/subscribe') {
+      if (mine.has(uri) || (set && set.size > 0)) {
+        mine.add(uri);
+        set?.add(session);
+        exchange.respond(resultResponse(req.id, {}));
+        return true;
+      }
+      mine.add(uri);
+      set = new Set([session]);
+      this.subscribers.set(uri, set);
+      return false;
+    }
+    if (!mine.has(uri)) {
+      exchange.respond(resultResponse(req.id, {}));
+      return true;
+    }
+    mine.delete(uri);
+    set?.delete(session);
+    if (set && set.size > 0) {
+      exchange.respond(resultResponse(req.id, {}));
+      return true;
+    }
+    this.subscribers.delete(uri);
+    return false;
+  }
+
+  private dropSubscriber(session: S, uri: string): void {
+    const set = this.subscribers.get(uri);
+    if (!set) return;
+    set.delete(session);
+    if (set.size > 0) return;
+    this.subscribers.delete(uri);
+    if (this.sup.ready && !this.closing) {
+      this.internalRequest('resources/unsubscribe', { uri }, this.opts.limits.requestTimeoutMs).catch(() => {});
+    }
+  }
+}

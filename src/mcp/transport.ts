@@ -1,0 +1,347 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SessionLimits } from './types.js';
+import { PostExchange } from './exchange.js';
+import {
+  SESSION_HEADER,
+  SSE_KEEPALIVE,
+  VERSION_HEADER,
+  acceptsAll,
+  headerValue,
+  isJsonContentType,
+  isSupportedVersion,
+  sendJson,
+  sendRpcError,
+  sseEvent,
+  startSse,
+} from './http.js';
+import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import {
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  PARSE_ERROR,
+  SESSION_NOT_FOUND,
+  TOO_MANY_SESSIONS,
+  isMessage,
+  isNotification,
+  isRequest,
+} from './jsonrpc.js';
+
+/** One client session. Kept small: no timers, no buffers until needed. */
+export interface Session<T> {
+  readonly id: string;
+  lastSeen: number;
+  /** Open HTTP streams (GET stream + POSTs in progress); an open stream keeps the session alive. */
+  open: number;
+  stream: ServerResponse | null;
+  streamWrittenAt: number;
+  queue: string[] | null;
+  posts: Set<PostExchange> | null;
+  ended: boolean;
+  data: T;
+}
+
+export type SessionEndReason = 'deleted' | 'expired' | 'closed' | 'rejected' | 'upstream-exit';
+
+/** What the transport needs from a bridge mode (shared or isolated). */
+export interface TransportBackend<T> {
+  newSessionData(): T;
+  /** Answer a new session's initialize (throw HttpError to refuse with an HTTP status). */
+  initialize(session: Session<T>, req: JsonRpcRequest): Promise<JsonRpcResponse>;
+  request(session: Session<T>, req: JsonRpcRequest, exchange: PostExchange): void;
+  notification(session: Session<T>, msg: JsonRpcNotification): void;
+  response(session: Session<T>, msg: JsonRpcResponse): void;
+  sessionEnded(session: Session<T>, reason: SessionEndReason): void;
+}
+
+/** Refuse a request with an HTTP status and a JSON-RPC error body. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface TransportOptions {
+  limits: SessionLimits;
+  /** A POST whose answer is not ready after this long switches to SSE (default 10 s). */
+  sseAfterMs?: number;
+  /** Keepalive comment interval on GET streams (default 25 s). */
+  keepaliveMs?: number;
+  /** Messages kept for a session with no GET stream open (default 1000; oldest dropped). */
+  maxQueue?: number;
+  log?: (line: string) => void;
+}
+
+const ALLOW = 'GET, POST, DELETE';
+
+/** Server side of the MCP Streamable HTTP transport (revision 2025-11-25), mode-agnostic. */
+export class StreamableHttpTransport<T> {
+  readonly sessions = new Map<string, Session<T>>();
+  private initializing = 0;
+  private closed = false;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly sseAfterMs: number;
+  private readonly keepaliveMs: number;
+  private readonly maxQueue: number;
+
+  constructor(
+    private readonly backend: TransportBackend<T>,
+    private readonly opts: TransportOptions,
+  ) {
+    this.sseAfterMs = opts.sseAfterMs ?? 10_000;
+    this.keepaliveMs = opts.keepaliveMs ?? 25_000;
+    this.maxQueue = opts.maxQueue ?? 1000;
+    const every = Math.max(20, Math.min(5_000, Math.floor(opts.limits.idleTimeoutMs / 4), this.keepaliveMs));
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer.unref();
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    try {
+      const version = headerValue(req, VERSION_HEADER);
+      if (version !== undefined && !isSupportedVersion(version)) {
+        sendRpcError(res, 400, INVALID_REQUEST, `Bad Request: unsupported MCP-Protocol-Version ${version}`);
+        return;
+      }
+      if (this.closed) {
+        sendRpcError(res, 503, INTERNAL_ERROR, 'The endpoint is closed');
+        return;
+      }
+      switch (req.method) {
+        case 'POST':
+          await this.post(req, res, body);
+          return;
+        case 'GET':
+          this.get(req, res);
+          return;
+        case 'DELETE':
+          this.delete(req, res);
+          return;
+        default:
+          sendRpcError(res, 405, INVALID_REQUEST, 'Method not allowed', { allow: ALLOW });
+      }
+    } catch (err) {
+      this.opts.log?.(`bridge: internal error: ${err instanceof Error ? err.message : String(err)}`);
+      sendRpcError(res, 500, INTERNAL_ERROR, 'Internal error');
+    }
+  }
+
+  /** Send a message not tied to a request: on the GET stream, or queued until one opens. */
+  sendToSession(session: Session<T>, json: string): void {
+    if (session.ended) return;
+    this.deliverEvent(session, sseEvent(json));
+  }
+
+  /** Send one message to every session (serialised once). */
+  broadcast(json: string): void {
+    const event = sseEvent(json);
+    for (const s of this.sessions.values()) this.deliverEvent(s, event);
+  }
+
+  /** The newest open POST of a session, for server requests that should ride along with it. */
+  openPost(session: Session<T>): PostExchange | null {
+    if (!session.posts) return null;
+    let last: PostExchange | null = null;
+    for (const p of session.posts) if (p.open) last = p;
+    return last;
+  }
+
+  endSession(session: Session<T>, reason: SessionEndReason): void {
+    if (session.ended) return;
+    session.ended = true;
+    this.sessions.delete(session.id);
+    this.backend.sessionEnded(session, reason);
+    const stream = session.stream;
+    session.stream = null;
+    session.queue = null;
+    if (stream && !stream.writableEnded) stream.end();
+    if (session.posts) for (const p of [...session.posts]) p.abandonAll();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    for (const s of [...this.sessions.values()]) this.endSession(s, 'closed');
+  }
+
+  private deliverEvent(session: Session<T>, event: string): void {
+    const stream = session.stream;
+    if (stream && !stream.writableEnded) {
+      stream.write(event);
+      session.streamWrittenAt = Date.now();
+      return;
+    }
+    const q = (session.queue ??= []);
+    q.push(event);
+    if (q.length > this.maxQueue) q.shift();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const idle = this.opts.limits.idleTimeoutMs;
+    for (const s of this.sessions.values()) {
+      if (s.open > 0) {
+        s.lastSeen = now;
+        if (s.stream && now - s.streamWrittenAt >= this.keepaliveMs) {
+          s.stream.write(SSE_KEEPALIVE);
+          s.streamWrittenAt = now;
+        }
+      } else if (now - s.lastSeen > idle) {
+        this.endSession(s, 'expired');
+      }
+    }
+  }
+
+  private lookup(req: IncomingMessage, res: ServerResponse): Session<T> | null {
+    const sid = headerValue(req, SESSION_HEADER);
+    if (!sid) {
+      sendRpcError(res, 400, INVALID_REQUEST, 'Bad Request: Mcp-Session-Id header is required');
+      return null;
+    }
+    const session = this.sessions.get(sid);
+    if (!session) {
+      sendRpcError(res, 404, SESSION_NOT_FOUND, 'Session not found or expired; start a new session with initialize');
+      return null;
+    }
+    session.lastSeen = Date.now();
+    return session;
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    if (!isJsonContentType(headerValue(req, 'content-type'))) {
+      sendRpcError(res, 415, INVALID_REQUEST, 'Unsupported Media Type: Content-Type must be application/json');
+      return;
+    }
+    if (!acceptsAll(headerValue(req, 'accept'), ['application/json', 'text/event-stream'])) {
+      sendRpcError(res, 406, INVALID_REQUEST, 'Not Acceptable: Accept must include application/json and text/event-stream');
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      sendRpcError(res, 400, PARSE_ERROR, 'Parse error: the body is not valid JSON');
+      return;
+    }
+    const batch = Array.isArray(parsed);
+    const msgs: unknown[] = batch ? (parsed as unknown[]) : [parsed];
+    if (msgs.length === 0 || !msgs.every(isMessage)) {
+      sendRpcError(res, 400, INVALID_REQUEST, 'Invalid Request: the body is not a JSON-RPC 2.0 message or batch');
+      return;
+    }
+    const messages = msgs as JsonRpcMessage[];
+    const init = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
+    if (init) {
+      if (messages.length > 1) {
+        sendRpcError(res, 400, INVALID_REQUEST, 'Invalid Request: initialize must be sent on its own');
+        return;
+      }
+      await this.initialize(res, init);
+      return;
+    }
+    const session = this.lookup(req, res);
+    if (!session) return;
+    let requests = 0;
+    for (const m of messages) if (isRequest(m)) requests++;
+    if (requests === 0) {
+      for (const m of messages) this.dispatch(session, m, null);
+      res.writeHead(202).end();
+      return;
+    }
+    const exchange = new PostExchange(res, requests, batch, this.sseAfterMs, this.keepaliveMs);
+    (session.posts ??= new Set()).add(exchange);
+    session.open++;
+    exchange.onDone = () => {
+      session.open--;
+      session.lastSeen = Date.now();
+      session.posts?.delete(exchange);
+      if (session.posts?.size === 0) session.posts = null;
+    };
+    for (const m of messages) this.dispatch(session, m, exchange);
+  }
+
+  private dispatch(session: Session<T>, m: JsonRpcMessage, exchange: PostExchange | null): void {
+    if (isRequest(m)) {
+      if (exchange) this.backend.request(session, m, exchange);
+    } else if (isNotification(m)) this.backend.notification(session, m);
+    else this.backend.response(session, m);
+  }
+
+  private async initialize(res: ServerResponse, init: JsonRpcRequest): Promise<void> {
+    if (this.sessions.size + this.initializing >= this.opts.limits.maxSessions) {
+      sendRpcError(res, 503, TOO_MANY_SESSIONS, 'Too many sessions: the deployment has reached its session limit');
+      return;
+    }
+    const session: Session<T> = {
+      id: randomBytes(18).toString('base64url'),
+      lastSeen: Date.now(),
+      open: 0,
+      stream: null,
+      streamWrittenAt: 0,
+      queue: null,
+      posts: null,
+      ended: false,
+      data: this.backend.newSessionData(),
+    };
+    this.initializing++;
+    let answer: JsonRpcResponse;
+    try {
+      answer = await this.backend.initialize(session, init);
+    } catch (err) {
+      session.ended = true;
+      this.backend.sessionEnded(session, 'rejected');
+      if (err instanceof HttpError) sendRpcError(res, err.status, err.code, err.message);
+      else sendRpcError(res, 500, INTERNAL_ERROR, `Initialize failed: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    } finally {
+      this.initializing--;
+    }
+    if ('error' in answer || this.closed || res.destroyed) {
+      session.ended = true;
+      this.backend.sessionEnded(session, 'rejected');
+      if (!res.destroyed) sendJson(res, 200, JSON.stringify(answer));
+      return;
+    }
+    session.lastSeen = Date.now();
+    this.sessions.set(session.id, session);
+    sendJson(res, 200, JSON.stringify(answer), { [SESSION_HEADER]: session.id });
+  }
+
+  private get(req: IncomingMessage, res: ServerResponse): void {
+    if (!acceptsAll(headerValue(req, 'accept'), ['text/event-stream'])) {
+      sendRpcError(res, 406, INVALID_REQUEST, 'Not Acceptable: Accept must include text/event-stream');
+      return;
+    }
+    const session = this.lookup(req, res);
+    if (!session) return;
+    const old = session.stream;
+    if (old) {
+      session.stream = null;
+      old.end();
+    }
+    startSse(res);
+    session.stream = res;
+    session.open++;
+    session.streamWrittenAt = Date.now();
+    res.on('close', () => {
+      session.open--;
+      session.lastSeen = Date.now();
+      if (session.stream === res) session.stream = null;
+    });
+    const queued = session.queue;
+    session.queue = null;
+    if (queued) for (const ev of queued) res.write(ev);
+  }
+
+  private delete(req: IncomingMessage, res: ServerResponse): void {
+    const session = this.lookup(req, res);
+    if (!session) return;
+    this.endSession(session, 'deleted');
+    res.writeHead(204).end();
+  }
+}

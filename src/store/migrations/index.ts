@@ -1,0 +1,36 @@
+import { Migrator } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { BerthError } from '../../core/index.js';
+import { m001Deployments } from './001_deployments.js';
+
+/**
+ * Every migration, in order. Forward-only: never edit or remove one that has
+ * shipped; add the next number. Listed statically so it works from dist/.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '001_deployments': m001Deployments,
+};
+
+class StaticMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { ...MIGRATIONS };
+  }
+}
+
+/**
+ * Bring the schema to the latest migration and return the names applied by this call.
+ * Safe when several Berth processes start at once: on PostgreSQL the Migrator holds
+ * an advisory lock and runs in a transaction; on SQLite the run is one BEGIN IMMEDIATE
+ * transaction (see sqlite-dialect.ts).
+ */
+export async function runMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
+  const migrator = new Migrator({ db: db as Kysely<unknown>, provider: new StaticMigrationProvider() });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results.find((r) => r.status === 'Error')?.migrationName;
+    const reason = error instanceof Error ? error.message : String(error);
+    const what = failed === undefined ? 'Database migration' : `Database migration ${failed}`;
+    throw new BerthError('INTERNAL', `${what} failed: ${reason}`, { migration: failed });
+  }
+  return results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

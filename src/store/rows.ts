@@ -1,0 +1,95 @@
+import type { Deployment, DeploymentSpec, DeploymentStatus, DesiredState, EnvVar, ToolSummary } from '../core/index.js';
+import type { DeploymentsTable } from './schema.js';
+import type { DeploymentPatch, NewDeployment } from './types.js';
+
+/** The one place where deployments become rows and back (JSON columns, bigint counters). */
+export function toRow(d: Deployment): DeploymentsTable {
+  return {
+    ...d,
+    tags: JSON.stringify(d.tags),
+    env_schema: JSON.stringify(d.env_schema),
+    spec: JSON.stringify(d.spec),
+    tools: d.tools === null ? null : JSON.stringify(d.tools),
+  };
+}
+
+export function fromRow(row: DeploymentsTable): Deployment {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    tags: JSON.parse(row.tags) as string[],
+    env_schema: JSON.parse(row.env_schema) as EnvVar[],
+    spec: JSON.parse(row.spec) as DeploymentSpec,
+    desired: row.desired as DesiredState,
+    status: row.status as DeploymentStatus,
+    status_message: row.status_message,
+    request_count: Number(row.request_count),
+    last_request_at: row.last_request_at,
+    tools: row.tools === null ? null : (JSON.parse(row.tools) as ToolSummary[]),
+    restart_count: Number(row.restart_count),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    started_at: row.started_at,
+    stopped_at: row.stopped_at,
+    deleted_at: row.deleted_at,
+  };
+}
+
+/** The columns a patch sets; keys whose value is undefined are left alone. */
+export function patchToRow(patch: DeploymentPatch): Partial<DeploymentsTable> {
+  const out: Partial<DeploymentsTable> = {};
+  if (patch.desired !== undefined) out.desired = patch.desired;
+  if (patch.status !== undefined) out.status = patch.status;
+  if (patch.status_message !== undefined) out.status_message = patch.status_message;
+  if (patch.tools !== undefined) out.tools = patch.tools === null ? null : JSON.stringify(patch.tools);
+  if (patch.restart_count !== undefined) out.restart_count = patch.restart_count;
+  if (patch.started_at !== undefined) out.started_at = patch.started_at;
+  if (patch.stopped_at !== undefined) out.stopped_at = patch.stopped_at;
+  if (patch.deleted_at !== undefined) out.deleted_at = patch.deleted_at;
+  return out;
+}
+
+const PATCH_KEYS = [
+  'desired',
+  'status',
+  'status_message',
+  'tools',
+  'restart_count',
+  'started_at',
+  'stopped_at',
+  'deleted_at',
+] as const satisfies readonly (keyof DeploymentPatch)[];
+
+/** The same patch applied to an in-memory deployment (used by the memory store). */
+export function applyPatch(d: Deployment, patch: DeploymentPatch, updatedAt: string): Deployment {
+  const next: Deployment = { ...d, updated_at: updatedAt };
+  for (const key of PATCH_KEYS) {
+    if (patch[key] !== undefined) Object.assign(next, { [key]: patch[key] });
+  }
+  return next;
+}
+
+/** A new deployment with every server-owned field at its initial value (only known fields are copied). */
+export function initialDeployment(d: NewDeployment, now: string): Deployment {
+  return {
+    id: d.id,
+    name: d.name,
+    description: d.description,
+    tags: d.tags,
+    env_schema: d.env_schema,
+    spec: d.spec,
+    desired: d.desired,
+    status: d.status,
+    status_message: d.status_message,
+    request_count: 0,
+    last_request_at: null,
+    tools: null,
+    restart_count: 0,
+    created_at: now,
+    updated_at: now,
+    started_at: null,
+    stopped_at: null,
+    deleted_at: null,
+  };
+}

@@ -1,0 +1,30 @@
+/** Row shapes of the tables, as Kysely sees them. Timestamps are ISO-8601 text in every dialect. */
+export interface DeploymentsTable {
+  id: string;
+  name: string;
+  description: string | null;
+  /** JSON text: string[] */
+  tags: string;
+  /** JSON text: EnvVar[] */
+  env_schema: string;
+  /** JSON text: DeploymentSpec */
+  spec: string;
+  desired: string;
+  status: string;
+  status_message: string | null;
+  /** bigint: the pg driver returns it as a string, SQLite as a number. */
+  request_count: number | string;
+  last_request_at: string | null;
+  /** JSON text: ToolSummary[] | null */
+  tools: string | null;
+  restart_count: number;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  stopped_at: string | null;
+  deleted_at: string | null;
+}
+
+export interface BerthDatabase {
+  deployments: DeploymentsTable;
+}

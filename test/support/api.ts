@@ -1,0 +1,43 @@
+import type { DeploymentStatusView } from '../../src/api/contract.js';
+import type { CreateDeploymentInput, DeploymentView } from '../../src/core/index.js';
+
+/** Just enough of an API client for the end-to-end suites (the CLI's own client is tested separately). */
+export class TestApi {
+  constructor(private readonly base: string) {}
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  async deploy(input: CreateDeploymentInput): Promise<DeploymentView> {
+    const r = await this.call<DeploymentView>('POST', '/api/deployments', input);
+    if (r.status !== 201) throw new Error(`deploy failed: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  async status(id: string): Promise<DeploymentStatusView> {
+    return (await this.call<DeploymentStatusView>('GET', `/api/deployments/${id}/status`)).body;
+  }
+
+  /** Poll until the deployment reaches `want` (default running); fails fast on `failed`. */
+  async waitFor(id: string, want: DeploymentStatusView['status'] = 'running', timeoutMs = 90_000): Promise<DeploymentStatusView> {
+    const deadline = Date.now() + timeoutMs;
+    let last: DeploymentStatusView | undefined;
+    while (Date.now() < deadline) {
+      last = await this.status(id);
+      if (last.status === want) return last;
+      if (last.status === 'failed' && want !== 'failed') {
+        const logs = await this.call<{ items: { line: string }[] }>('GET', `/api/deployments/${id}/logs?tail=30`);
+        throw new Error(`deployment ${id} failed: ${last.status_message}\n${logs.body.items.map((e) => e.line).join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    throw new Error(`deployment ${id} did not reach ${want} within ${timeoutMs}ms (last: ${JSON.stringify(last)})`);
+  }
+}

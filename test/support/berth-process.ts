@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort } from './ports.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface BerthProcess {
+  url: string;
+  port: number;
+  dataDir: string;
+  proc: ChildProcess;
+  /** Everything Berth wrote to stderr so far. */
+  output(): string;
+  /** SIGTERM and wait for a clean exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: a crash, leaving children and pid files behind. */
+  kill(): Promise<void>;
+  /** Stop and remove the data dir. */
+  dispose(): Promise<void>;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  port?: number;
+  env?: Record<string, string>;
+}
+
+/** Start Berth from dist/ as a real process on a free loopback port and wait for /healthz. */
+export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'berth-e2e-'));
+  const port = opts.port ?? (await freePort());
+  const proc = spawn(process.execPath, [join(ROOT, 'dist/main.js')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/root',
+      BERTH_PORT: String(port),
+      BERTH_HOST: '127.0.0.1',
+      BERTH_DATA_DIR: dataDir,
+      BERTH_LOG_LEVEL: 'warn',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`Berth exited with ${proc.exitCode} before it was ready:\n${out}`);
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`Berth did not answer /healthz within 30s:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  let gone = false;
+  const handle: BerthProcess = {
+    url,
+    port,
+    dataDir,
+    proc,
+    output: () => out,
+    async stop() {
+      if (gone) return proc.exitCode;
+      gone = true;
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (gone) return;
+      gone = true;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+    async dispose() {
+      await handle.stop();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}

@@ -201,6 +201,20 @@ export async function runCell(url: string, opts: CellOptions): Promise<CellResul
   }
 }
 
+/** Session-open time one at a time on an already open connection (after `warmup` untimed opens); sessions are closed after. */
+export async function measureOpens(url: string, n: number, warmup = 10): Promise<OpenedSessions> {
+  const client = new McpClientPool(url, 1);
+  try {
+    const warm = await openSessions(client, warmup, 1);
+    await closeSessions(client, warm.sessions, 1);
+    const timed = await openSessions(client, n, 1);
+    await closeSessions(client, timed.sessions, 1);
+    return { ...timed, errors: timed.errors + warm.errors, firstError: timed.firstError ?? warm.firstError };
+  } finally {
+    await client.destroy();
+  }
+}
+
 /** Nearest-rank percentile of sorted samples (NaN when empty). */
 export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;

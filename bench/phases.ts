@@ -59,7 +59,7 @@ export interface IsolatedResult {
 /** Isolated mode: bursts of `warm` session opens from a full pool, then load cells no larger than the pool. */
 export async function measureIsolated(api: TestApi, url: string, id: string, warm: number, cells: CellOptions[], bursts: number): Promise<IsolatedResult> {
   const out: IsolatedResult = { cells: [], warmOpens: [], warmOpenErrors: 0 };
-  const loadMs = 1500;
+  const loadMs = 2000;
   for (let b = 0; b < bursts; b++) {
     await waitForPool(api, id, warm, loadMs);
     const client = new McpClientPool(url, warm);

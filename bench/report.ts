@@ -4,6 +4,8 @@ export interface TargetResult {
   name: string;
   cells: CellResult[];
   note?: string;
+  /** Session opens one at a time on a warm connection, ms, sorted. */
+  serialOpens?: number[];
 }
 
 export interface CellSummary {
@@ -60,7 +62,10 @@ export function formatTarget(t: TargetResult): string[] {
   ]);
   const out = [`## ${t.name}`];
   if (t.note) out.push(t.note);
-  return [...out, ...table(['C', 'p50 ms', 'p99 ms', 'calls/s', 'open p50 ms', 'open p99 ms', 'errors'], rows), ''];
+  out.push(...table(['C', 'p50 ms', 'p99 ms', 'calls/s', 'open p50 ms', 'open p99 ms', 'errors'], rows));
+  const so = t.serialOpens;
+  if (so?.length) out.push(`session open one at a time, warm connection: p50 ${ms(percentile(so, 0.5))} ms, p99 ${ms(percentile(so, 0.99))} ms (${so.length} opens)`);
+  return [...out, ''];
 }
 
 /** Throughput and p50 of each target against the direct baseline, at each C both measured. */

@@ -60,8 +60,8 @@ export class ApiClient {
     return this.json('POST', '/api/deployments', body);
   }
 
-  listDeployments(): Promise<DeploymentList> {
-    return this.json('GET', '/api/deployments');
+  listDeployments(opts: { all?: boolean } = {}): Promise<DeploymentList> {
+    return this.json('GET', opts.all ? '/api/deployments?all=1' : '/api/deployments');
   }
 
   getDeployment(id: string): Promise<DeploymentView> {

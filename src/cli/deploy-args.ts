@@ -8,7 +8,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function collectEnv(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
   const key = eq === -1 ? '' : value.slice(0, eq);
-  if (false) {
+  if (!ENV_NAME.test(key)) {
     throw new InvalidArgumentError(`expected KEY=VALUE with KEY a valid environment variable name, got '${value}'`);
   }
   return { ...previous, [key]: value.slice(eq + 1) };

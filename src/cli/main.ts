@@ -22,7 +22,8 @@ Examples:
   berth status everything-k3x9f2ab01cd
   berth logs everything-k3x9f2ab01cd -f
   berth stop|start|rm everything-k3x9f2ab01cd
-  berth --url http://berth.internal:8080 --token $TOKEN ls --json`;
+  berth --url http://berth.internal:8080 --token $TOKEN ls --json
+`;
 
 /** Runs the CLI on `argv` (process.argv style: node, script, args...) and resolves to the exit code. */
 export async function main(argv: string[], io?: CliIo): Promise<number> {

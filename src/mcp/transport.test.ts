@@ -208,6 +208,14 @@ describe('Streamable HTTP transport: sessions', () => {
     expect(first.messages.length).toBe(1);
   });
 
+  it('sends keepalive comments on idle GET streams', async () => {
+    const { front } = await setup({ timing: { keepaliveMs: 100 } });
+    const sid = await rawInitialize(front.url);
+    const stream = await openGetStream(front.url, sid);
+    cleanups.push(async () => stream.close());
+    await waitFor(() => stream.text().includes(': keepalive'), 3000, 'keepalive');
+  });
+
   it('forwards resources/subscribe once per uri and routes resources/updated to subscribers', async () => {
     const { front } = await setup();
     const [a, b, c] = await Promise.all([rawInitialize(front.url), rawInitialize(front.url), rawInitialize(front.url)]);

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { BUILD_FAILED_MARKER } from './build-marker.js';
 import { freePort } from './ports.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -29,6 +30,7 @@ export interface StartOptions {
 
 /** Start Berth from dist/ as a real process on a free loopback port and wait for /healthz. */
 export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess> {
+  if (existsSync(BUILD_FAILED_MARKER)) throw new Error(`dist/ is stale: the build failed:\n${readFileSync(BUILD_FAILED_MARKER, 'utf8')}`);
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'berth-e2e-'));
   const port = opts.port ?? (await freePort());
   const proc = spawn(process.execPath, [join(ROOT, 'dist/main.js')], {

@@ -18,6 +18,7 @@ export function registerDeploy(program: Command, run: Runner): void {
   program
     .command('deploy')
     .description('deploy an MCP server: a stdio command, or a remote endpoint with --url')
+    .usage('[options] -- <command> [args...]\n       berth deploy [options] --url <endpoint>')
     .argument('[command...]', 'the server command and its arguments, after --')
     .option('--name <name>', 'display name (default: derived from the command)')
     .option('--description <text>', 'description')
@@ -41,7 +42,8 @@ The Berth URL comes from BERTH_URL or from --url placed before 'deploy' (berth -
 Examples:
   berth deploy -- npx -y @modelcontextprotocol/server-everything
   berth deploy --name fs -e ROOT=/data -- npx -y @modelcontextprotocol/server-filesystem /data
-  berth deploy --url https://mcp.example.com/mcp --header 'Authorization: Bearer abc'`,
+  berth deploy --url https://mcp.example.com/mcp --header 'Authorization: Bearer abc'
+`,
     )
     .action(async (commandLine: string[], _opts: unknown, cmd: Command) => {
       const opts = cmd.opts() as DeployOpts;

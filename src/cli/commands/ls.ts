@@ -10,7 +10,7 @@ export function registerLs(program: Command, run: Runner): void {
     .action((_opts: unknown, cmd: Command) =>
       run(cmd, async (ctx) => {
         const all = Boolean((cmd.opts() as { all?: boolean }).all);
-        const list = await ctx.client.listDeployments();
+        const list = await ctx.client.listDeployments({ all });
         const items = all ? list.items : list.items.filter((d) => d.status !== 'deleted');
         if (ctx.json) return ctx.printJson({ ...list, items });
         if (items.length === 0) return ctx.out('No deployments. Deploy one with: berth deploy -- <command>');

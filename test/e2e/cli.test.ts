@@ -1,0 +1,135 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestApi } from '../support/api.js';
+import { ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { connectV1, connectV2, textOf } from '../support/clients.js';
+
+let berth: BerthProcess;
+let api: TestApi;
+
+beforeAll(async () => {
+  berth = await startBerth();
+  api = new TestApi(berth.url);
+});
+
+afterAll(async () => {
+  await berth?.dispose();
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real `bin/berth.js` (from dist/) as a separate process against this Berth. */
+function berthCli(args: string[], timeoutMs = 180_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', BERTH_URL: berth.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', reject);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function endpointIn(output: string): string {
+  const m = /http:\/\/127\.0\.0\.1:\d+\/s\/([a-z0-9-]+)\/mcp/.exec(output);
+  if (!m) throw new Error(`no endpoint in output:\n${output}`);
+  return m[0];
+}
+
+describe('the berth CLI against a real Berth', () => {
+  it('runs the README quick start: deploy server-everything with npx, list it, call it', async () => {
+    const r = await berthCli(['deploy', '--name', 'everything', '--', 'npx', '-y', '@modelcontextprotocol/server-everything']);
+    expect(r.code, r.stderr).toBe(0);
+    const endpoint = endpointIn(r.stdout);
+    expect(r.stdout).toContain('"mcpServers"');
+    const ls = await berthCli(['ls']);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(/ID\s+NAME\s+STATUS\s+ENDPOINT\s+UPTIME\s+REQUESTS/);
+    expect(ls.stdout).toMatch(/everything-[a-z0-9]+\s+everything\s+running/);
+    const c = await connectV2(endpoint);
+    try {
+      expect(textOf(await c.call('echo', { message: 'quick start' }))).toContain('quick start');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('deploys our own server, then status, logs, logs -f, stop, start and rm', async () => {
+    const deploy = await berthCli(['deploy', '--name', 'echo-cli', '--cwd', ROOT, '--', process.execPath, join(ROOT, 'test/fixtures/mcp-echo-server.mjs')]);
+    expect(deploy.code, deploy.stderr).toBe(0);
+    const endpoint = endpointIn(deploy.stdout);
+    const id = endpoint.split('/s/')[1]!.split('/')[0]!;
+    expect(id).toMatch(/^echo-cli-[a-z0-9]{12}$/);
+
+    const c = await connectV1(endpoint);
+    expect(textOf(await c.call('echo', { text: 'via cli' }))).toBe('via cli');
+    await c.close();
+
+    const status = await berthCli(['status', id]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/status:\s+running/i);
+    const json = await berthCli(['status', id, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'running', tools_count: 11 });
+
+    const logs = await berthCli(['logs', id]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain('ready: 11 tools');
+
+    // logs -f: follow, see the stop arrive live.
+    const follower = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), 'logs', id, '-f', '--tail', '0'], { env: { ...process.env, BERTH_URL: berth.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let followed = '';
+    follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
+    await new Promise((r) => setTimeout(r, 500));
+
+    const stop = await berthCli(['stop', id]);
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toBe('');
+    expect((await api.status(id)).status).toBe('stopped');
+    const refused = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    expect(refused.status).toBe(503);
+    for (let i = 0; i < 50 && !followed.includes('stopped'); i++) await new Promise((r) => setTimeout(r, 100));
+    follower.kill('SIGINT');
+    expect(followed).toContain('stopped');
+
+    const start = await berthCli(['start', id]);
+    expect(start.code).toBe(0);
+    await api.waitFor(id);
+
+    const rm = await berthCli(['rm', id]);
+    expect(rm.code).toBe(0);
+    const ls = await berthCli(['ls']);
+    expect(ls.stdout).not.toContain(id);
+    const lsAll = await berthCli(['ls', '--all']);
+    expect(lsAll.stdout).toMatch(new RegExp(`${id}\\s+echo-cli\\s+deleted`));
+    const gone = await berthCli(['status', id]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('DEPLOYMENT_NOT_FOUND');
+  });
+
+  it('reports a server that cannot start: exit 1, the reason and its log lines', async () => {
+    const r = await berthCli(['deploy', '--name', 'broken', '--timeout', '60', '--', '/nonexistent/mcp-server']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/failed/i);
+    expect(r.stderr).toContain('/nonexistent/mcp-server');
+  });
+
+  it('rejects bad usage with exit 2 and says why', async () => {
+    const r = await berthCli(['deploy', '-e', 'NOEQUALS', '--', 'node', 'x.js']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/KEY=VALUE|NOEQUALS/);
+  });
+});

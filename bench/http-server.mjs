@@ -83,11 +83,16 @@ http.listen(Number(process.env.BENCH_PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`listening ${typeof addr === 'object' && addr ? addr.port : 0}\n`);
 });
 
+let stopping = false;
 const shutdown = () => {
+  if (stopping) return;
+  stopping = true;
   for (const t of sessions.values()) void t.close().catch(() => {});
   http.closeAllConnections();
   http.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
 };
 process.on('SIGTERM', shutdown);
+// The bench keeps our stdin open; when it goes away (even killed), so do we.
+process.stdin.on('end', shutdown).on('error', shutdown).resume();
 process.on('SIGINT', shutdown);

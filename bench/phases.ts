@@ -5,6 +5,7 @@ import { TestApi } from '../test/support/api.js';
 import { ROOT, startBerth } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
 import { McpClientPool, closeSessions, openSessions, type CellOptions, type CellResult, runCell } from './load.js';
+import { InspectorClient } from './inspector.js';
 import { settledRssKb } from './procs.js';
 
 /** Phases beyond the plain load cells: isolated warm pool, memory per session, idle expiry. */
@@ -51,28 +52,35 @@ async function waitForPool(api: TestApi, id: string, warm: number, loadMs: numbe
 
 export interface IsolatedResult {
   cells: CellResult[];
-  /** Session opens served from a full, loaded warm pool (bursts of `warm` at once), ms, sorted. */
-  warmOpens: number[];
+  /** Session opens one at a time from a full, loaded warm pool (reused connection), ms, sorted. */
+  singleOpens: number[];
+  /** Session opens `warm` at once from a full, loaded warm pool, ms, sorted. */
+  burstOpens: number[];
   warmOpenErrors: number;
 }
 
-/** Isolated mode: bursts of `warm` session opens from a full pool, then load cells no larger than the pool. */
-export async function measureIsolated(api: TestApi, url: string, id: string, warm: number, cells: CellOptions[], bursts: number): Promise<IsolatedResult> {
-  const out: IsolatedResult = { cells: [], warmOpens: [], warmOpenErrors: 0 };
+/**
+ * Isolated mode: session opens from a full warm pool (one at a time, then `warm` at once; the pool
+ * refills and its new processes load between rounds), then load cells no larger than the pool.
+ */
+export async function measureIsolated(api: TestApi, url: string, id: string, warm: number, cells: CellOptions[], rounds: { singles: number; bursts: number }): Promise<IsolatedResult> {
+  const out: IsolatedResult = { cells: [], singleOpens: [], burstOpens: [], warmOpenErrors: 0 };
   const loadMs = 2000;
-  for (let b = 0; b < bursts; b++) {
-    await waitForPool(api, id, warm, loadMs);
-    const client = new McpClientPool(url, warm);
-    try {
-      const opened = await openSessions(client, warm, warm);
-      out.warmOpens.push(...opened.opens);
+  const client = new McpClientPool(url, warm);
+  try {
+    const plan = [...Array<number>(rounds.singles).fill(1), ...Array<number>(rounds.bursts).fill(warm)];
+    for (const n of plan) {
+      await waitForPool(api, id, warm, loadMs);
+      const opened = await openSessions(client, n, n);
+      (n === 1 ? out.singleOpens : out.burstOpens).push(...opened.opens);
       out.warmOpenErrors += opened.errors;
-      await closeSessions(client, opened.sessions, warm);
-    } finally {
-      await client.destroy();
+      await closeSessions(client, opened.sessions, n);
     }
+  } finally {
+    await client.destroy();
   }
-  out.warmOpens.sort((a, b) => a - b);
+  out.singleOpens.sort((a, b) => a - b);
+  out.burstOpens.sort((a, b) => a - b);
   for (const cell of cells) {
     await waitForPool(api, id, warm, loadMs);
     progress(`isolated C=${cell.concurrency}`);
@@ -82,46 +90,76 @@ export async function measureIsolated(api: TestApi, url: string, id: string, war
 }
 
 export interface MemoryResult {
+  /** True when a full GC was forced (over the inspector) before each reading. */
+  forcedGc: boolean;
   beforeKb: number;
   afterKb: number;
+  heapBeforeKb: number;
+  heapAfterKb: number;
   sessions: number;
   statusSessions: number;
   errors: number;
   kbPerSession: number;
+  heapKbPerSession: number;
   /** A second batch of the same size on top of the first, as a check of the slope. */
   secondAfterKb: number;
   secondKbPerSession: number;
 }
 
-/** Berth's RSS before and after opening `n` idle sessions on a deployment (then a second batch of n). */
-export async function measureSessionMemory(api: TestApi, url: string, id: string, berthPid: number, n: number): Promise<MemoryResult> {
-  const client = new McpClientPool(url, 32);
-  const all = [];
+/**
+ * A dedicated Berth (with the inspector on a loopback port, so the bench can force a full GC from outside)
+ * and one shared stdio deployment: RSS and V8 heap before and after opening `n` idle sessions, then a second batch of n.
+ */
+export async function measureSessionMemory(n: number): Promise<MemoryResult> {
+  const berth = await startBerth({ env: { ...BENCH_ENV, BERTH_MAX_SESSIONS: String(2 * n + 500), NODE_OPTIONS: '--inspect=127.0.0.1:0' } });
+  const pid = berth.proc.pid!;
+  let inspector: InspectorClient | null = null;
   try {
-    // Warm the connections and code paths first, so the delta is the sessions and not the sockets.
-    const warmup = await openSessions(client, 64, 32);
-    all.push(...warmup.sessions);
-    const beforeKb = await settledRssKb(berthPid, 2000, 8000);
-    const first = await openSessions(client, n, 32);
-    all.push(...first.sessions);
-    const afterKb = await settledRssKb(berthPid, 2000, 8000);
-    const statusSessions = (await api.status(id)).sessions;
-    const second = await openSessions(client, n, 32);
-    all.push(...second.sessions);
-    const secondAfterKb = await settledRssKb(berthPid, 2000, 8000);
-    return {
-      beforeKb,
-      afterKb,
-      sessions: first.sessions.length,
-      statusSessions,
-      errors: warmup.errors + first.errors + second.errors,
-      kbPerSession: (afterKb - beforeKb) / Math.max(1, first.sessions.length),
-      secondAfterKb,
-      secondKbPerSession: (secondAfterKb - afterKb) / Math.max(1, second.sessions.length),
+    const api = new TestApi(berth.url);
+    const dep = await deployAndWait(api, berth.url, echoSpec('bench-memory'));
+    const wsUrl = InspectorClient.urlIn(berth.output());
+    inspector = wsUrl ? await InspectorClient.connect(wsUrl).catch(() => null) : null;
+    const pool = new McpClientPool(dep.url, 32);
+    const all = [];
+    const settle = async (): Promise<{ rss: number; heap: number }> => {
+      await inspector?.collectGarbage();
+      const rss = await settledRssKb(pid, 1500, 8000);
+      return { rss, heap: inspector ? await inspector.heapUsedKb() : Number.NaN };
     };
+    try {
+      // Warm the connections and code paths first, so the delta is the sessions and not the sockets.
+      const warmup = await openSessions(pool, 64, 32);
+      all.push(...warmup.sessions);
+      const before = await settle();
+      const first = await openSessions(pool, n, 32);
+      all.push(...first.sessions);
+      const after = await settle();
+      const statusSessions = (await api.status(dep.id)).sessions;
+      const second = await openSessions(pool, n, 32);
+      all.push(...second.sessions);
+      const after2 = await settle();
+      const count = Math.max(1, first.sessions.length);
+      return {
+        forcedGc: inspector !== null,
+        beforeKb: before.rss,
+        afterKb: after.rss,
+        heapBeforeKb: before.heap,
+        heapAfterKb: after.heap,
+        sessions: first.sessions.length,
+        statusSessions,
+        errors: warmup.errors + first.errors + second.errors,
+        kbPerSession: (after.rss - before.rss) / count,
+        heapKbPerSession: (after.heap - before.heap) / count,
+        secondAfterKb: after2.rss,
+        secondKbPerSession: (after2.rss - after.rss) / Math.max(1, second.sessions.length),
+      };
+    } finally {
+      await closeSessions(pool, all, 32);
+      await pool.destroy();
+    }
   } finally {
-    await closeSessions(client, all, 32);
-    await client.destroy();
+    inspector?.close();
+    await berth.dispose();
   }
 }
 
@@ -164,6 +202,9 @@ export async function checkIdleExpiry(n: number, idleS: number, waitMs: number):
     } finally {
       await client.destroy();
     }
+  } catch (err) {
+    const exit = berth.proc.exitCode ?? berth.proc.signalCode;
+    throw new Error(`idle expiry check failed: ${(err as Error).message}${exit === null ? '' : ` (Berth exited: ${exit})`}\n${berth.output().slice(-4000)}`, { cause: err });
   } finally {
     await berth.dispose();
   }

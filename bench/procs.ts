@@ -14,7 +14,8 @@ export async function startHttpServer(timeoutMs = 15_000): Promise<HttpServerPro
   const proc = spawn(process.execPath, [join(ROOT, 'bench/http-server.mjs')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', BENCH_PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // stdin stays open as a lifeline: the server exits when it closes (if this process dies).
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));

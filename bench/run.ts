@@ -88,7 +88,7 @@ async function bench(): Promise<Results> {
     try {
       const iso = await deployAndWait(api, berth.url, isolatedEchoSpec('bench-isolated', ISO_WARM, 80));
       const cells: CellOptions[] = [1, ISO_WARM].map((c) => ({ concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS }));
-      isolated = await measureIsolated(api, iso.url, iso.id, ISO_WARM, cells, 3);
+      isolated = await measureIsolated(api, iso.url, iso.id, ISO_WARM, cells, { singles: 6, bursts: 2 });
       await api.call('POST', `/api/deployments/${iso.id}/stop`);
       await api.waitFor(iso.id, 'stopped', 30_000);
     } catch (err) {
@@ -97,9 +97,9 @@ async function bench(): Promise<Results> {
   }
   const rssAfterLoad = await settledRssKb(pid);
 
-  progress(`memory: ${IDLE_SESSIONS} idle sessions on the stdio bridge`);
-  const memory = await measureSessionMemory(api, stdio.url, stdio.id, pid, IDLE_SESSIONS);
   await berth.dispose();
+  progress(`memory: ${IDLE_SESSIONS} idle sessions on the stdio bridge (dedicated Berth)`);
+  const memory = await measureSessionMemory(IDLE_SESSIONS);
 
   progress('idle expiry: second Berth with BERTH_SESSION_IDLE_S=2');
   const expiry = await checkIdleExpiry(500, 2, 4000);
@@ -121,7 +121,10 @@ function report(r: Results): { text: string; problems: string[] } {
   for (const t of [...r.targets, ...(isoTarget ? [isoTarget] : [])]) lines.push(...formatTarget(t));
   if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
   if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/isolated.js not built)', '');
-  if (iso) lines.push(`isolated warm-pool session open: p50 ${ms(percentile(iso.warmOpens, 0.5))} ms, p99 ${ms(percentile(iso.warmOpens, 0.99))} ms over ${iso.warmOpens.length} opens (${iso.warmOpenErrors} errors)`, '');
+  if (iso) {
+    const o = (v: number[]) => `p50 ${ms(percentile(v, 0.5))} ms, max ${ms(v[v.length - 1] ?? Number.NaN)} ms (${v.length} opens)`;
+    lines.push(`isolated session open from a full warm pool: one at a time ${o(iso.singleOpens)}; ${ISO_WARM} at once ${o(iso.burstOpens)}; ${iso.warmOpenErrors} errors`, '');
+  }
   lines.push(...formatRatios(direct, [gateway, bridge]));
 
   const m = r.memory;
@@ -129,8 +132,9 @@ function report(r: Results): { text: string; problems: string[] } {
   lines.push(
     '## memory (Berth RSS, /proc VmRSS, settled)',
     `right after start: ${mb(r.rss.start)}; deployments idle (url + stdio): ${mb(r.rss.idle)}; idle after the load cells: ${mb(r.rss.afterLoad)}`,
-    `${m.sessions} idle sessions on the stdio bridge: ${mb(m.beforeKb)} → ${mb(m.afterKb)} = ${m.kbPerSession.toFixed(1)} KB/session (status reports ${m.statusSessions} sessions; ${m.errors} open errors)`,
-    `second batch of ${m.sessions}: → ${mb(m.secondAfterKb)} = ${m.secondKbPerSession.toFixed(1)} KB/session`,
+    `${m.sessions} idle sessions on the stdio bridge (fresh Berth, ${m.forcedGc ? 'full GC forced before each reading' : 'GC could not be forced'}):`,
+    `  RSS ${mb(m.beforeKb)} → ${mb(m.afterKb)} = ${m.kbPerSession.toFixed(1)} KB/session; V8 heap used ${mb(m.heapBeforeKb)} → ${mb(m.heapAfterKb)} = ${m.heapKbPerSession.toFixed(1)} KB/session`,
+    `  second batch of ${m.sessions}: RSS → ${mb(m.secondAfterKb)} = ${m.secondKbPerSession.toFixed(1)} KB/session; status reported ${m.statusSessions} sessions after the first batch; ${m.errors} open errors`,
     '',
     `## idle expiry (BERTH_SESSION_IDLE_S=${e.idleS}): ${e.pass ? 'PASS' : 'FAIL'}`,
     `opened ${e.opened}, status sessions ${e.sessionsAfterOpen} → ${e.sessionsAfterWait} after ${(e.waitedMs / 1000).toFixed(1)} s; a call on an expired session got ${e.expiredStatus}`,
@@ -158,8 +162,10 @@ function report(r: Results): { text: string; problems: string[] } {
   checks.push(openCheck('stdio bridge session open p99 (one at a time)', percentile(so, 0.99)));
   const burst = at(bridge, top);
   if (burst) checks.push({ ...openCheck(`stdio bridge session open p50 (${top} at once, new connections)`, summarize(burst).openP50), ok: null });
-  if (iso) checks.push(openCheck('isolated warm-pool session open p50', percentile(iso.warmOpens, 0.5)));
-  checks.push({ label: 'memory per extra idle session', goal: '≤ 100 KB', actual: `${m.kbPerSession.toFixed(1)} KB`, ok: m.kbPerSession <= 100 });
+  if (iso) checks.push(openCheck('isolated session open p50 (warm pool, one at a time)', percentile(iso.singleOpens, 0.5)));
+  const perSession = Math.max(m.kbPerSession, Number.isFinite(m.heapKbPerSession) ? m.heapKbPerSession : 0);
+  const memActual = `${m.kbPerSession.toFixed(1)} KB RSS, ${ms(m.heapKbPerSession, 1)} KB heap`;
+  checks.push({ label: 'memory per extra idle session', goal: '≤ 100 KB', actual: memActual, ok: perSession <= 100 });
   checks.push({ label: 'idle sessions expire', goal: 'sessions → 0', actual: String(e.sessionsAfterWait), ok: e.pass });
   lines.push(...formatChecks(checks));
 
@@ -205,7 +211,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`bench: HARNESS FAILURE: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    let text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    for (let c = (err as { cause?: unknown }).cause, i = 0; c !== undefined && i < 4; c = (c as { cause?: unknown }).cause, i++) text += `\ncaused by: ${String(c)}`;
+    process.stderr.write(`bench: HARNESS FAILURE: ${text}\n`);
     void cleanup().finally(() => process.exit(1));
   },
 );

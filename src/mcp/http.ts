@@ -1,5 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorResponse } from './jsonrpc.js';
+import type { BerthError, ErrorCode } from '../core/errors.js';
+import {
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  PARSE_ERROR,
+  REQUEST_TIMEOUT,
+  SESSION_NOT_FOUND,
+  TOO_MANY_SESSIONS,
+  UPSTREAM_EXITED,
+  UPSTREAM_UNAVAILABLE,
+  errorResponse,
+} from './jsonrpc.js';
 
 /** Protocol revisions the Streamable HTTP transport accepts, newest first. */
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26'] as const;
@@ -32,19 +43,20 @@ export function isJsonContentType(ct: string | undefined): boolean {
   return (ct.split(';')[0] ?? '').trim().toLowerCase() === 'application/json';
 }
 
-/** Answer with a JSON-RPC error body (`id: null` unless given) and an HTTP status. */
+/** Answer with a JSON-RPC error body (`id: null`, optional `data`) and an HTTP status. */
 export function sendRpcError(
   res: ServerResponse,
   status: number,
   code: number,
   message: string,
   headers: Record<string, string> = {},
+  data?: unknown,
 ): void {
   if (res.headersSent) {
     if (!res.writableEnded) res.end();
     return;
   }
-  const body = JSON.stringify(errorResponse(null, code, message));
+  const body = JSON.stringify(errorResponse(null, code, message, data));
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
@@ -52,6 +64,33 @@ export function sendRpcError(
 export function sendJson(res: ServerResponse, status: number, json: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
   res.end(json);
+}
+
+/** The JSON-RPC code an HTTP-level refusal carries; the stable Berth code goes in `error.data.code`. */
+const RPC_CODES: Partial<Record<ErrorCode, number>> = {
+  INVALID_JSON: PARSE_ERROR,
+  INVALID_JSONRPC: INVALID_REQUEST,
+  MISSING_SESSION: INVALID_REQUEST,
+  UNSUPPORTED_PROTOCOL_VERSION: INVALID_REQUEST,
+  UNSUPPORTED_MEDIA_TYPE: INVALID_REQUEST,
+  NOT_ACCEPTABLE: INVALID_REQUEST,
+  METHOD_NOT_ALLOWED: INVALID_REQUEST,
+  VALIDATION_FAILED: INVALID_REQUEST,
+  SESSION_NOT_FOUND,
+  TOO_MANY_SESSIONS,
+  UPSTREAM_UNAVAILABLE,
+  UPSTREAM_TIMEOUT: REQUEST_TIMEOUT,
+  UPSTREAM_FAILED: UPSTREAM_EXITED,
+  INTERNAL: INTERNAL_ERROR,
+};
+
+export function rpcCodeFor(code: ErrorCode): number {
+  return RPC_CODES[code] ?? -32000;
+}
+
+/** Refuse an MCP HTTP request: the catalogue's HTTP status, a JSON-RPC error body, `data.code` = the stable code. */
+export function sendError(res: ServerResponse, err: BerthError, headers: Record<string, string> = {}): void {
+  sendRpcError(res, err.status, rpcCodeFor(err.code), err.message, headers, { code: err.code });
 }
 
 /** One SSE `message` event carrying a serialised JSON-RPC message. */

@@ -4,15 +4,14 @@ import type { ExitInfo } from '../runtime/types.js';
 import type { EndpointStats, IsolatedBridge, IsolatedBridgeOptions } from './types.js';
 import type { PostExchange } from './exchange.js';
 import type { Session, SessionEndReason, TransportBackend } from './transport.js';
-import { HttpError, StreamableHttpTransport } from './transport.js';
+import { StreamableHttpTransport } from './transport.js';
+import { BerthError } from '../core/errors.js';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import {
   INVALID_REQUEST,
   METHOD_NOT_FOUND,
   REQUEST_TIMEOUT,
-  TOO_MANY_SESSIONS,
   UPSTREAM_EXITED,
-  UPSTREAM_UNAVAILABLE,
   errorResponse,
   idKey,
   isRequest,
@@ -126,9 +125,9 @@ class IsolatedBridgeImpl implements IsolatedBridge, TransportBackend<IsoSession>
   }
 
   async initialize(session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
-    if (this.closing) throw new HttpError(503, UPSTREAM_UNAVAILABLE, 'The endpoint is closing');
+    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
     if (this.active.size + this.waitingForSpawn >= this.opts.isolated.max) {
-      throw new HttpError(503, TOO_MANY_SESSIONS, `Too many sessions: all ${this.opts.isolated.max} isolated processes are in use`);
+      throw new BerthError('TOO_MANY_SESSIONS', `Too many sessions: all ${this.opts.isolated.max} isolated processes are in use`);
     }
     let proc = this.warm.shift();
     if (!proc) {
@@ -136,7 +135,7 @@ class IsolatedBridgeImpl implements IsolatedBridge, TransportBackend<IsoSession>
       try {
         proc = await this.spawnProc('session');
       } catch (err) {
-        throw new HttpError(503, UPSTREAM_UNAVAILABLE, `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
+        throw new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
       } finally {
         this.waitingForSpawn--;
       }
@@ -146,10 +145,10 @@ class IsolatedBridgeImpl implements IsolatedBridge, TransportBackend<IsoSession>
     session.data.proc = proc;
     this.active.add(proc);
     this.refill();
-    if (session.ended || this.closing) throw new HttpError(503, UPSTREAM_UNAVAILABLE, 'The endpoint is closing');
+    if (session.ended || this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
     this.opts.events?.onClientRequest?.(req.method);
     const answer = await new Promise<JsonRpcResponse>((resolve, reject) => {
-      this.send(proc, req, null, (msg) => (msg instanceof Error ? reject(new HttpError(502, UPSTREAM_EXITED, msg.message)) : resolve(msg)));
+      this.send(proc, req, null, (msg) => (msg instanceof Error ? reject(new BerthError('UPSTREAM_FAILED', msg.message)) : resolve(msg)));
     });
     if (!('error' in answer) && proc.up.alive) this.opts.events?.onProcessReady?.({ pid: proc.up.pid, instanceKey: proc.up.instanceKey });
     return answer;

@@ -4,7 +4,8 @@ import type { ExitInfo } from '../runtime/types.js';
 import type { BridgeOptions, EndpointStats, SharedBridge } from './types.js';
 import type { PostExchange } from './exchange.js';
 import type { Session, SessionEndReason, TransportBackend } from './transport.js';
-import { HttpError, StreamableHttpTransport } from './transport.js';
+import { StreamableHttpTransport } from './transport.js';
+import { BerthError } from '../core/errors.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import {
   METHOD_NOT_FOUND,
@@ -112,7 +113,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
     try {
       await this.sup.waitReady(this.opts.limits.requestTimeoutMs);
     } catch (err) {
-      throw new HttpError(503, UPSTREAM_UNAVAILABLE, `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      throw new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
     }
     const cached = this.sup.initResult ?? {};
     const upstreamVersion = String(cached.protocolVersion ?? '');

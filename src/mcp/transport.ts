@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { BerthError } from '../core/errors.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionLimits } from './types.js';
 import { PostExchange } from './exchange.js';
@@ -11,17 +12,12 @@ import {
   isJsonContentType,
   isSupportedVersion,
   sendJson,
-  sendRpcError,
+  sendError,
   sseEvent,
   startSse,
 } from './http.js';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import {
-  INTERNAL_ERROR,
-  INVALID_REQUEST,
-  PARSE_ERROR,
-  SESSION_NOT_FOUND,
-  TOO_MANY_SESSIONS,
   isMessage,
   isNotification,
   isRequest,
@@ -46,23 +42,12 @@ export type SessionEndReason = 'deleted' | 'expired' | 'closed' | 'rejected' | '
 /** What the transport needs from a bridge mode (shared or isolated). */
 export interface TransportBackend<T> {
   newSessionData(): T;
-  /** Answer a new session's initialize (throw HttpError to refuse with an HTTP status). */
+  /** Answer a new session's initialize (throw a BerthError to refuse with its HTTP status). */
   initialize(session: Session<T>, req: JsonRpcRequest): Promise<JsonRpcResponse>;
   request(session: Session<T>, req: JsonRpcRequest, exchange: PostExchange): void;
   notification(session: Session<T>, msg: JsonRpcNotification): void;
   response(session: Session<T>, msg: JsonRpcResponse): void;
   sessionEnded(session: Session<T>, reason: SessionEndReason): void;
-}
-
-/** Refuse a request with an HTTP status and a JSON-RPC error body. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface TransportOptions {
@@ -104,11 +89,11 @@ export class StreamableHttpTransport<T> {
     try {
       const version = headerValue(req, VERSION_HEADER);
       if (version !== undefined && !isSupportedVersion(version)) {
-        sendRpcError(res, 400, INVALID_REQUEST, `Bad Request: unsupported MCP-Protocol-Version ${version}`);
+        sendError(res, new BerthError('UNSUPPORTED_PROTOCOL_VERSION', `Bad Request: unsupported MCP-Protocol-Version ${version}`));
         return;
       }
       if (this.closed) {
-        sendRpcError(res, 503, INTERNAL_ERROR, 'The endpoint is closed');
+        sendError(res, new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closed'));
         return;
       }
       switch (req.method) {
@@ -122,11 +107,11 @@ export class StreamableHttpTransport<T> {
           this.delete(req, res);
           return;
         default:
-          sendRpcError(res, 405, INVALID_REQUEST, 'Method not allowed', { allow: ALLOW });
+          sendError(res, new BerthError('METHOD_NOT_ALLOWED', `Method not allowed; use ${ALLOW}`), { allow: ALLOW });
       }
     } catch (err) {
       this.opts.log?.(`bridge: internal error: ${err instanceof Error ? err.message : String(err)}`);
-      sendRpcError(res, 500, INTERNAL_ERROR, 'Internal error');
+      sendError(res, new BerthError('INTERNAL'));
     }
   }
 
@@ -200,12 +185,12 @@ export class StreamableHttpTransport<T> {
   private lookup(req: IncomingMessage, res: ServerResponse): Session<T> | null {
     const sid = headerValue(req, SESSION_HEADER);
     if (!sid) {
-      sendRpcError(res, 400, INVALID_REQUEST, 'Bad Request: Mcp-Session-Id header is required');
+      sendError(res, new BerthError('MISSING_SESSION', 'Bad Request: Mcp-Session-Id header is required'));
       return null;
     }
     const session = this.sessions.get(sid);
     if (!session) {
-      sendRpcError(res, 404, SESSION_NOT_FOUND, 'Session not found or expired; start a new session with initialize');
+      sendError(res, new BerthError('SESSION_NOT_FOUND'));
       return null;
     }
     session.lastSeen = Date.now();
@@ -214,31 +199,31 @@ export class StreamableHttpTransport<T> {
 
   private async post(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     if (!isJsonContentType(headerValue(req, 'content-type'))) {
-      sendRpcError(res, 415, INVALID_REQUEST, 'Unsupported Media Type: Content-Type must be application/json');
+      sendError(res, new BerthError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported Media Type: Content-Type must be application/json'));
       return;
     }
     if (!acceptsAll(headerValue(req, 'accept'), ['application/json', 'text/event-stream'])) {
-      sendRpcError(res, 406, INVALID_REQUEST, 'Not Acceptable: Accept must include application/json and text/event-stream');
+      sendError(res, new BerthError('NOT_ACCEPTABLE', 'Not Acceptable: Accept must include application/json and text/event-stream'));
       return;
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch {
-      sendRpcError(res, 400, PARSE_ERROR, 'Parse error: the body is not valid JSON');
+      sendError(res, new BerthError('INVALID_JSON', 'Parse error: the body is not valid JSON'));
       return;
     }
     const batch = Array.isArray(parsed);
     const msgs: unknown[] = batch ? (parsed as unknown[]) : [parsed];
     if (msgs.length === 0 || !msgs.every(isMessage)) {
-      sendRpcError(res, 400, INVALID_REQUEST, 'Invalid Request: the body is not a JSON-RPC 2.0 message or batch');
+      sendError(res, new BerthError('INVALID_JSONRPC', 'Invalid Request: the body is not a JSON-RPC 2.0 message or batch'));
       return;
     }
     const messages = msgs as JsonRpcMessage[];
     const init = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
     if (init) {
       if (messages.length > 1) {
-        sendRpcError(res, 400, INVALID_REQUEST, 'Invalid Request: initialize must be sent on its own');
+        sendError(res, new BerthError('INVALID_JSONRPC', 'Invalid Request: initialize must be sent on its own'));
         return;
       }
       await this.initialize(res, init);
@@ -274,7 +259,7 @@ export class StreamableHttpTransport<T> {
 
   private async initialize(res: ServerResponse, init: JsonRpcRequest): Promise<void> {
     if (this.sessions.size + this.initializing >= this.opts.limits.maxSessions) {
-      sendRpcError(res, 503, TOO_MANY_SESSIONS, 'Too many sessions: the deployment has reached its session limit');
+      sendError(res, new BerthError('TOO_MANY_SESSIONS', 'Too many sessions: the deployment has reached its session limit'));
       return;
     }
     const session: Session<T> = {
@@ -295,8 +280,8 @@ export class StreamableHttpTransport<T> {
     } catch (err) {
       session.ended = true;
       this.backend.sessionEnded(session, 'rejected');
-      if (err instanceof HttpError) sendRpcError(res, err.status, err.code, err.message);
-      else sendRpcError(res, 500, INTERNAL_ERROR, `Initialize failed: ${err instanceof Error ? err.message : String(err)}`);
+      if (err instanceof BerthError) sendError(res, err);
+      else sendError(res, new BerthError('INTERNAL', `Initialize failed: ${err instanceof Error ? err.message : String(err)}`));
       return;
     } finally {
       this.initializing--;
@@ -314,7 +299,7 @@ export class StreamableHttpTransport<T> {
 
   private get(req: IncomingMessage, res: ServerResponse): void {
     if (!acceptsAll(headerValue(req, 'accept'), ['text/event-stream'])) {
-      sendRpcError(res, 406, INVALID_REQUEST, 'Not Acceptable: Accept must include text/event-stream');
+      sendError(res, new BerthError('NOT_ACCEPTABLE', 'Not Acceptable: Accept must include text/event-stream'));
       return;
     }
     const session = this.lookup(req, res);

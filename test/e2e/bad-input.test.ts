@@ -58,6 +58,7 @@ describe('bad input gets a clear error and Berth keeps serving', () => {
     const r = await post(endpoint, '{"jsonrpc":"2.0","id":1,"method":', { 'mcp-session-id': session });
     expect(r.status).toBe(400);
     expect(r.json?.error?.code).toBe(-32700);
+    expect(r.json?.error?.data?.code).toBe('INVALID_JSON');
   });
 
   it('JSON that is not JSON-RPC (no method, no id): 400 invalid request', async () => {
@@ -66,16 +67,17 @@ describe('bad input gets a clear error and Berth keeps serving', () => {
       const r = await post(endpoint, JSON.stringify(body), { 'mcp-session-id': session });
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.json?.error?.code, JSON.stringify(body)).toBe(-32600);
+      expect(r.json?.error?.data?.code).toBe('INVALID_JSONRPC');
     }
   });
 
   it('unknown session id: 404; missing session id: 400', async () => {
     const unknown = await post(endpoint, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { 'mcp-session-id': 'not-a-session' });
     expect(unknown.status).toBe(404);
-    expect(unknown.json?.error).toBeDefined();
+    expect(unknown.json?.error?.data?.code).toBe('SESSION_NOT_FOUND');
     const missing = await post(endpoint, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }));
     expect(missing.status).toBe(400);
-    expect(missing.json?.error).toBeDefined();
+    expect(missing.json?.error?.data?.code).toBe('MISSING_SESSION');
   });
 
   it('oversized body: 413, with and without Content-Length', async () => {

@@ -29,6 +29,8 @@ export interface CellResult {
   attempts: number;
   errors: number;
   firstError: string | null;
+  /** CPU time per attempted call (µs) over the whole cell, filled in by the caller when it can read it. */
+  cpu?: { berthUs: number; serverUs: number; clientUs: number };
 }
 
 /** A keep-alive connection pool to one MCP endpoint. */

@@ -50,7 +50,10 @@ export function table(head: string[], rows: string[][]): string[] {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 
+const us = (cpu: CellResult['cpu']): string => (cpu ? [cpu.berthUs, cpu.serverUs, cpu.clientUs].map((v) => (Number.isFinite(v) ? v.toFixed(0) : '—')).join(' / ') : '—');
+
 export function formatTarget(t: TargetResult): string[] {
+  const cpu = t.cells.some((c) => c.cpu);
   const rows = t.cells.map(summarize).map((s) => [
     String(s.c),
     ms(s.p50, 3),
@@ -59,10 +62,12 @@ export function formatTarget(t: TargetResult): string[] {
     ms(s.openP50, 2),
     ms(s.openP99, 2),
     `${s.errors}/${s.attempts}`,
+    ...(cpu ? [us(t.cells.find((c) => c.c === s.c)?.cpu)] : []),
   ]);
   const out = [`## ${t.name}`];
   if (t.note) out.push(t.note);
-  out.push(...table(['C', 'p50 ms', 'p99 ms', 'calls/s', 'open p50 ms', 'open p99 ms', 'errors'], rows));
+  const head = ['C', 'p50 ms', 'p99 ms', 'calls/s', 'open p50 ms', 'open p99 ms', 'errors'];
+  out.push(...table(cpu ? [...head, 'CPU µs/call berth / server / client'] : head, rows));
   const so = t.serialOpens;
   if (so?.length) out.push(`session open one at a time, warm connection: p50 ${ms(percentile(so, 0.5))} ms, p99 ${ms(percentile(so, 0.99))} ms (${so.length} opens)`);
   return [...out, ''];

@@ -19,7 +19,7 @@ import {
   type IsolatedResult,
   type MemoryResult,
 } from './phases.js';
-import { settledRssKb, startHttpServer } from './procs.js';
+import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
 import { errorRate, formatChecks, formatRatios, formatTarget, ms, ratio, summarize, type TargetCheck, type TargetResult } from './report.js';
 
 const num = (name: string, def: number): number => {
@@ -50,11 +50,31 @@ interface Results {
   expiry: ExpiryResult;
 }
 
-async function measure(name: string, url: string, note?: string): Promise<TargetResult> {
+/** Whose CPU time to charge to each call: Berth (when in the path) and the MCP server process(es). */
+interface CpuPids {
+  berth?: number;
+  server(): number[];
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+async function measure(name: string, url: string, pids: CpuPids, note?: string): Promise<TargetResult> {
   const cells = [];
   for (const c of LEVELS) {
     progress(`${name} C=${c}`);
-    cells.push(await runCell(url, { concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS }));
+    const server = pids.server();
+    const berth0 = pids.berth ? cpuMs(pids.berth) : Number.NaN;
+    const server0 = server.length ? sum(server.map(cpuMs)) : Number.NaN;
+    const client0 = process.cpuUsage();
+    const cell = await runCell(url, { concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS });
+    const client = process.cpuUsage(client0);
+    const calls = Math.max(1, cell.attempts);
+    cell.cpu = {
+      berthUs: ((pids.berth ? cpuMs(pids.berth) : Number.NaN) - berth0) * 1000 / calls,
+      serverUs: (sum(server.map(cpuMs)) - server0) * 1000 / calls,
+      clientUs: (client.user + client.system) / calls,
+    };
+    cells.push(cell);
   }
   const opens = await measureOpens(url, SERIAL_OPENS);
   if (opens.errors > 0) throw new Error(`${name}: ${opens.errors} session opens failed (first: ${opens.firstError})`);
@@ -76,10 +96,12 @@ async function bench(): Promise<Results> {
   const stdio = await deployAndWait(api, berth.url, echoSpec('bench-stdio'));
   const rssIdle = await settledRssKb(pid);
 
+  const httpPids = () => [http.pid];
+  const echoPids = () => childPids(pid, 'mcp-echo-server.mjs');
   const targets = [
-    await measure('direct: SDK Streamable HTTP server', http.url),
-    await measure('gateway: same server via Berth (type url)', gw.url),
-    await measure('stdio bridge: mcp-echo-server (shared)', stdio.url),
+    await measure('direct: SDK Streamable HTTP server', http.url, { server: httpPids }),
+    await measure('gateway: same server via Berth (type url)', gw.url, { berth: pid, server: httpPids }),
+    await measure('stdio bridge: mcp-echo-server (shared)', stdio.url, { berth: pid, server: echoPids }),
   ];
 
   let isolated: IsolatedResult | string | null = null;
@@ -114,6 +136,8 @@ function report(r: Results): { text: string; problems: string[] } {
   const lines = [
     `# Berth gateway benchmark (node ${process.version}, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per cell, tools/call echo)`,
     `host: ${availableParallelism()} CPUs, load average ${load(r.loadStart)} at start, ${load(loadavg())} at end (load generator, Berth and servers share them)`,
+    'latency: calls started after the warm-up and finished in the window; open: initialize + notifications/initialized, all C sessions at once on new connections;',
+    'CPU µs/call: CPU time each process used over the whole cell (warm-up and opens included) / calls attempted (/proc/PID/stat).',
     '',
   ];
   const iso = typeof r.isolated === 'object' && r.isolated !== null ? r.isolated : null;

@@ -10,7 +10,7 @@ import { registerStatus } from './commands/status.js';
 import { registerStop } from './commands/stop.js';
 import type { CliIo, Runner } from './context.js';
 import { CliFailure, DEFAULT_URL, contextFor } from './context.js';
-import { berthVersion } from './version.js';
+import { VERSION } from '../version.js';
 
 export type { CliIo } from './context.js';
 
@@ -45,7 +45,7 @@ export async function main(argv: string[], io?: CliIo): Promise<number> {
 function buildProgram(io: CliIo, signal: AbortSignal): Command {
   const program = new Command('berth')
     .description('Deploy, run and watch MCP servers on a Berth server')
-    .version(berthVersion(), '-v, --version', 'print the version')
+    .version(VERSION, '-v, --version', 'print the version')
     .option('--url <url>', `Berth URL (env BERTH_URL, default ${DEFAULT_URL})`)
     .option('--token <token>', 'API token (env BERTH_TOKEN)')
     .option('--json', 'print the API JSON only')

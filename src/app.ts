@@ -12,7 +12,9 @@ import { RequestCounter } from './control/request-counter.js';
 import { BerthError } from './core/errors.js';
 import { MemoryEventBus } from './events/memory-bus.js';
 import type { EventBus } from './events/types.js';
+import { sendJsonRpcError } from './gateway/errors.js';
 import { Gateway } from './gateway/gateway.js';
+import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/isolated.js';
 import { RemoteEndpoint } from './mcp/remote/remote-endpoint.js';
 import { createSharedBridge } from './mcp/shared.js';
@@ -97,13 +99,26 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     baseDomain: config.baseDomain,
   });
 
+  const guard = new HostGuard({
+    allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
+    allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl, config.baseDomain),
+    trustedProxies: config.trustedProxies,
+  });
+
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const path = q === -1 ? raw : raw.slice(0, q);
-    const route = gateway.match(req, path);
+    const host = guard.effectiveHost(req);
+    const refused = guard.check(req, host);
+    const route = gateway.match(host, path);
     if (route) {
-      void gateway.handle(req, res, route);
+      if (refused) sendJsonRpcError(res, refused);
+      else void gateway.handle(req, res, route);
+      return;
+    }
+    if (refused) {
+      sendError(res, refused);
       return;
     }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));

@@ -3,6 +3,10 @@ import { z } from 'zod';
 import { BerthError } from '../core/errors.js';
 import { issuesOf } from '../core/validate.js';
 
+const list = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+  z.array(z.string().min(1)),
+);
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 /**
@@ -22,6 +26,12 @@ export const ConfigSchema = z.object({
   publicUrl: z.url().optional(),
   /** BERTH_BASE_DOMAIN: serve `https://ID.BASE_DOMAIN/mcp` by Host header as well as /s/ID/mcp. */
   baseDomain: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'must be a domain name without port').optional(),
+  /** BERTH_ALLOWED_HOSTS: Host values served (comma list; `*.domain`, `*` for any). Default: loopback, the public URL's host, *.BASE_DOMAIN. */
+  allowedHosts: list.optional(),
+  /** BERTH_ALLOWED_ORIGINS: browser Origins accepted (comma list of `https://host[:port]`, `*.domain`, or `*`). Default: the public URL's origin and loopback pages. */
+  allowedOrigins: list.optional(),
+  /** BERTH_TRUSTED_PROXIES: addresses/CIDRs (or `loopback`) whose X-Forwarded-Host is believed. Default: none. */
+  trustedProxies: list.default([]),
   /** BERTH_API_TOKEN: when set, the REST API requires `Authorization: Bearer TOKEN`. */
   apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
   /** BERTH_SANDBOX: process sandbox (auto = bubblewrap when installed). */
@@ -50,6 +60,9 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   databaseUrl: 'BERTH_DATABASE_URL',
   publicUrl: 'BERTH_PUBLIC_URL',
   baseDomain: 'BERTH_BASE_DOMAIN',
+  allowedHosts: 'BERTH_ALLOWED_HOSTS',
+  allowedOrigins: 'BERTH_ALLOWED_ORIGINS',
+  trustedProxies: 'BERTH_TRUSTED_PROXIES',
   apiToken: 'BERTH_API_TOKEN',
   sandbox: 'BERTH_SANDBOX',
   maxBodyBytes: 'BERTH_MAX_BODY_BYTES',

@@ -12,6 +12,8 @@ export const ERROR_CATALOGUE = {
   NOT_ACCEPTABLE: { status: 406, message: 'Accept must include application/json and text/event-stream' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'HTTP method not allowed on this endpoint' },
   UNAUTHORIZED: { status: 401, message: 'A valid API token is required (Authorization: Bearer TOKEN)' },
+  FORBIDDEN_HOST: { status: 403, message: 'The Host header names a host Berth does not serve' },
+  FORBIDDEN_ORIGIN: { status: 403, message: 'Requests from this Origin are not allowed' },
   NOT_FOUND: { status: 404, message: 'No such route' },
   DEPLOYMENT_NOT_FOUND: { status: 404, message: 'No deployment with that id' },
   SESSION_NOT_FOUND: { status: 404, message: 'Session not found or expired; start a new session with initialize' },

@@ -29,14 +29,14 @@ export class Gateway {
     this.hostSuffix = deps.baseDomain ? `.${deps.baseDomain.toLowerCase()}` : undefined;
   }
 
-  /** The deployment a request addresses, or null when it is not an MCP request. */
-  match(req: IncomingMessage, path: string): GatewayRoute | null {
+  /** The deployment a request addresses (`host`: the lower-cased effective Host), or null when it is not an MCP request. */
+  match(host: string, path: string): GatewayRoute | null {
     const m = PATH_ROUTE.exec(path);
     if (m) return { id: decodeURIComponent(m[1]!) };
     if (this.hostSuffix && (path === '/mcp' || path === '/mcp/')) {
-      const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-      if (host.endsWith(this.hostSuffix)) {
-        const id = host.slice(0, -this.hostSuffix.length);
+      const name = host.replace(/:\d+$/, '');
+      if (name.endsWith(this.hostSuffix)) {
+        const id = name.slice(0, -this.hostSuffix.length);
         if (id && !id.includes('.')) return { id };
       }
     }

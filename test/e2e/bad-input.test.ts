@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestApi } from '../support/api.js';
 import { startBerth, type BerthProcess } from '../support/berth-process.js';
@@ -32,6 +33,19 @@ async function post(url: string, body: string, headers: Record<string, string> =
     json = undefined;
   }
   return { status: res.status, json, text };
+}
+
+/** node:http, because fetch() will not send a chosen Host header. */
+function rawRequest(path: string, headers: Record<string, string>, body?: string, method = 'POST'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${berth.url}${path}`, { method, headers }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 async function openSession(): Promise<string> {
@@ -131,6 +145,19 @@ describe('bad input gets a clear error and Berth keeps serving', () => {
     expect((await api.call<{ error: { code: string } }>('GET', '/api/nothing-here')).body.error.code).toBe('NOT_FOUND');
     const wrong = await api.call<{ error: { code: string } }>('PUT', '/api/deployments');
     expect(wrong.status).toBe(405);
+  });
+
+  it('refuses DNS-rebinding requests (foreign Host or Origin) on the API and on MCP endpoints', async () => {
+    const deploy = await rawRequest('/api/deployments', { host: 'rebind.attacker.test:8080', 'content-type': 'application/json' }, JSON.stringify(echoSpec('evil')));
+    expect(deploy.status).toBe(403);
+    expect(JSON.parse(deploy.body).error.code).toBe('FORBIDDEN_HOST');
+    const mcp = await rawRequest(new URL(endpoint).pathname, { ...MCP_HEADERS, origin: 'http://attacker.test' }, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
+    expect(mcp.status).toBe(403);
+    expect(JSON.parse(mcp.body).error.data.code).toBe('FORBIDDEN_ORIGIN');
+    const friendly = await rawRequest('/healthz', { origin: `http://localhost:3000` }, undefined, 'GET');
+    expect(friendly.status).toBe(200);
+    const list = await api.call<{ items: { name: string }[] }>('GET', '/api/deployments');
+    expect(list.body.items.map((d) => d.name)).not.toContain('evil');
   });
 
   it('still serves MCP and the API after all of the above', async () => {

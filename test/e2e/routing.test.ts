@@ -64,7 +64,8 @@ describe('an endpoint reaches its own server and no other', () => {
     const unknown = await rawPost('nosuchserver-abc.mcp.test', { jsonrpc: '2.0', id: 1, method: 'ping' });
     expect(unknown.status).toBe(404);
     const otherDomain = await rawPost(`${id}.elsewhere.test`, { jsonrpc: '2.0', id: 1, method: 'ping' });
-    expect(otherDomain.status).toBe(404);
+    expect(otherDomain.status).toBe(403);
+    expect(otherDomain.body).toContain('FORBIDDEN_HOST');
   });
 });
 

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CreateDeploymentInput } from '../src/core/index.js';
 import { TestApi } from '../test/support/api.js';
-import { ROOT, startBerth } from '../test/support/berth-process.js';
+import { ROOT, startBerth, type BerthProcess } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
 import { McpClientPool, closeSessions, openSessions, type CellOptions, type CellResult, runCell } from './load.js';
 import { InspectorClient } from './inspector.js';
@@ -12,6 +12,18 @@ import { settledRssKb } from './procs.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export const BENCH_ENV = { BERTH_SANDBOX: 'none', BERTH_LOG_LEVEL: 'warn' };
+
+/** Stop Berth (SIGTERM, waiting for its clean exit), killing it if it takes longer than `graceMs`; remove its data dir. */
+export async function disposeBerth(berth: BerthProcess, graceMs = 15_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
+  const done = await Promise.race([berth.dispose().then(() => 'done' as const), late]);
+  clearTimeout(timer);
+  if (done === 'late') {
+    progress(`Berth pid ${berth.proc.pid} did not stop within ${graceMs} ms; killing it`);
+    berth.proc.kill('SIGKILL');
+  }
+}
 
 /** Log progress to stderr (the report goes to stdout). */
 export const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
@@ -159,7 +171,7 @@ export async function measureSessionMemory(n: number): Promise<MemoryResult> {
     }
   } finally {
     inspector?.close();
-    await berth.dispose();
+    await disposeBerth(berth);
   }
 }
 
@@ -206,6 +218,6 @@ export async function checkIdleExpiry(n: number, idleS: number, waitMs: number):
     const exit = berth.proc.exitCode ?? berth.proc.signalCode;
     throw new Error(`idle expiry check failed: ${(err as Error).message}${exit === null ? '' : ` (Berth exited: ${exit})`}\n${berth.output().slice(-4000)}`, { cause: err });
   } finally {
-    await berth.dispose();
+    await disposeBerth(berth);
   }
 }

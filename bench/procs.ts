@@ -9,11 +9,15 @@ export interface HttpServerProcess {
   stop(): Promise<void>;
 }
 
-/** Start bench/http-server.mjs on a free 127.0.0.1 port and wait for its `listening PORT` line. */
-export async function startHttpServer(timeoutMs = 15_000): Promise<HttpServerProcess> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bench/http-server.mjs')], {
+/**
+ * Start test/fixtures/mcp-http-server.mjs on a free 127.0.0.1 port and wait for its `listening PORT` line.
+ * `jsonResponse` answers POSTs with application/json instead of the SDK's default SSE stream.
+ */
+export async function startHttpServer(opts: { jsonResponse?: boolean; timeoutMs?: number } = {}): Promise<HttpServerProcess> {
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', BENCH_PORT: '0' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', BENCH_PORT: '0', BENCH_JSON_RESPONSE: opts.jsonResponse ? '1' : '0' },
     // stdin stays open as a lifeline: the server exits when it closes (if this process dies).
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -1,4 +1,5 @@
 import { percentile, type CellResult } from './load.js';
+import type { ExpiryResult, IsolatedResult, MemoryResult } from './phases.js';
 
 export interface TargetResult {
   name: string;
@@ -6,6 +7,17 @@ export interface TargetResult {
   note?: string;
   /** Session opens one at a time on a warm connection, ms, sorted. */
   serialOpens?: number[];
+}
+
+/** Everything one run measured; a phase that could not run holds the reason instead. */
+export interface BenchResults {
+  meta: { header: string[]; levels: number[]; isoWarm: number; idleSessions: number };
+  /** direct, gateway (url), stdio bridge (shared), in that order. */
+  targets: [TargetResult, TargetResult, TargetResult];
+  isolated: IsolatedResult | string | null;
+  rss: { start: number; idle: number; afterLoad: number };
+  memory: MemoryResult | string;
+  expiry: ExpiryResult | string;
 }
 
 export interface CellSummary {
@@ -19,12 +31,15 @@ export interface CellSummary {
   attempts: number;
 }
 
-export interface TargetCheck {
+interface TargetCheck {
   label: string;
   goal: string;
   actual: string;
+  /** null: shown for information, not judged. */
   ok: boolean | null;
 }
+
+const MAX_ERROR_RATE = 0.01;
 
 export function summarize(cell: CellResult): CellSummary {
   return {
@@ -39,42 +54,35 @@ export function summarize(cell: CellResult): CellSummary {
   };
 }
 
-export const ms = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '—');
-export const ratio = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '—');
-export const mark = (ok: boolean | null): string => (ok === null ? '–' : ok ? '✓' : '✗');
+const ms = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '—');
+const ratio = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '—');
+const mark = (ok: boolean | null): string => (ok === null ? '–' : ok ? '✓' : '✗');
+const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
+const us = (cpu: CellResult['cpu']): string => (cpu ? [cpu.berthUs, cpu.serverUs, cpu.clientUs].map((v) => (Number.isFinite(v) ? v.toFixed(0) : '—')).join(' / ') : '—');
 
 /** A plain text table with right-aligned columns (the first column left-aligned). */
-export function table(head: string[], rows: string[][]): string[] {
+function table(head: string[], rows: string[][]): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 
-const us = (cpu: CellResult['cpu']): string => (cpu ? [cpu.berthUs, cpu.serverUs, cpu.clientUs].map((v) => (Number.isFinite(v) ? v.toFixed(0) : '—')).join(' / ') : '—');
-
-export function formatTarget(t: TargetResult): string[] {
+function formatTarget(t: TargetResult): string[] {
   const cpu = t.cells.some((c) => c.cpu);
-  const rows = t.cells.map(summarize).map((s) => [
-    String(s.c),
-    ms(s.p50, 3),
-    ms(s.p99, 3),
-    s.rps.toFixed(0),
-    ms(s.openP50, 2),
-    ms(s.openP99, 2),
-    `${s.errors}/${s.attempts}`,
-    ...(cpu ? [us(t.cells.find((c) => c.c === s.c)?.cpu)] : []),
-  ]);
-  const out = [`## ${t.name}`];
-  if (t.note) out.push(t.note);
+  const rows = t.cells.map((cell) => {
+    const s = summarize(cell);
+    const row = [String(s.c), ms(s.p50, 3), ms(s.p99, 3), s.rps.toFixed(0), ms(s.openP50), ms(s.openP99), `${s.errors}/${s.attempts}`];
+    return cpu ? [...row, us(cell.cpu)] : row;
+  });
   const head = ['C', 'p50 ms', 'p99 ms', 'calls/s', 'open p50 ms', 'open p99 ms', 'errors'];
-  out.push(...table(cpu ? [...head, 'CPU µs/call berth / server / client'] : head, rows));
+  const out = [`## ${t.name}`, ...(t.note ? [t.note] : []), ...table(cpu ? [...head, 'CPU µs/call berth / server / client'] : head, rows)];
   const so = t.serialOpens;
   if (so?.length) out.push(`session open one at a time, warm connection: p50 ${ms(percentile(so, 0.5))} ms, p99 ${ms(percentile(so, 0.99))} ms (${so.length} opens)`);
   return [...out, ''];
 }
 
 /** Throughput and p50 of each target against the direct baseline, at each C both measured. */
-export function formatRatios(direct: TargetResult, others: TargetResult[]): string[] {
+function formatRatios(direct: TargetResult, others: TargetResult[]): string[] {
   const base = new Map(direct.cells.map((c) => [c.c, summarize(c)]));
   const rows: string[][] = [];
   for (const t of others) {
@@ -88,18 +96,100 @@ export function formatRatios(direct: TargetResult, others: TargetResult[]): stri
   return ['## ratios vs direct (same run)', ...table(['target', 'C', 'calls/s ratio', 'p50 ratio', 'p50 added'], rows), ''];
 }
 
-export function formatChecks(checks: TargetCheck[]): string[] {
-  const rows = checks.map((c) => [c.label, c.goal, c.actual, mark(c.ok)]);
-  return ['## targets', ...table(['target', 'goal', 'measured', ''], rows), ''];
+function formatMemory(r: BenchResults): string[] {
+  const out = ['## memory (Berth RSS, /proc VmRSS, settled)', `right after start: ${mb(r.rss.start)}; deployments idle (url + stdio): ${mb(r.rss.idle)}; idle after the load cells: ${mb(r.rss.afterLoad)}`];
+  const m = r.memory;
+  if (typeof m === 'string') return [...out, `idle sessions: ${m}`, ''];
+  return [
+    ...out,
+    `${m.sessions} idle sessions on the stdio bridge (fresh Berth, ${m.forcedGc ? 'full GC forced before each reading' : 'GC could not be forced'}):`,
+    `  RSS ${mb(m.beforeKb)} → ${mb(m.afterKb)} = ${m.kbPerSession.toFixed(1)} KB/session; V8 heap used ${mb(m.heapBeforeKb)} → ${mb(m.heapAfterKb)} = ${ms(m.heapKbPerSession, 1)} KB/session`,
+    `  second batch of ${m.sessions}: RSS → ${mb(m.secondAfterKb)} = ${m.secondKbPerSession.toFixed(1)} KB/session; status reported ${m.statusSessions} sessions after the first batch; ${m.errors} open errors`,
+    '',
+  ];
 }
 
-/** The share of failed attempts in a target's cells. */
-export function errorRate(t: TargetResult): number {
-  let errors = 0;
-  let attempts = 0;
-  for (const c of t.cells) {
-    errors += c.errors;
-    attempts += c.attempts;
+function formatExpiry(e: ExpiryResult | string): string[] {
+  if (typeof e === 'string') return [`## idle expiry: FAIL (${e})`, ''];
+  return [
+    `## idle expiry (BERTH_SESSION_IDLE_S=${e.idleS}): ${e.pass ? 'PASS' : 'FAIL'}`,
+    `opened ${e.opened}, status sessions ${e.sessionsAfterOpen} → ${e.sessionsAfterWait} after ${(e.waitedMs / 1000).toFixed(1)} s; a call on an expired session got ${e.expiredStatus}`,
+    '',
+  ];
+}
+
+const openCheck = (label: string, v: number): TargetCheck => ({ label, goal: '≤ 5 ms', actual: `${ms(v)} ms`, ok: Number.isFinite(v) ? v <= 5 : null });
+
+/** The issue's targets beside what this run measured. */
+function checks(r: BenchResults, iso: IsolatedResult | null): TargetCheck[] {
+  const [direct, gateway, bridge] = r.targets;
+  const levels = r.meta.levels;
+  const top = Math.max(...levels);
+  const at = (t: TargetResult, c: number) => t.cells.find((x) => x.c === c);
+  const out: TargetCheck[] = [];
+  const d64 = at(direct, top);
+  const g64 = at(gateway, top);
+  if (d64 && g64) {
+    const v = summarize(g64).rps / summarize(d64).rps;
+    out.push({ label: `gateway throughput, C=${top}`, goal: '≥ 1.00× direct (±3% noise)', actual: ratio(v), ok: v >= 0.97 });
   }
-  return attempts === 0 ? 1 : errors / attempts;
+  for (const c of levels) {
+    const d = at(direct, c);
+    const g = at(gateway, c);
+    if (!d || !g) continue;
+    const v = summarize(g).p50 / summarize(d).p50;
+    out.push({ label: `gateway p50, C=${c}`, goal: '≤ 1.03× direct', actual: ratio(v), ok: v <= 1.03 });
+  }
+  const so = bridge.serialOpens ?? [];
+  out.push(openCheck('stdio bridge session open p50 (one at a time)', percentile(so, 0.5)));
+  out.push(openCheck('stdio bridge session open p99 (one at a time)', percentile(so, 0.99)));
+  const burst = at(bridge, top);
+  if (burst) out.push({ ...openCheck(`stdio bridge session open p50 (${top} at once, new connections)`, summarize(burst).openP50), ok: null });
+  if (iso) out.push(openCheck('isolated session open p50 (warm pool, one at a time)', percentile(iso.singleOpens, 0.5)));
+  const m = r.memory;
+  if (typeof m !== 'string') {
+    const perSession = Math.max(m.kbPerSession, Number.isFinite(m.heapKbPerSession) ? m.heapKbPerSession : 0);
+    out.push({ label: 'memory per extra idle session', goal: '≤ 100 KB', actual: `${m.kbPerSession.toFixed(1)} KB RSS, ${ms(m.heapKbPerSession, 1)} KB heap`, ok: perSession <= 100 });
+  }
+  const e = r.expiry;
+  out.push({ label: 'idle sessions expire', goal: 'sessions → 0', actual: typeof e === 'string' ? 'not measured' : String(e.sessionsAfterWait), ok: typeof e === 'string' ? false : e.pass });
+  return out;
+}
+
+/** The printed report, and the problems that make the harness itself fail (not missed targets). */
+export function buildReport(r: BenchResults): { text: string; problems: string[] } {
+  const iso = typeof r.isolated === 'object' && r.isolated !== null ? r.isolated : null;
+  const isoTarget: TargetResult[] = iso
+    ? [{ name: `isolated: mcp-echo-server (warm ${r.meta.isoWarm}, max 80)`, cells: iso.cells, note: 'C ≤ warm pool, so every session gets a pre-started process' }]
+    : [];
+  const lines = [...r.meta.header, ''];
+  for (const t of [...r.targets, ...isoTarget]) lines.push(...formatTarget(t));
+  if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
+  if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/isolated.js not built)', '');
+  if (iso) {
+    const o = (v: number[]) => `p50 ${ms(percentile(v, 0.5))} ms, max ${ms(v[v.length - 1] ?? Number.NaN)} ms (${v.length} opens)`;
+    lines.push(`isolated session open from a full warm pool: one at a time ${o(iso.singleOpens)}; ${r.meta.isoWarm} at once ${o(iso.burstOpens)}; ${iso.warmOpenErrors} errors`, '');
+  }
+  lines.push(...formatRatios(r.targets[0], r.targets.slice(1)), ...formatMemory(r), ...formatExpiry(r.expiry));
+  lines.push('## targets', ...table(['target', 'goal', 'measured', ''], checks(r, iso).map((c) => [c.label, c.goal, c.actual, mark(c.ok)])), '');
+
+  const problems: string[] = [];
+  for (const t of [...r.targets, ...isoTarget]) {
+    let errors = 0;
+    let attempts = 0;
+    for (const c of t.cells) {
+      errors += c.errors;
+      attempts += c.attempts;
+    }
+    const rate = attempts === 0 ? 1 : errors / attempts;
+    if (rate > MAX_ERROR_RATE) {
+      const first = t.cells.map((c) => c.firstError).find((x) => x);
+      problems.push(`${t.name}: error rate ${(rate * 100).toFixed(2)}% > 1%${first ? ` (first: ${first})` : ''}`);
+    }
+  }
+  if (typeof r.isolated === 'string') problems.push(`isolated ${r.isolated}`);
+  if (typeof r.memory === 'string') problems.push(`memory phase ${r.memory}`);
+  else if (r.memory.errors > r.meta.idleSessions * 2 * MAX_ERROR_RATE) problems.push(`memory phase: ${r.memory.errors} session opens failed`);
+  if (typeof r.expiry === 'string') problems.push(`idle expiry phase ${r.expiry}`);
+  return { text: lines.join('\n'), problems };
 }

@@ -1,26 +1,16 @@
 // `npm run bench`: Berth's gateway and stdio bridge against a direct Streamable HTTP baseline, in one run.
 // Knobs (env): BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_IDLE_SESSIONS=2000
+//   BENCH_UPSTREAM_JSON=1 (the baseline answers application/json instead of the SDK's default SSE)
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { TestApi } from '../test/support/api.js';
 import { ROOT, startBerth } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
-import { measureOpens, percentile, runCell, type CellOptions } from './load.js';
-import {
-  BENCH_ENV,
-  checkIdleExpiry,
-  deployAndWait,
-  isolatedEchoSpec,
-  measureIsolated,
-  measureSessionMemory,
-  progress,
-  type ExpiryResult,
-  type IsolatedResult,
-  type MemoryResult,
-} from './phases.js';
+import { measureOpens, runCell, type CellOptions } from './load.js';
+import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSpec, measureIsolated, measureSessionMemory, progress, type IsolatedResult } from './phases.js';
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
-import { errorRate, formatChecks, formatRatios, formatTarget, ms, ratio, summarize, type TargetCheck, type TargetResult } from './report.js';
+import { buildReport, type BenchResults, type TargetResult } from './report.js';
 
 const num = (name: string, def: number): number => {
   const v = Number(process.env[name] ?? def);
@@ -31,23 +21,14 @@ const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Numbe
 const WARMUP_MS = num('BENCH_WARMUP_MS', 1000);
 const MEASURE_MS = num('BENCH_MEASURE_MS', 5000);
 const IDLE_SESSIONS = num('BENCH_IDLE_SESSIONS', 2000);
+const UPSTREAM_JSON = process.env.BENCH_UPSTREAM_JSON === '1';
 const SERIAL_OPENS = 200;
 const ISO_WARM = 4;
 const HARNESS_TIMEOUT_MS = 10 * 60_000;
-const MAX_ERROR_RATE = 0.01;
 
 const cleanups: (() => Promise<unknown>)[] = [];
 async function cleanup(): Promise<void> {
   for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => progress(`cleanup: ${String(err)}`));
-}
-
-interface Results {
-  loadStart: number[];
-  targets: TargetResult[];
-  isolated: IsolatedResult | string | null;
-  rss: { start: number; idle: number; afterLoad: number };
-  memory: MemoryResult;
-  expiry: ExpiryResult;
 }
 
 /** Whose CPU time to charge to each call: Berth (when in the path) and the MCP server process(es). */
@@ -81,12 +62,12 @@ async function measure(name: string, url: string, pids: CpuPids, note?: string):
   return { name, cells, note, serialOpens: opens.opens };
 }
 
-async function bench(): Promise<Results> {
+async function bench(): Promise<BenchResults> {
   const loadStart = loadavg();
-  const http = await startHttpServer();
+  const http = await startHttpServer({ jsonResponse: UPSTREAM_JSON });
   cleanups.push(() => http.stop());
   const berth = await startBerth({ env: { ...BENCH_ENV, BERTH_MAX_SESSIONS: String(2 * IDLE_SESSIONS + 1000) } });
-  cleanups.push(() => berth.dispose());
+  cleanups.push(() => disposeBerth(berth));
   const pid = berth.proc.pid!;
   const rssStart = await settledRssKb(pid);
   const api = new TestApi(berth.url);
@@ -119,96 +100,31 @@ async function bench(): Promise<Results> {
   }
   const rssAfterLoad = await settledRssKb(pid);
 
-  await berth.dispose();
+  await disposeBerth(berth);
+  const failed = (err: unknown) => `failed: ${err instanceof Error ? err.message : String(err)}`;
   progress(`memory: ${IDLE_SESSIONS} idle sessions on the stdio bridge (dedicated Berth)`);
-  const memory = await measureSessionMemory(IDLE_SESSIONS);
+  const memory = await measureSessionMemory(IDLE_SESSIONS).catch(failed);
+  progress('idle expiry: another Berth with BERTH_SESSION_IDLE_S=2');
+  const expiry = await checkIdleExpiry(500, 2, 4000).catch(failed);
 
-  progress('idle expiry: second Berth with BERTH_SESSION_IDLE_S=2');
-  const expiry = await checkIdleExpiry(500, 2, 4000);
-  return { loadStart, targets, isolated, rss: { start: rssStart, idle: rssIdle, afterLoad: rssAfterLoad }, memory, expiry };
-}
-
-const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
-
-function report(r: Results): { text: string; problems: string[] } {
-  const [direct, gateway, bridge] = r.targets as [TargetResult, TargetResult, TargetResult];
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
-  const lines = [
-    `# Berth gateway benchmark (node ${process.version}, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per cell, tools/call echo)`,
-    `host: ${availableParallelism()} CPUs, load average ${load(r.loadStart)} at start, ${load(loadavg())} at end (load generator, Berth and servers share them)`,
+  const header = [
+    `# Berth gateway benchmark (node ${process.version}, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per cell, tools/call echo; baseline answers ${UPSTREAM_JSON ? 'JSON' : 'SSE'})`,
+    `host: ${availableParallelism()} CPUs, load average ${load(loadStart)} at start, ${load(loadavg())} at end (load generator, Berth and servers share them)`,
     'latency: calls started after the warm-up and finished in the window; open: initialize + notifications/initialized, all C sessions at once on new connections;',
     'CPU µs/call: CPU time each process used over the whole cell (warm-up and opens included) / calls attempted (/proc/PID/stat).',
-    '',
   ];
-  const iso = typeof r.isolated === 'object' && r.isolated !== null ? r.isolated : null;
-  const isoTarget: TargetResult | null = iso ? { name: 'isolated: mcp-echo-server (warm 4, max 80)', cells: iso.cells, note: 'C ≤ warm pool, so every session gets a pre-started process' } : null;
-  for (const t of [...r.targets, ...(isoTarget ? [isoTarget] : [])]) lines.push(...formatTarget(t));
-  if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
-  if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/isolated.js not built)', '');
-  if (iso) {
-    const o = (v: number[]) => `p50 ${ms(percentile(v, 0.5))} ms, max ${ms(v[v.length - 1] ?? Number.NaN)} ms (${v.length} opens)`;
-    lines.push(`isolated session open from a full warm pool: one at a time ${o(iso.singleOpens)}; ${ISO_WARM} at once ${o(iso.burstOpens)}; ${iso.warmOpenErrors} errors`, '');
-  }
-  lines.push(...formatRatios(direct, [gateway, bridge]));
-
-  const m = r.memory;
-  const e = r.expiry;
-  lines.push(
-    '## memory (Berth RSS, /proc VmRSS, settled)',
-    `right after start: ${mb(r.rss.start)}; deployments idle (url + stdio): ${mb(r.rss.idle)}; idle after the load cells: ${mb(r.rss.afterLoad)}`,
-    `${m.sessions} idle sessions on the stdio bridge (fresh Berth, ${m.forcedGc ? 'full GC forced before each reading' : 'GC could not be forced'}):`,
-    `  RSS ${mb(m.beforeKb)} → ${mb(m.afterKb)} = ${m.kbPerSession.toFixed(1)} KB/session; V8 heap used ${mb(m.heapBeforeKb)} → ${mb(m.heapAfterKb)} = ${m.heapKbPerSession.toFixed(1)} KB/session`,
-    `  second batch of ${m.sessions}: RSS → ${mb(m.secondAfterKb)} = ${m.secondKbPerSession.toFixed(1)} KB/session; status reported ${m.statusSessions} sessions after the first batch; ${m.errors} open errors`,
-    '',
-    `## idle expiry (BERTH_SESSION_IDLE_S=${e.idleS}): ${e.pass ? 'PASS' : 'FAIL'}`,
-    `opened ${e.opened}, status sessions ${e.sessionsAfterOpen} → ${e.sessionsAfterWait} after ${(e.waitedMs / 1000).toFixed(1)} s; a call on an expired session got ${e.expiredStatus}`,
-    '',
-  );
-
-  const top = Math.max(...LEVELS);
-  const at = (t: TargetResult, c: number) => t.cells.find((x) => x.c === c);
-  const checks: TargetCheck[] = [];
-  const d64 = at(direct, top);
-  const g64 = at(gateway, top);
-  if (d64 && g64) {
-    const v = summarize(g64).rps / summarize(d64).rps;
-    checks.push({ label: `gateway throughput, C=${top}`, goal: '≥ 1.00× direct (±3% noise)', actual: ratio(v), ok: v >= 0.97 });
-  }
-  for (const c of LEVELS) {
-    const d = at(direct, c);
-    const g = at(gateway, c);
-    if (!d || !g) continue;
-    const v = summarize(g).p50 / summarize(d).p50;
-    checks.push({ label: `gateway p50, C=${c}`, goal: '≤ 1.03× direct', actual: ratio(v), ok: v <= 1.03 });
-  }
-  const so = bridge.serialOpens ?? [];
-  checks.push(openCheck('stdio bridge session open p50 (one at a time)', percentile(so, 0.5)));
-  checks.push(openCheck('stdio bridge session open p99 (one at a time)', percentile(so, 0.99)));
-  const burst = at(bridge, top);
-  if (burst) checks.push({ ...openCheck(`stdio bridge session open p50 (${top} at once, new connections)`, summarize(burst).openP50), ok: null });
-  if (iso) checks.push(openCheck('isolated session open p50 (warm pool, one at a time)', percentile(iso.singleOpens, 0.5)));
-  const perSession = Math.max(m.kbPerSession, Number.isFinite(m.heapKbPerSession) ? m.heapKbPerSession : 0);
-  const memActual = `${m.kbPerSession.toFixed(1)} KB RSS, ${ms(m.heapKbPerSession, 1)} KB heap`;
-  checks.push({ label: 'memory per extra idle session', goal: '≤ 100 KB', actual: memActual, ok: perSession <= 100 });
-  checks.push({ label: 'idle sessions expire', goal: 'sessions → 0', actual: String(e.sessionsAfterWait), ok: e.pass });
-  lines.push(...formatChecks(checks));
-
-  const problems: string[] = [];
-  for (const t of [...r.targets, ...(isoTarget ? [isoTarget] : [])]) {
-    const rate = errorRate(t);
-    if (rate > MAX_ERROR_RATE) {
-      const first = t.cells.map((c) => c.firstError).find((x) => x);
-      problems.push(`${t.name}: error rate ${(rate * 100).toFixed(2)}% > 1%${first ? ` (first: ${first})` : ''}`);
-    }
-  }
-  if (typeof r.isolated === 'string') problems.push(`isolated ${r.isolated}`);
-  if (m.errors > IDLE_SESSIONS * 2 * MAX_ERROR_RATE) problems.push(`memory phase: ${m.errors} session opens failed`);
-  return { text: lines.join('\n'), problems };
+  return {
+    meta: { header, levels: LEVELS, isoWarm: ISO_WARM, idleSessions: IDLE_SESSIONS },
+    targets: targets as BenchResults['targets'],
+    isolated,
+    rss: { start: rssStart, idle: rssIdle, afterLoad: rssAfterLoad },
+    memory,
+    expiry,
+  };
 }
 
-function openCheck(label: string, v: number): TargetCheck {
-  return { label, goal: '≤ 5 ms', actual: `${ms(v)} ms`, ok: Number.isFinite(v) ? v <= 5 : null };
-}
+
 
 async function main(): Promise<number> {
   if (LEVELS.length === 0) throw new Error('BENCH_CONCURRENCY lists no positive integers');
@@ -218,7 +134,7 @@ async function main(): Promise<number> {
   }, HARNESS_TIMEOUT_MS);
   watchdog.unref();
   try {
-    const { text, problems } = report(await bench());
+    const { text, problems } = buildReport(await bench());
     process.stdout.write(`${text}\n`);
     for (const p of problems) process.stderr.write(`bench: HARNESS FAILURE: ${p}\n`);
     return problems.length ? 1 : 0;

@@ -12,7 +12,7 @@ let upstreamUrl: string;
 
 /** A Streamable HTTP MCP server (SDK 1.x) on a free loopback port. */
 async function startUpstream(): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bench/http-server.mjs')], { cwd: ROOT, env: { ...process.env, BENCH_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], { cwd: ROOT, env: { ...process.env, BENCH_PORT: '0' }, stdio: ['pipe', 'pipe', 'inherit'] }); // stdin open: the server exits when we go
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     proc.stdout!.on('data', (c: Buffer) => {

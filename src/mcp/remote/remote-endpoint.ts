@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { Pool, type Dispatcher } from 'undici';
 import { BerthError } from '../../core/errors.js';
 import type { EndpointStats, McpEndpoint } from '../types.js';
@@ -20,6 +19,24 @@ export interface RemoteEndpointOptions {
 const HOP_HEADERS = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'expect']);
 const HOP_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade', 'proxy-authenticate']);
 
+/** Copies the upstream status and headers onto the client response and hands undici the response to write into. */
+function writeResponseHead({ statusCode, headers, opaque: res }: Dispatcher.StreamFactoryData<ServerResponse>): ServerResponse {
+  const out: Record<string, string | string[]> = {};
+  for (const k in headers) {
+    const v = headers[k];
+    if (v !== undefined && !HOP_RESPONSE_HEADERS.has(k)) out[k] = v;
+  }
+  res.writeHead(statusCode, out);
+  // An event stream may stay quiet for a long time: make sure the client sees the headers now,
+  // unless the first event arrives in the same turn (then they go out with it, in one write).
+  if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) {
+    setImmediate(() => {
+      if (!res.headersSent && !res.destroyed) res.flushHeaders();
+    });
+  }
+  return res;
+}
+
 /**
  * A deployment of kind `url`: Berth routes to a remote Streamable HTTP server.
  * Requests and responses (including SSE streams) are streamed through a keep-alive pool, bodies untouched.
@@ -39,40 +56,36 @@ export class RemoteEndpoint implements McpEndpoint {
 
   async handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
+    for (const k in req.headers) {
+      const v = req.headers[k];
       if (v !== undefined && !HOP_HEADERS.has(k)) headers[k] = v;
     }
     Object.assign(headers, this.opts.headers);
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.on('close', onClose);
     this.inFlight++;
     try {
-      const up = await this.pool.request({
-        path: this.path,
-        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-        headers,
-        body: body.length > 0 ? body : null,
-        signal: abort.signal,
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: 0,
-      });
-      const out: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(up.headers)) {
-        if (v !== undefined && !HOP_RESPONSE_HEADERS.has(k)) out[k] = v;
-      }
-      res.writeHead(up.statusCode, out);
-      res.flushHeaders();
-      await pipeline(up.body, res).catch(() => {});
+      // undici writes the upstream body straight into `res` (back-pressure included) and ends it;
+      // if the client goes away, the failed write aborts the upstream request.
+      await this.pool.stream<ServerResponse>(
+        {
+          path: this.path,
+          method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+          headers,
+          body: body.length > 0 ? body : null,
+          headersTimeout: this.opts.timeoutMs,
+          bodyTimeout: 0,
+          opaque: res,
+        },
+        writeResponseHead,
+      );
     } catch (err) {
-      if (abort.signal.aborted) return;
+      if (res.headersSent || res.destroyed) {
+        if (!res.writableEnded) res.destroy();
+        return;
+      }
       const timedOut = (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT';
       throw new BerthError(timedOut ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE', `Remote MCP server ${timedOut ? 'did not answer in time' : 'is unreachable'}: ${(err as Error).message}`);
     } finally {
       this.inFlight--;
-      res.off('close', onClose);
     }
   }
 

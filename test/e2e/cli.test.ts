@@ -1,21 +1,11 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestApi } from '../support/api.js';
-import { ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../support/berth-process.js';
+import { useBerth } from '../support/use-berth.js';
 import { connectV1, connectV2, textOf } from '../support/clients.js';
 
-let berth: BerthProcess;
-let api: TestApi;
-
-beforeAll(async () => {
-  berth = await startBerth();
-  api = new TestApi(berth.url);
-});
-
-afterAll(async () => {
-  await berth?.dispose();
-});
+const ctx = useBerth();
 
 interface Run {
   code: number | null;
@@ -28,7 +18,7 @@ function berthCli(args: string[], timeoutMs = 180_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', BERTH_URL: berth.url },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', BERTH_URL: ctx.berth.url },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -90,7 +80,7 @@ describe('the berth CLI against a real Berth', () => {
     expect(logs.stdout).toContain('ready: 11 tools');
 
     // logs -f: follow, see the stop arrive live.
-    const follower = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), 'logs', id, '-f', '--tail', '0'], { env: { ...process.env, BERTH_URL: berth.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const follower = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), 'logs', id, '-f', '--tail', '0'], { env: { ...process.env, BERTH_URL: ctx.berth.url }, stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
     await new Promise((r) => setTimeout(r, 500));
@@ -98,7 +88,7 @@ describe('the berth CLI against a real Berth', () => {
     const stop = await berthCli(['stop', id]);
     expect(stop.code).toBe(0);
     expect(stop.stdout).toBe('');
-    expect((await api.status(id)).status).toBe('stopped');
+    expect((await ctx.api.status(id)).status).toBe('stopped');
     const refused = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
     expect(refused.status).toBe(503);
     for (let i = 0; i < 50 && !followed.includes('stopped'); i++) await new Promise((r) => setTimeout(r, 100));
@@ -107,7 +97,7 @@ describe('the berth CLI against a real Berth', () => {
 
     const start = await berthCli(['start', id]);
     expect(start.code).toBe(0);
-    await api.waitFor(id);
+    await ctx.api.waitFor(id);
 
     const rm = await berthCli(['rm', id]);
     expect(rm.code).toBe(0);

@@ -235,6 +235,12 @@ export class Reconciler {
         this.deps.logs.append(id, 'system', `gave up: ${reason}`);
         void this.updateIfRunning(id, 'failed', reason);
       },
+      onNeedsIsolation: (reason) => {
+        if (!current()) return;
+        const hint = `this server needs per-client features (${reason}); redeploy it with spec.mode "isolated" (berth deploy --isolated)`;
+        this.deps.logs.append(id, 'system', hint);
+        void this.deps.store.update(id, { status_message: hint }).catch(() => {});
+      },
       onListChanged: () => {
         if (current() && active.ready) this.health.probeSoon(id);
       },

@@ -17,9 +17,12 @@ export interface GatewayDeps {
 
 export interface GatewayRoute {
   id: string;
+  /** The legacy HTTP+SSE transport's stream (`/s/ID/sse`) or message (`/s/ID/message`) URL. */
+  legacy?: 'sse' | 'message';
 }
 
 const PATH_ROUTE = /^\/s\/([^/]+)\/mcp\/?$/;
+const LEGACY_ROUTE = /^\/s\/([^/]+)\/(sse|message)\/?$/;
 
 /** The data plane: maps a request to a deployment and hands it to that deployment's MCP endpoint. */
 export class Gateway {
@@ -33,6 +36,8 @@ export class Gateway {
   match(host: string, path: string): GatewayRoute | null {
     const m = PATH_ROUTE.exec(path);
     if (m) return { id: decodeURIComponent(m[1]!) };
+    const legacy = LEGACY_ROUTE.exec(path);
+    if (legacy) return { id: decodeURIComponent(legacy[1]!), legacy: legacy[2] as 'sse' | 'message' };
     if (this.hostSuffix && (path === '/mcp' || path === '/mcp/')) {
       const name = host.replace(/:\d+$/, '');
       if (name.endsWith(this.hostSuffix)) {
@@ -49,7 +54,9 @@ export class Gateway {
       const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes) : EMPTY;
       const endpoint = await this.deps.endpointFor(route.id);
       if (req.method === 'POST') this.deps.onRequest(route.id);
-      await endpoint.handle(req, res, body);
+      if (!route.legacy) await endpoint.handle(req, res, body);
+      else if (endpoint.handleLegacy) await endpoint.handleLegacy(req, res, body, route.legacy, `/s/${encodeURIComponent(route.id)}`);
+      else throw new BerthError('NOT_FOUND', 'This deployment does not serve the legacy HTTP+SSE transport');
     } catch (err) {
       sendJsonRpcError(res, toBerthError(err));
     }

@@ -10,12 +10,25 @@ const enum Mode {
   Done,
 }
 
+/** Where a bridge sends the answer (and related messages) of one client request. */
+export interface Exchange {
+  readonly open: boolean;
+  /** Deliver a response to one of the exchange's requests. */
+  respond(msg: object | string): void;
+  /** Deliver a message related to one of its requests; false when it can no longer carry one. */
+  notify(msg: object | string): boolean;
+  /** A request will get no response (it was cancelled). */
+  abandon(): void;
+  /** End now; requests still waiting get no response. */
+  abandonAll(): void;
+}
+
 /**
  * One POST that carried requests. Answers with `application/json` when every response is ready
  * before any related message; otherwise switches to `text/event-stream`, sends the related
  * messages and responses as events, and ends the stream when the last response is out.
  */
-export class PostExchange {
+export class PostExchange implements Exchange {
   private mode = Mode.Pending;
   private collected: string[] = [];
   private timer: NodeJS.Timeout | null = null;

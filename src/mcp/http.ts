@@ -13,7 +13,7 @@ import {
 } from './jsonrpc.js';
 
 /** Protocol revisions the Streamable HTTP transport accepts, newest first. */
-export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26'] as const;
+export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'] as const;
 export const LATEST_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS[0];
 
 export const SESSION_HEADER = 'mcp-session-id';

@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
 import type { ExitInfo } from '../runtime/types.js';
 import type { BridgeOptions, EndpointStats, SharedBridge } from './types.js';
-import type { PostExchange } from './exchange.js';
+import type { Exchange } from './exchange.js';
 import type { Session, SessionEndReason, TransportBackend } from './transport.js';
+import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
 import { StreamableHttpTransport } from './transport.js';
 import { BerthError } from '../core/errors.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
@@ -30,11 +31,14 @@ interface SharedSession {
 }
 
 type S = Session<SharedSession>;
+/** A resource subscriber: a 2025 session or a 2026 listen stream. */
+type Subscriber = S | ListenStream;
+const isListen = (s: Subscriber): s is ListenStream => 'deliver' in s;
 
 /** A request sent (or waiting to be sent) upstream under a bridge-assigned id. */
 interface Pending {
   session: S | null;
-  exchange: PostExchange | null;
+  exchange: Exchange | null;
   clientId: JsonRpcId;
   clientToken: string | number | undefined;
   /** The serialised upstream request until it is written; null once sent. */
@@ -48,12 +52,14 @@ export function createSharedBridge(opts: BridgeOptions): SharedBridge {
   return new SharedBridgeImpl(opts);
 }
 
-class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> {
+class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>, StatelessBackend {
   private readonly transport: StreamableHttpTransport<SharedSession>;
   private readonly sup: Supervisor;
   private readonly pending = new Map<number, Pending>();
-  private readonly subscribers = new Map<string, Set<S>>();
+  private readonly subscribers = new Map<string, Set<Subscriber>>();
+  private readonly listeners = new Set<ListenStream>();
   private readonly refused = new Set<string>();
+  readonly listenSupport = { listChanged: true, resources: true };
   private nextId = 1;
   private closing = false;
 
@@ -63,6 +69,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
       sseAfterMs: opts.timing?.sseAfterMs,
       keepaliveMs: opts.timing?.keepaliveMs,
       log: opts.log,
+      stateless: this,
     });
     this.sup = new Supervisor(opts, {
       onMessage: (m) => this.onUpstream(m),
@@ -78,6 +85,10 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
 
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     return this.transport.handle(req, res, body);
+  }
+
+  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string): Promise<void> {
+    return this.transport.handleLegacy(req, res, body, kind, basePath);
   }
 
   async probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {
@@ -122,7 +133,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
     return resultResponse(req.id, { ...cached, protocolVersion: version });
   }
 
-  request(session: S, req: JsonRpcRequest, exchange: PostExchange): void {
+  request(session: S, req: JsonRpcRequest, exchange: Exchange): void {
     this.opts.events?.onClientRequest?.(req.method);
     if (req.method === 'resources/subscribe' || req.method === 'resources/unsubscribe') {
       const uri = req.params?.uri;
@@ -161,9 +172,48 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
     }
   }
 
+  // ---- StatelessBackend (revision 2026-07-28) ----
+
+  async initResult(): Promise<Record<string, unknown>> {
+    await this.sup.waitReady(this.opts.limits.requestTimeoutMs);
+    return this.sup.initResult ?? {};
+  }
+
+  cachedInit(): Record<string, unknown> | null {
+    return this.sup.initResult;
+  }
+
+  statelessRequest(call: StatelessCall): void {
+    const session = this.transport.newSession('stateless');
+    call.cancel = () => {
+      this.notification(session, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: call.req.id, reason: 'client cancelled' } });
+    };
+    this.request(session, call.req, call.exchange);
+  }
+
+  listen(stream: ListenStream): void {
+    this.listeners.add(stream);
+    for (const uri of stream.filter.resourceSubscriptions ?? []) {
+      let set = this.subscribers.get(uri);
+      const first = !set || set.size === 0;
+      if (!set) this.subscribers.set(uri, (set = new Set()));
+      set.add(stream);
+      if (first && this.sup.ready) {
+        this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
+          this.opts.log?.(`bridge ${this.opts.deploymentId}: subscribe ${uri} failed: ${err.message}`),
+        );
+      }
+    }
+  }
+
+  unlisten(stream: ListenStream): void {
+    this.listeners.delete(stream);
+    for (const uri of stream.filter.resourceSubscriptions ?? []) this.dropSubscriber(stream, uri);
+  }
+
   // ---- requests upstream ----
 
-  private forward(session: S | null, exchange: PostExchange | null, req: JsonRpcRequest, internal: Pending['internal'] = null): void {
+  private forward(session: S | null, exchange: Exchange | null, req: JsonRpcRequest, internal: Pending['internal'] = null): void {
     const state = this.sup.state;
     if (state === 'gaveup' || state === 'closed' || this.closing) {
       const err = errorResponse(req.id, UPSTREAM_UNAVAILABLE, 'MCP server unavailable: it is not running');
@@ -276,8 +326,10 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
       return;
     }
     if (!this.refused.has(m.method)) {
+      const reason = `server sent ${m.method}; shared mode cannot route server requests, run the deployment in isolated mode`;
+      if (this.refused.size === 0) this.opts.events?.onNeedsIsolation?.(reason);
       this.refused.add(m.method);
-      this.opts.log?.(`bridge ${this.opts.deploymentId}: server sent ${m.method}; shared mode cannot route server requests, run the deployment in isolated mode`);
+      this.opts.log?.(`bridge ${this.opts.deploymentId}: ${reason}`);
     }
     const msg = `${m.method} is not available: this deployment runs in shared mode; run it in isolated mode for server-to-client requests`;
     this.sup.up?.send(errorResponse(m.id, METHOD_NOT_FOUND, msg));
@@ -298,16 +350,21 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
       const subs = typeof uri === 'string' ? this.subscribers.get(uri) : undefined;
       if (!subs) return;
       const json = JSON.stringify(m);
-      for (const s of subs) this.transport.sendToSession(s, json);
+      for (const s of subs) {
+        if (isListen(s)) s.deliver(method, m.params);
+        else this.transport.sendToSession(s, json);
+      }
       return;
     }
     if (method.endsWith('/list_changed')) {
       this.transport.broadcast(JSON.stringify(m));
+      for (const l of this.listeners) l.deliver(method, m.params);
       this.opts.events?.onListChanged?.(method);
       return;
     }
     if (method === 'notifications/message') {
       this.transport.broadcast(JSON.stringify(m));
+      for (const l of this.listeners) l.deliver(method, m.params);
       return;
     }
     // notifications/cancelled (for server requests we refused) and unknown kinds stay here.
@@ -316,7 +373,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
   // ---- resource subscriptions ----
 
   /** Handles subscribe/unsubscribe locally when possible; returns false when it must go upstream. */
-  private subscription(session: S, req: JsonRpcRequest, exchange: PostExchange, uri: string): boolean {
+  private subscription(session: S, req: JsonRpcRequest, exchange: Exchange, uri: string): boolean {
     const mine = (session.data.subs ??= new Set());
     let set = this.subscribers.get(uri);
     if (req.method === 'resources/subscribe') {
@@ -327,7 +384,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
         return true;
       }
       mine.add(uri);
-      set = new Set([session]);
+      set = new Set<Subscriber>([session]);
       this.subscribers.set(uri, set);
       return false;
     }
@@ -345,10 +402,10 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession> 
     return false;
   }
 
-  private dropSubscriber(session: S, uri: string): void {
+  private dropSubscriber(sub: Subscriber, uri: string): void {
     const set = this.subscribers.get(uri);
     if (!set) return;
-    set.delete(session);
+    set.delete(sub);
     if (set.size > 0) return;
     this.subscribers.delete(uri);
     if (this.sup.ready && !this.closing) {

@@ -3,6 +3,12 @@ import { BerthError } from '../core/errors.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionLimits } from './types.js';
 import { PostExchange } from './exchange.js';
+import type { Exchange } from './exchange.js';
+import { HEADER_MISMATCH, claimsEnvelope, isModernVersion } from './modern.js';
+import { StatelessFront, sendRefusal } from './stateless.js';
+import type { StatelessBackend } from './stateless.js';
+import { LegacySseFront } from './legacy.js';
+import type { LegacyKind } from './legacy.js';
 import {
   SESSION_HEADER,
   SSE_KEEPALIVE,
@@ -23,9 +29,13 @@ import {
   isRequest,
 } from './jsonrpc.js';
 
+/** How a session's client talks to us: Streamable HTTP, legacy HTTP+SSE, or one stateless request. */
+export type SessionKind = 'streamable' | 'legacy' | 'stateless';
+
 /** One client session. Kept small: no timers, no buffers until needed. */
 export interface Session<T> {
   readonly id: string;
+  readonly kind: SessionKind;
   lastSeen: number;
   /** Open HTTP streams (GET stream + POSTs in progress); an open stream keeps the session alive. */
   open: number;
@@ -44,7 +54,7 @@ export interface TransportBackend<T> {
   newSessionData(): T;
   /** Answer a new session's initialize (throw a BerthError to refuse with its HTTP status). */
   initialize(session: Session<T>, req: JsonRpcRequest): Promise<JsonRpcResponse>;
-  request(session: Session<T>, req: JsonRpcRequest, exchange: PostExchange): void;
+  request(session: Session<T>, req: JsonRpcRequest, exchange: Exchange): void;
   notification(session: Session<T>, msg: JsonRpcNotification): void;
   response(session: Session<T>, msg: JsonRpcResponse): void;
   sessionEnded(session: Session<T>, reason: SessionEndReason): void;
@@ -59,6 +69,8 @@ export interface TransportOptions {
   /** Messages kept for a session with no GET stream open (default 1000; oldest dropped). */
   maxQueue?: number;
   log?: (line: string) => void;
+  /** Serves protocol revision 2026-07-28 (stateless) requests on the same endpoint when given. */
+  stateless?: StatelessBackend;
 }
 
 const ALLOW = 'GET, POST, DELETE';
@@ -72,6 +84,8 @@ export class StreamableHttpTransport<T> {
   private readonly sseAfterMs: number;
   private readonly keepaliveMs: number;
   private readonly maxQueue: number;
+  readonly stateless: StatelessFront | null;
+  private readonly legacy: LegacySseFront<T>;
 
   constructor(
     private readonly backend: TransportBackend<T>,
@@ -80,6 +94,8 @@ export class StreamableHttpTransport<T> {
     this.sseAfterMs = opts.sseAfterMs ?? 10_000;
     this.keepaliveMs = opts.keepaliveMs ?? 25_000;
     this.maxQueue = opts.maxQueue ?? 1000;
+    this.legacy = new LegacySseFront(this, backend, opts.log);
+    this.stateless = opts.stateless ? new StatelessFront(opts.stateless, { sseAfterMs: this.sseAfterMs, keepaliveMs: this.keepaliveMs, log: opts.log }) : null;
     const every = Math.max(20, Math.min(5_000, Math.floor(opts.limits.idleTimeoutMs / 4), this.keepaliveMs));
     this.sweepTimer = setInterval(() => this.sweep(), every);
     this.sweepTimer.unref();
@@ -88,7 +104,12 @@ export class StreamableHttpTransport<T> {
   async handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     try {
       const version = headerValue(req, VERSION_HEADER);
-      if (version !== undefined && !isSupportedVersion(version)) {
+      const modern = this.stateless !== null && headerValue(req, SESSION_HEADER) === undefined && isModernVersion(version);
+      if (modern && req.method !== 'POST') {
+        sendError(res, new BerthError('METHOD_NOT_ALLOWED', 'Method not allowed: protocol revision 2026-07-28 uses POST only'), { allow: 'POST' });
+        return;
+      }
+      if (version !== undefined && !isSupportedVersion(version) && !modern) {
         sendError(res, new BerthError('UNSUPPORTED_PROTOCOL_VERSION', `Bad Request: unsupported MCP-Protocol-Version ${version}`));
         return;
       }
@@ -113,6 +134,15 @@ export class StreamableHttpTransport<T> {
       this.opts.log?.(`bridge: internal error: ${err instanceof Error ? err.message : String(err)}`);
       sendError(res, new BerthError('INTERNAL'));
     }
+  }
+
+  /** The legacy HTTP+SSE transport (2024-11-05): `kind` says which of its two URLs was addressed. */
+  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: LegacyKind, basePath: string): Promise<void> {
+    if (this.closed) {
+      sendError(res, new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closed'));
+      return Promise.resolve();
+    }
+    return this.legacy.handle(req, res, body, kind, basePath);
   }
 
   /** Send a message not tied to a request: on the GET stream, or queued until one opens. */
@@ -151,7 +181,33 @@ export class StreamableHttpTransport<T> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
+    this.stateless?.close();
     for (const s of [...this.sessions.values()]) this.endSession(s, 'closed');
+  }
+
+  /** A new session object (not yet registered); `stateless` ones live for one request and queue nothing. */
+  newSession(kind: SessionKind): Session<T> {
+    return {
+      id: randomBytes(18).toString('base64url'),
+      kind,
+      lastSeen: Date.now(),
+      open: 0,
+      stream: null,
+      streamWrittenAt: 0,
+      queue: null,
+      posts: null,
+      ended: false,
+      data: this.backend.newSessionData(),
+    };
+  }
+
+  /** Register a session that another front end (legacy SSE) opened; throws TOO_MANY_SESSIONS at the limit. */
+  admit(session: Session<T>): void {
+    if (this.closed) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closed');
+    if (this.sessions.size + this.initializing >= this.opts.limits.maxSessions) {
+      throw new BerthError('TOO_MANY_SESSIONS', 'Too many sessions: the deployment has reached its session limit');
+    }
+    this.sessions.set(session.id, session);
   }
 
   private deliverEvent(session: Session<T>, event: string): void {
@@ -161,6 +217,7 @@ export class StreamableHttpTransport<T> {
       session.streamWrittenAt = Date.now();
       return;
     }
+    if (session.kind === 'stateless') return;
     const q = (session.queue ??= []);
     q.push(event);
     if (q.length > this.maxQueue) q.shift();
@@ -213,6 +270,7 @@ export class StreamableHttpTransport<T> {
       sendError(res, new BerthError('INVALID_JSON', 'Parse error: the body is not valid JSON'));
       return;
     }
+    if (this.stateless && headerValue(req, SESSION_HEADER) === undefined && this.routeModern(req, res, parsed)) return;
     const batch = Array.isArray(parsed);
     const msgs: unknown[] = batch ? (parsed as unknown[]) : [parsed];
     if (msgs.length === 0 || !msgs.every(isMessage)) {
@@ -250,6 +308,34 @@ export class StreamableHttpTransport<T> {
     for (const m of messages) this.dispatch(session, m, exchange);
   }
 
+  /** Revision 2026-07-28 detection for a session-less POST; true when it was answered here. */
+  private routeModern(req: IncomingMessage, res: ServerResponse, parsed: unknown): boolean {
+    const front = this.stateless;
+    if (!front) return false;
+    const headerModern = isModernVersion(headerValue(req, VERSION_HEADER));
+    if (Array.isArray(parsed)) {
+      const claim = parsed.some((m) => typeof m === 'object' && m !== null && claimsEnvelope((m as Record<string, unknown>).params));
+      if (!claim && !headerModern) return false;
+      sendRefusal(res, { status: 400, code: -32600, message: 'Bad Request: JSON-RPC batches may not contain requests for protocol revision 2026-07-28 or later' }, null);
+      return true;
+    }
+    if (!isMessage(parsed)) return false;
+    const params = 'params' in parsed ? parsed.params : undefined;
+    const claim = claimsEnvelope(params);
+    if (isRequest(parsed) && parsed.method === 'initialize' && !claim) {
+      if (!headerModern) return false;
+      const body = 'an initialize request (legacy handshake) was sent with a modern MCP-Protocol-Version header';
+      sendRefusal(res, { status: 400, code: HEADER_MISMATCH, message: `Bad Request: the request headers and body disagree: ${body}`, data: { mismatch: { header: headerValue(req, VERSION_HEADER), body } } }, parsed.id);
+      return true;
+    }
+    if (!claim && !headerModern) return false;
+    front.handle(req, res, parsed).catch((err: unknown) => {
+      this.opts.log?.(`bridge: internal error: ${err instanceof Error ? err.message : String(err)}`);
+      sendError(res, new BerthError('INTERNAL'));
+    });
+    return true;
+  }
+
   private dispatch(session: Session<T>, m: JsonRpcMessage, exchange: PostExchange | null): void {
     if (isRequest(m)) {
       if (exchange) this.backend.request(session, m, exchange);
@@ -262,17 +348,7 @@ export class StreamableHttpTransport<T> {
       sendError(res, new BerthError('TOO_MANY_SESSIONS', 'Too many sessions: the deployment has reached its session limit'));
       return;
     }
-    const session: Session<T> = {
-      id: randomBytes(18).toString('base64url'),
-      lastSeen: Date.now(),
-      open: 0,
-      stream: null,
-      streamWrittenAt: 0,
-      queue: null,
-      posts: null,
-      ended: false,
-      data: this.backend.newSessionData(),
-    };
+    const session = this.newSession('streamable');
     this.initializing++;
     let answer: JsonRpcResponse;
     try {

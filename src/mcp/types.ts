@@ -12,6 +12,11 @@ export interface McpEndpoint {
    * `body` is the raw request body (empty for GET/DELETE). Never throws: answers errors itself.
    */
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void>;
+  /**
+   * The legacy HTTP+SSE transport (protocol 2024-11-05): `kind` 'sse' is `GET BASE/sse` (the stream),
+   * 'message' is `POST BASE/message?sessionId=…`. `basePath` (e.g. `/s/ID`) prefixes the endpoint event's URL.
+   */
+  handleLegacy?(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string): Promise<void>;
   /** Health probe: an MCP round trip (tools/list). Rejects on failure or after `timeoutMs`. */
   probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }>;
   stats(): EndpointStats;
@@ -37,6 +42,11 @@ export interface BridgeEvents {
   onListChanged?(method: string): void;
   /** One JSON-RPC request from a client was forwarded (for request counting). */
   onClientRequest?(method: string): void;
+  /**
+   * Shared mode saw the server ask for client features (sampling, elicitation, roots) it cannot route;
+   * the deployment should run in isolated mode. Raised once per bridge.
+   */
+  onNeedsIsolation?(reason: string): void;
 }
 
 export interface RestartPolicy {
@@ -86,6 +96,8 @@ export interface BridgeTiming {
   handshakeTimeoutMs?: number;
   /** Grace between SIGTERM and SIGKILL when Berth stops a process (default 2 000). */
   stopGraceMs?: number;
+  /** How long a multi round-trip call waits parked for the client's retry (default: limits.requestTimeoutMs). */
+  inputRequiredTimeoutMs?: number;
 }
 
 /** A bridge that multiplexes every session onto one process. */

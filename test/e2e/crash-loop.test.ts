@@ -6,10 +6,7 @@ const ctx = useBerth();
 
 describe('a server that keeps crashing', () => {
   it('is restarted with backoff, then reported failed with the reason; start retries it', async () => {
-    const spec = echoSpec('crashy');
-    if (spec.spec.type !== 'process') throw new Error('unexpected spec');
-    spec.spec.env = { ECHO_EXIT_AFTER_MS: '1500' };
-    const d = await ctx.api.deploy(spec);
+    const d = await ctx.api.deploy(echoSpec('crashy', [], {}, { env: { ECHO_EXIT_AFTER_MS: '1500' } }));
     await ctx.api.waitFor(d.id);
     const failed = await ctx.api.waitFor(d.id, 'failed', 60_000);
     expect(failed.status_message).toMatch(/crash|exit/i);

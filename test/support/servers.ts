@@ -17,11 +17,13 @@ export function everythingSpec(name = 'everything', env: Record<string, string> 
   };
 }
 
-/** Our own small stdio server (SDK 1.x): echo, slow (progress, cancellable), crash, whoami, stats. */
-export function echoSpec(name = 'echo', args: string[] = [], extra: Partial<CreateDeploymentInput> = {}): CreateDeploymentInput {
+type ProcessSpecInput = Extract<CreateDeploymentInput['spec'], { type: 'process' }>;
+
+/** Our own small stdio server (SDK 1.x): echo, slow (progress, cancellable), crash, whoami, stats, sample. */
+export function echoSpec(name = 'echo', args: string[] = [], extra: Partial<CreateDeploymentInput> = {}, spec: Partial<ProcessSpecInput> = {}): CreateDeploymentInput {
   return {
     name,
-    spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'test/fixtures/mcp-echo-server.mjs'), ...args], env: {}, cwd: ROOT },
+    spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'test/fixtures/mcp-echo-server.mjs'), ...args], env: {}, cwd: ROOT, ...spec },
     ...extra,
   };
 }

@@ -1,0 +1,266 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Exchange } from './exchange.js';
+import { PostExchange } from './exchange.js';
+import { SSE_KEEPALIVE, VERSION_HEADER, headerValue, sendJson, sseEvent, startSse } from './http.js';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
+import { INTERNAL_ERROR, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, resultResponse } from './jsonrpc.js';
+import type { Envelope, ListenFilter, ModernRefusal } from './modern.js';
+import {
+  METHOD_HEADER,
+  NAME_HEADER,
+  SUBSCRIPTION_ID_KEY,
+  checkHeaders,
+  decorateResult,
+  discoverResult,
+  filterAccepts,
+  honoredFilter,
+  isRefusal,
+  readEnvelope,
+  stripEnvelope,
+  tagNotification,
+} from './modern.js';
+
+/** One stateless (2026-07-28) request handed to a bridge. */
+export interface StatelessCall {
+  /** The request as an older stdio server should see it (envelope keys removed). */
+  readonly req: JsonRpcRequest;
+  /** The request as the client sent it (retries carry `requestState` / `inputResponses` here). */
+  readonly raw: JsonRpcRequest;
+  readonly env: Envelope;
+  readonly exchange: Exchange;
+  /** Set by the bridge: stop working on the request (client cancelled or went away). */
+  cancel: (() => void) | null;
+  /** Set by the bridge: the exchange is over (after its answer was sent). */
+  done: (() => void) | null;
+}
+
+/** A `subscriptions/listen` stream: server notifications matching `filter`, tagged with `id`. */
+export interface ListenStream {
+  readonly id: JsonRpcId;
+  readonly filter: ListenFilter;
+  /** Deliver a server notification if the filter accepts it. */
+  deliver(method: string, params: Record<string, unknown> | undefined): void;
+}
+
+/** What the stateless front end needs from a bridge mode. */
+export interface StatelessBackend {
+  /** The stdio server's initialize result (handshaking a process first if nothing is cached). */
+  initResult(): Promise<Record<string, unknown>>;
+  /** The cached initialize result, if any (for serverInfo on results). */
+  cachedInit(): Record<string, unknown> | null;
+  statelessRequest(call: StatelessCall): void;
+  /** Which listen filters the mode can honour. */
+  readonly listenSupport: { listChanged: boolean; resources: boolean };
+  listen(stream: ListenStream): void;
+  unlisten(stream: ListenStream): void;
+}
+
+export interface StatelessOptions {
+  sseAfterMs: number;
+  keepaliveMs: number;
+  log?: (line: string) => void;
+}
+
+/** Sends a modern refusal: the spec's HTTP status and a JSON-RPC error naming the request id. */
+export function sendRefusal(res: ServerResponse, r: ModernRefusal, id: JsonRpcId | null): void {
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  sendJson(res, r.status, JSON.stringify(errorResponse(id, r.code, r.message, r.data)));
+}
+
+/** Answers decorated the way the revision requires (resultType, cache hints, serverInfo). */
+class ModernExchange implements Exchange {
+  answered = false;
+  constructor(
+    private readonly inner: PostExchange,
+    private readonly method: string,
+    private readonly serverInfo: () => unknown,
+  ) {}
+
+  get open(): boolean {
+    return this.inner.open;
+  }
+
+  respond(msg: object | string): void {
+    const m = (typeof msg === 'string' ? JSON.parse(msg) : msg) as Record<string, unknown>;
+    if ('result' in m) m.result = decorateResult(this.method, m.result, this.serverInfo());
+    this.answered = true;
+    this.inner.respond(m);
+  }
+
+  notify(msg: object | string): boolean {
+    return this.inner.notify(msg);
+  }
+
+  abandon(): void {
+    this.inner.abandon();
+  }
+
+  abandonAll(): void {
+    this.inner.abandonAll();
+  }
+}
+
+class Listener implements ListenStream {
+  private timer: NodeJS.Timeout;
+  constructor(
+    readonly id: JsonRpcId,
+    readonly filter: ListenFilter,
+    private readonly res: ServerResponse,
+    keepaliveMs: number,
+  ) {
+    this.timer = setInterval(() => res.write(SSE_KEEPALIVE), keepaliveMs);
+    this.timer.unref();
+  }
+
+  deliver(method: string, params: Record<string, unknown> | undefined): void {
+    if (this.res.writableEnded || !filterAccepts(this.filter, method, params)) return;
+    this.res.write(sseEvent(tagNotification(method, params, this.id)));
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Graceful end: the empty listen result, then the stream closes. */
+  end(): void {
+    this.stop();
+    if (this.res.writableEnded) return;
+    this.res.write(sseEvent(JSON.stringify(resultResponse(this.id, { _meta: { [SUBSCRIPTION_ID_KEY]: this.id }, resultType: 'complete' }))));
+    this.res.end();
+  }
+}
+
+/** Serves protocol revision 2026-07-28 requests (no session) over a bridge mode. */
+export class StatelessFront {
+  private readonly inflight = new Map<string | number, Set<StatelessCall>>();
+  private readonly listeners = new Map<string | number, Set<Listener>>();
+
+  constructor(
+    private readonly backend: StatelessBackend,
+    private readonly opts: StatelessOptions,
+  ) {}
+
+  get inFlight(): number {
+    let n = 0;
+    for (const s of this.inflight.values()) n += s.size;
+    return n;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, msg: JsonRpcMessage): Promise<void> {
+    const headers = { version: headerValue(req, VERSION_HEADER), method: headerValue(req, METHOD_HEADER), name: headerValue(req, NAME_HEADER) };
+    if (isNotification(msg)) {
+      const env = readEnvelope(msg.params, false);
+      const bad = isRefusal(env) ? env : checkHeaders(headers, msg.method, msg.params, env.version, false);
+      if (bad) return sendRefusal(res, bad, null);
+      if (msg.method === 'notifications/cancelled') this.cancelled(msg.params?.requestId);
+      res.writeHead(202).end();
+      return;
+    }
+    if (!isRequest(msg)) {
+      return sendRefusal(res, { status: 400, code: -32600, message: 'Bad Request: JSON-RPC responses cannot be posted without a session' }, null);
+    }
+    const env = readEnvelope(msg.params, true);
+    const bad = isRefusal(env) ? env : checkHeaders(headers, msg.method, msg.params, env.version, true);
+    if (bad) return sendRefusal(res, bad, msg.id);
+    if (isRefusal(env)) return;
+    switch (msg.method) {
+      case 'server/discover':
+        return this.discover(res, msg);
+      case 'subscriptions/listen':
+        return this.listen(res, msg);
+      case 'initialize':
+        sendJson(res, 200, JSON.stringify(errorResponse(msg.id, METHOD_NOT_FOUND, `initialize is not a method of protocol revision ${env.version}; use server/discover`)));
+        return;
+      default:
+        this.request(res, msg, env);
+    }
+  }
+
+  /** Ends listen streams gracefully (bridge closing). */
+  close(): void {
+    for (const set of this.listeners.values()) for (const l of set) l.end();
+    this.listeners.clear();
+  }
+
+  private async discover(res: ServerResponse, msg: JsonRpcRequest): Promise<void> {
+    let init: Record<string, unknown>;
+    try {
+      init = await this.backend.initResult();
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return sendRefusal(res, { status: 503, code: UPSTREAM_UNAVAILABLE, message: `MCP server unavailable: ${why}` }, msg.id);
+    }
+    sendJson(res, 200, JSON.stringify(resultResponse(msg.id, discoverResult(init))));
+  }
+
+  private request(res: ServerResponse, msg: JsonRpcRequest, env: Envelope): void {
+    const inner = new PostExchange(res, 1, false, this.opts.sseAfterMs, this.opts.keepaliveMs);
+    const exchange = new ModernExchange(inner, msg.method, () => this.backend.cachedInit()?.serverInfo);
+    const params = stripEnvelope(msg.params);
+    const stripped: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id: msg.id, method: msg.method } : { jsonrpc: '2.0', id: msg.id, method: msg.method, params };
+    const call: StatelessCall = { req: stripped, raw: msg, env, exchange, cancel: null, done: null };
+    const key = idKey(msg.id);
+    let set = this.inflight.get(key);
+    if (!set) this.inflight.set(key, (set = new Set()));
+    set.add(call);
+    inner.onDone = () => {
+      const s = this.inflight.get(key);
+      s?.delete(call);
+      if (s?.size === 0) this.inflight.delete(key);
+      if (exchange.answered) call.done?.();
+      else call.cancel?.();
+    };
+    try {
+      this.backend.statelessRequest(call);
+    } catch (err) {
+      this.opts.log?.(`bridge: stateless request failed: ${err instanceof Error ? err.message : String(err)}`);
+      exchange.respond(errorResponse(msg.id, INTERNAL_ERROR, 'Internal error'));
+    }
+  }
+
+  private cancelled(requestId: unknown): void {
+    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
+    const key = idKey(requestId);
+    // Abandoning ends the exchange unanswered, which cancels the call (see request()).
+    for (const call of [...(this.inflight.get(key) ?? [])]) call.exchange.abandon();
+    const ls = this.listeners.get(key);
+    if (ls) for (const l of ls) l.end();
+  }
+
+  private async listen(res: ServerResponse, msg: JsonRpcRequest): Promise<void> {
+    let caps: Record<string, unknown> = {};
+    try {
+      const init = await this.backend.initResult();
+      caps = (init.capabilities ?? {}) as Record<string, unknown>;
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return sendRefusal(res, { status: 503, code: UPSTREAM_UNAVAILABLE, message: `MCP server unavailable: ${why}` }, msg.id);
+    }
+    const support = this.backend.listenSupport;
+    const filter = support.listChanged || support.resources ? honoredFilter(msg.params?.notifications, caps, support.resources) : {};
+    if (!support.listChanged) {
+      delete filter.toolsListChanged;
+      delete filter.promptsListChanged;
+      delete filter.resourcesListChanged;
+    }
+    startSse(res);
+    const ack = { jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { _meta: { [SUBSCRIPTION_ID_KEY]: msg.id }, notifications: filter } };
+    res.write(sseEvent(JSON.stringify(ack)));
+    const listener = new Listener(msg.id, filter, res, this.opts.keepaliveMs);
+    const key = idKey(msg.id);
+    let set = this.listeners.get(key);
+    if (!set) this.listeners.set(key, (set = new Set()));
+    set.add(listener);
+    this.backend.listen(listener);
+    res.on('close', () => {
+      listener.stop();
+      const s = this.listeners.get(key);
+      s?.delete(listener);
+      if (s?.size === 0) this.listeners.delete(key);
+      this.backend.unlisten(listener);
+    });
+  }
+}

@@ -52,9 +52,22 @@ export class Upstream {
   send(msg: object | string): boolean {
     if (!this.alive || this.proc.stdin.destroyed || this.proc.stdin.writableEnded) return false;
     const text = typeof msg === 'string' ? msg : JSON.stringify(msg);
-    this.proc.stdin.write(text + '\n');
+    const stdin = this.proc.stdin;
+    // Messages written in the same turn leave in one write to the pipe (under load, many sessions' requests).
+    if (!this.corked) {
+      this.corked = true;
+      stdin.cork();
+      process.nextTick(this.uncork);
+    }
+    stdin.write(text + '\n');
     return true;
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.proc.stdin.uncork();
+  };
 
   async stop(graceMs?: number): Promise<ExitInfo> {
     this.stopping = true;

@@ -80,10 +80,13 @@ describe('the berth CLI against a real Berth', () => {
     expect(logs.stdout).toContain('ready: 11 tools');
 
     // logs -f: follow, see the stop arrive live.
-    const follower = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), 'logs', id, '-f', '--tail', '0'], { env: { ...process.env, BERTH_URL: ctx.berth.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const follower = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), 'logs', id, '-f', '--tail', '1'], { env: { ...process.env, BERTH_URL: ctx.berth.url }, stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
-    await new Promise((r) => setTimeout(r, 500));
+    // The one tail line shows the follower is connected; only then stop, so the live line can't be missed.
+    for (let i = 0; i < 200 && !followed.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(followed).toContain('[berth]');
+    expect(followed).not.toContain('stopped');
 
     const stop = await berthCli(['stop', id]);
     expect(stop.code).toBe(0);

@@ -105,7 +105,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     trustedProxies: config.trustedProxies,
   });
 
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+  const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const path = q === -1 ? raw : raw.slice(0, q);
@@ -131,6 +131,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       return;
     }
     sendError(res, new BerthError('NOT_FOUND', `No route ${req.method} ${path}`));
+  };
+
+  // Nothing a request carries may take Berth down: a synchronous throw becomes a 500 for that request.
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    try {
+      dispatch(req, res);
+    } catch (err) {
+      logger.error('request handler failed', { error: String(err), url: req.url });
+      sendError(res, err);
+    }
   };
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handler);

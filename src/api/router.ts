@@ -41,7 +41,7 @@ export class Router {
         pathMatched = true;
         if (r.method !== req.method) continue;
         const params: Record<string, string> = {};
-        r.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1]!)));
+        r.keys.forEach((k, i) => (params[k] = decodeParam(m[i + 1]!)));
         await r.handler({ req, res, params, query });
         return;
       }
@@ -54,5 +54,13 @@ export class Router {
     } catch (err) {
       sendError(res, err);
     }
+  }
+}
+
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new BerthError('VALIDATION_FAILED', `Malformed percent-escape in path segment ${JSON.stringify(raw)}`);
   }
 }

@@ -35,9 +35,9 @@ export class Gateway {
   /** The deployment a request addresses (`host`: the lower-cased effective Host), or null when it is not an MCP request. */
   match(host: string, path: string): GatewayRoute | null {
     const m = PATH_ROUTE.exec(path);
-    if (m) return { id: decodeURIComponent(m[1]!) };
+    if (m) return { id: decodeSegment(m[1]!) };
     const legacy = LEGACY_ROUTE.exec(path);
-    if (legacy) return { id: decodeURIComponent(legacy[1]!), legacy: legacy[2] as 'sse' | 'message' };
+    if (legacy) return { id: decodeSegment(legacy[1]!), legacy: legacy[2] as 'sse' | 'message' };
     if (this.hostSuffix && (path === '/mcp' || path === '/mcp/')) {
       const name = host.replace(/:\d+$/, '');
       if (name.endsWith(this.hostSuffix)) {
@@ -64,3 +64,12 @@ export class Gateway {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A path segment, percent-decoded; a malformed escape is kept as written (it then matches no deployment id). */
+function decodeSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}

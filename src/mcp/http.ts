@@ -105,7 +105,6 @@ export function startSse(res: ServerResponse, headers: Record<string, string> = 
     ...headers,
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
     'x-accel-buffering': 'no',
   });
   res.flushHeaders();

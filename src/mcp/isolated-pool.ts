@@ -4,7 +4,7 @@ import type { Exchange } from './exchange.js';
 import type { Session } from './transport.js';
 import type { MrtrState } from './mrtr.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
-import { INVALID_REQUEST, REQUEST_TIMEOUT, UPSTREAM_EXITED, errorResponse, idKey, progressTokenOf } from './jsonrpc.js';
+import { INVALID_REQUEST, REQUEST_TIMEOUT, UPSTREAM_EXITED, errorResponse, idKey, progressTokenOf, serialize } from './jsonrpc.js';
 import { Upstream, describeExit } from './upstream.js';
 
 export type S = Session<IsoSession>;
@@ -156,9 +156,16 @@ export abstract class IsolatedProcesses {
       else exchange?.respond(err);
       return;
     }
+    const json = serialize(req);
+    if (json === null) {
+      const err = errorResponse(req.id, INVALID_REQUEST, 'Invalid Request: the message is nested too deeply to forward');
+      if (internal) internal(new Error(err.error.message));
+      else exchange?.respond(err);
+      return;
+    }
     const timer = setTimeout(() => this.timedOut(proc, key, req), this.opts.limits.requestTimeoutMs);
     proc.pending.set(key, { exchange, req, timer, token: progressTokenOf(req), internal });
-    if (!proc.up.send(req)) this.failPending(proc, proc.up.exitInfo ?? { code: null, signal: null });
+    if (!proc.up.send(json)) this.failPending(proc, proc.up.exitInfo ?? { code: null, signal: null });
   }
 
   protected internal(proc: IsoProc, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {

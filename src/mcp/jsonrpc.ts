@@ -119,3 +119,12 @@ export function withProgressToken(params: Record<string, unknown>, token: string
   const meta = params._meta as Record<string, unknown>;
   return { ...params, _meta: { ...meta, progressToken: token } };
 }
+
+/** JSON text of a message, or null when it cannot be serialised (nested deeper than the stack allows). */
+export function serialize(msg: unknown): string | null {
+  try {
+    return JSON.stringify(msg);
+  } catch {
+    return null;
+  }
+}

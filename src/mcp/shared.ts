@@ -14,6 +14,8 @@ import {
   UPSTREAM_EXITED,
   UPSTREAM_UNAVAILABLE,
   errorResponse,
+  INVALID_REQUEST,
+  serialize,
   isRequest,
   isResponse,
   progressTokenOf,
@@ -225,8 +227,15 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     const clientToken = progressTokenOf(req);
     const params = clientToken === undefined ? req.params : withProgressToken(req.params ?? {}, uid);
     const out: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id: uid, method: req.method } : { jsonrpc: '2.0', id: uid, method: req.method, params };
+    const json = serialize(out);
+    if (json === null) {
+      const err = errorResponse(req.id, INVALID_REQUEST, 'Invalid Request: the message is nested too deeply to forward');
+      if (internal) internal(new Error(err.error.message));
+      else exchange?.respond(err);
+      return;
+    }
     const timer = setTimeout(() => this.timedOut(uid), this.opts.limits.requestTimeoutMs);
-    const p: Pending = { session, exchange, clientId: req.id, clientToken, json: JSON.stringify(out), timer, internal };
+    const p: Pending = { session, exchange, clientId: req.id, clientToken, json, timer, internal };
     this.pending.set(uid, p);
     if (this.sup.ready) this.write(p);
     else this.sup.ensureRunning();

@@ -155,7 +155,9 @@ export class StatelessFront {
       const env = readEnvelope(msg.params, false);
       const bad = isRefusal(env) ? env : checkHeaders(headers, msg.method, msg.params, env.version, false);
       if (bad) return sendRefusal(res, bad, null);
-      if (msg.method === 'notifications/cancelled') this.cancelled(msg.params?.requestId);
+      // A stateless notifications/cancelled names only a request id, which other clients may use too:
+      // acting on it would let one client cancel another's calls. Stateless calls are cancelled by closing
+      // their HTTP response (see request()), so notifications are acknowledged and not forwarded.
       res.writeHead(202).end();
       return;
     }
@@ -219,15 +221,6 @@ export class StatelessFront {
       this.opts.log?.(`bridge: stateless request failed: ${err instanceof Error ? err.message : String(err)}`);
       exchange.respond(errorResponse(msg.id, INTERNAL_ERROR, 'Internal error'));
     }
-  }
-
-  private cancelled(requestId: unknown): void {
-    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
-    const key = idKey(requestId);
-    // Abandoning ends the exchange unanswered, which cancels the call (see request()).
-    for (const call of [...(this.inflight.get(key) ?? [])]) call.exchange.abandon();
-    const ls = this.listeners.get(key);
-    if (ls) for (const l of ls) l.end();
   }
 
   private async listen(res: ServerResponse, msg: JsonRpcRequest): Promise<void> {

@@ -280,8 +280,8 @@ export class StreamableHttpTransport<T> {
     const messages = msgs as JsonRpcMessage[];
     const init = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
     if (init) {
-      if (messages.length > 1) {
-        sendError(res, new BerthError('INVALID_JSONRPC', 'Invalid Request: initialize must be sent on its own'));
+      if (batch) {
+        sendError(res, new BerthError('INVALID_JSONRPC', 'Invalid Request: initialize must be sent on its own, not in a batch'));
         return;
       }
       await this.initialize(res, init);

@@ -92,7 +92,12 @@ export class Upstream {
 
   private dispatch(v: unknown, line: Buffer): void {
     if (isMessage(v)) {
-      this.opts.onMessage(v);
+      try {
+        this.opts.onMessage(v);
+      } catch (err) {
+        // A message Berth cannot handle (e.g. nested too deeply to re-serialise) must not take Berth down.
+        this.opts.log?.(`[${this.instanceKey}] dropped a message that could not be handled: ${err instanceof Error ? err.message : String(err)}`);
+      }
       return;
     }
     this.opts.log?.(`[${this.instanceKey}] not JSON-RPC: ${line.subarray(0, NOISE_PREVIEW).toString('utf8')}`);

@@ -16,7 +16,7 @@ export async function streamLogs(req: IncomingMessage, res: ServerResponse, serv
     res.write(`id: ${e.seq}\nevent: log\ndata: ${JSON.stringify(e)}\n\n`);
   };
   const unsubscribe = await service.followLogs(id, (e) => (live ? write(e) : buffered.push(e)));
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
   res.write(': berth log stream\n\n');
   for (const e of backlog) res.write(`id: ${e.seq}\nevent: log\ndata: ${JSON.stringify(e)}\n\n`);
   for (const e of buffered) write(e);

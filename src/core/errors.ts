@@ -7,6 +7,8 @@ export const ERROR_CATALOGUE = {
   INVALID_JSON: { status: 400, message: 'The body is not valid JSON' },
   INVALID_JSONRPC: { status: 400, message: 'The body is not a valid JSON-RPC 2.0 message' },
   UNSUPPORTED_PROTOCOL_VERSION: { status: 400, message: 'Unsupported MCP-Protocol-Version' },
+  INVALID_ENVELOPE: { status: 400, message: 'The request _meta envelope is missing or invalid' },
+  HEADER_MISMATCH: { status: 400, message: 'The MCP request headers and body disagree' },
   MISSING_SESSION: { status: 400, message: 'Mcp-Session-Id header is required for this request' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json' },
   NOT_ACCEPTABLE: { status: 406, message: 'Accept must include application/json and text/event-stream' },

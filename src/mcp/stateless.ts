@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorCode } from '../core/errors.js';
 import type { Exchange } from './exchange.js';
 import { PostExchange } from './exchange.js';
 import { SSE_KEEPALIVE, VERSION_HEADER, headerValue, sendJson, sseEvent, startSse } from './http.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
-import { INTERNAL_ERROR, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, resultResponse } from './jsonrpc.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, resultResponse } from './jsonrpc.js';
 import type { Envelope, ListenFilter, ModernRefusal } from './modern.js';
 import {
+  HEADER_MISMATCH,
   METHOD_HEADER,
+  UNSUPPORTED_VERSION,
   NAME_HEADER,
   SUBSCRIPTION_ID_KEY,
   checkHeaders,
@@ -61,13 +64,23 @@ export interface StatelessOptions {
   log?: (line: string) => void;
 }
 
+/** Berth's stable code for each refusal, carried in error.data.code beside the spec's own data. */
+const REFUSAL_CODES: Record<number, ErrorCode> = {
+  [INVALID_PARAMS]: 'INVALID_ENVELOPE',
+  [INVALID_REQUEST]: 'INVALID_JSONRPC',
+  [HEADER_MISMATCH]: 'HEADER_MISMATCH',
+  [UNSUPPORTED_VERSION]: 'UNSUPPORTED_PROTOCOL_VERSION',
+  [UPSTREAM_UNAVAILABLE]: 'UPSTREAM_UNAVAILABLE',
+};
+
 /** Sends a modern refusal: the spec's HTTP status and a JSON-RPC error naming the request id. */
 export function sendRefusal(res: ServerResponse, r: ModernRefusal, id: JsonRpcId | null): void {
   if (res.headersSent) {
     if (!res.writableEnded) res.end();
     return;
   }
-  sendJson(res, r.status, JSON.stringify(errorResponse(id, r.code, r.message, r.data)));
+  const data = { code: REFUSAL_CODES[r.code] ?? 'INTERNAL', ...(r.data as Record<string, unknown> | undefined) };
+  sendJson(res, r.status, JSON.stringify(errorResponse(id, r.code, r.message, data)));
 }
 
 /** Answers decorated the way the revision requires (resultType, cache hints, serverInfo). */

@@ -85,6 +85,20 @@ describe('bad input gets a clear error and Berth keeps serving', () => {
     }
   });
 
+  it('stateless (2026-07-28) refusals: header/body mismatch and a missing _meta, each with a stable code', async () => {
+    const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+    const mismatch = await post(endpoint, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: meta } }), {
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+    });
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.json?.error?.code).toBe(-32020);
+    expect(mismatch.json?.error?.data?.code).toBe('HEADER_MISMATCH');
+    const noMeta = await post(endpoint, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} }), { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' });
+    expect(noMeta.status).toBe(400);
+    expect(noMeta.json?.error?.data?.code).toBe('INVALID_ENVELOPE');
+  });
+
   it('unknown session id: 404; missing session id: 400', async () => {
     const unknown = await post(endpoint, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { 'mcp-session-id': 'not-a-session' });
     expect(unknown.status).toBe(404);

@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CreateDeploymentInput } from '../src/core/index.js';
 import { TestApi } from '../test/support/api.js';
-import { ROOT, startBerth, type BerthProcess } from '../test/support/berth-process.js';
+import { startBerth, type BerthProcess } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
 import { McpClientPool, closeSessions, openSessions, type CellOptions, type CellResult, runCell } from './load.js';
 import { InspectorClient } from './inspector.js';
@@ -36,18 +35,7 @@ export async function deployAndWait(api: TestApi, base: string, input: CreateDep
 }
 
 export function isolatedEchoSpec(name: string, warm: number, maxSessions: number): CreateDeploymentInput {
-  return {
-    name,
-    spec: {
-      type: 'process',
-      command: process.execPath,
-      args: [join(ROOT, 'test/fixtures/mcp-echo-server.mjs')],
-      env: {},
-      cwd: ROOT,
-      mode: 'isolated',
-      isolated: { warm, max_sessions: maxSessions },
-    },
-  };
+  return echoSpec(name, [], {}, { mode: 'isolated', isolated: { warm, max_sessions: maxSessions } });
 }
 
 /** Wait until the warm pool is full and no session holds a process, then give the new processes time to load. */

@@ -16,17 +16,17 @@
  * request in any answer; honest sessions of every kind get only their own answers and never fail; the
  * fuzzer's legacy stream never sees an honest message; Berth stays up, answers /healthz, writes no trace.
  */
-import { join } from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreateDeploymentInput } from '../../src/core/index.js';
 import { TestApi } from '../support/api.js';
-import { ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { startBerth, type BerthProcess } from '../support/berth-process.js';
 import { MCP_ACCEPT, type Target } from './cases.js';
 import { ENVELOPE, MODERN, honestLoop, honestWatch, legacyInitialize, openSession, type HonestKind, type HonestSession, type HonestStats } from './honest.js';
 import { analyzeRequest, checkAnswer } from './oracle.js';
 import { intFromEnv, seedFromEnv } from './prng.js';
+import { echoSpec } from '../support/servers.js';
 import { runFuzz, type RunReport } from './runner.js';
 import { LegacyStream } from './sse-client.js';
 import { makePool, rawRequestBytes, sendPool, sendRaw } from './wire.js';
@@ -69,20 +69,12 @@ const BERTH_ENV = {
 };
 
 function echoDeployment(name: string, mode: 'shared' | 'isolated'): CreateDeploymentInput {
-  return {
-    name,
-    spec: {
-      type: 'process',
-      command: process.execPath,
-      args: [join(ROOT, 'test/fixtures/mcp-echo-server.mjs')],
-      env: {},
-      cwd: ROOT,
-      mode,
-      ...(mode === 'isolated' ? { isolated: { max_sessions: 10, warm: 1 } } : {}),
-      // Shared: probes (an internal tools/list) run during the fuzz. Isolated: a probe spawns a process; rarely.
-      health: { interval_s: mode === 'shared' ? 5 : 60, timeout_s: 10, failures_before_restart: 3 },
-    },
-  };
+  return echoSpec(name, [], {}, {
+    mode,
+    ...(mode === 'isolated' ? { isolated: { max_sessions: 10, warm: 1 } } : {}),
+    // Shared: probes (an internal tools/list) run during the fuzz. Isolated: a probe spawns a process; rarely.
+    health: { interval_s: mode === 'shared' ? 5 : 60, timeout_s: 10, failures_before_restart: 3 },
+  });
 }
 
 function rssKb(pid: number | undefined): number {

@@ -65,12 +65,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** MCP request ids are strings or integers (the SDKs drop anything else without an answer, so refuse it up front). */
 function isId(v: unknown): v is JsonRpcId {
-  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+  return typeof v === 'string' || Number.isSafeInteger(v);
 }
 
+/** MCP params are an object when present (by-position arrays are JSON-RPC, not MCP). */
 function paramsOk(v: Record<string, unknown>): boolean {
-  return v.params === undefined || isObject(v.params) || Array.isArray(v.params);
+  return v.params === undefined || isObject(v.params);
 }
 
 export function isRequest(v: unknown): v is JsonRpcRequest {

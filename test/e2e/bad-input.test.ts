@@ -77,7 +77,17 @@ describe('bad input gets a clear error and Berth keeps serving', () => {
 
   it('JSON that is not JSON-RPC (no method, no id): 400 invalid request', async () => {
     const session = await openSession();
-    for (const body of [{ jsonrpc: '2.0' }, { jsonrpc: '2.0', params: {} }, { id: 1, method: 'ping' }, 42, 'hello']) {
+    const cases = [
+      { jsonrpc: '2.0' },
+      { jsonrpc: '2.0', params: {} },
+      { id: 1, method: 'ping' },
+      42,
+      'hello',
+      // MCP, stricter than JSON-RPC: params is an object, ids are strings or integers.
+      { jsonrpc: '2.0', id: 1, method: 'tools/list', params: [1, 2] },
+      { jsonrpc: '2.0', id: 1.5, method: 'ping' },
+    ];
+    for (const body of cases) {
       const r = await post(endpoint, JSON.stringify(body), { 'mcp-session-id': session });
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.json?.error?.code, JSON.stringify(body)).toBe(-32600);

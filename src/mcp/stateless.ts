@@ -4,7 +4,7 @@ import type { Exchange } from './exchange.js';
 import { PostExchange } from './exchange.js';
 import { SSE_KEEPALIVE, VERSION_HEADER, headerValue, sendJson, sseEvent, startSse } from './http.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, resultResponse } from './jsonrpc.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, errorResponse, isNotification, isRequest, resultResponse } from './jsonrpc.js';
 import type { Envelope, ListenFilter, ModernRefusal } from './modern.js';
 import {
   HEADER_MISMATCH,
@@ -148,8 +148,8 @@ class Listener implements ListenStream {
 
 /** Serves protocol revision 2026-07-28 requests (no session) over a bridge mode. */
 export class StatelessFront {
-  private readonly inflight = new Map<string | number, Set<StatelessCall>>();
-  private readonly listeners = new Map<string | number, Set<Listener>>();
+  private readonly inflight = new Set<StatelessCall>();
+  private readonly listeners = new Set<Listener>();
 
   constructor(
     private readonly backend: StatelessBackend,
@@ -157,9 +157,7 @@ export class StatelessFront {
   ) {}
 
   get inFlight(): number {
-    let n = 0;
-    for (const s of this.inflight.values()) n += s.size;
-    return n;
+    return this.inflight.size;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, msg: JsonRpcMessage): Promise<void> {
@@ -196,7 +194,7 @@ export class StatelessFront {
 
   /** Ends listen streams gracefully (bridge closing). */
   close(): void {
-    for (const set of this.listeners.values()) for (const l of set) l.end();
+    for (const l of this.listeners) l.end();
     this.listeners.clear();
   }
 
@@ -217,14 +215,9 @@ export class StatelessFront {
     const params = stripEnvelope(msg.params);
     const stripped: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id: msg.id, method: msg.method } : { jsonrpc: '2.0', id: msg.id, method: msg.method, params };
     const call: StatelessCall = { req: stripped, raw: msg, env, exchange, cancel: null, done: null };
-    const key = idKey(msg.id);
-    let set = this.inflight.get(key);
-    if (!set) this.inflight.set(key, (set = new Set()));
-    set.add(call);
+    this.inflight.add(call);
     inner.onDone = () => {
-      const s = this.inflight.get(key);
-      s?.delete(call);
-      if (s?.size === 0) this.inflight.delete(key);
+      this.inflight.delete(call);
       if (exchange.answered) call.done?.();
       else call.cancel?.();
     };
@@ -256,16 +249,11 @@ export class StatelessFront {
     const ack = { jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { _meta: { [SUBSCRIPTION_ID_KEY]: msg.id }, notifications: filter } };
     res.write(sseEvent(JSON.stringify(ack)));
     const listener = new Listener(msg.id, filter, res, this.opts.keepaliveMs);
-    const key = idKey(msg.id);
-    let set = this.listeners.get(key);
-    if (!set) this.listeners.set(key, (set = new Set()));
-    set.add(listener);
+    this.listeners.add(listener);
     this.backend.listen(listener);
     res.on('close', () => {
       listener.stop();
-      const s = this.listeners.get(key);
-      s?.delete(listener);
-      if (s?.size === 0) this.listeners.delete(key);
+      this.listeners.delete(listener);
       this.backend.unlisten(listener);
     });
   }

@@ -12,7 +12,7 @@ import { RequestCounter } from './control/request-counter.js';
 import { BerthError } from './core/errors.js';
 import { MemoryEventBus } from './events/memory-bus.js';
 import type { EventBus } from './events/types.js';
-import { sendJsonRpcError } from './gateway/errors.js';
+import { sendError as sendJsonRpcError } from './mcp/http.js';
 import { Gateway } from './gateway/gateway.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/isolated.js';

@@ -3,7 +3,7 @@ import { BerthError, toBerthError } from '../core/errors.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
 import type { McpEndpoint } from '../mcp/types.js';
 import { readBody } from './body.js';
-import { sendJsonRpcError } from './errors.js';
+import { sendError as sendJsonRpcError } from '../mcp/http.js';
 
 export interface GatewayDeps {
   /** Finds (and if need be waits for) the endpoint of a deployment; throws a BerthError otherwise. */

@@ -26,6 +26,8 @@ export interface StartOptions {
   dataDir?: string;
   port?: number;
   env?: Record<string, string>;
+  /** Extra node flags (e.g. `--cpu-prof`), placed before dist/main.js. */
+  nodeArgs?: string[];
 }
 
 /** Start Berth from dist/ as a real process on a free loopback port and wait for /healthz. */
@@ -33,7 +35,7 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
   if (existsSync(BUILD_FAILED_MARKER)) throw new Error(`dist/ is stale: the build failed:\n${readFileSync(BUILD_FAILED_MARKER, 'utf8')}`);
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'berth-e2e-'));
   const port = opts.port ?? (await freePort());
-  const proc = spawn(process.execPath, [join(ROOT, 'dist/main.js')], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(ROOT, 'dist/main.js')], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
 import { BerthError } from '../../core/errors.js';
 import type { EndpointStats, McpEndpoint } from '../types.js';
 import { probeRemote } from './probe.js';
+import { H1Pool } from './h1-pool.js';
+import { ProxyExchange } from './proxy-exchange.js';
 
 export interface RemoteEndpointOptions {
   /** The remote Streamable HTTP MCP endpoint. */
@@ -17,81 +19,70 @@ export interface RemoteEndpointOptions {
 
 /** Request headers that belong to one hop, or that Berth sets itself. */
 const HOP_HEADERS = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'expect']);
-const HOP_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade', 'proxy-authenticate']);
-
-/** Copies the upstream status and headers onto the client response and hands undici the response to write into. */
-function writeResponseHead({ statusCode, headers, opaque: res }: Dispatcher.StreamFactoryData<ServerResponse>): ServerResponse {
-  const out: Record<string, string | string[]> = {};
-  for (const k in headers) {
-    const v = headers[k];
-    if (v !== undefined && !HOP_RESPONSE_HEADERS.has(k)) out[k] = v;
-  }
-  res.writeHead(statusCode, out);
-  // An event stream may stay quiet for a long time: make sure the client sees the headers now,
-  // unless the first event arrives in the same turn (then they go out with it, in one write).
-  if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) {
-    setImmediate(() => {
-      if (!res.headersSent && !res.destroyed) res.flushHeaders();
-    });
-  }
-  return res;
-}
+/** RFC 9110 token (header name) and field value without CR, LF or NUL, within latin1. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
  * A deployment of kind `url`: Berth routes to a remote Streamable HTTP server.
- * Requests and responses (including SSE streams) are streamed through a keep-alive pool, bodies untouched.
+ * Requests and responses (including SSE streams) go through a lean keep-alive HTTP/1.1 pool (`H1Pool`):
+ * the request head is serialised once and written with the body in one syscall, response bytes are
+ * written on as they arrive (chunked bodies de-chunked and re-chunked by node), bodies untouched.
  */
 export class RemoteEndpoint implements McpEndpoint {
-  private readonly pool: Pool;
+  private readonly h1: H1Pool;
+  private probePool: Pool | null = null;
+  private readonly origin: string;
   private readonly path: string;
+  /** `host` line plus the configured headers, serialised once. */
+  private readonly fixedHead: string;
+  /** Lower-cased names the configured headers replace. */
+  private readonly replaced: Set<string>;
   private inFlight = 0;
 
   constructor(private readonly opts: RemoteEndpointOptions) {
     const url = new URL(opts.endpoint);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError('VALIDATION_FAILED', `Remote endpoint must be http or https, not ${url.protocol}`);
+    this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
-    this.pool = new Pool(url.origin, { connections: opts.connections ?? 128, pipelining: 1, keepAliveTimeout: 30_000 });
+    this.replaced = new Set(Object.keys(opts.headers).map((k) => k.toLowerCase()));
+    let fixed = `host: ${url.host}\r\n`;
+    for (const [k, v] of Object.entries(opts.headers)) {
+      if (!TOKEN.test(k) || !FIELD_VALUE.test(v)) throw new BerthError('VALIDATION_FAILED', `Header ${JSON.stringify(k)} has a name or value that cannot be sent in HTTP/1.1`);
+      if (!HOP_HEADERS.has(k.toLowerCase())) fixed += `${k}: ${v}\r\n`;
+    }
+    this.fixedHead = fixed;
+    this.h1 = new H1Pool(url, { maxConnections: opts.connections ?? 128, idleMs: 30_000, headersTimeoutMs: opts.timeoutMs });
   }
 
   async start(): Promise<void> {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
-    const headers: Record<string, string | string[]> = {};
-    for (const k in req.headers) {
-      const v = req.headers[k];
-      if (v !== undefined && !HOP_HEADERS.has(k)) headers[k] = v;
+  handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    const method = req.method ?? 'GET';
+    let head = `${method} ${this.path} HTTP/1.1\r\n${this.fixedHead}`;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i]!.toLowerCase();
+      if (!HOP_HEADERS.has(lower) && !this.replaced.has(lower)) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
     }
-    Object.assign(headers, this.opts.headers);
+    head += body.length > 0 || method === 'POST' || method === 'PUT' ? `content-length: ${body.length}\r\n\r\n` : '\r\n';
     this.inFlight++;
-    try {
-      // undici writes the upstream body straight into `res` (back-pressure included) and ends it;
-      // if the client goes away, the failed write aborts the upstream request.
-      await this.pool.stream<ServerResponse>(
-        {
-          path: this.path,
-          method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-          headers,
-          body: body.length > 0 ? body : null,
-          headersTimeout: this.opts.timeoutMs,
-          bodyTimeout: 0,
-          opaque: res,
-        },
-        writeResponseHead,
-      );
-    } catch (err) {
-      if (res.headersSent || res.destroyed) {
-        if (!res.writableEnded) res.destroy();
-        return;
-      }
-      const timedOut = (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT';
-      throw new BerthError(timedOut ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE', `Remote MCP server ${timedOut ? 'did not answer in time' : 'is unreachable'}: ${(err as Error).message}`);
-    } finally {
-      this.inFlight--;
-    }
+    return new Promise<void>((resolve, reject) => {
+      const exchange = new ProxyExchange(res, () => {
+        this.inFlight--;
+        resolve();
+      }, (err) => {
+        this.inFlight--;
+        reject(err);
+      });
+      exchange.request = this.h1.request(head, body.length > 0 ? body : null, exchange, method === 'HEAD');
+    });
   }
 
   async probe(timeoutMs: number): Promise<{ tools: { name: string; title?: string; description?: string }[] }> {
     try {
-      return await probeRemote(this.pool, this.path, this.opts.headers, AbortSignal.timeout(timeoutMs));
+      this.probePool ??= new Pool(this.origin, { connections: 2, keepAliveTimeout: 4_000 });
+      return await probeRemote(this.probePool, this.path, this.opts.headers, AbortSignal.timeout(timeoutMs));
     } catch (err) {
       if (err instanceof BerthError) throw err;
       throw new BerthError('UPSTREAM_UNAVAILABLE', `Remote MCP server probe failed: ${(err as Error).message}`);
@@ -103,6 +94,7 @@ export class RemoteEndpoint implements McpEndpoint {
   }
 
   async close(): Promise<void> {
-    await this.pool.close().catch(() => {});
+    await this.h1.close();
+    await this.probePool?.close().catch(() => {});
   }
 }

@@ -74,6 +74,7 @@ const RPC_CODES: Partial<Record<ErrorCode, number>> = {
   UNSUPPORTED_PROTOCOL_VERSION: INVALID_REQUEST,
   UNSUPPORTED_MEDIA_TYPE: INVALID_REQUEST,
   NOT_ACCEPTABLE: INVALID_REQUEST,
+  UNKNOWN_EVENT_ID: INVALID_REQUEST,
   METHOD_NOT_ALLOWED: INVALID_REQUEST,
   VALIDATION_FAILED: INVALID_REQUEST,
   SESSION_NOT_FOUND,
@@ -93,10 +94,26 @@ export function sendError(res: ServerResponse, err: BerthError, headers: Record<
   sendRpcError(res, err.status, rpcCodeFor(err.code), err.message, headers, { code: err.code });
 }
 
-/** One SSE `message` event carrying a serialised JSON-RPC message. */
-export function sseEvent(json: string): string {
-  return `event: message\ndata: ${json}\n\n`;
+/** One SSE `message` event carrying a serialised JSON-RPC message (one line: JSON text escapes newlines), with its id if given. */
+export function sseEvent(json: string, id?: string): string {
+  return id === undefined ? `event: message\ndata: ${json}\n\n` : `event: message\nid: ${id}\ndata: ${json}\n\n`;
 }
+
+/**
+ * The priming event of a resumable stream (2025-11-25): an id and empty data, so the client can
+ * reconnect with `Last-Event-ID` even if the connection drops before the first message. Clients of
+ * older revisions may try to parse the empty data, so it is only sent to 2025-11-25 sessions.
+ */
+export function ssePriming(id: string): string {
+  return `id: ${id}\ndata: \n\n`;
+}
+
+/** An SSE comment (clients ignore it; people reading the stream do not). */
+export function sseComment(text: string): string {
+  return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`;
+}
+
+export const LAST_EVENT_ID_HEADER = 'last-event-id';
 
 export const SSE_KEEPALIVE = ': keepalive\n\n';
 

@@ -3,13 +3,16 @@ import { BerthError } from '../core/errors.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionLimits } from './types.js';
 import { PostExchange } from './exchange.js';
-import type { Exchange } from './exchange.js';
+import type { Exchange, ResumeHooks } from './exchange.js';
+import { GET_STREAM, ReplayLog, eventId, parseEventId, replayLimits } from './replay.js';
+import type { Replay, ReplayLimits } from './replay.js';
 import { HEADER_MISMATCH, claimsEnvelope, isModernVersion } from './modern.js';
 import { StatelessFront, sendRefusal } from './stateless.js';
 import type { StatelessBackend } from './stateless.js';
 import { LegacySseFront } from './legacy.js';
 import type { LegacyKind } from './legacy.js';
 import {
+  LAST_EVENT_ID_HEADER,
   SESSION_HEADER,
   SSE_KEEPALIVE,
   VERSION_HEADER,
@@ -19,7 +22,9 @@ import {
   isSupportedVersion,
   sendJson,
   sendError,
+  sseComment,
   sseEvent,
+  ssePriming,
   startSse,
 } from './http.js';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
@@ -41,7 +46,13 @@ export interface Session<T> {
   open: number;
   stream: ServerResponse | null;
   streamWrittenAt: number;
-  queue: string[] | null;
+  /**
+   * Streamable HTTP only: the messages of the session's SSE streams, for `Last-Event-ID` replay and
+   * for the GET stream while none is open. Created with the first message on an event stream.
+   */
+  log: ReplayLog | null;
+  /** The session negotiated 2025-11-25 or later: its event streams open with a priming event. */
+  prime: boolean;
   posts: Set<PostExchange> | null;
   ended: boolean;
   data: T;
@@ -66,14 +77,19 @@ export interface TransportOptions {
   sseAfterMs?: number;
   /** Keepalive comment interval on GET streams (default 25 s). */
   keepaliveMs?: number;
-  /** Messages kept for a session with no GET stream open (default 1000; oldest dropped). */
-  maxQueue?: number;
+  /**
+   * Per-session replay log caps (all of a session's SSE streams together): messages kept for
+   * `Last-Event-ID` resumption and for a GET stream not open yet. Defaults: 128 messages, 64 KiB.
+   */
+  replay?: Partial<ReplayLimits>;
   log?: (line: string) => void;
   /** Serves protocol revision 2026-07-28 (stateless) requests on the same endpoint when given. */
   stateless?: StatelessBackend;
 }
 
 const ALLOW = 'GET, POST, DELETE';
+/** The first revision whose clients accept a priming event (empty data). */
+const PRIMING_SINCE = '2025-11-25';
 
 /** Server side of the MCP Streamable HTTP transport (revision 2025-11-25), mode-agnostic. */
 export class StreamableHttpTransport<T> {
@@ -83,7 +99,7 @@ export class StreamableHttpTransport<T> {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly sseAfterMs: number;
   private readonly keepaliveMs: number;
-  private readonly maxQueue: number;
+  private readonly replayLimits: ReplayLimits;
   readonly stateless: StatelessFront | null;
   private readonly legacy: LegacySseFront<T>;
 
@@ -93,7 +109,7 @@ export class StreamableHttpTransport<T> {
   ) {
     this.sseAfterMs = opts.sseAfterMs ?? 10_000;
     this.keepaliveMs = opts.keepaliveMs ?? 25_000;
-    this.maxQueue = opts.maxQueue ?? 1000;
+    this.replayLimits = replayLimits(opts.replay);
     this.legacy = new LegacySseFront(this, backend, opts.log);
     this.stateless = opts.stateless ? new StatelessFront(opts.stateless, { sseAfterMs: this.sseAfterMs, keepaliveMs: this.keepaliveMs, log: opts.log }) : null;
     const every = Math.max(20, Math.min(5_000, Math.floor(opts.limits.idleTimeoutMs / 4), this.keepaliveMs));
@@ -145,23 +161,26 @@ export class StreamableHttpTransport<T> {
     return this.legacy.handle(req, res, body, kind, basePath);
   }
 
-  /** Send a message not tied to a request: on the GET stream, or queued until one opens. */
+  /** Send a message not tied to a request: on the GET stream, or kept in the replay log until one opens. */
   sendToSession(session: Session<T>, json: string): void {
     if (session.ended) return;
-    this.deliverEvent(session, sseEvent(json));
+    this.deliver(session, json, null);
   }
 
   /** Send one message to every session (serialised once). */
   broadcast(json: string): void {
-    const event = sseEvent(json);
-    for (const s of this.sessions.values()) this.deliverEvent(s, event);
+    let plain: string | null = null;
+    for (const s of this.sessions.values()) {
+      if (s.kind !== 'streamable') plain ??= sseEvent(json);
+      this.deliver(s, json, plain);
+    }
   }
 
-  /** The newest open POST of a session, for server requests that should ride along with it. */
+  /** The newest POST of a session with a live connection, for server requests that should ride along with it. */
   openPost(session: Session<T>): PostExchange | null {
     if (!session.posts) return null;
     let last: PostExchange | null = null;
-    for (const p of session.posts) if (p.open) last = p;
+    for (const p of session.posts) if (p.connected) last = p;
     return last;
   }
 
@@ -172,7 +191,7 @@ export class StreamableHttpTransport<T> {
     this.backend.sessionEnded(session, reason);
     const stream = session.stream;
     session.stream = null;
-    session.queue = null;
+    session.log = null;
     if (stream && !stream.writableEnded) stream.end();
     if (session.posts) for (const p of [...session.posts]) p.abandonAll();
   }
@@ -185,7 +204,7 @@ export class StreamableHttpTransport<T> {
     for (const s of [...this.sessions.values()]) this.endSession(s, 'closed');
   }
 
-  /** A new session object (not yet registered); `stateless` ones live for one request and queue nothing. */
+  /** A new session object (not yet registered); `stateless` ones live for one request and keep nothing. */
   newSession(kind: SessionKind): Session<T> {
     return {
       id: randomBytes(18).toString('base64url'),
@@ -194,7 +213,8 @@ export class StreamableHttpTransport<T> {
       open: 0,
       stream: null,
       streamWrittenAt: 0,
-      queue: null,
+      log: null,
+      prime: false,
       posts: null,
       ended: false,
       data: this.backend.newSessionData(),
@@ -210,17 +230,39 @@ export class StreamableHttpTransport<T> {
     this.sessions.set(session.id, session);
   }
 
-  private deliverEvent(session: Session<T>, event: string): void {
-    const stream = session.stream;
-    if (stream && !stream.writableEnded) {
-      stream.write(event);
+  /**
+   * One message on a session's GET stream. Streamable HTTP sessions log it (with its event id) for
+   * replay, and for a GET stream that is not open yet; a legacy session's stream is the session, so
+   * with no stream there is nobody to keep it for. `plain` is the id-less event, when already made.
+   */
+  private deliver(session: Session<T>, json: string, plain: string | null): void {
+    const stream = session.stream && !session.stream.writableEnded ? session.stream : null;
+    if (session.kind !== 'streamable') {
+      if (!stream) return;
+      stream.write(plain ?? sseEvent(json));
       session.streamWrittenAt = Date.now();
       return;
     }
-    if (session.kind === 'stateless') return;
-    const q = (session.queue ??= []);
-    q.push(event);
-    if (q.length > this.maxQueue) q.shift();
+    const id = this.logOf(session).append(GET_STREAM, json, stream !== null);
+    if (!stream) return;
+    stream.write(sseEvent(json, id));
+    session.streamWrittenAt = Date.now();
+  }
+
+  private logOf(session: Session<T>): ReplayLog {
+    return (session.log ??= new ReplayLog(this.replayLimits, () => {
+      // Said once per session (without its id: that is the client's credential); a client that
+      // resumes across the gap is told how much it missed.
+      if (session.log?.dropped === 1) {
+        const { maxEvents, maxBytes } = this.replayLimits;
+        this.opts.log?.(`bridge: a session's replay log is full (${maxEvents} messages / ${maxBytes} bytes): dropping its oldest undelivered messages`);
+      }
+    }));
+  }
+
+  private resumeHooks(session: Session<T>): ResumeHooks | null {
+    if (session.kind !== 'streamable') return null;
+    return { log: () => this.logOf(session), prime: session.prime };
   }
 
   private sweep(): void {
@@ -296,7 +338,7 @@ export class StreamableHttpTransport<T> {
       res.writeHead(202).end();
       return;
     }
-    const exchange = new PostExchange(res, requests, batch, this.sseAfterMs, this.keepaliveMs);
+    const exchange = new PostExchange(res, requests, batch, this.sseAfterMs, this.keepaliveMs, this.resumeHooks(session));
     (session.posts ??= new Set()).add(exchange);
     session.open++;
     exchange.onDone = () => {
@@ -369,6 +411,7 @@ export class StreamableHttpTransport<T> {
       return;
     }
     session.lastSeen = Date.now();
+    session.prime = String((answer.result as { protocolVersion?: unknown } | null)?.protocolVersion) >= PRIMING_SINCE;
     this.sessions.set(session.id, session);
     sendJson(res, 200, JSON.stringify(answer), { [SESSION_HEADER]: session.id });
   }
@@ -380,6 +423,58 @@ export class StreamableHttpTransport<T> {
     }
     const session = this.lookup(req, res);
     if (!session) return;
+    const lastId = headerValue(req, LAST_EVENT_ID_HEADER)?.trim();
+    if (lastId && session.kind === 'streamable') {
+      this.resume(session, lastId, res);
+      return;
+    }
+    this.openGetStream(session, res);
+    if (session.kind !== 'streamable') return;
+    // A fresh GET stream gets what the GET stream could not deliver so far, after a priming event
+    // naming that position (so even a connection that drops at once can be resumed).
+    const from = session.log?.deliveredThrough(GET_STREAM) ?? 0;
+    if (session.prime) res.write(ssePriming(eventId(GET_STREAM, from)));
+    const pending = session.log?.replay(GET_STREAM, from);
+    if (pending) writeReplay(res, pending, eventId(GET_STREAM, from));
+  }
+
+  /**
+   * GET with `Last-Event-ID`: replay what followed that event on its stream (never another stream's
+   * messages: the id names the stream, and the log is the session's own), then carry on live. For a
+   * POST's stream, live means until its last response; a stream that is over just gets the rest.
+   * An id that is not ours, names a stream this session never had, or one that is over with nothing
+   * left to send is refused with 400 UNKNOWN_EVENT_ID (the SDK clients retry a few times, then give up).
+   */
+  private resume(session: Session<T>, lastId: string, res: ServerResponse): void {
+    const at = parseEventId(lastId);
+    const log = session.log;
+    // No log yet: the session never sent an event with an id, save the GET stream's priming `0:0`.
+    const replay = !at ? null : log ? log.replay(at.stream, at.seq) : at.stream === GET_STREAM && at.seq === 0 ? NOTHING : null;
+    let post: PostExchange | null = null;
+    if (at && at.stream !== GET_STREAM && session.posts) {
+      for (const p of session.posts) if (p.streamId === at.stream && p.open) post = p;
+    }
+    if (!at || !replay || (at.stream !== GET_STREAM && !post && replay.events.length === 0)) {
+      const why = !at
+        ? 'it is not an event id this endpoint issued'
+        : log?.issued(at.stream)
+          ? 'that stream is over and its events have expired, or the id is past its end'
+          : 'this session has no such stream';
+      sendError(res, new BerthError('UNKNOWN_EVENT_ID', `Bad Request: cannot resume from Last-Event-ID ${JSON.stringify(lastId.slice(0, 64))}: ${why}`));
+      return;
+    }
+    if (at.stream === GET_STREAM) {
+      this.openGetStream(session, res);
+      writeReplay(res, replay, lastId);
+      return;
+    }
+    startSse(res);
+    writeReplay(res, replay, lastId);
+    if (!post?.attach(res)) res.end();
+  }
+
+  /** Make `res` the session's GET stream (a GET stream already open is ended: one per session). */
+  private openGetStream(session: Session<T>, res: ServerResponse): void {
     const old = session.stream;
     if (old) {
       session.stream = null;
@@ -394,9 +489,6 @@ export class StreamableHttpTransport<T> {
       session.lastSeen = Date.now();
       if (session.stream === res) session.stream = null;
     });
-    const queued = session.queue;
-    session.queue = null;
-    if (queued) for (const ev of queued) res.write(ev);
   }
 
   private delete(req: IncomingMessage, res: ServerResponse): void {
@@ -405,4 +497,12 @@ export class StreamableHttpTransport<T> {
     this.endSession(session, 'deleted');
     res.writeHead(204).end();
   }
+}
+
+const NOTHING: Replay = { events: [], lost: 0, closed: false };
+
+/** Write replayed events; a gap the cap made is said in a comment first. */
+function writeReplay(res: ServerResponse, replay: Replay, after: string): void {
+  if (replay.lost > 0) res.write(sseComment(`berth: ${replay.lost} message(s) after event ${after} were dropped from the replay log (it is capped)`));
+  for (const e of replay.events) res.write(sseEvent(e.json, e.id));
 }

@@ -144,7 +144,7 @@ function header(a: Answer, name: string): string {
   return (Array.isArray(v) ? v[0] : v) ?? '';
 }
 
-/** Every event of an SSE body (events separated by blank lines), with its `event:` name. */
+/** Every event of an SSE body that carries data (events separated by blank lines), with its `event:` name. */
 export function sseEvents(text: string): { event: string; data: string }[] {
   const out: { event: string; data: string }[] = [];
   for (const block of text.split(/\r\n\r\n|\n\n|\r\r/)) {
@@ -154,7 +154,8 @@ export function sseEvents(text: string): { event: string; data: string }[] {
       if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
       else if (line.startsWith('event:')) event = line.slice(6).trim();
     }
-    if (data.length > 0) out.push({ event, data: data.join('\n') });
+    // An event with empty data is a priming event (2025-11-25: an id for Last-Event-ID, no message).
+    if (data.length > 0 && !(data.length === 1 && data[0] === '')) out.push({ event, data: data.join('\n') });
   }
   return out;
 }

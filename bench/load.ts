@@ -4,6 +4,13 @@ import { Pool } from 'undici';
 /** A lean MCP load generator: raw JSON-RPC over an undici Pool, no SDK in the hot path. */
 
 export const PROTOCOL_VERSION = '2025-11-25';
+/** The stateless revision: no session, an envelope in every request's `_meta`, standard headers. */
+export const MODERN_VERSION = '2026-07-28';
+const MODERN_META = JSON.stringify({
+  'io.modelcontextprotocol/protocolVersion': MODERN_VERSION,
+  'io.modelcontextprotocol/clientInfo': { name: 'berth-bench', version: '1.0.0' },
+  'io.modelcontextprotocol/clientCapabilities': {},
+});
 const ACCEPT = 'application/json, text/event-stream';
 /** Hard cap on calls per session per cell, so a loop is bounded by count as well as by time. */
 const MAX_CALLS_PER_SESSION = 2_000_000;
@@ -17,6 +24,8 @@ export interface CellOptions {
   concurrency: number;
   warmupMs: number;
   measureMs: number;
+  /** Send the calls statelessly (revision 2026-07-28): no session is opened, so the cell has no open times. */
+  stateless?: boolean;
 }
 
 export interface CellResult {
@@ -65,6 +74,18 @@ export class McpClientPool {
     const result = responseResult(res.status, res.type, res.text, id);
     const content = result.content as { type?: string; text?: string }[] | undefined;
     if (result.isError === true || content?.[0]?.text !== text) throw new Error(`unexpected tools/call result: ${JSON.stringify(result).slice(0, 200)}`);
+  }
+
+  /** tools/call echo as a stateless 2026-07-28 request (no session): `_meta` envelope, MCP-Protocol-Version, Mcp-Method, Mcp-Name. */
+  async statelessEcho(session: McpSession, text: string): Promise<void> {
+    const id = session.nextId++;
+    const body = `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":${JSON.stringify(text)}},"_meta":${MODERN_META}}}`;
+    const headers = { 'content-type': 'application/json', accept: ACCEPT, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/call', 'mcp-name': 'echo' };
+    const res = await this.pool.request({ path: this.path, method: 'POST', headers, body });
+    const out = await res.body.text();
+    const result = responseResult(res.statusCode, String(res.headers['content-type'] ?? ''), out, id);
+    const content = result.content as { type?: string; text?: string }[] | undefined;
+    if (result.isError === true || content?.[0]?.text !== text || result.resultType !== 'complete') throw new Error(`unexpected stateless tools/call result: ${JSON.stringify(result).slice(0, 200)}`);
   }
 
   /** DELETE the session; true when the server ended it. */
@@ -166,13 +187,16 @@ export async function closeSessions(client: McpClientPool, sessions: McpSession[
 export async function runCell(url: string, opts: CellOptions): Promise<CellResult> {
   const client = new McpClientPool(url, opts.concurrency);
   try {
-    const opened = await openSessions(client, opts.concurrency, opts.concurrency);
+    const opened: OpenedSessions = opts.stateless
+      ? { sessions: Array.from({ length: opts.concurrency }, (_, i) => ({ id: `stateless-${i}`, nextId: 1 })), opens: [], errors: 0, firstError: null }
+      : await openSessions(client, opts.concurrency, opts.concurrency);
     const result: CellResult = {
       c: opts.concurrency,
       latencies: [],
       measureMs: opts.measureMs,
       opens: opened.opens,
-      attempts: opts.concurrency,
+      // Session opens count as attempts; a stateless cell has none.
+      attempts: opts.stateless ? 0 : opts.concurrency,
       errors: opened.errors,
       firstError: opened.firstError,
     };
@@ -183,7 +207,8 @@ export async function runCell(url: string, opts: CellOptions): Promise<CellResul
         const t0 = performance.now();
         let ok = true;
         try {
-          await client.echo(session, `s${n}-${i}`);
+          if (opts.stateless) await client.statelessEcho(session, `s${n}-${i}`);
+          else await client.echo(session, `s${n}-${i}`);
         } catch (err) {
           ok = false;
           result.errors++;
@@ -196,11 +221,34 @@ export async function runCell(url: string, opts: CellOptions): Promise<CellResul
     };
     await Promise.all(opened.sessions.map((s, n) => loop(s, n)));
     result.latencies.sort((a, b) => a - b);
-    await closeSessions(client, opened.sessions, opts.concurrency);
+    if (!opts.stateless) await closeSessions(client, opened.sessions, opts.concurrency);
     return result;
   } finally {
     await client.destroy();
   }
+}
+
+/**
+ * `n` sessions opened at once, `rounds` times on the same connections (each round's sessions closed before
+ * the next, `pauseMs` apart): the open times, sorted.
+ */
+export async function measureBurstOpens(url: string, n: number, rounds: number, pauseMs: number): Promise<OpenedSessions> {
+  const client = new McpClientPool(url, n);
+  const out: OpenedSessions = { sessions: [], opens: [], errors: 0, firstError: null };
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const opened = await openSessions(client, n, n);
+      out.opens.push(...opened.opens);
+      out.errors += opened.errors;
+      out.firstError ??= opened.firstError;
+      await closeSessions(client, opened.sessions, n);
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  } finally {
+    await client.destroy();
+  }
+  out.opens.sort((a, b) => a - b);
+  return out;
 }
 
 /** Session-open time one at a time on an already open connection (after `warmup` untimed opens); sessions are closed after. */

@@ -63,9 +63,16 @@ export interface IsolatedResult {
  * Isolated mode: session opens from a full warm pool (one at a time, then `warm` at once; the pool
  * refills and its new processes load between rounds), then load cells no larger than the pool.
  */
-export async function measureIsolated(api: TestApi, url: string, id: string, warm: number, cells: CellOptions[], rounds: { singles: number; bursts: number }): Promise<IsolatedResult> {
+export async function measureIsolated(
+  api: TestApi,
+  url: string,
+  id: string,
+  warm: number,
+  cells: CellOptions[],
+  rounds: { singles: number; bursts: number },
+  loadMs: number,
+): Promise<IsolatedResult> {
   const out: IsolatedResult = { cells: [], singleOpens: [], burstOpens: [], warmOpenErrors: 0 };
-  const loadMs = 2000;
   const client = new McpClientPool(url, warm);
   try {
     const plan = [...Array<number>(rounds.singles).fill(1), ...Array<number>(rounds.bursts).fill(warm)];

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { TestApi } from '../test/support/api.js';
 import { ROOT, startBerth } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
-import { measureOpens, runCell, type CellOptions } from './load.js';
+import { measureBurstOpens, measureOpens, runCell, type CellOptions } from './load.js';
 import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSpec, measureIsolated, measureSessionMemory, progress, type IsolatedResult } from './phases.js';
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
 import { buildReport, type BenchResults, type TargetResult } from './report.js';
@@ -24,6 +24,10 @@ const IDLE_SESSIONS = num('BENCH_IDLE_SESSIONS', 2000);
 const UPSTREAM_JSON = process.env.BENCH_UPSTREAM_JSON === '1';
 const SERIAL_OPENS = 200;
 const ISO_WARM = 4;
+/** Isolated opens from a full pool: rounds of one session, then rounds of ISO_WARM at once. */
+const ISO_ROUNDS = { singles: 10, bursts: 3 };
+/** Pause before each round (the pool refills, its new processes settle); the shared bridge's reference rounds pause as long. */
+const ISO_PAUSE_MS = 1500;
 const HARNESS_TIMEOUT_MS = 10 * 60_000;
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -39,7 +43,7 @@ interface CpuPids {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-async function measure(name: string, url: string, pids: CpuPids, note?: string): Promise<TargetResult> {
+async function measure(name: string, url: string, pids: CpuPids, note?: string, stateless = false): Promise<TargetResult> {
   const cells = [];
   for (const c of LEVELS) {
     progress(`${name} C=${c}`);
@@ -47,7 +51,7 @@ async function measure(name: string, url: string, pids: CpuPids, note?: string):
     const berth0 = pids.berth ? cpuMs(pids.berth) : Number.NaN;
     const server0 = server.length ? sum(server.map(cpuMs)) : Number.NaN;
     const client0 = process.cpuUsage();
-    const cell = await runCell(url, { concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS });
+    const cell = await runCell(url, { concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, stateless });
     const client = process.cpuUsage(client0);
     const calls = Math.max(1, cell.attempts);
     cell.cpu = {
@@ -57,6 +61,7 @@ async function measure(name: string, url: string, pids: CpuPids, note?: string):
     };
     cells.push(cell);
   }
+  if (stateless) return { name, cells, note };
   const opens = await measureOpens(url, SERIAL_OPENS);
   if (opens.errors > 0) throw new Error(`${name}: ${opens.errors} session opens failed (first: ${opens.firstError})`);
   return { name, cells, note, serialOpens: opens.opens };
@@ -84,6 +89,13 @@ async function bench(): Promise<BenchResults> {
     await measure('gateway: same server via Berth (type url)', gw.url, { berth: pid, server: httpPids }),
     await measure('stdio bridge: mcp-echo-server (shared)', stdio.url, { berth: pid, server: echoPids }),
   ];
+  const stateless = await measure('stdio bridge, stateless 2026-07-28 (shared)', stdio.url, { berth: pid, server: echoPids },
+    'the same echo calls without a session: _meta envelope, MCP-Protocol-Version, Mcp-Method and Mcp-Name on every request', true);
+  progress(`stdio bridge (shared): session opens in rounds, as the isolated pool's are measured`);
+  const sharedSingles = await measureBurstOpens(stdio.url, 1, ISO_ROUNDS.singles, ISO_PAUSE_MS);
+  const sharedBursts = await measureBurstOpens(stdio.url, ISO_WARM, ISO_ROUNDS.bursts, ISO_PAUSE_MS);
+  const openErrors = sharedSingles.errors + sharedBursts.errors;
+  if (openErrors > 0) throw new Error(`shared bridge opens in rounds: ${openErrors} failed (first: ${sharedSingles.firstError ?? sharedBursts.firstError})`);
 
   let isolated: IsolatedResult | string | null = null;
   if (existsSync(join(ROOT, 'dist/mcp/isolated.js'))) {
@@ -91,7 +103,7 @@ async function bench(): Promise<BenchResults> {
     try {
       const iso = await deployAndWait(api, berth.url, isolatedEchoSpec('bench-isolated', ISO_WARM, 80));
       const cells: CellOptions[] = [1, ISO_WARM].map((c) => ({ concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS }));
-      isolated = await measureIsolated(api, iso.url, iso.id, ISO_WARM, cells, { singles: 6, bursts: 2 });
+      isolated = await measureIsolated(api, iso.url, iso.id, ISO_WARM, cells, ISO_ROUNDS, ISO_PAUSE_MS);
       await api.call('POST', `/api/deployments/${iso.id}/stop`);
       await api.waitFor(iso.id, 'stopped', 30_000);
     } catch (err) {
@@ -117,6 +129,8 @@ async function bench(): Promise<BenchResults> {
   return {
     meta: { header, levels: LEVELS, isoWarm: ISO_WARM, idleSessions: IDLE_SESSIONS },
     targets: targets as BenchResults['targets'],
+    stateless,
+    sharedOpens: { singles: sharedSingles.opens, bursts: sharedBursts.opens },
     isolated,
     rss: { start: rssStart, idle: rssIdle, afterLoad: rssAfterLoad },
     memory,

@@ -1,11 +1,15 @@
+import { availableParallelism } from 'node:os';
 import type { ExitInfo } from '../runtime/types.js';
 import type { IsolatedBridgeOptions } from './types.js';
 import type { Exchange } from './exchange.js';
 import type { Session } from './transport.js';
 import type { MrtrState } from './mrtr.js';
+import type { ListenStream } from './stateless.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
-import { INVALID_REQUEST, REQUEST_TIMEOUT, UPSTREAM_EXITED, errorResponse, idKey, progressTokenOf, serialize } from './jsonrpc.js';
+import { INVALID_REQUEST, REQUEST_TIMEOUT, RESPONSE_TOO_LARGE, UPSTREAM_EXITED, errorResponse, idKey, progressTokenOf, serialize } from './jsonrpc.js';
+import { PRIME_CAPABILITIES, PRIME_VERSION } from './prime.js';
 import { Upstream, describeExit } from './upstream.js';
+import type { OversizeLine } from './upstream.js';
 
 export type S = Session<IsoSession>;
 
@@ -13,7 +17,16 @@ export interface IsoSession {
   proc: IsoProc | null;
   /** Multi round-trip state of a stateless (2026-07-28) call. */
   mrtr: MrtrState | null;
+  /** The `subscriptions/listen` stream this process serves (revision 2026-07-28), if that is its job. */
+  listen: ListenStream | null;
 }
+
+/** Client handshakes (initialize … notifications/initialized) hold the pool refill back at most this long. */
+export const REFILL_MAX_DEFER_MS = 100;
+/** Once the last handshake settled, the refill waits this long more (the client's first requests go first). */
+export const REFILL_AFTER_HANDSHAKE_MS = 20;
+/** A client that never sends notifications/initialized stops holding the refill back after this long. */
+const HANDSHAKE_SETTLE_MS = 1_000;
 
 export interface Pending {
   exchange: Exchange | null;
@@ -32,6 +45,12 @@ export interface IsoProc {
   session: S | null;
   /** Keyed by idKey(client id); ids pass through unchanged in isolated mode. */
   pending: Map<string | number, Pending>;
+  /** The server's answer to the bridge's own initialize, sent while the process waited in the pool. */
+  primed: Record<string, unknown> | null;
+  /** What the bound client declared; server requests for other client features are refused by the bridge. */
+  clientCaps: Record<string, unknown> | null;
+  /** Set while the bound client's handshake is in flight (it holds the pool refill back). */
+  handshake: NodeJS.Timeout | null;
 }
 
 /** Isolated mode's processes: the warm pool, spawning, stopping, crash backoff and requests in flight. */
@@ -39,6 +58,8 @@ export abstract class IsolatedProcesses {
   protected readonly warm: IsoProc[] = [];
   protected readonly active = new Set<IsoProc>();
   protected readonly probes = new Set<IsoProc>();
+  /** Pool processes being primed (stopped by close() like the others). */
+  protected readonly unprimed = new Set<IsoProc>();
   protected readonly stops = new Set<Promise<unknown>>();
   protected poolSpawning = 0;
   protected waitingForSpawn = 0;
@@ -47,13 +68,23 @@ export abstract class IsolatedProcesses {
   protected poolFailures: number[] = [];
   protected poolGaveUp = false;
   protected refillTimer: NodeJS.Timeout | null = null;
+  /** Client handshakes in flight; the pool refill waits for them (up to REFILL_MAX_DEFER_MS). */
+  protected readonly handshakes = new Set<IsoProc>();
+  private refillDeferred: NodeJS.Timeout | null = null;
+  /** Pool processes started at once by a refill: one core stays free for Berth and the running servers. */
+  private readonly spawnConcurrency = Math.max(1, availableParallelism() - 1);
 
   constructor(protected readonly opts: IsolatedBridgeOptions) {}
+
+  /** Pool processes are initialized by the bridge while they wait (see PRIME_*); `isolated.prime: false` turns it off. */
+  protected get priming(): boolean {
+    return this.opts.isolated.prime !== false;
+  }
 
   /** Every message from a process except the answers to requests it was sent. */
   protected abstract onUpstream(proc: IsoProc, m: JsonRpcMessage): void;
   /** The process bound to a session exited on its own. */
-  protected abstract sessionProcessExited(session: S): void;
+  protected abstract sessionProcessExited(session: S, exit: ExitInfo): void;
 
   // ---- processes ----
 
@@ -63,36 +94,114 @@ export abstract class IsolatedProcesses {
     return Math.max(0, Math.min(this.opts.isolated.warm, room));
   }
 
+  /**
+   * Top the pool up. While client handshakes are in flight the refill waits for them (at most
+   * REFILL_MAX_DEFER_MS): a starting server burns a core for a while, and a handshake should not compete with it.
+   * At most `spawnConcurrency` pool processes start at once; each one that is ready starts the next.
+   */
   protected refill(): void {
-    const want = this.poolTarget() - this.warm.length - this.poolSpawning;
-    for (let i = 0; i < want; i++) void this.spawnWarm();
+    if (this.closing) return;
+    if (this.handshakes.size > 0) {
+      this.refillDeferred ??= setTimeout(() => this.refillNow(), REFILL_MAX_DEFER_MS);
+      this.refillDeferred.unref();
+      return;
+    }
+    this.refillNow();
   }
 
-  /** Spawn one pool process; false when the spawn failed. */
+  private refillNow(): void {
+    if (this.refillDeferred) clearTimeout(this.refillDeferred);
+    this.refillDeferred = null;
+    const want = Math.min(this.poolTarget() - this.warm.length - this.poolSpawning, this.spawnConcurrency - this.poolSpawning);
+    for (let i = 0; i < want; i++) {
+      void this.spawnWarm().then((ok) => {
+        if (ok) this.refill();
+      });
+    }
+  }
+
+  /** Cancel a deferred refill (closing). */
+  protected stopRefills(): void {
+    if (this.refillDeferred) clearTimeout(this.refillDeferred);
+    this.refillDeferred = null;
+  }
+
+  /** Stop pool processes beyond the target (a cold process for a session needs the room under `max`). */
+  protected trimPool(): void {
+    while (this.warm.length > this.poolTarget()) {
+      const p = this.warm.pop();
+      if (p) this.stopProc(p);
+    }
+  }
+
+  /** A client handshake started on `proc`: the pool refill waits until it settles. */
+  protected handshakeStarted(proc: IsoProc): void {
+    this.handshakes.add(proc);
+    proc.handshake = setTimeout(() => this.handshakeSettled(proc), HANDSHAKE_SETTLE_MS);
+    proc.handshake.unref();
+  }
+
+  /** The client's notifications/initialized arrived (or the session ended): a deferred refill may run. */
+  protected handshakeSettled(proc: IsoProc): void {
+    if (proc.handshake) clearTimeout(proc.handshake);
+    proc.handshake = null;
+    if (!this.handshakes.delete(proc) || this.handshakes.size > 0 || !this.refillDeferred) return;
+    // Starting a process blocks the event loop for a few ms: let the answer that settled the handshake and the
+    // client's first requests (tools/list…) go out first.
+    clearTimeout(this.refillDeferred);
+    this.refillDeferred = setTimeout(() => {
+      if (this.handshakes.size === 0) this.refillNow();
+      else this.refillDeferred = setTimeout(() => this.refillNow(), REFILL_MAX_DEFER_MS);
+    }, REFILL_AFTER_HANDSHAKE_MS);
+    this.refillDeferred.unref();
+  }
+
+  /** Spawn one pool process (and prime it); false when that failed. */
   protected async spawnWarm(): Promise<boolean> {
     this.poolSpawning++;
+    let proc: IsoProc | null = null;
     try {
-      const proc = await this.spawnProc('warm');
-      if (this.closing || this.warm.length >= this.poolTarget()) this.stopProc(proc);
+      proc = await this.spawnProc('warm');
+      this.unprimed.add(proc);
+      if (this.priming && !this.closing) await this.prime(proc);
+      if (this.closing || this.warm.length >= this.poolTarget() || !proc.up.alive) this.stopProc(proc);
       else this.warm.push(proc);
       return true;
     } catch (err) {
-      this.poolFailure(`spawn failed: ${err instanceof Error ? err.message : String(err)}`);
+      if (proc) this.stopProc(proc);
+      this.poolFailure(`${proc ? 'initialize' : 'spawn'} failed: ${err instanceof Error ? err.message : String(err)}`);
       return false;
     } finally {
+      if (proc) this.unprimed.delete(proc);
       this.poolSpawning--;
     }
   }
 
+  /**
+   * The bridge's own initialize, sent while the process waits in the pool: a client's initialize is then
+   * answered from this result at once, instead of waiting for a server that has just started. The server's
+   * `notifications/initialized` is held back until the client sends its own.
+   */
+  private async prime(proc: IsoProc): Promise<void> {
+    const limit = this.opts.timing?.handshakeTimeoutMs ?? Math.max(10_000, this.opts.limits.requestTimeoutMs);
+    const params = { protocolVersion: PRIME_VERSION, capabilities: PRIME_CAPABILITIES, clientInfo: { name: 'berth', version: this.opts.version ?? '0.1.0' } };
+    proc.primed = await this.internal(proc, 'initialize', params, limit);
+    this.primedResult(proc.primed);
+  }
+
+  /** A pool process answered the bridge's initialize (the isolated bridge caches it for server/discover). */
+  protected primedResult(_result: Record<string, unknown>): void {}
+
   protected async spawnProc(role: IsoProc['role']): Promise<IsoProc> {
     const key = `s-${++this.seq}`;
     const raw = await this.opts.spawn(key);
-    const proc: IsoProc = { up: null as unknown as Upstream, role, session: null, pending: new Map() };
+    const proc: IsoProc = { up: null as unknown as Upstream, role, session: null, pending: new Map(), primed: null, clientCaps: null, handshake: null };
     proc.up = new Upstream(raw, key, {
       maxLineBytes: this.opts.maxLineBytes,
       log: this.opts.log,
       onMessage: (m) => this.onUpstream(proc, m),
       onExit: (exit) => this.onExit(proc, exit),
+      onOversize: (line) => this.oversize(proc, line),
     });
     if (role === 'probe') this.probes.add(proc);
     return proc;
@@ -101,6 +210,7 @@ export abstract class IsolatedProcesses {
   protected stopProc(proc: IsoProc): void {
     this.probes.delete(proc);
     this.active.delete(proc);
+    this.handshakeSettled(proc);
     const i = this.warm.indexOf(proc);
     if (i !== -1) this.warm.splice(i, 1);
     if (!proc.up.alive) return;
@@ -118,7 +228,7 @@ export abstract class IsolatedProcesses {
     if (!expected) this.opts.log?.(`bridge ${this.opts.deploymentId}: process ${proc.up.pid} (${proc.up.instanceKey}) exited (${describeExit(exit)})`);
     const session = proc.session;
     proc.session = null;
-    if (session && !session.ended) this.sessionProcessExited(session);
+    if (session && !session.ended) this.sessionProcessExited(session, exit);
     if (wasWarm && !expected) this.poolFailure(`warm process exited (${describeExit(exit)})`);
     else this.refill();
   }
@@ -187,6 +297,19 @@ export abstract class IsolatedProcesses {
     proc.up.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: req.id, reason: 'request timed out' } });
     const ms = this.opts.limits.requestTimeoutMs;
     this.reply(p, errorResponse(p.replyId ?? req.id, REQUEST_TIMEOUT, `Request timed out: the MCP server gave no answer within ${ms} ms`));
+  }
+
+  /**
+   * A stdout line over the limit whose request could not be told from its first or last bytes: with exactly
+   * one request in flight, it must be that one's answer.
+   */
+  private oversize(proc: IsoProc, line: OversizeLine): void {
+    if (line.kind === 'request' || line.kind === 'notification' || proc.pending.size !== 1) return;
+    const [key, p] = [...proc.pending][0]!;
+    proc.pending.delete(key);
+    clearTimeout(p.timer);
+    const id = p.replyId ?? p.req.id;
+    this.reply(p, errorResponse(id, RESPONSE_TOO_LARGE, line.message, line.data));
   }
 
   protected reply(p: Pending, msg: JsonRpcResponse): void {

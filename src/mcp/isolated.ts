@@ -8,6 +8,7 @@ import { InputRequests } from './mrtr.js';
 import { initializeFor } from './modern.js';
 import { StreamableHttpTransport } from './transport.js';
 import { BerthError } from '../core/errors.js';
+import type { ExitInfo } from '../runtime/types.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import {
   METHOD_NOT_FOUND,
@@ -16,14 +17,24 @@ import {
   idKey,
   isRequest,
   isResponse,
+  resultResponse,
 } from './jsonrpc.js';
 import { LATEST_PROTOCOL_VERSION, rpcCodeFor } from './http.js';
 import { collectTools } from './probe.js';
+import { describeExit } from './upstream.js';
 import { IsolatedProcesses } from './isolated-pool.js';
+import { CLIENT_FEATURE_OF, PRIME_CAPABILITIES, PRIME_VERSION, capabilitiesWithin } from './prime.js';
 import type { IsoProc, IsoSession, S } from './isolated-pool.js';
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
 
 
 /** Create a bridge that gives each client session its own process, from a warm pool. */
+/** How long a cancelled stateless call's process may take to see the cancellation before it is stopped. */
+const CANCEL_GRACE_MS = 250;
+
 export function createIsolatedBridge(opts: IsolatedBridgeOptions): IsolatedBridge {
   return new IsolatedBridgeImpl(opts);
 }
@@ -32,8 +43,9 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   private readonly transport: StreamableHttpTransport<IsoSession>;
   private cached: Record<string, unknown> | null = null;
   private readonly mrtr: InputRequests<S>;
-  /** Processes here live per request, so there is no lasting stream of list changes to listen to. */
-  readonly listenSupport = { listChanged: false, resources: false };
+  /** A listen stream gets a process of its own for its lifetime (see listen()). */
+  readonly listenSupport = { listChanged: true, resources: true };
+  private readonly listening = new Map<ListenStream, S>();
 
   constructor(opts: IsolatedBridgeOptions) {
     super(opts);
@@ -60,7 +72,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   async start(): Promise<void> {
     const want = this.poolTarget() - this.warm.length - this.poolSpawning;
     const spawned = await Promise.all(Array.from({ length: Math.max(0, want) }, () => this.spawnWarm()));
-    if (spawned.some((ok) => !ok)) throw new Error('could not fill the warm pool: spawn failed');
+    if (spawned.some((ok) => !ok)) throw new Error('could not fill the warm pool: a process failed to start or to answer initialize');
   }
 
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
@@ -100,26 +112,35 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     this.closing = true;
     this.mrtr.close();
     if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.stopRefills();
     this.transport.close();
     for (const p of this.warm.splice(0)) this.stopProc(p);
-    for (const p of [...this.active, ...this.probes]) this.stopProc(p);
+    for (const p of [...this.active, ...this.probes, ...this.unprimed]) this.stopProc(p);
     await Promise.all([...this.stops]);
   }
 
   // ---- TransportBackend ----
 
   newSessionData(): IsoSession {
-    return { proc: null, mrtr: null };
+    return { proc: null, mrtr: null, listen: null };
   }
 
+  /**
+   * A session's (or stateless call's, or listen stream's) process. From a full pool the client's initialize is
+   * answered at once from the process's primed handshake, when the client asks for PRIME_VERSION and declares
+   * no more than PRIME_CAPABILITIES; otherwise (or with an empty pool) a cold process gets the client's own
+   * initialize.
+   */
   async initialize(session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
     if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
     if (this.active.size + this.waitingForSpawn >= this.opts.isolated.max) {
       throw new BerthError('TOO_MANY_SESSIONS', `Too many sessions: all ${this.opts.isolated.max} isolated processes are in use`);
     }
-    let proc = this.warm.shift();
+    const caps = isObject(req.params?.capabilities) ? req.params.capabilities : {};
+    let proc = this.takeWarm(req.params?.protocolVersion, caps);
     if (!proc) {
       this.waitingForSpawn++;
+      this.trimPool();
       try {
         proc = await this.spawnProc('session');
       } catch (err) {
@@ -130,14 +151,19 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     }
     proc.role = 'session';
     proc.session = session;
+    proc.clientCaps = caps;
     session.data.proc = proc;
     this.active.add(proc);
+    this.handshakeStarted(proc);
     this.refill();
     if (session.ended || this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
     this.opts.events?.onClientRequest?.(req.method);
-    const answer = await new Promise<JsonRpcResponse>((resolve, reject) => {
-      this.send(proc, req, null, (msg) => (msg instanceof Error ? reject(new BerthError('UPSTREAM_FAILED', msg.message)) : resolve(msg)));
-    });
+    const primed = proc.primed;
+    const answer = primed
+      ? resultResponse(req.id, { ...primed })
+      : await new Promise<JsonRpcResponse>((resolve, reject) => {
+          this.send(proc, req, null, (msg) => (msg instanceof Error ? reject(new BerthError('UPSTREAM_FAILED', msg.message)) : resolve(msg)));
+        });
     if (!('error' in answer) && proc.up.alive) {
       if (typeof answer.result === 'object' && answer.result !== null) this.cached = answer.result as Record<string, unknown>;
       this.opts.events?.onProcessReady?.({ pid: proc.up.pid, instanceKey: proc.up.instanceKey });
@@ -158,6 +184,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   notification(session: S, msg: JsonRpcNotification): void {
     const proc = session.data.proc;
     if (!proc) return;
+    if (msg.method === 'notifications/initialized') this.handshakeSettled(proc);
     if (msg.method === 'notifications/cancelled') {
       const rid = msg.params?.requestId;
       const key = typeof rid === 'string' || typeof rid === 'number' ? idKey(rid) : undefined;
@@ -207,14 +234,52 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     else void this.startStateless(call);
   }
 
-  listen(_stream: ListenStream): void {}
+  /**
+   * A listen stream gets its own process for its lifetime (counted against `isolated.max`), initialized with
+   * the listening client's envelope capabilities; its list_changed, `resources/updated` (subscribed upstream
+   * for the filter's uris) and logging notifications go to the stream. A filter with nothing honoured needs
+   * no process. The process stops when the stream closes; the stream ends with an error if the process exits.
+   */
+  async listen(stream: ListenStream): Promise<void> {
+    const f = stream.filter;
+    if (!f.toolsListChanged && !f.promptsListChanged && !f.resourcesListChanged && !f.resourceSubscriptions?.length) return;
+    const session = this.transport.newSession('stateless');
+    session.data.listen = stream;
+    this.listening.set(stream, session);
+    const answer = await this.initialize(session, initializeFor(stream.env, `berth-init-${++this.seq}`, LATEST_PROTOCOL_VERSION));
+    if ('error' in answer) throw new BerthError('UPSTREAM_FAILED', `initialize failed: ${answer.error.message}`);
+    const proc = session.data.proc;
+    if (session.ended || !proc) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The listen stream ended');
+    proc.up.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    this.handshakeSettled(proc);
+    const timeout = this.opts.limits.requestTimeoutMs;
+    const level = stream.env.logLevel;
+    const serverCaps = isObject(answer.result) && isObject(answer.result.capabilities) ? answer.result.capabilities : {};
+    const setup: Promise<unknown>[] = (f.resourceSubscriptions ?? []).map((uri) =>
+      this.internal(proc, 'resources/subscribe', { uri }, timeout).catch((err: Error) =>
+        this.opts.log?.(`bridge ${this.opts.deploymentId}: subscribe ${uri} for a listen stream failed: ${err.message}`),
+      ),
+    );
+    if (level !== undefined && serverCaps.logging !== undefined) setup.push(this.internal(proc, 'logging/setLevel', { level }, timeout).catch(() => {}));
+    await Promise.all(setup);
+    if (session.ended) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The listen stream ended');
+  }
 
-  unlisten(_stream: ListenStream): void {}
+  unlisten(stream: ListenStream): void {
+    const session = this.listening.get(stream);
+    if (!session) return;
+    this.listening.delete(stream);
+    this.endStateless(session);
+  }
 
   private async startStateless(call: StatelessCall): Promise<void> {
     const session = this.transport.newSession('stateless');
     this.mrtr.begin(session, call);
-    call.cancel = () => this.endStateless(session);
+    call.cancel = () => {
+      // Tell the server first (its handler may clean up), then stop the call's process shortly after.
+      this.notification(session, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: call.req.id, reason: 'client cancelled' } });
+      setTimeout(() => this.endStateless(session), CANCEL_GRACE_MS).unref();
+    };
     call.done = () => {
       if (!this.mrtr.isParked(session)) this.endStateless(session);
     };
@@ -230,8 +295,10 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
       call.exchange.respond(errorResponse(call.req.id, answer.error.code, `initialize failed: ${answer.error.message}`, answer.error.data));
       return;
     }
-    if (session.ended) return;
-    session.data.proc?.up.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    const proc = session.data.proc;
+    if (session.ended || !proc) return;
+    proc.up.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    this.handshakeSettled(proc);
     this.request(session, call.req, call.exchange);
   }
 
@@ -259,8 +326,33 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     return { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'berth', version: this.opts.version ?? '0.1.0' } };
   }
 
-  protected sessionProcessExited(session: S): void {
+  /** The pool process to bind, or undefined when the client needs a cold one (see initialize()). */
+  private takeWarm(version: unknown, caps: Record<string, unknown>): IsoProc | undefined {
+    if (!this.priming) return this.warm.shift();
+    if (version !== PRIME_VERSION || !capabilitiesWithin(caps, PRIME_CAPABILITIES)) return undefined;
+    return this.warm.shift();
+  }
+
+  protected override primedResult(result: Record<string, unknown>): void {
+    this.cached ??= result;
+  }
+
+  protected sessionProcessExited(session: S, exit: ExitInfo): void {
+    const stream = session.data.listen;
+    if (stream) {
+      stream.fail({ code: UPSTREAM_EXITED, message: `MCP server process exited (${describeExit(exit)}); the listen stream ended`, data: { exitCode: exit.code, signal: exit.signal } });
+      this.unlisten(stream);
+      return;
+    }
     this.transport.endSession(session, 'upstream-exit');
+  }
+
+  /** A server→client request for a client feature the bound client did not declare (a primed process may ask). */
+  private undeclared(proc: IsoProc, m: JsonRpcRequest): boolean {
+    const feature = CLIENT_FEATURE_OF[m.method];
+    if (feature === undefined || proc.clientCaps === null || proc.clientCaps[feature] !== undefined) return false;
+    proc.up.send(errorResponse(m.id, METHOD_NOT_FOUND, `${m.method} is not available: the client did not declare the ${feature} capability`));
+    return true;
   }
 
   protected onUpstream(proc: IsoProc, m: JsonRpcMessage): void {
@@ -278,7 +370,12 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
       return;
     }
     const session = proc.session;
+    if (session?.data.listen) {
+      this.toListener(proc, session.data.listen, m);
+      return;
+    }
     if (isRequest(m)) {
+      if (this.undeclared(proc, m)) return;
       if (session?.kind === 'stateless') {
         if (m.method === 'ping') proc.up.send({ jsonrpc: '2.0', id: m.id, result: {} });
         else this.mrtr.serverRequest(session, m);
@@ -309,5 +406,17 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
       return;
     }
     this.transport.sendToSession(session, json);
+  }
+
+  /** A listen stream's process: notifications go to the stream (its filter decides); requests have no one to answer them. */
+  private toListener(proc: IsoProc, stream: ListenStream, m: JsonRpcMessage): void {
+    if (isRequest(m)) {
+      if (m.method === 'ping') proc.up.send(resultResponse(m.id, {}));
+      else proc.up.send(errorResponse(m.id, METHOD_NOT_FOUND, `${m.method} is not available: no client request is in progress on a listen stream`));
+      return;
+    }
+    if (isResponse(m)) return;
+    if (m.method.endsWith('/list_changed')) this.opts.events?.onListChanged?.(m.method);
+    stream.deliver(m.method, m.params);
   }
 }

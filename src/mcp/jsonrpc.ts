@@ -11,6 +11,7 @@
  * | -32010 | UPSTREAM_UNAVAILABLE | the server is not running (gave up restarting, closing, spawn fail)|
  * | -32011 | TOO_MANY_SESSIONS    | the deployment is at its session (or process) limit                |
  * | -32012 | SESSION_NOT_FOUND    | unknown or expired Mcp-Session-Id; re-initialize                   |
+ * | -32013 | RESPONSE_TOO_LARGE   | the server's answer is longer than the stdout line limit (dropped) |
  */
 
 export type JsonRpcId = string | number;
@@ -130,3 +131,6 @@ export function serialize(msg: unknown): string | null {
     return null;
   }
 }
+
+/** The MCP server's answer (one stdout line) is longer than `maxLineBytes`; it was dropped unread. */
+export const RESPONSE_TOO_LARGE = -32013;

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LineSplitter, readLines } from './lines.js';
+import { LineSplitter, PEEK_BYTES, readLines } from './lines.js';
 import { errorResponse, isMessage, isNotification, isRequest, isResponse } from './jsonrpc.js';
 
 function split(chunks: (string | Buffer)[], max?: number): { lines: string[]; oversize: number[] } {
@@ -26,6 +26,28 @@ describe('LineSplitter', () => {
     const r = split(['short\n', 'x'.repeat(10), 'y'.repeat(10), '\nnext\n'], 15);
     expect(r.lines).toEqual(['short', 'next']);
     expect(r.oversize).toEqual([20]);
+  });
+
+  it('keeps only the first and last bytes of a dropped line, and says when it goes over', () => {
+    const starts: string[] = [];
+    const ends: { bytes: number; head: string; tail: string }[] = [];
+    const s = new LineSplitter({
+      maxLineBytes: 3000,
+      onLine: () => {},
+      onOversizeStart: (head) => starts.push(head.toString()),
+      onOversize: (bytes, head, tail) => ends.push({ bytes, head: head.toString(), tail: tail.toString() }),
+    });
+    const body = 'a'.repeat(PEEK_BYTES) + 'm'.repeat(5000) + 'z'.repeat(PEEK_BYTES - 3);
+    const line = `<${body}>\r`;
+    for (let i = 0; i < line.length; i += 700) {
+      s.push(Buffer.from(line.slice(i, i + 700)));
+      // The start is reported as soon as the line crosses the limit, before its end.
+      if (i + 700 > 3001 && i + 700 < line.length) expect(starts).toHaveLength(1);
+    }
+    expect(ends).toHaveLength(0);
+    s.push(Buffer.from('\nnext'));
+    expect(starts).toEqual([`<${'a'.repeat(PEEK_BYTES - 1)}`]);
+    expect(ends).toEqual([{ bytes: line.length, head: `<${'a'.repeat(PEEK_BYTES - 1)}`, tail: `m${'z'.repeat(PEEK_BYTES - 3)}>` }]);
   });
 
   it('joins a 20 MB line from 64 KiB chunks in linear time', () => {

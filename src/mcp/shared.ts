@@ -193,19 +193,24 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     this.request(session, call.req, call.exchange);
   }
 
-  listen(stream: ListenStream): void {
+  /** Resolves once the upstream subscriptions the stream asked for are in place, so the ack comes after them. */
+  async listen(stream: ListenStream): Promise<void> {
     this.listeners.add(stream);
+    const setup: Promise<unknown>[] = [];
     for (const uri of stream.filter.resourceSubscriptions ?? []) {
       let set = this.subscribers.get(uri);
       const first = !set || set.size === 0;
       if (!set) this.subscribers.set(uri, (set = new Set()));
       set.add(stream);
       if (first && this.sup.ready) {
-        this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
-          this.opts.log?.(`bridge ${this.opts.deploymentId}: subscribe ${uri} failed: ${err.message}`),
+        setup.push(
+          this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
+            this.opts.log?.(`bridge ${this.opts.deploymentId}: subscribe ${uri} failed: ${err.message}`),
+          ),
         );
       }
     }
+    await Promise.all(setup);
   }
 
   unlisten(stream: ListenStream): void {

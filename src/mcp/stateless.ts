@@ -1,10 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BerthError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { Exchange } from './exchange.js';
 import { PostExchange } from './exchange.js';
-import { SSE_KEEPALIVE, VERSION_HEADER, headerValue, sendJson, sseEvent, startSse } from './http.js';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, errorResponse, isNotification, isRequest, resultResponse } from './jsonrpc.js';
+import { SSE_KEEPALIVE, VERSION_HEADER, headerValue, rpcCodeFor, sendJson, sseEvent, startSse } from './http.js';
+import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
+import {
+  INTERNAL_ERROR,
+  INVALID_PARAMS,
+  INVALID_REQUEST,
+  METHOD_NOT_FOUND,
+  TOO_MANY_SESSIONS,
+  UPSTREAM_UNAVAILABLE,
+  errorResponse,
+  isNotification,
+  isRequest,
+  resultResponse,
+} from './jsonrpc.js';
 import type { Envelope, ListenFilter, ModernRefusal } from './modern.js';
 import {
   HEADER_MISMATCH,
@@ -41,8 +53,12 @@ export interface StatelessCall {
 export interface ListenStream {
   readonly id: JsonRpcId;
   readonly filter: ListenFilter;
-  /** Deliver a server notification if the filter accepts it. */
+  /** The listening client's envelope (its capabilities, for a process started for the stream). */
+  readonly env: Envelope;
+  /** Deliver a server notification if the filter accepts it (dropped until the stream is acknowledged). */
   deliver(method: string, params: Record<string, unknown> | undefined): void;
+  /** End the stream with an error answer to the listen request (e.g. its process exited). */
+  fail(error: JsonRpcErrorObject): void;
 }
 
 /** What the stateless front end needs from a bridge mode. */
@@ -54,7 +70,12 @@ export interface StatelessBackend {
   statelessRequest(call: StatelessCall): void;
   /** Which listen filters the mode can honour. */
   readonly listenSupport: { listChanged: boolean; resources: boolean };
-  listen(stream: ListenStream): void;
+  /**
+   * Start delivering to a listen stream; the stream is acknowledged once this returns (or its promise
+   * settles). Throwing (a BerthError) refuses the listen request. `unlisten` follows exactly once, when
+   * the stream closes, also after a refusal or while `listen` is still settling.
+   */
+  listen(stream: ListenStream): void | Promise<void>;
   unlisten(stream: ListenStream): void;
 }
 
@@ -71,6 +92,7 @@ const REFUSAL_CODES: Record<number, ErrorCode> = {
   [HEADER_MISMATCH]: 'HEADER_MISMATCH',
   [UNSUPPORTED_VERSION]: 'UNSUPPORTED_PROTOCOL_VERSION',
   [UPSTREAM_UNAVAILABLE]: 'UPSTREAM_UNAVAILABLE',
+  [TOO_MANY_SESSIONS]: 'TOO_MANY_SESSIONS',
 };
 
 /** Sends a modern refusal: the spec's HTTP status and a JSON-RPC error naming the request id. */
@@ -117,30 +139,48 @@ class ModernExchange implements Exchange {
 }
 
 class Listener implements ListenStream {
-  private timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | null = null;
   constructor(
     readonly id: JsonRpcId,
     readonly filter: ListenFilter,
+    readonly env: Envelope,
     private readonly res: ServerResponse,
-    keepaliveMs: number,
-  ) {
+  ) {}
+
+  /** The stream is acknowledged: notifications flow from now on. */
+  start(keepaliveMs: number): void {
+    const res = this.res;
+    startSse(res);
+    const ack = { jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { _meta: { [SUBSCRIPTION_ID_KEY]: this.id }, notifications: this.filter } };
+    res.write(sseEvent(JSON.stringify(ack)));
     this.timer = setInterval(() => res.write(SSE_KEEPALIVE), keepaliveMs);
     this.timer.unref();
   }
 
   deliver(method: string, params: Record<string, unknown> | undefined): void {
-    if (this.res.writableEnded || !filterAccepts(this.filter, method, params)) return;
+    if (this.timer === null || this.res.writableEnded || !filterAccepts(this.filter, method, params)) return;
     this.res.write(sseEvent(tagNotification(method, params, this.id)));
   }
 
+  fail(error: JsonRpcErrorObject): void {
+    this.stop();
+    if (this.res.writableEnded) return;
+    const msg = JSON.stringify(errorResponse(this.id, error.code, error.message, error.data));
+    if (this.res.headersSent) {
+      this.res.write(sseEvent(msg));
+      this.res.end();
+    } else sendJson(this.res, 200, msg);
+  }
+
   stop(): void {
-    clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
   }
 
   /** Graceful end: the empty listen result, then the stream closes. */
   end(): void {
     this.stop();
-    if (this.res.writableEnded) return;
+    if (this.res.writableEnded || !this.res.headersSent) return;
     this.res.write(sseEvent(JSON.stringify(resultResponse(this.id, { _meta: { [SUBSCRIPTION_ID_KEY]: this.id }, resultType: 'complete' }))));
     this.res.end();
   }
@@ -183,7 +223,7 @@ export class StatelessFront {
       case 'server/discover':
         return this.discover(res, msg);
       case 'subscriptions/listen':
-        return this.listen(res, msg);
+        return this.listen(res, msg, env);
       case 'initialize':
         sendJson(res, 200, JSON.stringify(errorResponse(msg.id, METHOD_NOT_FOUND, `initialize is not a method of protocol revision ${env.version}; use server/discover`)));
         return;
@@ -229,7 +269,7 @@ export class StatelessFront {
     }
   }
 
-  private async listen(res: ServerResponse, msg: JsonRpcRequest): Promise<void> {
+  private async listen(res: ServerResponse, msg: JsonRpcRequest, env: Envelope): Promise<void> {
     let caps: Record<string, unknown> = {};
     try {
       const init = await this.backend.initResult();
@@ -245,16 +285,23 @@ export class StatelessFront {
       delete filter.promptsListChanged;
       delete filter.resourcesListChanged;
     }
-    startSse(res);
-    const ack = { jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { _meta: { [SUBSCRIPTION_ID_KEY]: msg.id }, notifications: filter } };
-    res.write(sseEvent(JSON.stringify(ack)));
-    const listener = new Listener(msg.id, filter, res, this.opts.keepaliveMs);
-    this.listeners.add(listener);
-    this.backend.listen(listener);
+    const listener = new Listener(msg.id, filter, env, res);
+    let closed = false;
     res.on('close', () => {
+      closed = true;
       listener.stop();
       this.listeners.delete(listener);
       this.backend.unlisten(listener);
     });
+    try {
+      await this.backend.listen(listener);
+    } catch (err) {
+      if (closed) return;
+      const e = err instanceof BerthError ? err : new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      return sendRefusal(res, { status: e.status, code: rpcCodeFor(e.code), message: e.message, data: { code: e.code } }, msg.id);
+    }
+    if (closed || res.writableEnded) return;
+    listener.start(this.opts.keepaliveMs);
+    this.listeners.add(listener);
   }
 }

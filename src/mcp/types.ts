@@ -107,8 +107,12 @@ export interface SharedBridge extends McpEndpoint {
 }
 
 export interface IsolatedBridgeOptions extends BridgeOptions {
-  /** `warm`: processes kept spawned (not initialized) for the next session; `max`: most processes at once. */
-  isolated: { warm: number; max: number };
+  /**
+   * `warm`: processes kept started for the next session; `max`: most processes at once; `prime` (default true):
+   * the bridge initializes warm processes itself and answers a fitting client's initialize from that
+   * (src/mcp/README.md, "Isolated mode: the warm pool"); false keeps them uninitialized.
+   */
+  isolated: { warm: number; max: number; prime?: boolean };
 }
 
 /** A bridge that gives each session its own process. */

@@ -1,13 +1,27 @@
 import type { ExitInfo, StdioProcess } from '../runtime/types.js';
-import type { JsonRpcMessage } from './jsonrpc.js';
-import { isMessage } from './jsonrpc.js';
-import { readLines } from './lines.js';
+import type { JsonRpcId, JsonRpcMessage } from './jsonrpc.js';
+import { RESPONSE_TOO_LARGE, errorResponse, isMessage } from './jsonrpc.js';
+import { DEFAULT_MAX_LINE_BYTES, readLines } from './lines.js';
+import type { PeekKind } from './peek.js';
+import { peekMessage } from './peek.js';
+
+/** A stdout line over the limit that could not be tied to a request by its id. */
+export interface OversizeLine {
+  bytes: number;
+  kind: PeekKind;
+  /** For the RESPONSE_TOO_LARGE error a caller may send in its place. */
+  message: string;
+  /** `bytes` is absent when the error is sent before the line ended. */
+  data: { bytes?: number; maxLineBytes: number };
+}
 
 export interface UpstreamOptions {
   maxLineBytes?: number;
   log?: (line: string) => void;
   onMessage(msg: JsonRpcMessage): void;
   onExit(exit: ExitInfo): void;
+  /** An oversize line whose id could not be read (a response without a visible id, a batch, …). */
+  onOversize?(line: OversizeLine): void;
 }
 
 const NOISE_PREVIEW = 200;
@@ -15,6 +29,11 @@ const NOISE_PREVIEW = 200;
 /**
  * One stdio MCP server process seen as a stream of JSON-RPC messages: newline-delimited JSON in
  * both directions. Stray stdout lines that are not JSON-RPC go to `log` and are otherwise ignored.
+ *
+ * A line over `maxLineBytes` is dropped without being kept; its id is read from its first bytes (as
+ * soon as it goes over) or its last bytes (when it ends). A response becomes a RESPONSE_TOO_LARGE error
+ * response with that id, passed to `onMessage` like any answer; a server request gets that error back;
+ * a line whose id cannot be read goes to `onOversize`.
  */
 export class Upstream {
   readonly pid: number;
@@ -30,10 +49,12 @@ export class Upstream {
   ) {
     this.pid = proc.pid;
     const log = opts.log ?? ((): void => {});
+    this.maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.detach = readLines(proc.stdout, {
       maxLineBytes: opts.maxLineBytes,
       onLine: (line) => this.onLine(line),
-      onOversize: (bytes) => log(`[${instanceKey}] dropped a stdout line of ${bytes} bytes (over the line limit)`),
+      onOversizeStart: (head) => this.oversizeStart(head),
+      onOversize: (bytes, head, tail) => this.oversizeEnd(bytes, head, tail),
     });
     proc.stdin.on('error', (err: Error) => log(`[${instanceKey}] stdin error: ${err.message}`));
     proc.stdout.on('error', (err: Error) => log(`[${instanceKey}] stdout error: ${err.message}`));
@@ -63,6 +84,52 @@ export class Upstream {
     return true;
   }
 
+  private readonly maxLineBytes: number;
+  /** The id of the oversize line being dropped, when its first bytes named it (already answered). */
+  private oversizeId: JsonRpcId | null = null;
+
+  private oversizeStart(head: Buffer): void {
+    const peek = peekMessage(head, null);
+    if (peek.kind !== 'response' || peek.id === undefined) return;
+    this.oversizeId = peek.id;
+    this.failResponse(peek.id, null);
+  }
+
+  private oversizeEnd(bytes: number, head: Buffer, tail: Buffer): void {
+    const handled = this.oversizeId;
+    this.oversizeId = null;
+    const peek = peekMessage(head, tail);
+    const what = peek.id === undefined ? `a ${peek.kind === 'unknown' ? 'message' : peek.kind} without a readable id` : `a ${peek.kind} with id ${JSON.stringify(peek.id)}`;
+    this.opts.log?.(`[${this.instanceKey}] dropped a stdout line of ${bytes} bytes (over the line limit of ${this.maxLineBytes} bytes): ${what}`);
+    if (handled !== null) return;
+    if (peek.id !== undefined && (peek.kind === 'response' || peek.kind === 'unknown')) {
+      this.failResponse(peek.id, bytes);
+      return;
+    }
+    if (peek.id !== undefined && peek.kind === 'request') {
+      // The server waits for an answer to a request the client will never see.
+      this.send(errorResponse(peek.id, RESPONSE_TOO_LARGE, `Message too large: the request (${bytes} bytes) is longer than the bridge's ${this.maxLineBytes}-byte line limit`));
+      return;
+    }
+    const { message, data } = this.tooLarge(bytes);
+    this.opts.onOversize?.({ bytes, kind: peek.kind, message, data });
+  }
+
+  /** The error in place of a dropped answer; `bytes` is null while the line is still arriving. */
+  private tooLarge(bytes: number | null): { message: string; data: OversizeLine['data'] } {
+    const size = bytes === null ? `more than ${this.maxLineBytes} bytes` : `${bytes} bytes`;
+    return {
+      message: `Response too large: the MCP server's answer (${size}) is longer than the ${this.maxLineBytes}-byte line limit and was dropped`,
+      data: bytes === null ? { maxLineBytes: this.maxLineBytes } : { bytes, maxLineBytes: this.maxLineBytes },
+    };
+  }
+
+  /** Hand the caller an error response in place of the dropped one. */
+  private failResponse(id: JsonRpcId, bytes: number | null): void {
+    const { message, data } = this.tooLarge(bytes);
+    this.dispatch(errorResponse(id, RESPONSE_TOO_LARGE, message, data), null);
+  }
+
   private corked = false;
   private readonly uncork = (): void => {
     this.corked = false;
@@ -90,7 +157,7 @@ export class Upstream {
     this.dispatch(parsed, line);
   }
 
-  private dispatch(v: unknown, line: Buffer): void {
+  private dispatch(v: unknown, line: Buffer | null): void {
     if (isMessage(v)) {
       try {
         this.opts.onMessage(v);
@@ -100,7 +167,7 @@ export class Upstream {
       }
       return;
     }
-    this.opts.log?.(`[${this.instanceKey}] not JSON-RPC: ${line.subarray(0, NOISE_PREVIEW).toString('utf8')}`);
+    this.opts.log?.(`[${this.instanceKey}] not JSON-RPC: ${line?.subarray(0, NOISE_PREVIEW).toString('utf8')}`);
   }
 }
 

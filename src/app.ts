@@ -16,7 +16,7 @@ import { sendError as sendJsonRpcError } from './mcp/http.js';
 import { Gateway } from './gateway/gateway.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/isolated.js';
-import { RemoteEndpoint } from './mcp/remote/remote-endpoint.js';
+import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
 import { createSharedBridge } from './mcp/shared.js';
 import type { BridgeOptions } from './mcp/types.js';
 import { ProcessRuntime } from './runtime/process/index.js';
@@ -61,7 +61,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const limits = { idleTimeoutMs: config.sessionIdleS * 1000, maxSessions: config.maxSessions, requestTimeoutMs: config.requestTimeoutS * 1000 };
   const makeEndpoint: EndpointFactory = (d, events): ManagedEndpoint => {
     const spec = d.spec;
-    if (spec.type === 'url') return new RemoteEndpoint({ endpoint: spec.endpoint, headers: spec.headers, timeoutMs: spec.timeout_s * 1000 });
+    if (spec.type === 'url') {
+      const log = (line: string): void => logs.append(d.id, 'system', line);
+      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers: spec.headers, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
+    }
     const env = launchEnv(spec, d.env_schema);
     const opts: BridgeOptions = {
       deploymentId: d.id,

@@ -43,11 +43,23 @@ export const ProcessSpecSchema = z.strictObject({
 });
 export type ProcessSpec = z.infer<typeof ProcessSpecSchema>;
 
-/** json_spec type `url`: a remote Streamable HTTP endpoint Berth only routes to. */
+/** How Berth talks to a url deployment's remote; `auto` asks the remote at start. */
+export const REMOTE_TRANSPORTS = ['auto', 'streamable-http', 'stateless', 'sse'] as const;
+
+/** json_spec type `url`: a remote MCP endpoint Berth routes to (and translates for when revisions differ). */
 export const UrlSpecSchema = z.strictObject({
   type: z.literal('url'),
   endpoint: z.url({ protocol: /^https?$/, error: 'endpoint must be an http(s) URL' }),
   headers: z.record(z.string(), z.string()).default({}),
+  /**
+   * What the remote speaks: `streamable-http` (2025-11-25, sessions), `stateless` (2026-07-28 only),
+   * `sse` (legacy HTTP+SSE, 2024-11-05), or `auto`: detected at start. Absent means `auto` (rows
+   * stored before the field existed have none).
+   */
+  transport: z
+    .enum(REMOTE_TRANSPORTS, { error: `transport must be one of ${REMOTE_TRANSPORTS.join(', ')}` })
+    .optional()
+    .describe('What the remote speaks: auto (default: detected at start), streamable-http (2025-11-25 sessions), stateless (2026-07-28 only) or sse (legacy HTTP+SSE)'),
   timeout_s: z.number().positive().max(3600).default(300),
   health: HealthSchema.default({ interval_s: 30, timeout_s: 10, failures_before_restart: 3 }),
 });

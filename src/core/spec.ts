@@ -25,6 +25,11 @@ const IsolatedSchema = z.strictObject({
   max_sessions: z.number().int().min(1).max(10_000).default(32),
   /** Processes kept started and waiting for the next session. */
   warm: z.number().int().min(0).max(64).default(1),
+  /**
+   * Warm processes are initialized by Berth ahead of time so a session opens at once (default true);
+   * false for servers that must see each client's own clientInfo and capabilities in initialize.
+   */
+  prime: z.boolean().optional(),
 });
 
 const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name'), z.string());

@@ -86,4 +86,20 @@ describe('protocol revisions through the gateway', () => {
     const logs = await ctx.api.call<{ items: { line: string }[] }>('GET', `/api/deployments/${id}/logs?tail=50`);
     expect(logs.body.items.some((e) => e.line.includes('spec.mode "isolated"'))).toBe(true);
   });
+
+  it('primes isolated warm processes unless spec.isolated.prime is false (then the server sees the client itself)', async () => {
+    const seen = async (prime: boolean | undefined): Promise<{ clientInfo?: { name?: string } }> => {
+      const isolated = { warm: 1, max_sessions: 4, ...(prime === undefined ? {} : { prime }) };
+      const endpoint = await deployRunning(echoSpec(`prime-${String(prime)}`, [], {}, { mode: 'isolated', isolated }));
+      const c = await connectV1(endpoint);
+      try {
+        return JSON.parse(textOf(await c.call('client_info'))) as { clientInfo?: { name?: string } };
+      } finally {
+        await c.close();
+      }
+    };
+    // Primed: the warm process was initialized by Berth before this client came.
+    expect((await seen(undefined)).clientInfo?.name).toBe('berth');
+    expect((await seen(false)).clientInfo?.name).toBe('berth-e2e-v1');
+  });
 });

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { crc32, deflateSync } from 'node:zlib';
+import { serveFixture } from '../fixtures/serve-fixture.mjs';
 
 // The SDK comes from the repository root (its devDependency), never from the copy the conformance
 // suite brings along in test/conformance/node_modules, which Node would otherwise find first.
@@ -536,24 +537,12 @@ async function serveHttp() {
     handle(req, res).catch((err) => fail(res, err?.status ?? 500, err instanceof Error ? err.message : String(err)));
   });
 
-  const port = Number(process.env.CONFORMANCE_PORT ?? 0);
-  http.listen(port, '127.0.0.1', () => {
-    const addr = http.address();
-    process.stdout.write(`listening ${typeof addr === 'object' && addr ? addr.port : 0}\n`);
+  serveFixture(http, {
+    portEnv: 'CONFORMANCE_PORT',
+    onStop: () => {
+      for (const t of sessions.values()) void t.close().catch(() => {});
+    },
   });
-
-  let stopping = false;
-  const shutdown = () => {
-    if (stopping) return;
-    stopping = true;
-    for (const t of sessions.values()) void t.close().catch(() => {});
-    http.closeAllConnections();
-    http.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
-  process.stdin.on('end', shutdown).on('error', shutdown).resume();
 }
 
 // ---------------------------------------------------------------------------------------------

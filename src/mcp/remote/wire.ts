@@ -6,7 +6,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { JsonRpcMessage } from '../jsonrpc.js';
 import { isMessage } from '../jsonrpc.js';
-import { SseParser } from './sse-parser.js';
+import { SseParser } from '../../core/sse.js';
 
 export const JSON_AND_SSE = 'application/json, text/event-stream';
 

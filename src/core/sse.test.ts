@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseParser, type SseEvent } from './sse-parser.js';
+import { SseParser, type SseEvent } from './sse.js';
 
 function parse(chunks: string[]): SseEvent[] {
   const out: SseEvent[] = [];

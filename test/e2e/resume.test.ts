@@ -93,22 +93,33 @@ function recordingFetch(bodies: { lastEventId: string | null; text: string; done
   };
 }
 
+/** An SDK 1.x client whose fetch cuts the `slow` call's POST stream after 2 events, with quick reconnection. */
+function cuttingClient(name: string, url: string, seen: Seen[]): { client: Client; transport: StreamableHTTPClientTransport } {
+  const client = new Client({ name, version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    fetch: cuttingFetch(seen, '"slow"', 2),
+    reconnectionOptions: { initialReconnectionDelay: 300, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1.5, maxRetries: 3 },
+  });
+  return { client, transport };
+}
+
+/** Calls `slow` (6 steps) and checks that its result and every progress step arrived, once each. */
+async function expectSlowCallWhole(client: Client): Promise<void> {
+  const progress: number[] = [];
+  const result = await client.callTool({ name: 'slow', arguments: { ms: 2400, steps: 6 } }, undefined, { onprogress: (p) => progress.push(p.progress), timeout: 20_000 });
+  expect(textOf(result as { content?: { type: string; text?: string }[] })).toBe('slept 2400');
+  expect(progress).toEqual([1, 2, 3, 4, 5, 6]);
+}
+
 describe('resumability with the SDK 1.x client', () => {
   it('a POST stream cut mid-call is resumed by the client: every progress notification and the result arrive once', async () => {
     const seen: Seen[] = [];
     const errors: string[] = [];
-    const client = new Client({ name: 'resume-e2e', version: '1.0.0' });
-    const transport = new StreamableHTTPClientTransport(new URL(url), {
-      fetch: cuttingFetch(seen, '"slow"', 2),
-      reconnectionOptions: { initialReconnectionDelay: 300, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1.5, maxRetries: 3 },
-    });
+    const { client, transport } = cuttingClient('resume-e2e', url, seen);
     transport.onerror = (e) => errors.push(e.message);
     await client.connect(transport);
     try {
-      const progress: number[] = [];
-      const result = await client.callTool({ name: 'slow', arguments: { ms: 2400, steps: 6 } }, undefined, { onprogress: (p) => progress.push(p.progress), timeout: 20_000 });
-      expect(textOf(result as { content?: { type: string; text?: string }[] })).toBe('slept 2400');
-      expect(progress).toEqual([1, 2, 3, 4, 5, 6]);
+      await expectSlowCallWhole(client);
       // The client lost the stream and came back for it with the id of the last event it saw.
       expect(errors.some((e) => e.includes('SSE stream disconnected'))).toBe(true);
       const resumes = seen.filter((s) => s.method === 'GET' && s.lastEventId !== null);
@@ -242,17 +253,10 @@ describe('resumability through a url deployment (Berth proxies, the remote serve
 
   it('the client resumes a cut POST stream; Berth hands its Last-Event-ID to the remote server', async () => {
     const seen: Seen[] = [];
-    const client = new Client({ name: 'resume-e2e-remote', version: '1.0.0' });
-    const transport = new StreamableHTTPClientTransport(new URL(remoteUrl), {
-      fetch: cuttingFetch(seen, '"slow"', 2),
-      reconnectionOptions: { initialReconnectionDelay: 300, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1.5, maxRetries: 3 },
-    });
+    const { client, transport } = cuttingClient('resume-e2e-remote', remoteUrl, seen);
     await client.connect(transport);
     try {
-      const progress: number[] = [];
-      const result = await client.callTool({ name: 'slow', arguments: { ms: 2400, steps: 6 } }, undefined, { onprogress: (p) => progress.push(p.progress), timeout: 20_000 });
-      expect(textOf(result as { content?: { type: string; text?: string }[] })).toBe('slept 2400');
-      expect(progress).toEqual([1, 2, 3, 4, 5, 6]);
+      await expectSlowCallWhole(client);
       const sent = seen.filter((s) => s.method === 'GET' && s.lastEventId !== null).map((s) => s.lastEventId);
       expect(sent).toHaveLength(1);
       expect(upstream.lastEventIds).toEqual(sent);

@@ -43,6 +43,14 @@ async function openChannel(c: MatrixClient, filter: Parameters<MatrixClient['lis
 
 const updatedFor = (uri: string) => (n: Note) => n.method === 'notifications/resources/updated' && n.params?.uri === uri;
 
+/** Subscribes `client` to `uri` the way its revision does (a 2026 listen stream, else resources/subscribe); returns the undo. */
+async function subscribeTo(client: MatrixClient, uri: string): Promise<() => Promise<void>> {
+  if (!isModern(client)) return client.subscribe(uri);
+  const sub = await client.listen({ resourceSubscriptions: [uri] });
+  expect(sub.honored.resourceSubscriptions).toEqual([uri]);
+  return sub.close;
+}
+
 /**
  * Progress reaches the caller only: two clients call at once with different step counts, each must
  * see exactly its own sequence (Berth rewrites progress tokens; both SDK clients start theirs at 0).
@@ -85,14 +93,7 @@ const ours: Driver = {
     const other = await cell.other();
     const otherClose = await openChannel(other, { toolsListChanged: true });
     const otherFrom = other.notes.length;
-    let unsubscribe: () => Promise<void>;
-    if (isModern(client)) {
-      const sub = await client.listen({ resourceSubscriptions: [uri] });
-      expect(sub.honored.resourceSubscriptions).toEqual([uri]);
-      unsubscribe = sub.close;
-    } else {
-      unsubscribe = await client.subscribe(uri);
-    }
+    const unsubscribe = await subscribeTo(client, uri);
     try {
       const from = client.notes.length;
       await client.callTool('touch', { uri });
@@ -216,14 +217,7 @@ const everything: Driver = {
     const otherClose = await openChannel(other, { toolsListChanged: true });
     const otherFrom = other.notes.length;
     const subjectFrom = client.notes.length;
-    let unsubscribe: () => Promise<void>;
-    if (isModern(client)) {
-      const sub = await client.listen({ resourceSubscriptions: [uri] });
-      expect(sub.honored.resourceSubscriptions).toEqual([uri]);
-      unsubscribe = sub.close;
-    } else {
-      unsubscribe = await client.subscribe(uri);
-    }
+    const unsubscribe = await subscribeTo(client, uri);
     // server-everything adds a subscription only after it has logged "Received Subscribe Resource
     // request for URI: …" (an awaited send), so that message says the subscription is in place. A listen
     // stream is acknowledged only once the server has answered the subscribe, and carries nothing from

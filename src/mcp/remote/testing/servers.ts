@@ -136,6 +136,21 @@ function closer(server: Server, extra: () => Promise<void> = async () => {}): ()
   };
 }
 
+/** A TestRemote for a server that keeps one SDK transport per session in `transports` (closed on close()). */
+async function sessionRemote(server: Server, path: string, transports: Map<string, { close(): Promise<void> }>, hits: Record<string, number>, waits: Waits): Promise<TestRemote> {
+  const port = await listen(server);
+  return {
+    url: `http://127.0.0.1:${port}${path}`,
+    hits,
+    sessions: () => transports.size,
+    toolsChanged: () => {},
+    waits,
+    close: closer(server, async () => {
+      await Promise.all([...transports.values()].map((t) => t.close()));
+    }),
+  };
+}
+
 function counted(hits: Record<string, number>, handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>): Server {
   return createServer((req, res) => {
     hits[req.method ?? '?'] = (hits[req.method ?? '?'] ?? 0) + 1;
@@ -168,17 +183,7 @@ export async function startLegacySseServer(): Promise<TestRemote> {
     }
     res.writeHead(url.pathname === '/sse' ? 405 : 404, { allow: 'GET' }).end();
   });
-  const port = await listen(server);
-  return {
-    url: `http://127.0.0.1:${port}/sse`,
-    hits,
-    sessions: () => transports.size,
-    toolsChanged: () => {},
-    waits,
-    close: closer(server, async () => {
-      await Promise.all([...transports.values()].map((t) => t.close()));
-    }),
-  };
+  return sessionRemote(server, '/sse', transports, hits, waits);
 }
 
 /** A Streamable HTTP server with sessions (SDK 1.x, revision 2025-11-25) at /mcp; `json`: answers POSTs with plain JSON once done. */
@@ -211,17 +216,7 @@ export async function startSessionServer(opts: { json?: boolean } = {}): Promise
     }
     await transport.handleRequest(req, res, body);
   });
-  const port = await listen(server);
-  return {
-    url: `http://127.0.0.1:${port}/mcp`,
-    hits,
-    sessions: () => transports.size,
-    toolsChanged: () => {},
-    waits,
-    close: closer(server, async () => {
-      await Promise.all([...transports.values()].map((t) => t.close()));
-    }),
-  };
+  return sessionRemote(server, '/mcp', transports, hits, waits);
 }
 
 /** A revision 2026-07-28 server (SDK 2.x `createMcpHandler`) at /mcp; stateless only unless `dual`. */

@@ -30,6 +30,9 @@ import {
 import { RemoteChannel, type ChannelLog } from './channel.js';
 import { JSON_AND_SSE, errorText, readMessages, rpcErrorIn, encodeHeaderValue, type RemoteHttp } from './wire.js';
 
+/** Longest a request waits for a listen stream being opened to be acknowledged before it goes anyway. */
+const LISTEN_ACK_WAIT_MS = 5_000;
+
 export interface StatelessChannelOptions {
   http: RemoteHttp;
   key: string;
@@ -83,6 +86,8 @@ export class StatelessChannel extends RemoteChannel {
   private readonly subscriptions = new Set<string>();
   private listen: AbortController | null = null;
   private listenTimer: NodeJS.Timeout | null = null;
+  /** Set while a listen stream is opening: settles when the remote acknowledged it (or it failed). */
+  private listenOpening: Promise<void> | null = null;
   private seq = 0;
 
   constructor(private readonly opts: StatelessChannelOptions) {
@@ -127,7 +132,8 @@ export class StatelessChannel extends RemoteChannel {
         if (req.method === 'resources/subscribe') this.subscriptions.add(p.uri);
         else this.subscriptions.delete(p.uri);
         this.relisten();
-        this.emit(resultResponse(req.id, {}));
+        // Answered once the new listen stream is acknowledged: the subscription is in place by then.
+        void this.listenSettled().then(() => this.emit(resultResponse(req.id, {})));
         return;
       default:
         void this.call(req);
@@ -178,6 +184,8 @@ export class StatelessChannel extends RemoteChannel {
   private async call(req: JsonRpcRequest): Promise<void> {
     const call: Call = { id: req.id, method: req.method, ac: new AbortController(), round: null };
     this.calls.set(idKey(req.id), call);
+    // A change this call causes must find the listen stream already open, or its notification is lost.
+    await this.listenSettled();
     const base = req.params ?? {};
     let extra: Record<string, unknown> = {};
     try {
@@ -292,6 +300,19 @@ export class StatelessChannel extends RemoteChannel {
     this.listenTimer = null;
   }
 
+  /** Waits for a listen stream being opened to be acknowledged, at most LISTEN_ACK_WAIT_MS. */
+  private async listenSettled(): Promise<void> {
+    const deadline = Date.now() + LISTEN_ACK_WAIT_MS;
+    // A stream replaced while we wait (a new subscription) has to be acknowledged too.
+    for (let opening = this.listenOpening; opening; opening = this.listenOpening) {
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([opening, new Promise<void>((r) => (timer = setTimeout(r, left)))]);
+      clearTimeout(timer);
+    }
+  }
+
   /** (Re)open the listen stream with the current filter, or close it when nothing is wanted. */
   private relisten(): void {
     this.stopListen();
@@ -299,6 +320,13 @@ export class StatelessChannel extends RemoteChannel {
     if (this.closed || !filter) return;
     const ac = new AbortController();
     this.listen = ac;
+    let opened = (): void => {};
+    const opening = new Promise<void>((r) => (opened = r));
+    this.listenOpening = opening;
+    const settle = (): void => {
+      if (this.listenOpening === opening) this.listenOpening = null;
+      opened();
+    };
     const id = `berth-listen-${++this.seq}`;
     const params = { notifications: filter };
     // Ends normally ('again': reopen after a pause) or refused ('stop': the remote does not listen).
@@ -313,6 +341,7 @@ export class StatelessChannel extends RemoteChannel {
       let refused: JsonRpcErrorObject | undefined;
       await readMessages(res, (m) => {
         if (isResponse(m) && 'error' in m) refused = m.error;
+        if (isNotification(m) && m.method === 'notifications/subscriptions/acknowledged') settle();
         if (!isNotification(m) || m.method === 'notifications/subscriptions/acknowledged') return;
         this.emit(untagged(m.method, m.params));
       });
@@ -325,6 +354,7 @@ export class StatelessChannel extends RemoteChannel {
         return 'again' as const;
       })
       .then((next) => {
+        settle();
         if (this.listen !== ac || this.closed) return;
         this.listen = null;
         if (next === 'stop') return;

@@ -39,7 +39,7 @@ export interface CellResult {
   errors: number;
   firstError: string | null;
   /** CPU time per attempted call (µs) over the whole cell, filled in by the caller when it can read it. */
-  cpu?: { berthUs: number; serverUs: number; clientUs: number };
+  cpu?: { proxyUs: number; serverUs: number; clientUs: number };
 }
 
 /** A keep-alive connection pool to one MCP endpoint. */
@@ -269,4 +269,17 @@ export async function measureOpens(url: string, n: number, warmup = 10): Promise
 export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/** Two slices of the same target and C as one cell (latencies and opens re-sorted, counts added). */
+export function mergeCells(a: CellResult, b: CellResult): CellResult {
+  return {
+    c: a.c,
+    latencies: [...a.latencies, ...b.latencies].sort((x, y) => x - y),
+    measureMs: a.measureMs + b.measureMs,
+    opens: [...a.opens, ...b.opens].sort((x, y) => x - y),
+    attempts: a.attempts + b.attempts,
+    errors: a.errors + b.errors,
+    firstError: a.firstError ?? b.firstError,
+  };
 }

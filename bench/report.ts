@@ -16,6 +16,8 @@ export interface BenchResults {
   targets: [TargetResult, TargetResult, TargetResult];
   /** The shared stdio bridge again, the same calls sent statelessly (revision 2026-07-28). */
   stateless: TargetResult;
+  /** The same baseline server behind a reference gateway (HAProxy), or why it was not measured. */
+  reference: TargetResult | string;
   /** The shared stdio bridge's session opens measured like the isolated pool's: rounds of one, and of `isoWarm` at once, ms, sorted. */
   sharedOpens: { singles: number[]; bursts: number[] };
   isolated: IsolatedResult | string | null;
@@ -65,7 +67,7 @@ const verdict = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
 /** The isolated session-open target (ms, p50 from a full warm pool). */
 const ISO_OPEN_TARGET_MS = 5;
 const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
-const us = (cpu: CellResult['cpu']): string => (cpu ? [cpu.berthUs, cpu.serverUs, cpu.clientUs].map((v) => (Number.isFinite(v) ? v.toFixed(0) : '—')).join(' / ') : '—');
+const us = (cpu: CellResult['cpu']): string => (cpu ? [cpu.proxyUs, cpu.serverUs, cpu.clientUs].map((v) => (Number.isFinite(v) ? v.toFixed(0) : '—')).join(' / ') : '—');
 
 /** A plain text table with right-aligned columns (the first column left-aligned). */
 function table(head: string[], rows: string[][]): string[] {
@@ -82,7 +84,7 @@ function formatTarget(t: TargetResult): string[] {
     return cpu ? [...row, us(cell.cpu)] : row;
   });
   const head = ['C', 'p50 ms', 'p99 ms', 'calls/s', 'open p50 ms', 'open p99 ms', 'errors'];
-  const out = [`## ${t.name}`, ...(t.note ? [t.note] : []), ...table(cpu ? [...head, 'CPU µs/call berth / server / client'] : head, rows)];
+  const out = [`## ${t.name}`, ...(t.note ? [t.note] : []), ...table(cpu ? [...head, 'CPU µs/call gateway / server / client'] : head, rows)];
   const so = t.serialOpens;
   if (so?.length) out.push(`session open one at a time, warm connection: p50 ${ms(percentile(so, 0.5))} ms, p99 ${ms(percentile(so, 0.99))} ms (${so.length} opens)`);
   return [...out, ''];
@@ -169,6 +171,14 @@ function checks(r: BenchResults, iso: IsolatedResult | null): TargetCheck[] {
     const v = summarize(g).p50 / summarize(d).p50;
     out.push({ label: `gateway p50, C=${c}`, goal: '≤ 1.03× direct', actual: ratio(v), ok: v <= 1.03 });
   }
+  const ref = typeof r.reference === 'string' ? null : r.reference;
+  const r64 = ref && at(ref, top);
+  if (d64 && r64) out.push({ label: `reference gateway throughput, C=${top}`, goal: 'for comparison', actual: ratio(summarize(r64).rps / summarize(d64).rps), ok: null });
+  for (const c of ref ? levels : []) {
+    const d = at(direct, c);
+    const x = at(ref!, c);
+    if (d && x) out.push({ label: `reference gateway p50, C=${c}`, goal: 'for comparison', actual: ratio(summarize(x).p50 / summarize(d).p50), ok: null });
+  }
   const so = bridge.serialOpens ?? [];
   out.push(openCheck('stdio bridge session open p50 (one at a time)', percentile(so, 0.5)));
   out.push(openCheck('stdio bridge session open p99 (one at a time)', percentile(so, 0.99)));
@@ -194,13 +204,17 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   const isoTarget: TargetResult[] = iso
     ? [{ name: `isolated: mcp-echo-server (warm ${r.meta.isoWarm}, max 80)`, cells: iso.cells, note: 'C ≤ warm pool, so every session gets a pre-started process' }]
     : [];
+  const ref = typeof r.reference === 'string' ? null : r.reference;
+  const measured = [...r.targets, r.stateless, ...(ref ? [ref] : []), ...isoTarget];
   const lines = [...r.meta.header, ''];
-  for (const t of [...r.targets, r.stateless, ...isoTarget]) lines.push(...formatTarget(t));
+  for (const t of measured) lines.push(...formatTarget(t));
+  if (!ref) lines.push(`## reference gateway: ${String(r.reference)}`, '');
   if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
   if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/isolated.js not built)', '');
   if (iso) lines.push(...formatIsolatedOpens(r, iso));
   lines.push(
-    ...formatRatios(r.targets[0], [...r.targets.slice(1), r.stateless]),
+    ...formatRatios(r.targets[0], [...r.targets.slice(1), r.stateless, ...(ref ? [ref] : [])]),
+    ...(ref ? formatRatios(ref, [r.targets[1]], '## Berth\'s gateway vs the reference gateway in front of the same server (same run)') : []),
     ...formatRatios(r.targets[2], [r.stateless], '## stateless 2026-07-28 vs the same bridge with 2025-11-25 sessions (same run)'),
     ...formatMemory(r),
     ...formatExpiry(r.expiry),
@@ -208,7 +222,7 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   lines.push('## targets', ...table(['target', 'goal', 'measured', ''], checks(r, iso).map((c) => [c.label, c.goal, c.actual, mark(c.ok)])), '');
 
   const problems: string[] = [];
-  for (const t of [...r.targets, r.stateless, ...isoTarget]) {
+  for (const t of measured) {
     let errors = 0;
     let attempts = 0;
     for (const c of t.cells) {

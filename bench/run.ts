@@ -1,5 +1,7 @@
 // `npm run bench`: Berth's gateway and stdio bridge against a direct Streamable HTTP baseline, in one run.
-// Knobs (env): BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_IDLE_SESSIONS=2000
+// Knobs (env): BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_ROUNDS=5  BENCH_IDLE_SESSIONS=2000
+//   (each target's MEASURE_MS and WARMUP_MS per C are split into ROUNDS interleaved slices)
+//   BENCH_REFERENCE=off (skip the HAProxy reference gateway, measured when haproxy is installed)
 //   BENCH_UPSTREAM_JSON=1 (the baseline answers application/json instead of the SDK's default SSE)
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -7,7 +9,8 @@ import { join } from 'node:path';
 import { TestApi } from '../test/support/api.js';
 import { ROOT, startBerth } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
-import { measureBurstOpens, measureOpens, runCell, type CellOptions } from './load.js';
+import { measureBurstOpens, measureOpens, mergeCells, runCell, type CellOptions, type CellResult } from './load.js';
+import { startReferenceGateway } from './reference.js';
 import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSpec, measureIsolated, measureSessionMemory, progress, type IsolatedResult } from './phases.js';
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
 import { buildReport, type BenchResults, type TargetResult } from './report.js';
@@ -20,6 +23,7 @@ const num = (name: string, def: number): number => {
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number).filter((c) => Number.isInteger(c) && c > 0);
 const WARMUP_MS = num('BENCH_WARMUP_MS', 1000);
 const MEASURE_MS = num('BENCH_MEASURE_MS', 5000);
+const ROUNDS = Math.max(1, Math.round(num('BENCH_ROUNDS', 5)));
 const IDLE_SESSIONS = num('BENCH_IDLE_SESSIONS', 2000);
 const UPSTREAM_JSON = process.env.BENCH_UPSTREAM_JSON === '1';
 const SERIAL_OPENS = 200;
@@ -35,36 +39,71 @@ async function cleanup(): Promise<void> {
   for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => progress(`cleanup: ${String(err)}`));
 }
 
-/** Whose CPU time to charge to each call: Berth (when in the path) and the MCP server process(es). */
+/** Whose CPU time to charge to each call: the gateway in the path (Berth or the reference) and the MCP server process(es). */
 interface CpuPids {
-  berth?: number;
+  proxy?: number;
   server(): number[];
+}
+
+/** One thing to measure: an MCP endpoint and whose CPU to charge. */
+interface Plan {
+  name: string;
+  url: string;
+  pids: CpuPids;
+  note?: string;
+  stateless?: boolean;
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-async function measure(name: string, url: string, pids: CpuPids, note?: string, stateless = false): Promise<TargetResult> {
-  const cells = [];
+/**
+ * All plans at each C, interleaved: ROUNDS slices each, in alternating order, so that a slow drift of the
+ * machine (other load, the baseline server's heap) spreads evenly over every plan instead of landing on
+ * whichever ran last. A plan's slices are merged into one cell.
+ */
+async function measureInterleaved(plans: Plan[]): Promise<TargetResult[]> {
+  const cells = plans.map(() => [] as CellResult[]);
+  const sliceMs = MEASURE_MS / ROUNDS;
+  const warmMs = Math.max(200, WARMUP_MS / ROUNDS);
   for (const c of LEVELS) {
-    progress(`${name} C=${c}`);
-    const server = pids.server();
-    const berth0 = pids.berth ? cpuMs(pids.berth) : Number.NaN;
-    const server0 = server.length ? sum(server.map(cpuMs)) : Number.NaN;
-    const client0 = process.cpuUsage();
-    const cell = await runCell(url, { concurrency: c, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, stateless });
-    const client = process.cpuUsage(client0);
-    const calls = Math.max(1, cell.attempts);
-    cell.cpu = {
-      berthUs: ((pids.berth ? cpuMs(pids.berth) : Number.NaN) - berth0) * 1000 / calls,
-      serverUs: (sum(server.map(cpuMs)) - server0) * 1000 / calls,
-      clientUs: (client.user + client.system) / calls,
-    };
-    cells.push(cell);
+    progress(`C=${c}: ${plans.length} targets × ${ROUNDS} slices of ${sliceMs.toFixed(0)} ms`);
+    const merged = plans.map(() => null as CellResult | null);
+    const cpu = plans.map(() => ({ proxy: 0, server: 0, client: 0 }));
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = plans.map((_, i) => i);
+      if (r % 2 === 1) order.reverse();
+      for (const i of order) {
+        const plan = plans[i]!;
+        const server = plan.pids.server();
+        const proxy0 = plan.pids.proxy ? cpuMs(plan.pids.proxy) : Number.NaN;
+        const server0 = server.length ? sum(server.map(cpuMs)) : Number.NaN;
+        const client0 = process.cpuUsage();
+        const cell = await runCell(plan.url, { concurrency: c, warmupMs: warmMs, measureMs: sliceMs, stateless: plan.stateless });
+        const client = process.cpuUsage(client0);
+        cpu[i]!.proxy += (plan.pids.proxy ? cpuMs(plan.pids.proxy) : Number.NaN) - proxy0;
+        cpu[i]!.server += sum(server.map(cpuMs)) - server0;
+        cpu[i]!.client += (client.user + client.system) / 1000;
+        merged[i] = merged[i] ? mergeCells(merged[i]!, cell) : cell;
+      }
+    }
+    merged.forEach((cell, i) => {
+      const calls = Math.max(1, cell!.attempts);
+      const perCall = (ms: number) => (ms * 1000) / calls;
+      cell!.cpu = { proxyUs: perCall(cpu[i]!.proxy), serverUs: perCall(cpu[i]!.server), clientUs: perCall(cpu[i]!.client) };
+      cells[i]!.push(cell!);
+    });
   }
-  if (stateless) return { name, cells, note };
-  const opens = await measureOpens(url, SERIAL_OPENS);
-  if (opens.errors > 0) throw new Error(`${name}: ${opens.errors} session opens failed (first: ${opens.firstError})`);
-  return { name, cells, note, serialOpens: opens.opens };
+  const out: TargetResult[] = [];
+  for (const [i, plan] of plans.entries()) {
+    const result: TargetResult = { name: plan.name, cells: cells[i]!, note: plan.note };
+    if (!plan.stateless) {
+      const opens = await measureOpens(plan.url, SERIAL_OPENS);
+      if (opens.errors > 0) throw new Error(`${plan.name}: ${opens.errors} session opens failed (first: ${opens.firstError})`);
+      result.serialOpens = opens.opens;
+    }
+    out.push(result);
+  }
+  return out;
 }
 
 async function bench(): Promise<BenchResults> {
@@ -84,13 +123,22 @@ async function bench(): Promise<BenchResults> {
 
   const httpPids = () => [http.pid];
   const echoPids = () => childPids(pid, 'mcp-echo-server.mjs');
-  const targets = [
-    await measure('direct: SDK Streamable HTTP server', http.url, { server: httpPids }),
-    await measure('gateway: same server via Berth (type url)', gw.url, { berth: pid, server: httpPids }),
-    await measure('stdio bridge: mcp-echo-server (shared)', stdio.url, { berth: pid, server: echoPids }),
+  const ref = await startReferenceGateway(http.url);
+  if (typeof ref !== 'string') cleanups.push(() => ref.stop());
+  progress(typeof ref === 'string' ? `reference gateway ${ref}` : `${ref.name} pid ${ref.pid} on ${ref.url}`);
+  const plans: Plan[] = [
+    { name: 'direct: SDK Streamable HTTP server', url: http.url, pids: { server: httpPids } },
+    { name: 'gateway: same server via Berth (type url)', url: gw.url, pids: { proxy: pid, server: httpPids } },
+    { name: 'stdio bridge: mcp-echo-server (shared)', url: stdio.url, pids: { proxy: pid, server: echoPids } },
+    {
+      name: 'stdio bridge, stateless 2026-07-28 (shared)', url: stdio.url, pids: { proxy: pid, server: echoPids }, stateless: true,
+      note: 'the same echo calls without a session: _meta envelope, MCP-Protocol-Version, Mcp-Method and Mcp-Name on every request',
+    },
+    ...(typeof ref === 'string' ? [] : [{ name: ref.name, url: ref.url, pids: { proxy: ref.pid, server: httpPids }, note: 'CPU µs/call: the first column is HAProxy\'s' }]),
   ];
-  const stateless = await measure('stdio bridge, stateless 2026-07-28 (shared)', stdio.url, { berth: pid, server: echoPids },
-    'the same echo calls without a session: _meta envelope, MCP-Protocol-Version, Mcp-Method and Mcp-Name on every request', true);
+  const [direct, gateway, bridge, stateless, reference] = await measureInterleaved(plans);
+  const targets = [direct!, gateway!, bridge!];
+  if (typeof ref !== 'string') await ref.stop();
   progress(`stdio bridge (shared): session opens in rounds, as the isolated pool's are measured`);
   const sharedSingles = await measureBurstOpens(stdio.url, 1, ISO_ROUNDS.singles, ISO_PAUSE_MS);
   const sharedBursts = await measureBurstOpens(stdio.url, ISO_WARM, ISO_ROUNDS.bursts, ISO_PAUSE_MS);
@@ -121,15 +169,17 @@ async function bench(): Promise<BenchResults> {
 
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const header = [
-    `# Berth gateway benchmark (node ${process.version}, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per cell, tools/call echo; baseline answers ${UPSTREAM_JSON ? 'JSON' : 'SSE'})`,
+    `# Berth gateway benchmark (node ${process.version}, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per cell in ${ROUNDS} interleaved slices, tools/call echo; baseline answers ${UPSTREAM_JSON ? 'JSON' : 'SSE'})`,
     `host: ${availableParallelism()} CPUs, load average ${load(loadStart)} at start, ${load(loadavg())} at end (load generator, Berth and servers share them)`,
-    'latency: calls started after the warm-up and finished in the window; open: initialize + notifications/initialized, all C sessions at once on new connections;',
-    'CPU µs/call: CPU time each process used over the whole cell (warm-up and opens included) / calls attempted (/proc/PID/stat).',
+    'slices: at each C every target runs one slice per round, in alternating order, and its slices are merged;',
+    'latency: calls started after a slice\'s warm-up and finished in its window; open: initialize + notifications/initialized, all C sessions at once on new connections;',
+    'CPU µs/call: CPU time each process used over the whole cell (warm-ups and opens included) / calls attempted (/proc/PID/stat).',
   ];
   return {
     meta: { header, levels: LEVELS, isoWarm: ISO_WARM, idleSessions: IDLE_SESSIONS },
     targets: targets as BenchResults['targets'],
-    stateless,
+    stateless: stateless!,
+    reference: reference ?? (typeof ref === 'string' ? ref : 'not measured'),
     sharedOpens: { singles: sharedSingles.opens, bursts: sharedBursts.opens },
     isolated,
     rss: { start: rssStart, idle: rssIdle, afterLoad: rssAfterLoad },

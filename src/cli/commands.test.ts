@@ -42,7 +42,11 @@ describe('against a stand-in API server', () => {
       expect(lines[0]).toMatch(/^ID\s+NAME\s+STATUS\s+ENDPOINT\s+UPTIME\s+REQUESTS$/);
       expect(lines[1]?.split(/\s+/)).toEqual(['everything-aaaaaaaaaaaa', 'everything', 'running', `${api.url}/s/everything-aaaaaaaaaaaa/mcp`, '3m12s', '42']);
       expect(lines[2]?.split(/\s+/)).toEqual(['fs-bbbbbbbbbbbb', 'filesystem', 'stopped', `${api.url}/s/fs-bbbbbbbbbbbb/mcp`, '-', '0']);
-      const col = (line: string | undefined, word: string) => line?.indexOf(word);
+      // Where a whole word starts (the random port in the endpoint may contain '42').
+      const col = (line: string | undefined, word: string) => {
+        const m = new RegExp(`(^|\\s)${word}(\\s|$)`).exec(line ?? '');
+        return m ? m.index + m[1]!.length : -1;
+      };
       expect(col(lines[1], 'running')).toBe(col(lines[0], 'STATUS'));
       expect(col(lines[2], 'stopped')).toBe(col(lines[0], 'STATUS'));
       expect(col(lines[1], '42')).toBe(col(lines[0], 'REQUESTS'));

@@ -58,7 +58,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const runtime = overrides.runtime ?? new ProcessRuntime({ dataDir: config.dataDir, logs, sandbox: config.sandbox, stopGraceMs: config.stopGraceS * 1000 });
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
 
-  const limits = { idleTimeoutMs: config.sessionIdleS * 1000, maxSessions: config.maxSessions, requestTimeoutMs: config.requestTimeoutS * 1000 };
+  const limits = {
+    idleTimeoutMs: config.sessionIdleS * 1000,
+    maxSessions: config.maxSessions,
+    requestTimeoutMs: config.requestTimeoutS * 1000,
+    replay: { maxEvents: config.replayEvents, maxBytes: config.replayBytes },
+  };
   const makeEndpoint: EndpointFactory = (d, events): ManagedEndpoint => {
     const spec = d.spec;
     if (spec.type === 'url') {

@@ -35,6 +35,13 @@ describe('config', () => {
     expect(msg).toContain('BERTH_API_TOKEN');
   });
 
+  it('reads the replay log caps, and refuses ones out of range', () => {
+    expect(loadConfig({})).toMatchObject({ replayEvents: 128, replayBytes: 65_536 });
+    expect(loadConfig({ BERTH_REPLAY_EVENTS: '16', BERTH_REPLAY_BYTES: '4096' })).toMatchObject({ replayEvents: 16, replayBytes: 4096 });
+    expect(() => loadConfig({ BERTH_REPLAY_EVENTS: '0' })).toThrow(/BERTH_REPLAY_EVENTS/);
+    expect(() => loadConfig({ BERTH_REPLAY_BYTES: '10' })).toThrow(/BERTH_REPLAY_BYTES/);
+  });
+
   it('parses database targets', () => {
     expect(databaseTarget('sqlite:/a/b.db')).toEqual({ kind: 'sqlite', path: '/a/b.db' });
     expect(databaseTarget('postgres://u@h/db')).toEqual({ kind: 'postgres', url: 'postgres://u@h/db' });

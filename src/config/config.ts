@@ -42,6 +42,10 @@ export const ConfigSchema = z.object({
   sessionIdleS: int(1800, 1, 7 * 86_400),
   /** BERTH_MAX_SESSIONS: most MCP sessions per deployment. */
   maxSessions: int(1000, 1, 1_000_000),
+  /** BERTH_REPLAY_EVENTS: SSE messages kept per MCP session for `Last-Event-ID` resumption (and for a GET stream not open yet). */
+  replayEvents: int(128, 1, 100_000),
+  /** BERTH_REPLAY_BYTES: the same log's cap in bytes of message JSON. */
+  replayBytes: int(64 * 1024, 1024, 256 * 1024 * 1024),
   /** BERTH_REQUEST_TIMEOUT_S: a forwarded MCP request with no answer after this long gets a JSON-RPC error. */
   requestTimeoutS: int(300, 1, 86_400),
   /** BERTH_START_TIMEOUT_S: how long a server may take to start and answer tools/list. */
@@ -68,6 +72,8 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   maxBodyBytes: 'BERTH_MAX_BODY_BYTES',
   sessionIdleS: 'BERTH_SESSION_IDLE_S',
   maxSessions: 'BERTH_MAX_SESSIONS',
+  replayEvents: 'BERTH_REPLAY_EVENTS',
+  replayBytes: 'BERTH_REPLAY_BYTES',
   requestTimeoutS: 'BERTH_REQUEST_TIMEOUT_S',
   startTimeoutS: 'BERTH_START_TIMEOUT_S',
   stopGraceS: 'BERTH_STOP_GRACE_S',

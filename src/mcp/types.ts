@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
 import type { ExitInfo, StdioProcess } from '../runtime/types.js';
+import type { ReplayLimits } from './replay.js';
 
 /**
  * Something that serves the MCP Streamable HTTP transport for one deployment.
@@ -65,6 +66,8 @@ export interface SessionLimits {
   maxSessions: number;
   /** A request with no answer after this long gets a JSON-RPC error. */
   requestTimeoutMs: number;
+  /** Per-session caps of the SSE replay log (defaults: 128 messages, 64 KiB). */
+  replay?: Partial<ReplayLimits>;
 }
 
 /** Starts a fresh stdio process for a bridge (wraps Runtime.launch with the deployment's spec). */

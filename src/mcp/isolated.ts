@@ -53,7 +53,6 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     if (!Number.isInteger(opts.isolated.warm) || opts.isolated.warm < 0) throw new Error('isolated.warm must be an integer >= 0');
     this.transport = new StreamableHttpTransport(this, {
       limits: opts.limits,
-      replay: opts.limits.replay,
       sseAfterMs: opts.timing?.sseAfterMs,
       keepaliveMs: opts.timing?.keepaliveMs,
       log: opts.log,

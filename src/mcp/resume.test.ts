@@ -317,7 +317,7 @@ describe('resumability in the transport (scripted backend)', () => {
   });
 
   it('a capped log drops the oldest undelivered messages and says so (log line, and a comment on resume)', async () => {
-    const { url, transport, logs } = await scripted({ replay: { maxEvents: 3 } });
+    const { url, transport, logs } = await scripted({ limits: { ...LIMITS, replay: { maxEvents: 3 } } });
     const sid = await rawInitialize(url);
     const session = transport.sessions.get(sid)!;
     for (let i = 1; i <= 5; i++) transport.sendToSession(session, note(`m${i}`));

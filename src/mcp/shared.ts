@@ -68,7 +68,6 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   constructor(private readonly opts: BridgeOptions) {
     this.transport = new StreamableHttpTransport(this, {
       limits: opts.limits,
-      replay: opts.limits.replay,
       sseAfterMs: opts.timing?.sseAfterMs,
       keepaliveMs: opts.timing?.keepaliveMs,
       log: opts.log,

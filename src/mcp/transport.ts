@@ -77,11 +77,6 @@ export interface TransportOptions {
   sseAfterMs?: number;
   /** Keepalive comment interval on GET streams (default 25 s). */
   keepaliveMs?: number;
-  /**
-   * Per-session replay log caps (all of a session's SSE streams together): messages kept for
-   * `Last-Event-ID` resumption and for a GET stream not open yet. Defaults: 128 messages, 64 KiB.
-   */
-  replay?: Partial<ReplayLimits>;
   log?: (line: string) => void;
   /** Serves protocol revision 2026-07-28 (stateless) requests on the same endpoint when given. */
   stateless?: StatelessBackend;
@@ -109,7 +104,7 @@ export class StreamableHttpTransport<T> {
   ) {
     this.sseAfterMs = opts.sseAfterMs ?? 10_000;
     this.keepaliveMs = opts.keepaliveMs ?? 25_000;
-    this.replayLimits = replayLimits(opts.replay);
+    this.replayLimits = replayLimits(opts.limits.replay);
     this.legacy = new LegacySseFront(this, backend, opts.log);
     this.stateless = opts.stateless ? new StatelessFront(opts.stateless, { sseAfterMs: this.sseAfterMs, keepaliveMs: this.keepaliveMs, log: opts.log }) : null;
     const every = Math.max(20, Math.min(5_000, Math.floor(opts.limits.idleTimeoutMs / 4), this.keepaliveMs));

@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/support/ports.js';
+import { sleep } from './phases.js';
 
 /**
  * A reference gateway measured in the same run as Berth: HAProxy in HTTP mode in front of the same
@@ -17,8 +18,6 @@ export interface ReferenceGateway {
   pid: number;
   stop(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** HAProxy's version line, or null when it is not installed (BENCH_REFERENCE=off skips it). */
 function haproxyVersion(): string | null {

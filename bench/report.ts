@@ -69,6 +69,9 @@ const ISO_OPEN_TARGET_MS = 5;
 const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 const us = (cpu: CellResult['cpu']): string => (cpu ? [cpu.proxyUs, cpu.serverUs, cpu.clientUs].map((v) => (Number.isFinite(v) ? v.toFixed(0) : '—')).join(' / ') : '—');
 
+/** The reference gateway's result, or null when the run says why it was not measured. */
+const referenceOf = (r: BenchResults): TargetResult | null => (typeof r.reference === 'string' ? null : r.reference);
+
 /** A plain text table with right-aligned columns (the first column left-aligned). */
 function table(head: string[], rows: string[][]): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -171,13 +174,15 @@ function checks(r: BenchResults, iso: IsolatedResult | null): TargetCheck[] {
     const v = summarize(g).p50 / summarize(d).p50;
     out.push({ label: `gateway p50, C=${c}`, goal: '≤ 1.03× direct', actual: ratio(v), ok: v <= 1.03 });
   }
-  const ref = typeof r.reference === 'string' ? null : r.reference;
+  const ref = referenceOf(r);
   const r64 = ref && at(ref, top);
   if (d64 && r64) out.push({ label: `reference gateway throughput, C=${top}`, goal: 'for comparison', actual: ratio(summarize(r64).rps / summarize(d64).rps), ok: null });
-  for (const c of ref ? levels : []) {
-    const d = at(direct, c);
-    const x = at(ref!, c);
-    if (d && x) out.push({ label: `reference gateway p50, C=${c}`, goal: 'for comparison', actual: ratio(summarize(x).p50 / summarize(d).p50), ok: null });
+  if (ref) {
+    for (const c of levels) {
+      const d = at(direct, c);
+      const x = at(ref, c);
+      if (d && x) out.push({ label: `reference gateway p50, C=${c}`, goal: 'for comparison', actual: ratio(summarize(x).p50 / summarize(d).p50), ok: null });
+    }
   }
   const so = bridge.serialOpens ?? [];
   out.push(openCheck('stdio bridge session open p50 (one at a time)', percentile(so, 0.5)));
@@ -204,7 +209,7 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   const isoTarget: TargetResult[] = iso
     ? [{ name: `isolated: mcp-echo-server (warm ${r.meta.isoWarm}, max 80)`, cells: iso.cells, note: 'C ≤ warm pool, so every session gets a pre-started process' }]
     : [];
-  const ref = typeof r.reference === 'string' ? null : r.reference;
+  const ref = referenceOf(r);
   const measured = [...r.targets, r.stateless, ...(ref ? [ref] : []), ...isoTarget];
   const lines = [...r.meta.header, ''];
   for (const t of measured) lines.push(...formatTarget(t));

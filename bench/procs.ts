@@ -14,17 +14,25 @@ export interface HttpServerProcess {
  * `jsonResponse` answers POSTs with application/json instead of the SDK's default SSE stream.
  */
 export async function startHttpServer(opts: { jsonResponse?: boolean; timeoutMs?: number } = {}): Promise<HttpServerProcess> {
-  const timeoutMs = opts.timeoutMs ?? 15_000;
-  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], {
+  const child = await startListening('http-server', [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], { BENCH_PORT: '0', BENCH_JSON_RESPONSE: opts.jsonResponse ? '1' : '0' }, opts.timeoutMs);
+  return { ...child, url: `http://127.0.0.1:${child.port}/mcp` };
+}
+
+/**
+ * Start a Node.js process (`args` after the node binary, run in ROOT) that prints `listening PORT`
+ * once it accepts connections on 127.0.0.1, and wait for that line. Its stdin stays open as a
+ * lifeline: it exits when that closes (if this process dies).
+ */
+export async function startListening(name: string, args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', BENCH_PORT: '0', BENCH_JSON_RESPONSE: opts.jsonResponse ? '1' : '0' },
-    // stdin stays open as a lifeline: the server exits when it closes (if this process dies).
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`http-server did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => done(new Error(`${name} did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const done = (err: Error | null, p = 0) => {
       clearTimeout(timer);
       proc.stdout!.off('data', onData);
@@ -37,7 +45,7 @@ export async function startHttpServer(opts: { jsonResponse?: boolean; timeoutMs?
       const m = /listening (\d+)/.exec(out);
       if (m) done(null, Number(m[1]));
     };
-    const onExit = (code: number | null) => done(new Error(`http-server exited with ${code} before listening:\n${out}`));
+    const onExit = (code: number | null) => done(new Error(`${name} exited with ${code} before listening:\n${out}`));
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
     proc.once('exit', onExit);
@@ -45,7 +53,7 @@ export async function startHttpServer(opts: { jsonResponse?: boolean; timeoutMs?
     await stopChild(proc, exited);
     throw err;
   });
-  return { url: `http://127.0.0.1:${port}/mcp`, pid: proc.pid ?? -1, stop: () => stopChild(proc, exited) };
+  return { port, pid: proc.pid ?? -1, stop: () => stopChild(proc, exited) };
 }
 
 async function stopChild(proc: ChildProcess, exited: Promise<void>): Promise<void> {

@@ -16,8 +16,8 @@ export interface BenchResults {
   targets: [TargetResult, TargetResult, TargetResult];
   /** The shared stdio bridge again, the same calls sent statelessly (revision 2026-07-28). */
   stateless: TargetResult;
-  /** The same baseline server behind a reference gateway (HAProxy), or why it was not measured. */
-  reference: TargetResult | string;
+  /** The same baseline server behind each reference gateway (HAProxy, a bare Node.js TCP relay), or why one was not measured. */
+  references: { label: string; result: TargetResult | string }[];
   /** The shared stdio bridge's session opens measured like the isolated pool's: rounds of one, and of `isoWarm` at once, ms, sorted. */
   sharedOpens: { singles: number[]; bursts: number[] };
   isolated: IsolatedResult | string | null;
@@ -69,8 +69,9 @@ const ISO_OPEN_TARGET_MS = 5;
 const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 const us = (cpu: CellResult['cpu']): string => (cpu ? [cpu.proxyUs, cpu.serverUs, cpu.clientUs].map((v) => (Number.isFinite(v) ? v.toFixed(0) : '—')).join(' / ') : '—');
 
-/** The reference gateway's result, or null when the run says why it was not measured. */
-const referenceOf = (r: BenchResults): TargetResult | null => (typeof r.reference === 'string' ? null : r.reference);
+/** The reference gateways that were measured, with their short labels. */
+const measuredReferences = (r: BenchResults): { label: string; result: TargetResult }[] =>
+  r.references.flatMap((x) => (typeof x.result === 'string' ? [] : [{ label: x.label, result: x.result }]));
 
 /** A plain text table with right-aligned columns (the first column left-aligned). */
 function table(head: string[], rows: string[][]): string[] {
@@ -174,14 +175,13 @@ function checks(r: BenchResults, iso: IsolatedResult | null): TargetCheck[] {
     const v = summarize(g).p50 / summarize(d).p50;
     out.push({ label: `gateway p50, C=${c}`, goal: '≤ 1.03× direct', actual: ratio(v), ok: v <= 1.03 });
   }
-  const ref = referenceOf(r);
-  const r64 = ref && at(ref, top);
-  if (d64 && r64) out.push({ label: `reference gateway throughput, C=${top}`, goal: 'for comparison', actual: ratio(summarize(r64).rps / summarize(d64).rps), ok: null });
-  if (ref) {
+  for (const ref of measuredReferences(r)) {
+    const r64 = at(ref.result, top);
+    if (d64 && r64) out.push({ label: `${ref.label} throughput, C=${top}`, goal: 'for comparison', actual: ratio(summarize(r64).rps / summarize(d64).rps), ok: null });
     for (const c of levels) {
       const d = at(direct, c);
-      const x = at(ref, c);
-      if (d && x) out.push({ label: `reference gateway p50, C=${c}`, goal: 'for comparison', actual: ratio(summarize(x).p50 / summarize(d).p50), ok: null });
+      const x = at(ref.result, c);
+      if (d && x) out.push({ label: `${ref.label} p50, C=${c}`, goal: 'for comparison', actual: ratio(summarize(x).p50 / summarize(d).p50), ok: null });
     }
   }
   const so = bridge.serialOpens ?? [];
@@ -209,17 +209,17 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   const isoTarget: TargetResult[] = iso
     ? [{ name: `isolated: mcp-echo-server (warm ${r.meta.isoWarm}, max 80)`, cells: iso.cells, note: 'C ≤ warm pool, so every session gets a pre-started process' }]
     : [];
-  const ref = referenceOf(r);
-  const measured = [...r.targets, r.stateless, ...(ref ? [ref] : []), ...isoTarget];
+  const refs = measuredReferences(r);
+  const measured = [...r.targets, r.stateless, ...refs.map((x) => x.result), ...isoTarget];
   const lines = [...r.meta.header, ''];
   for (const t of measured) lines.push(...formatTarget(t));
-  if (!ref) lines.push(`## reference gateway: ${String(r.reference)}`, '');
+  for (const x of r.references) if (typeof x.result === 'string') lines.push(`## reference gateway ${x.label}: ${x.result}`, '');
   if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
   if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/isolated.js not built)', '');
   if (iso) lines.push(...formatIsolatedOpens(r, iso));
   lines.push(
-    ...formatRatios(r.targets[0], [...r.targets.slice(1), r.stateless, ...(ref ? [ref] : [])]),
-    ...(ref ? formatRatios(ref, [r.targets[1]], '## Berth\'s gateway vs the reference gateway in front of the same server (same run)') : []),
+    ...formatRatios(r.targets[0], [...r.targets.slice(1), r.stateless, ...refs.map((x) => x.result)]),
+    ...refs.flatMap((x) => formatRatios(x.result, [r.targets[1]], `## Berth's gateway vs ${x.label} in front of the same server (same run)`)),
     ...formatRatios(r.targets[2], [r.stateless], '## stateless 2026-07-28 vs the same bridge with 2025-11-25 sessions (same run)'),
     ...formatMemory(r),
     ...formatExpiry(r.expiry),

@@ -1,7 +1,7 @@
 // `npm run bench`: Berth's gateway and stdio bridge against a direct Streamable HTTP baseline, in one run.
 // Knobs (env): BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_ROUNDS=5  BENCH_IDLE_SESSIONS=2000
 //   (each target's MEASURE_MS and WARMUP_MS per C are split into ROUNDS interleaved slices)
-//   BENCH_REFERENCE=off (skip the HAProxy reference gateway, measured when haproxy is installed)
+//   BENCH_REFERENCE=off (skip the reference gateways: HAProxy, when installed, and a bare Node.js TCP relay)
 //   BENCH_UPSTREAM_JSON=1 (the baseline answers application/json instead of the SDK's default SSE)
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -10,7 +10,7 @@ import { TestApi } from '../test/support/api.js';
 import { ROOT, startBerth } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
 import { measureBurstOpens, measureOpens, mergeCells, runCell, type CellOptions, type CellResult } from './load.js';
-import { startReferenceGateway } from './reference.js';
+import { isMeasured, startReferences } from './reference.js';
 import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSpec, measureIsolated, measureSessionMemory, progress, type IsolatedResult } from './phases.js';
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
 import { buildReport, type BenchResults, type TargetResult } from './report.js';
@@ -123,9 +123,10 @@ async function bench(): Promise<BenchResults> {
 
   const httpPids = () => [http.pid];
   const echoPids = () => childPids(pid, 'mcp-echo-server.mjs');
-  const ref = await startReferenceGateway(http.url);
-  if (typeof ref !== 'string') cleanups.push(() => ref.stop());
-  progress(typeof ref === 'string' ? `reference gateway ${ref}` : `${ref.name} pid ${ref.pid} on ${ref.url}`);
+  const refs = await startReferences(http.url);
+  const running = refs.filter(isMeasured);
+  for (const r of running) cleanups.push(() => r.stop());
+  for (const r of refs) progress(isMeasured(r) ? `${r.name} pid ${r.pid} on ${r.url}` : `reference ${r.label}: ${r.reason}`);
   const plans: Plan[] = [
     { name: 'direct: SDK Streamable HTTP server', url: http.url, pids: { server: httpPids } },
     { name: 'gateway: same server via Berth (type url)', url: gw.url, pids: { proxy: pid, server: httpPids } },
@@ -134,11 +135,11 @@ async function bench(): Promise<BenchResults> {
       name: 'stdio bridge, stateless 2026-07-28 (shared)', url: stdio.url, pids: { proxy: pid, server: echoPids }, stateless: true,
       note: 'the same echo calls without a session: _meta envelope, MCP-Protocol-Version, Mcp-Method and Mcp-Name on every request',
     },
-    ...(typeof ref === 'string' ? [] : [{ name: ref.name, url: ref.url, pids: { proxy: ref.pid, server: httpPids }, note: 'CPU µs/call: the first column is HAProxy\'s' }]),
+    ...running.map((r) => ({ name: r.name, url: r.url, pids: { proxy: r.pid, server: httpPids }, note: r.note })),
   ];
-  const [direct, gateway, bridge, stateless, reference] = await measureInterleaved(plans);
+  const [direct, gateway, bridge, stateless, ...refResults] = await measureInterleaved(plans);
   const targets = [direct!, gateway!, bridge!];
-  if (typeof ref !== 'string') await ref.stop();
+  for (const r of running) await r.stop();
   progress(`stdio bridge (shared): session opens in rounds, as the isolated pool's are measured`);
   const sharedSingles = await measureBurstOpens(stdio.url, 1, ISO_ROUNDS.singles, ISO_PAUSE_MS);
   const sharedBursts = await measureBurstOpens(stdio.url, ISO_WARM, ISO_ROUNDS.bursts, ISO_PAUSE_MS);
@@ -179,7 +180,7 @@ async function bench(): Promise<BenchResults> {
     meta: { header, levels: LEVELS, isoWarm: ISO_WARM, idleSessions: IDLE_SESSIONS },
     targets: targets as BenchResults['targets'],
     stateless: stateless!,
-    reference: reference ?? (typeof ref === 'string' ? ref : 'not measured'),
+    references: refs.map((r) => ({ label: r.label, result: isMeasured(r) ? refResults[running.indexOf(r)] ?? 'not measured' : r.reason })),
     sharedOpens: { singles: sharedSingles.opens, bursts: sharedBursts.opens },
     isolated,
     rss: { start: rssStart, idle: rssIdle, afterLoad: rssAfterLoad },

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import type { CellResult } from './load.js';
+import { buildReport, type BenchResults, type TargetResult } from './report.js';
+
+/** A cell of `n` calls of `ms` each in a one-second window. */
+const cell = (c: number, n: number, ms: number, errors = 0): CellResult => ({
+  c,
+  latencies: Array.from({ length: n }, () => ms),
+  measureMs: 1000,
+  opens: [1],
+  attempts: n + errors,
+  errors,
+  firstError: errors ? 'boom' : null,
+});
+const target = (name: string, rps: number, ms: number, errors = 0): TargetResult => ({ name, cells: [cell(1, rps, ms, errors), cell(64, rps, ms, errors)], serialOpens: [0.5, 0.6] });
+
+function results(over: Partial<BenchResults> = {}): BenchResults {
+  return {
+    meta: { header: ['# bench'], levels: [1, 64], isoWarm: 4, idleSessions: 10 },
+    targets: [target('direct', 1000, 1), target('gateway', 900, 1.2), target('bridge', 1500, 0.8)],
+    stateless: target('stateless', 1400, 0.9),
+    references: [
+      { label: 'HAProxy', result: target('reference: HAProxy', 1000, 1.1) },
+      { label: 'Node.js TCP relay', result: 'not measured: the relay did not start (x)' },
+    ],
+    sharedOpens: { singles: [0.5], bursts: [1] },
+    isolated: null,
+    rss: { start: 80_000, idle: 90_000, afterLoad: 91_000 },
+    memory: 'failed: no memory phase in this test',
+    expiry: { idleS: 2, opened: 5, sessionsAfterOpen: 5, sessionsAfterWait: 0, waitedMs: 3000, expiredStatus: 404, pass: true },
+    ...over,
+  };
+}
+
+describe('bench report', () => {
+  it('compares Berth with each measured reference and says why one is missing', () => {
+    const { text } = buildReport(results());
+    expect(text).toContain("## Berth's gateway vs HAProxy in front of the same server (same run)");
+    expect(text).not.toContain("## Berth's gateway vs Node.js TCP relay");
+    expect(text).toContain('## reference gateway Node.js TCP relay: not measured: the relay did not start (x)');
+    const vsRef = text.split("## Berth's gateway vs HAProxy")[1]!.split('\n').find((l) => l.startsWith('gateway') && /\s64\s/.test(l));
+    expect(vsRef).toMatch(/0\.90×\s+1\.09×/);
+    const rows = text.split('## targets')[1]!;
+    expect(rows).toMatch(/gateway throughput, C=64\s+≥ 1\.00× direct \(±3% noise\)\s+0\.90×\s+✗/);
+    expect(rows).toMatch(/HAProxy throughput, C=64\s+for comparison\s+1\.00×\s+–/);
+    expect(rows).toMatch(/HAProxy p50, C=1\s+for comparison\s+1\.10×\s+–/);
+  });
+
+  it('judges the gateway against direct, not against the reference', () => {
+    const fast = results({ targets: [target('direct', 1000, 1), target('gateway', 990, 1.02), target('bridge', 1500, 0.8)] });
+    const rows = buildReport(fast).text.split('## targets')[1]!;
+    expect(rows).toMatch(/gateway throughput, C=64\s+\S.*0\.99×\s+✓/);
+    expect(rows).toMatch(/gateway p50, C=1\s+≤ 1\.03× direct\s+1\.02×\s+✓/);
+  });
+
+  it('fails the harness on a reference that errs, and on a phase that could not run', () => {
+    const bad = results({ references: [{ label: 'HAProxy', result: target('reference: HAProxy', 100, 1, 50) }] });
+    const { problems } = buildReport(bad);
+    expect(problems).toContain('reference: HAProxy: error rate 33.33% > 1% (first: boom)');
+    expect(problems).toContain('memory phase failed: no memory phase in this test');
+  });
+});

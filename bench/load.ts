@@ -40,6 +40,8 @@ export interface CellResult {
   firstError: string | null;
   /** CPU time per attempted call (µs) over the whole cell, filled in by the caller when it can read it. */
   cpu?: { proxyUs: number; serverUs: number; clientUs: number };
+  /** Calls/s of each slice merged into this cell, in the order measured (absent for a cell of one slice). */
+  slices?: number[];
 }
 
 /** A keep-alive connection pool to one MCP endpoint. */
@@ -273,7 +275,9 @@ export function percentile(sorted: readonly number[], q: number): number {
 
 /** Two slices of the same target and C as one cell (latencies and opens re-sorted, counts added). */
 export function mergeCells(a: CellResult, b: CellResult): CellResult {
+  const rps = (x: CellResult) => x.slices ?? [x.latencies.length / (x.measureMs / 1000)];
   return {
+    slices: [...rps(a), ...rps(b)],
     c: a.c,
     latencies: [...a.latencies, ...b.latencies].sort((x, y) => x - y),
     measureMs: a.measureMs + b.measureMs,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CellResult } from './load.js';
+import { mergeCells, type CellResult } from './load.js';
 import { buildReport, type BenchResults, type TargetResult } from './report.js';
 
 /** A cell of `n` calls of `ms` each in a one-second window. */
@@ -39,7 +39,7 @@ describe('bench report', () => {
     expect(text).not.toContain("## Berth's gateway vs Node.js TCP relay");
     expect(text).toContain('## reference gateway Node.js TCP relay: not measured: the relay did not start (x)');
     const vsRef = text.split("## Berth's gateway vs HAProxy")[1]!.split('\n').find((l) => l.startsWith('gateway') && /\s64\s/.test(l));
-    expect(vsRef).toMatch(/0\.90×\s+1\.09×/);
+    expect(vsRef).toMatch(/0\.90×\s+—\s+1\.09×/);
     const rows = text.split('## targets')[1]!;
     expect(rows).toMatch(/gateway throughput, C=64\s+≥ 1\.00× direct \(±3% noise\)\s+0\.90×\s+✗/);
     expect(rows).toMatch(/HAProxy throughput, C=64\s+for comparison\s+1\.00×\s+–/);
@@ -58,5 +58,15 @@ describe('bench report', () => {
     const { problems } = buildReport(bad);
     expect(problems).toContain('reference: HAProxy: error rate 33.33% > 1% (first: boom)');
     expect(problems).toContain('memory phase failed: no memory phase in this test');
+  });
+
+  it('shows the spread of the per-round ratios when the slices were measured side by side', () => {
+    // Two rounds: the gateway did 800 then 1,000 calls/s while direct did 1,000 both times.
+    const merged = (a: number, b: number) => mergeCells(cell(64, a, 1), cell(64, b, 1));
+    const direct: TargetResult = { name: 'direct', cells: [merged(1000, 1000)] };
+    const gateway: TargetResult = { name: 'gateway', cells: [merged(800, 1000)] };
+    const { text } = buildReport(results({ targets: [direct, gateway, target('bridge', 1500, 0.8)], references: [] }));
+    const row = text.split('## ratios vs direct')[1]!.split('\n').find((l) => l.startsWith('gateway'));
+    expect(row).toMatch(/0\.90×\s+0\.80–1\.00×/);
   });
 });

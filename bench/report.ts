@@ -94,19 +94,32 @@ function formatTarget(t: TargetResult): string[] {
   return [...out, ''];
 }
 
+/**
+ * The lowest and highest calls/s ratio of `cell` to `base` within one round (slices measured side by side),
+ * or '—' when the cells were not measured in the same rounds.
+ */
+function roundSpread(cell: CellResult, base: CellResult): string {
+  const a = cell.slices;
+  const d = base.slices;
+  if (!a || !d || a.length !== d.length) return '—';
+  const ratios = a.map((v, i) => v / d[i]!).filter(Number.isFinite);
+  return ratios.length ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×` : '—';
+}
+
 /** Throughput and p50 of each target against a baseline target, at each C both measured. */
 function formatRatios(base: TargetResult, others: TargetResult[], title = '## ratios vs direct (same run)'): string[] {
-  const byC = new Map(base.cells.map((c) => [c.c, summarize(c)]));
+  const byC = new Map(base.cells.map((c) => [c.c, c]));
   const rows: string[][] = [];
   for (const t of others) {
     for (const cell of t.cells) {
-      const d = byC.get(cell.c);
-      if (!d) continue;
+      const b = byC.get(cell.c);
+      if (!b) continue;
       const s = summarize(cell);
-      rows.push([t.name, String(s.c), ratio(s.rps / d.rps), ratio(s.p50 / d.p50), `${ms(s.p50 - d.p50, 3)} ms`]);
+      const d = summarize(b);
+      rows.push([t.name, String(s.c), ratio(s.rps / d.rps), roundSpread(cell, b), ratio(s.p50 / d.p50), `${ms(s.p50 - d.p50, 3)} ms`]);
     }
   }
-  return [title, ...table(['target', 'C', 'calls/s ratio', 'p50 ratio', 'p50 added'], rows), ''];
+  return [title, ...table(['target', 'C', 'calls/s ratio', 'per round', 'p50 ratio', 'p50 added'], rows), ''];
 }
 
 /** Isolated session opens from a full warm pool beside the shared bridge's, with the ≤ 5 ms target. */

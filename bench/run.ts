@@ -173,6 +173,7 @@ async function bench(): Promise<BenchResults> {
     `# Berth gateway benchmark (node ${process.version}, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms per cell in ${ROUNDS} interleaved slices, tools/call echo; baseline answers ${UPSTREAM_JSON ? 'JSON' : 'SSE'})`,
     `host: ${availableParallelism()} CPUs, load average ${load(loadStart)} at start, ${load(loadavg())} at end (load generator, Berth and servers share them)`,
     'slices: at each C every target runs one slice per round, in alternating order, and its slices are merged;',
+    '"per round": the lowest and highest calls/s ratio between slices of the same round (the noise within this run);',
     'latency: calls started after a slice\'s warm-up and finished in its window; open: initialize + notifications/initialized, all C sessions at once on new connections;',
     'CPU µs/call: CPU time each process used over the whole cell (warm-ups and opens included) / calls attempted (/proc/PID/stat).',
   ];

@@ -21,8 +21,9 @@ export interface GatewayRoute {
   legacy?: 'sse' | 'message';
 }
 
-const PATH_ROUTE = /^\/s\/([^/]+)\/mcp\/?$/;
-const LEGACY_ROUTE = /^\/s\/([^/]+)\/(sse|message)\/?$/;
+// An empty id (`/s//mcp`) still routes here, so an MCP client gets the JSON-RPC 404 of an unknown id.
+const PATH_ROUTE = /^\/s\/([^/]*)\/mcp\/?$/;
+const LEGACY_ROUTE = /^\/s\/([^/]*)\/(sse|message)\/?$/;
 
 /** The data plane: maps a request to a deployment and hands it to that deployment's MCP endpoint. */
 export class Gateway {
@@ -50,7 +51,9 @@ export class Gateway {
 
   async handle(req: IncomingMessage, res: ServerResponse, route: GatewayRoute): Promise<void> {
     try {
-      if (!DEPLOYMENT_ID_PATTERN.test(route.id)) throw new BerthError('DEPLOYMENT_NOT_FOUND', `No deployment with id ${route.id}`);
+      if (!DEPLOYMENT_ID_PATTERN.test(route.id)) {
+        throw new BerthError('DEPLOYMENT_NOT_FOUND', route.id ? `No deployment with id ${route.id}` : 'The endpoint URL has no deployment id: use /s/ID/mcp');
+      }
       const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes) : EMPTY;
       const endpoint = await this.deps.endpointFor(route.id);
       if (req.method === 'POST') this.deps.onRequest(route.id);

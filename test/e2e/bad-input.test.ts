@@ -65,6 +65,10 @@ describe('bad input gets a clear error and Berth keeps serving', () => {
     expect(r.json?.error?.data?.code).toBe('DEPLOYMENT_NOT_FOUND');
     const weird = await post(`${berth.url}/s/..%2F..%2Fetc/mcp`, '{}');
     expect(weird.status).toBe(404);
+    const empty = await post(`${berth.url}/s//mcp`, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
+    expect(empty.status).toBe(404);
+    expect(empty.json?.error?.data?.code).toBe('DEPLOYMENT_NOT_FOUND');
+    expect(empty.json?.error?.message).toContain('no deployment id');
   });
 
   it('malformed JSON: 400 with a parse error', async () => {

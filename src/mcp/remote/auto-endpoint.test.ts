@@ -286,6 +286,26 @@ describe('routing and detection details', () => {
     }
   });
 
+  it('says a remote that nothing answers for is unreachable, not that it speaks no MCP', async () => {
+    const { createServer } = await import('node:net');
+    // A port that was just free and is closed again: connections to it are refused.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const endpoint = new AutoEndpoint({ deploymentId: 'x', endpoint: `http://127.0.0.1:${port}/mcp`, headers: {}, timeoutMs: 5000, limits: LIMITS, restart: FAST_RESTART, detectTimeoutMs: 2000 });
+    try {
+      const err = await endpoint.start().then(
+        () => null,
+        (e: unknown) => e as { code: string; message: string },
+      );
+      expect(err?.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(err?.message).toMatch(new RegExp(`^Remote MCP server at http://127\\.0\\.0\\.1:${port}/mcp is unreachable: .*ECONNREFUSED`));
+    } finally {
+      await endpoint.close();
+    }
+  });
+
   it('sends the deployment headers to the remote on every path (detection, proxy, channels)', async () => {
     const remote = await startLegacySseServer();
     const seen: (string | undefined)[] = [];

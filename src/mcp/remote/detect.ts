@@ -104,11 +104,25 @@ async function tryLegacySse(http: RemoteHttp, signal: AbortSignal): Promise<{ ok
   }
 }
 
+/** Error codes that mean no HTTP answer came at all: nothing listens, the name does not resolve, no route, the connection broke. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET']);
+
+function isNetworkError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+  }
+  return false;
+}
+
 /** Ask the remote which transport it speaks; rejects (UPSTREAM_UNAVAILABLE) when it speaks none Berth knows or cannot be reached. */
 export async function detectTransport(http: RemoteHttp, timeoutMs: number): Promise<Detection> {
   const signal = AbortSignal.timeout(timeoutMs);
   const evidence: string[] = [];
-  const note = (what: string) => (err: unknown) => ({ failed: `${what}: ${signal.aborted ? `no answer within ${timeoutMs} ms` : errorText(err)}` });
+  const note = (what: string) => (err: unknown) => {
+    const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : errorText(err);
+    return { failed: `${what}: ${reason}`, reason, unreachable: signal.aborted || isNetworkError(err) };
+  };
   const [init, disc] = await Promise.all([tryInitialize(http, signal).catch(note('initialize')), tryDiscover(http, signal).catch(note('server/discover'))]);
   evidence.push('failed' in init ? init.failed : init.note, 'failed' in disc ? disc.failed : disc.note);
   const legacyOk = !('failed' in init) && init.ok;
@@ -122,6 +136,10 @@ export async function detectTransport(http: RemoteHttp, timeoutMs: number): Prom
   const sse = await tryLegacySse(http, signal).catch(note('GET'));
   evidence.push('failed' in sse ? sse.failed : sse.note);
   if (!('failed' in sse) && sse.ok) return { transport: 'sse', modern: false, discover: null, evidence };
+  // Nothing answered at all: say so, rather than that whatever is there speaks no MCP.
+  if ('failed' in init && 'failed' in disc && 'failed' in sse && init.unreachable && disc.unreachable && sse.unreachable) {
+    throw new BerthError('UPSTREAM_UNAVAILABLE', `Remote MCP server at ${http.endpoint} is unreachable: ${init.reason}`);
+  }
   throw new BerthError('UPSTREAM_UNAVAILABLE', `Remote MCP server at ${http.endpoint} speaks no MCP transport Berth knows (${evidence.join('; ')})`);
 }
 

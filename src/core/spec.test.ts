@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DeploymentSpecSchema } from './spec.js';
+import { CreateDeploymentSchema, DeploymentSpecSchema } from './spec.js';
+import { parseOrThrow } from './validate.js';
 
 describe('DeploymentSpecSchema', () => {
   it('takes isolated.prime, leaves it unset by default, and names the field when it is wrong', () => {
@@ -16,5 +17,21 @@ describe('DeploymentSpecSchema', () => {
     expect(DeploymentSpecSchema.parse({ type: 'url', endpoint: 'http://127.0.0.1:1/mcp', transport: 'sse' })).toMatchObject({ transport: 'sse' });
     const bad = DeploymentSpecSchema.safeParse({ type: 'url', endpoint: 'http://127.0.0.1:1/mcp', transport: 'websocket' });
     expect(bad.error?.issues[0]?.path).toEqual(['transport']);
+  });
+});
+
+describe('parseOrThrow', () => {
+  it('says a missing field is required, and keeps the other messages', () => {
+    let caught: unknown;
+    try {
+      parseOrThrow(CreateDeploymentSchema, { spec: { type: 'process', command: 'node', args: 'x' } }, 'deployment');
+    } catch (err) {
+      caught = err;
+    }
+    const e = caught as { code: string; message: string; details: { issues: { field: string; message: string }[] } };
+    expect(e.code).toBe('VALIDATION_FAILED');
+    expect(e.details.issues).toContainEqual({ field: 'name', message: 'is required' });
+    expect(e.details.issues.find((i) => i.field === 'spec.args')?.message).toMatch(/expected array, received string/);
+    expect(e.message).toBe(`Invalid deployment: ${e.details.issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
   });
 });

@@ -93,6 +93,7 @@ describe('against a stand-in API server', () => {
 
   it('exits 1 with the status message and the last log lines when the deployment fails', async () => {
     api.appendLog('broken-000000000001', 'system', 'starting npx');
+    api.appendLog('broken-000000000001', 'system', '[main] warning: /x/server.mjs is outside what the sandboxed server can see');
     for (let i = 1; i <= 25; i++) api.appendLog('broken-000000000001', 'stderr', `Error line ${i}`);
     const r = await runCli(['--url', api.url, 'deploy', '--name', 'broken', '--', 'npx', 'nope']);
     expect(r.code).toBe(1);
@@ -102,6 +103,9 @@ describe('against a stand-in API server', () => {
     expect(r.stderr).toContain('stderr  Error line 25');
     expect(r.stderr).toContain('Error line 6\n');
     expect(r.stderr).not.toContain('Error line 5\n');
+    // Berth's warning from before the last 20 lines is kept, ahead of them; its other early lines are not.
+    expect(r.stderr).toMatch(/Last log lines:\n\S+ \[berth\] \[main\] warning: \/x\/server\.mjs is outside[^\n]*\n\S+ stderr  Error line 6\n/);
+    expect(r.stderr).not.toContain('starting npx');
   });
 
   it('gives up after --timeout and exits 1', async () => {

@@ -38,11 +38,13 @@ export async function waitUntilRunning(ctx: CliContext, id: string, timeoutS: nu
   );
 }
 
+/** Log lines shown when a deploy fails: the last 20, after any earlier warning from Berth they would hide (a sandbox hint, say). */
 async function lastLogLines(ctx: CliContext, id: string): Promise<string[]> {
   try {
-    const { items } = await ctx.client.getLogs(id, 20);
+    const { items } = await ctx.client.getLogs(id, 200);
     if (items.length === 0) return [];
-    return ['Last log lines:', ...items.slice(-20).map(formatLogEntry)];
+    const warnings = items.slice(0, -20).filter((e) => e.stream === 'system' && / warning: /.test(e.line));
+    return ['Last log lines:', ...[...warnings, ...items.slice(-20)].map(formatLogEntry)];
   } catch {
     return [];
   }

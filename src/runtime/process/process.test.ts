@@ -189,6 +189,22 @@ describe.skipIf(!HAS_BWRAP)('bubblewrap sandbox', () => {
     expect(existsSync(path.join(dataDir, 'work', 'probe-bubblewrap', 'probe.txt'))).toBe(true);
   });
 
+  it('warns when an argument names a host file the sandboxed server cannot see, and runs it with --cwd', async () => {
+    const logs = new MemoryLogStore();
+    const rt = new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 500 });
+    runtimes.push(rt);
+    const outside = mkdtempSync(path.join(dataDir, 'outside-'));
+    const script = path.join(outside, 'server.mjs');
+    writeFileSync(script, "process.stdout.write('ran\\n'); process.stdin.resume();");
+    const hidden = await rt.launch({ deploymentId: 'hidden', instanceKey: 'main', command: 'node', args: [script], env: {} });
+    expect((await hidden.exited).code).not.toBe(0);
+    const lines = (await logs.read('hidden')).map((e) => e.line);
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`warning: ${script.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is outside what the sandboxed server can see.*--cwd`)));
+    const seen = await rt.launch({ deploymentId: 'seen', instanceKey: 'main', command: 'node', args: [script], env: {}, cwd: outside });
+    expect(await firstLine(seen)).toBe('ran');
+    expect((await logs.read('seen')).map((e) => e.line).filter((l) => l.includes('warning'))).toEqual([]);
+  });
+
   it('runs `npx -y @modelcontextprotocol/server-everything` and answers initialize', { timeout: 180_000 }, async () => {
     const logs = new MemoryLogStore();
     const rt = new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 2000 });

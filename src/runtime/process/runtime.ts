@@ -7,7 +7,7 @@ import { ProcessHandle } from './handle.js';
 import { listPidFiles, pidFilePath, removePidFile, writePidFile, type PidFile } from './pidfile.js';
 import { readStat, safeKill, signalGroup, waitGone } from './proc.js';
 import { eachLine } from './lines.js';
-import { DEFAULT_PATH, bwrapArgs, prlimitArgs, resolveCommand, type Limits } from './sandbox.js';
+import { DEFAULT_PATH, bwrapArgs, pathsHiddenBySandbox, prlimitArgs, resolveCommand, type Limits } from './sandbox.js';
 
 export type SandboxMode = 'auto' | 'bubblewrap' | 'none';
 
@@ -128,6 +128,11 @@ export class ProcessRuntime implements Runtime {
     const pidFile = pidFilePath(this.runDir, req.deploymentId, req.instanceKey);
     const tag = `[${req.instanceKey}]`;
     this.logs.append(req.deploymentId, 'system', `${tag} started pid ${pid} (sandbox ${this.sandbox}): ${commandLine}`);
+    if (this.bwrap) {
+      for (const hidden of pathsHiddenBySandbox(req.args, { cwd, home, executable: exe })) {
+        this.logs.append(req.deploymentId, 'system', `${tag} warning: ${hidden} is outside what the sandboxed server can see (system folders, its working folder ${cwd}, its HOME): deploy with --cwd set to its folder (spec.cwd), or run Berth with BERTH_SANDBOX=none`);
+      }
+    }
     const handle = new ProcessHandle(child, this.bwrap !== null, this.stopGraceMs, async (info: ExitInfo) => {
       this.live.delete(key);
       const how = info.signal ? `signal ${info.signal}` : `code ${info.code}`;

@@ -79,6 +79,25 @@ function systemBind(dir: string): string[] {
   return ['--ro-bind', dir, dir];
 }
 
+/** Read-only binds beyond the system dirs: the Node installation (when it is not under /usr, so `node`/`npx` servers run) and the executable's folder. */
+function extraBinds(paths: SandboxPaths): Set<string> {
+  const extra = new Set<string>();
+  if (!SYSTEM_DIRS.some((d) => under(process.execPath, d))) extra.add(path.dirname(path.dirname(process.execPath)));
+  if (!SYSTEM_DIRS.some((d) => under(paths.executable, d)) && !under(paths.executable, paths.cwd) && !under(paths.executable, paths.home)) {
+    extra.add(path.dirname(paths.executable));
+  }
+  return extra;
+}
+
+/**
+ * Arguments that name an existing host path the sandboxed server will not see (a script outside its
+ * working dir, say), so the launch can say so instead of leaving the user with "file not found".
+ */
+export function pathsHiddenBySandbox(args: readonly string[], paths: SandboxPaths): string[] {
+  const visible = [...SYSTEM_DIRS, ...extraBinds(paths), paths.cwd, paths.home];
+  return args.filter((a) => path.isAbsolute(a) && existsSync(a) && !visible.some((d) => under(path.normalize(a), d)));
+}
+
 /**
  * The bubblewrap argument list (everything before the command). See the ADR at the top of
  * ./index.ts for why each flag is there.
@@ -87,15 +106,7 @@ export function bwrapArgs(paths: SandboxPaths): string[] {
   const args: string[] = [];
   for (const d of SYSTEM_DIRS) args.push(...systemBind(d));
   for (const f of MASKED) if (existsSync(f)) args.push('--ro-bind', '/dev/null', f);
-  // The Node installation (when it is not already under /usr), so `node`/`npx` servers run.
-  const nodeRoot = path.dirname(path.dirname(process.execPath));
-  const extra = new Set<string>();
-  if (!SYSTEM_DIRS.some((d) => under(process.execPath, d))) extra.add(nodeRoot);
-  const exeDir = path.dirname(paths.executable);
-  if (!SYSTEM_DIRS.some((d) => under(paths.executable, d)) && !under(paths.executable, paths.cwd) && !under(paths.executable, paths.home)) {
-    extra.add(exeDir);
-  }
-  for (const d of extra) args.push('--ro-bind', d, d);
+  for (const d of extraBinds(paths)) args.push('--ro-bind', d, d);
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
   // After the tmpfs, so working dirs that live under /tmp are still visible.
   const rw = [paths.cwd, paths.home].sort((a, b) => a.length - b.length);

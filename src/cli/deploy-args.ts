@@ -1,4 +1,5 @@
 /** Turning `berth deploy` options into a CreateDeploymentInput. */
+import path from 'node:path';
 import type { CreateDeploymentInput } from '../core/index.js';
 import { InvalidArgumentError } from 'commander';
 
@@ -132,7 +133,8 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
       command,
       args,
       env: flags.env ?? {},
-      ...(flags.cwd === undefined ? {} : { cwd: flags.cwd }),
+      // Relative to where the user typed it (Berth would resolve it against its own working directory).
+      ...(flags.cwd === undefined ? {} : { cwd: path.resolve(flags.cwd) }),
       ...(flags.isolated ? { mode: 'isolated' as const } : {}),
     },
   };

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StandInApi } from './testing/stand-in-api.js';
 import { startStandInApi } from './testing/stand-in-api.js';
@@ -57,6 +58,12 @@ describe('against a stand-in API server', () => {
       spec: { type: 'process', command: 'node', args: ['server.js'], env: { FOO: 'bar', URL: 'x=y', EMPTY: '' }, cwd: '/srv', mode: 'isolated' },
     });
     expect(statusPolls()).toHaveLength(0);
+  });
+
+  it('sends --cwd as an absolute path, resolved where the command was typed', async () => {
+    const r = await runCli(['--url', api.url, 'deploy', '--no-wait', '--cwd', 'servers/mine', '--', 'node', 'index.js']);
+    expect(r.code).toBe(0);
+    expect((posts()[0]?.body as { spec: { cwd: string } }).spec.cwd).toBe(path.join(process.cwd(), 'servers/mine'));
   });
 
   it('rejects -e FOO with a usage error (exit 2) and sends nothing', async () => {

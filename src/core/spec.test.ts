@@ -13,6 +13,12 @@ describe('DeploymentSpecSchema', () => {
     expect(bad.error?.issues[0]?.path).toEqual(['isolated', 'prime']);
   });
 
+  it('takes an absolute working directory only', () => {
+    expect(DeploymentSpecSchema.parse({ type: 'process', command: 'node', cwd: '/srv/x' })).toMatchObject({ cwd: '/srv/x' });
+    const bad = DeploymentSpecSchema.safeParse({ type: 'process', command: 'node', cwd: 'srv/x' });
+    expect(bad.error?.issues[0]).toMatchObject({ path: ['cwd'], message: 'must be an absolute path' });
+  });
+
   it('takes a url transport from the list only', () => {
     expect(DeploymentSpecSchema.parse({ type: 'url', endpoint: 'http://127.0.0.1:1/mcp', transport: 'sse' })).toMatchObject({ transport: 'sse' });
     const bad = DeploymentSpecSchema.safeParse({ type: 'url', endpoint: 'http://127.0.0.1:1/mcp', transport: 'websocket' });

@@ -8,7 +8,7 @@
 export const ALLOWED_STATUS = new Set([200, 202, 204, 400, 403, 404, 405, 406, 413, 415, 431, 503]);
 
 /** The gateway's own routes (as in src/gateway/gateway.ts): paths that must answer in JSON-RPC. */
-const PATH_ROUTE = /^\/s\/([^/]+)\/(mcp|sse|message)\/?$/;
+const PATH_ROUTE = /^\/s\/([^/]*)\/(mcp|sse|message)\/?$/;
 
 const TAG = /@@t:([A-Za-z0-9_-]+)@@/g;
 

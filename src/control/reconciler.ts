@@ -6,6 +6,7 @@ import type { Runtime } from '../runtime/types.js';
 import type { DeploymentPatch, DeploymentStore } from '../store/types.js';
 import type { LogStore } from '../telemetry/logs.js';
 import { HealthMonitor, type HealthTarget } from './health.js';
+import { stderrHint } from './stderr-hint.js';
 
 /** An MCP endpoint the control plane can start (bridge or remote proxy). */
 export interface ManagedEndpoint extends McpEndpoint {
@@ -193,7 +194,12 @@ export class Reconciler {
       this.deps.logs.append(id, 'system', `ready: ${tools.length} tool${tools.length === 1 ? '' : 's'} (${tools.map((t) => t.name).join(', ')})`);
       this.health.reset(id);
     } catch (err) {
-      const message = `failed to start: ${toBerthError(err).message}`;
+      let message = `failed to start: ${toBerthError(err).message}`;
+      if (d.spec.type === 'process') {
+        // The status message is all an API or UI user sees: name the server's own complaint.
+        const hint = stderrHint(await this.deps.logs.read(id, { tail: 200 }).catch(() => []));
+        if (hint) message += ` (stderr: ${hint})`;
+      }
       markFailed(err);
       active.closing = true;
       this.active.delete(id);

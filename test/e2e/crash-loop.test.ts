@@ -22,4 +22,11 @@ describe('a server that keeps crashing', () => {
     expect(started.status).toBe(202);
     await ctx.api.waitFor(d.id, 'running', 30_000);
   });
+
+  it('that cannot start at all is reported failed with its own complaint from stderr', async () => {
+    const script = "console.error('loading config'); console.error('Error: TOKEN is not set'); console.error('    at main (server.js:1:1)'); process.exit(1)";
+    const d = await ctx.api.deploy({ name: 'nostart', spec: { type: 'process', command: process.execPath, args: ['-e', script], env: {} } });
+    const failed = await ctx.api.waitFor(d.id, 'failed', 60_000);
+    expect(failed.status_message).toMatch(/^failed to start: .*exit code 1.* \(stderr: Error: TOKEN is not set\)$/);
+  });
 });

@@ -266,21 +266,29 @@ describe('routing and detection details', () => {
     await expect(wrong.endpoint.probe(3000)).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
   });
 
+  /** The error an AutoEndpoint in front of `url` fails to start with (null if it started). */
+  async function startError(url: string): Promise<{ code: string; message: string } | null> {
+    const endpoint = new AutoEndpoint({ deploymentId: 'x', endpoint: url, headers: {}, timeoutMs: 5000, limits: LIMITS, restart: FAST_RESTART, detectTimeoutMs: 2000 });
+    try {
+      return await endpoint.start().then(
+        () => null,
+        (e: unknown) => e as { code: string; message: string },
+      );
+    } finally {
+      await endpoint.close();
+    }
+  }
+
   it('refuses to start in front of something that is not an MCP server, naming what it saw', async () => {
     const { createServer } = await import('node:http');
     const server = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>nope</h1>'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
-    const endpoint = new AutoEndpoint({ deploymentId: 'x', endpoint: `http://127.0.0.1:${port}/mcp`, headers: {}, timeoutMs: 5000, limits: LIMITS, restart: FAST_RESTART, detectTimeoutMs: 2000 });
     try {
-      const err = await endpoint.start().then(
-        () => null,
-        (e: unknown) => e as { code: string; message: string },
-      );
+      const err = await startError(`http://127.0.0.1:${port}/mcp`);
       expect(err?.code).toBe('UPSTREAM_UNAVAILABLE');
       expect(err?.message).toMatch(/speaks no MCP transport.*initialize: HTTP 404.*GET: HTTP 404/);
     } finally {
-      await endpoint.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
@@ -293,17 +301,9 @@ describe('routing and detection details', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as { port: number }).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const endpoint = new AutoEndpoint({ deploymentId: 'x', endpoint: `http://127.0.0.1:${port}/mcp`, headers: {}, timeoutMs: 5000, limits: LIMITS, restart: FAST_RESTART, detectTimeoutMs: 2000 });
-    try {
-      const err = await endpoint.start().then(
-        () => null,
-        (e: unknown) => e as { code: string; message: string },
-      );
-      expect(err?.code).toBe('UPSTREAM_UNAVAILABLE');
-      expect(err?.message).toMatch(new RegExp(`^Remote MCP server at http://127\\.0\\.0\\.1:${port}/mcp is unreachable: .*ECONNREFUSED`));
-    } finally {
-      await endpoint.close();
-    }
+    const err = await startError(`http://127.0.0.1:${port}/mcp`);
+    expect(err?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(err?.message).toMatch(new RegExp(`^Remote MCP server at http://127\\.0\\.0\\.1:${port}/mcp is unreachable: .*ECONNREFUSED`));
   });
 
   it('sends the deployment headers to the remote on every path (detection, proxy, channels)', async () => {

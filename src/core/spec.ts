@@ -40,7 +40,11 @@ export const ProcessSpecSchema = z.strictObject({
   command: z.string().min(1, 'command must not be empty'),
   args: z.array(z.string()).default([]),
   env: envMap.default({}),
-  cwd: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
+  cwd: z
+    .string()
+    .refine((p) => p.startsWith('/'), 'must be an absolute path')
+    .describe('Working directory, an absolute path (default: a folder of its own under the data directory)')
+    .optional(),
   /** `shared`: one process multiplexed across sessions; `isolated`: one process per session. */
   mode: z.enum(['shared', 'isolated']).default('shared'),
   isolated: IsolatedSchema.default({ max_sessions: 32, warm: 1 }),

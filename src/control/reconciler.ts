@@ -6,7 +6,7 @@ import type { Runtime } from '../runtime/types.js';
 import type { DeploymentPatch, DeploymentStore } from '../store/types.js';
 import type { LogStore } from '../telemetry/logs.js';
 import { HealthMonitor, type HealthTarget } from './health.js';
-import { stderrHint } from './stderr-hint.js';
+import { startingLine, stderrHint } from './stderr-hint.js';
 
 /** An MCP endpoint the control plane can start (bridge or remote proxy). */
 export interface ManagedEndpoint extends McpEndpoint {
@@ -165,7 +165,7 @@ export class Reconciler {
   private async activate(d: Deployment): Promise<void> {
     const id = d.id;
     await this.setStatus(d, 'deploying', 'starting');
-    this.deps.logs.append(id, 'system', `starting (${describeSpec(d)})`);
+    this.deps.logs.append(id, 'system', startingLine(describeSpec(d)));
     let markReady!: () => void;
     let markFailed!: (err: unknown) => void;
     const whenReady = new Promise<void>((res, rej) => {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { LogEntry } from '../telemetry/logs.js';
-import { stderrHint } from './stderr-hint.js';
+import { startingLine, stderrHint } from './stderr-hint.js';
 
 const log = (...lines: [LogEntry['stream'], string][]): LogEntry[] => lines.map(([stream, line], i) => ({ seq: i + 1, ts: 'T', stream, line }));
 
 describe('stderrHint', () => {
   it("picks Node's error line out of its stack trace", () => {
     const entries = log(
-      ['system', 'starting (node /x/server.mjs)'],
+      ['system', startingLine('node /x/server.mjs')],
       ['stderr', 'node:internal/modules/cjs/loader:1210'],
       ['stderr', '  throw err;'],
       ['stderr', "Error: Cannot find module '/x/server.mjs'"],
@@ -28,7 +28,7 @@ describe('stderrHint', () => {
   });
 
   it('looks only at the latest start attempt, and says nothing without stderr', () => {
-    const entries = log(['system', 'starting (a)'], ['stderr', 'Error: old failure'], ['system', 'starting (a)'], ['stdout', 'noise']);
+    const entries = log(['system', startingLine('a')], ['stderr', 'Error: old failure'], ['system', startingLine('a')], ['stdout', 'noise']);
     expect(stderrHint(entries)).toBeNull();
     expect(stderrHint([])).toBeNull();
   });

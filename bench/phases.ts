@@ -122,7 +122,7 @@ export async function measureSessionMemory(n: number): Promise<MemoryResult> {
   const pid = berth.proc.pid!;
   let inspector: InspectorClient | null = null;
   try {
-    const api = new TestApi(berth.url);
+    const api = new TestApi(berth.url, berth.token);
     const dep = await deployAndWait(api, berth.url, echoSpec('bench-memory'));
     const wsUrl = InspectorClient.urlIn(berth.output());
     inspector = wsUrl ? await InspectorClient.connect(wsUrl).catch(() => null) : null;
@@ -185,7 +185,7 @@ export interface ExpiryResult {
 export async function checkIdleExpiry(n: number, idleS: number, waitMs: number): Promise<ExpiryResult> {
   const berth = await startBerth({ env: { ...BENCH_ENV, BERTH_SESSION_IDLE_S: String(idleS), BERTH_MAX_SESSIONS: String(n + 100) } });
   try {
-    const api = new TestApi(berth.url);
+    const api = new TestApi(berth.url, berth.token);
     const dep = await deployAndWait(api, berth.url, echoSpec('bench-expiry'));
     const client = new McpClientPool(dep.url, 32);
     try {

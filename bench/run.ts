@@ -114,7 +114,7 @@ async function bench(): Promise<BenchResults> {
   cleanups.push(() => disposeBerth(berth));
   const pid = berth.proc.pid!;
   const rssStart = await settledRssKb(pid);
-  const api = new TestApi(berth.url);
+  const api = new TestApi(berth.url, berth.token);
   progress(`berth pid ${pid} on ${berth.url}; baseline pid ${http.pid} on ${http.url}`);
 
   const gw = await deployAndWait(api, berth.url, { name: 'bench-http', spec: { type: 'url', endpoint: http.url } });

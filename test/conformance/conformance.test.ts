@@ -266,7 +266,7 @@ beforeAll(async () => {
   const direct = await startHttpServer();
   httpServer = direct.proc;
   berth = await startBerth({ env: { BERTH_SESSION_IDLE_S: '20' } });
-  const api = new TestApi(berth.url);
+  const api = new TestApi(berth.url, berth.token);
   const deployments = await Promise.all([
     api.deploy({ name: 'conformance-url', spec: { type: 'url', endpoint: direct.url } }),
     api.deploy(stdioSpec('conformance-shared', 'shared')),

@@ -13,7 +13,7 @@ const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/j
 
 beforeAll(async () => {
   berth = await startBerth({ env: { BERTH_MAX_BODY_BYTES: '65536' } });
-  api = new TestApi(berth.url);
+  api = new TestApi(berth.url, berth.token);
   const d = await api.deploy(echoSpec('bad-input'));
   endpoint = d.endpoint;
   await api.waitFor(d.id);
@@ -158,7 +158,7 @@ describe('bad input gets a clear error and Berth keeps serving', () => {
       expect(r.body.error.code).toBe('VALIDATION_FAILED');
       expect(r.body.error.message).toContain(field === 'surprise' ? 'surprise' : field);
     }
-    const notJson = await fetch(`${berth.url}/api/deployments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
+    const notJson = await fetch(`${berth.url}/api/deployments`, { method: 'POST', headers: { 'content-type': 'application/json', ...berth.authHeaders() }, body: '{nope' });
     expect(notJson.status).toBe(400);
     expect(((await notJson.json()) as { error: { code: string } }).error.code).toBe('INVALID_JSON');
   });

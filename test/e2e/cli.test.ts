@@ -18,7 +18,7 @@ function berthCli(args: string[], timeoutMs = 180_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', BERTH_URL: ctx.berth.url },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', BERTH_URL: ctx.berth.url, BERTH_TOKEN: ctx.berth.token },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -80,7 +80,7 @@ describe('the berth CLI against a real Berth', () => {
     expect(logs.stdout).toContain('ready: 12 tools');
 
     // logs -f: follow, see the stop arrive live.
-    const follower = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), 'logs', id, '-f', '--tail', '1'], { env: { ...process.env, BERTH_URL: ctx.berth.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const follower = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), 'logs', id, '-f', '--tail', '1'], { env: { ...process.env, BERTH_URL: ctx.berth.url, BERTH_TOKEN: ctx.berth.token }, stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
     // The one tail line shows the follower is connected; only then stop, so the live line can't be missed.

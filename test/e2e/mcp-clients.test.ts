@@ -16,7 +16,7 @@ let echo: string;
 
 beforeAll(async () => {
   berth = await startBerth();
-  api = new TestApi(berth.url);
+  api = new TestApi(berth.url, berth.token);
   everything = (await api.deploy(everythingSpec())).endpoint;
   echo = (await api.deploy(echoSpec('echo', [MARKER]))).endpoint;
   await api.waitFor(idOf(everything));

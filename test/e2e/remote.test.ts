@@ -28,7 +28,7 @@ async function startUpstream(): Promise<{ proc: ChildProcess; url: string }> {
 beforeAll(async () => {
   ({ proc: upstream, url: upstreamUrl } = await startUpstream());
   berth = await startBerth();
-  api = new TestApi(berth.url);
+  api = new TestApi(berth.url, berth.token);
 });
 
 afterAll(async () => {

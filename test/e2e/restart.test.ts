@@ -47,7 +47,7 @@ describe('Berth restarts', () => {
     const marker = `--berth-test-marker=${randomUUID()}`;
     const stoppedMarker = `--berth-test-marker=${randomUUID()}`;
     berth = await startBerth({ dataDir, port });
-    let api = new TestApi(berth.url);
+    let api = new TestApi(berth.url, berth.token);
     const d = await api.deploy(echoSpec('survivor', [marker], { description: 'keeps its data', tags: ['e2e'] }));
     const stopped = await api.deploy(echoSpec('stays-stopped', [stoppedMarker], { start: false }));
     await api.waitFor(d.id);
@@ -57,7 +57,7 @@ describe('Berth restarts', () => {
     // 1. Berth crashes (SIGKILL): its children may outlive it; the next start must not run a second copy.
     await berth.kill();
     berth = await startBerth({ dataDir, port });
-    api = new TestApi(berth.url);
+    api = new TestApi(berth.url, berth.token);
     await api.waitFor(d.id);
     const pid2 = await serverPid(d.endpoint, marker);
     expect(pid2).not.toBe(pid1);
@@ -77,7 +77,7 @@ describe('Berth restarts', () => {
     expect(await berth.stop()).toBe(0);
     expect(await until(() => nodeProcessesWith(marker).length === 0)).toBe(true);
     berth = await startBerth({ dataDir, port });
-    api = new TestApi(berth.url);
+    api = new TestApi(berth.url, berth.token);
     await api.waitFor(d.id);
     const pid3 = await serverPid(d.endpoint, marker);
     expect(nodeProcessesWith(marker)).toEqual([pid3]);

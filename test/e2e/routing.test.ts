@@ -12,7 +12,7 @@ const endpoints = new Map<string, string>();
 
 beforeAll(async () => {
   berth = await startBerth({ env: { BERTH_BASE_DOMAIN: 'mcp.test' } });
-  api = new TestApi(berth.url);
+  api = new TestApi(berth.url, berth.token);
   for (const mark of marks) {
     const d = await api.deploy(everythingSpec(`everything-${mark}`, { BERTH_TEST_MARK: mark }));
     endpoints.set(mark, d.endpoint);

@@ -155,7 +155,7 @@ describe('gateway fuzz', () => {
 
   beforeAll(async () => {
     berth = await startBerth({ env: BERTH_ENV });
-    api = new TestApi(berth.url);
+    api = new TestApi(berth.url, berth.token);
     const shared = await api.deploy(echoDeployment('fuzz-shared', 'shared'));
     const isolated = await api.deploy(echoDeployment('fuzz-isolated', 'isolated'));
     await api.waitFor(shared.id);
@@ -303,7 +303,7 @@ describe('bugs found by the fuzzer (fail until fixed in src/)', () => {
 
   beforeAll(async () => {
     berth = await startBerth({ env: BERTH_ENV });
-    api = new TestApi(berth.url);
+    api = new TestApi(berth.url, berth.token);
     const shared = await api.deploy(echoDeployment('bug-shared', 'shared'));
     const isolated = await api.deploy(echoDeployment('bug-isolated', 'isolated'));
     await api.waitFor(shared.id);

@@ -3,12 +3,18 @@ import type { CreateDeploymentInput, DeploymentView } from '../../src/core/index
 
 /** Just enough of an API client for the end-to-end suites (the CLI's own client is tested separately). */
 export class TestApi {
-  constructor(private readonly base: string) {}
+  constructor(
+    private readonly base: string,
+    private readonly token?: string,
+  ) {}
 
   async call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     const res = await fetch(`${this.base}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +13,10 @@ export interface BerthProcess {
   port: number;
   dataDir: string;
   proc: ChildProcess;
+  /** An admin token this Berth accepts (BERTH_API_TOKEN unless the test set its own env). */
+  token: string;
+  /** `Authorization` header with that token, for API calls and MCP clients alike. */
+  authHeaders(): Record<string, string>;
   /** Everything Berth wrote to stderr so far. */
   output(): string;
   /** SIGTERM and wait for a clean exit. */
@@ -35,6 +40,7 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
   if (existsSync(BUILD_FAILED_MARKER)) throw new Error(`dist/ is stale: the build failed:\n${readFileSync(BUILD_FAILED_MARKER, 'utf8')}`);
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'berth-e2e-'));
   const port = opts.port ?? (await freePort());
+  const token = opts.env?.BERTH_API_TOKEN ?? `brt_${randomBytes(24).toString('hex')}`;
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(ROOT, 'dist/main.js')], {
     cwd: ROOT,
     env: {
@@ -44,6 +50,7 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
       BERTH_HOST: '127.0.0.1',
       BERTH_DATA_DIR: dataDir,
       BERTH_LOG_LEVEL: 'warn',
+      BERTH_API_TOKEN: token,
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,6 +78,8 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
     port,
     dataDir,
     proc,
+    token,
+    authHeaders: () => ({ authorization: `Bearer ${token}` }),
     output: () => out,
     async stop() {
       if (gone) return proc.exitCode;

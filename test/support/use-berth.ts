@@ -7,7 +7,7 @@ export function useBerth(opts: StartOptions = {}): { berth: BerthProcess; api: T
   const ctx = {} as { berth: BerthProcess; api: TestApi };
   beforeAll(async () => {
     ctx.berth = await startBerth(opts);
-    ctx.api = new TestApi(ctx.berth.url);
+    ctx.api = new TestApi(ctx.berth.url, ctx.berth.token);
   });
   afterAll(async () => {
     await ctx.berth?.dispose();

@@ -28,6 +28,7 @@ export class DeploymentService {
     const d = await this.deps.store.create({
       id: newDeploymentId(input.name),
       name: input.name,
+      access: input.access,
       description: input.description ?? null,
       tags: input.tags,
       env_schema: input.env_schema,

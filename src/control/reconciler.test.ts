@@ -64,7 +64,7 @@ function setup(script: ConstructorParameters<typeof FakeEndpoint>[1] = {}) {
     healthTickMs: 20,
   });
   const create = (id: string, desired: 'running' | 'stopped' = 'running') =>
-    store.create({ id, name: id, description: null, tags: [], env_schema: [], spec: SPEC, desired, status: desired === 'running' ? 'pending' : 'stopped', status_message: null });
+    store.create({ id, name: id, access: 'private', description: null, tags: [], env_schema: [], spec: SPEC, desired, status: desired === 'running' ? 'pending' : 'stopped', status_message: null });
   return { store, logs, bus, r, endpoints, reaped, create };
 }
 

@@ -24,9 +24,13 @@ export interface ToolSummary {
   description?: string;
 }
 
+/** Who may talk MCP to a deployment: tokens with its invoke scope (`private`), or anyone (`public`). */
+export type DeploymentAccess = 'private' | 'public';
+
 export interface Deployment {
   id: string;
   name: string;
+  access: DeploymentAccess;
   description: string | null;
   tags: string[];
   env_schema: EnvVar[];

@@ -85,6 +85,8 @@ export const CreateDeploymentSchema = z.strictObject({
   tags: z.array(z.string().min(1).max(64)).max(32).default([]),
   env_schema: z.array(EnvVarSchema).max(200).default([]),
   spec: DeploymentSpecSchema,
+  /** `private` (default): MCP clients need a token with invoke scope. `public`: anyone may call its tools. */
+  access: z.enum(['private', 'public'], { error: 'access must be private or public' }).default('private'),
   /** Start it right away (default) or leave it stopped. */
   start: z.boolean().default(true),
 });

@@ -1,7 +1,8 @@
 import type { Deployment } from '../core/index.js';
 import { alreadyExists, checkRequests, laterOf, monotonicClock, notFound } from './common.js';
 import { applyPatch, initialDeployment } from './rows.js';
-import type { DeploymentPatch, DeploymentStore, NewDeployment } from './types.js';
+import { MemoryAuditStore, MemoryTokenStore } from './memory-tokens.js';
+import type { DeploymentPatch, DeploymentStore, NewDeployment, Stores } from './types.js';
 
 /** In-memory DeploymentStore with the same behaviour as the SQL one, for other modules' tests. */
 export class MemoryDeploymentStore implements DeploymentStore {
@@ -54,4 +55,9 @@ export class MemoryDeploymentStore implements DeploymentStore {
 
 function compareDesc(a: string, b: string): number {
   return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/** Every store in memory, for tests of the layers above. */
+export function memoryStores(): Stores {
+  return { deployments: new MemoryDeploymentStore(), tokens: new MemoryTokenStore(), audit: new MemoryAuditStore(), close: async () => undefined };
 }

@@ -33,6 +33,7 @@ export function fromRow(row: DeploymentsTable): Deployment {
     started_at: row.started_at,
     stopped_at: row.stopped_at,
     deleted_at: row.deleted_at,
+    access: row.access === 'public' ? 'public' : 'private',
   };
 }
 
@@ -75,6 +76,7 @@ export function initialDeployment(d: NewDeployment, now: string): Deployment {
   return {
     id: d.id,
     name: d.name,
+    access: d.access,
     description: d.description,
     tags: d.tags,
     env_schema: d.env_schema,

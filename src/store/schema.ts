@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /** Row shapes of the tables, as Kysely sees them. Timestamps are ISO-8601 text in every dialect. */
 export interface DeploymentsTable {
   id: string;
@@ -23,8 +25,43 @@ export interface DeploymentsTable {
   started_at: string | null;
   stopped_at: string | null;
   deleted_at: string | null;
+  /** `private` or `public` (anonymous MCP clients allowed). */
+  access: string;
+}
+
+export interface TokensTable {
+  id: string;
+  name: string;
+  /** SHA-256 of the token, hex. */
+  hash: string;
+  /** The token's first characters (`brt_` and 4 more), to recognise it in a listing. */
+  prefix: string;
+  /** JSON text: Scope[] */
+  scopes: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface AuditTable {
+  /** Generated: order of appending. */
+  seq: Generated<number | string>;
+  at: string;
+  actor: string;
+  actor_name: string;
+  action: string;
+  target: string | null;
+  source: string | null;
+  result: string;
+  code: string | null;
+  /** JSON text or null. */
+  detail: string | null;
 }
 
 export interface BerthDatabase {
   deployments: DeploymentsTable;
+  tokens: TokensTable;
+  audit_log: AuditTable;
 }

@@ -7,7 +7,8 @@ import type { DatabaseConfig } from './db.js';
 import { runMigrations } from './migrations/index.js';
 import { fromRow, initialDeployment, patchToRow, toRow } from './rows.js';
 import type { BerthDatabase } from './schema.js';
-import type { DeploymentPatch, DeploymentStore, NewDeployment } from './types.js';
+import { SqlAuditStore, SqlTokenStore } from './sql-tokens.js';
+import type { DeploymentPatch, DeploymentStore, NewDeployment, Stores } from './types.js';
 
 export interface SqlStoreOptions {
   /** Clock for created_at / updated_at (tests pin it). */
@@ -95,3 +96,15 @@ export async function openStore(config: DatabaseConfig, options: SqlStoreOptions
   return new SqlDeploymentStore(db, options);
 }
 
+
+/** Every store over one SQLite or PostgreSQL database (the composition root's default). */
+export interface SqlStores extends Stores {
+  deployments: SqlDeploymentStore;
+  db: Kysely<BerthDatabase>;
+}
+
+export async function openStores(config: DatabaseConfig, options: SqlStoreOptions = {}): Promise<SqlStores> {
+  const deployments = await openStore(config, options);
+  const db = deployments.db;
+  return { deployments, tokens: new SqlTokenStore(db), audit: new SqlAuditStore(db), db, close: () => deployments.close() };
+}

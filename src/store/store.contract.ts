@@ -13,6 +13,7 @@ export function sampleDeployment(id: string, overrides: Partial<NewDeployment> =
   return {
     id,
     name: `Server ${id}`,
+    access: 'public',
     description: 'Fetches "things" — with ünïcode and a \n newline',
     tags: ['alpha', 'beta'],
     env_schema: [

@@ -1,4 +1,4 @@
-import type { Deployment, DeploymentStatus, DesiredState, ToolSummary } from '../core/index.js';
+import type { Deployment, DeploymentStatus, DesiredState, Scope, ToolSummary } from '../core/index.js';
 
 export type NewDeployment = Omit<
   Deployment,
@@ -27,5 +27,86 @@ export interface DeploymentStore {
   update(id: string, patch: DeploymentPatch): Promise<Deployment>;
   /** Adds `count` to request_count and sets last_request_at (batched by the gateway). */
   addRequests(id: string, count: number, lastAt: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A stored API token. The token itself is never stored: only its SHA-256 (`hash`). */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  hash: string;
+  /** `brt_` and the next 4 characters, to tell tokens apart in a listing. */
+  prefix: string;
+  scopes: Scope[];
+  created_at: string;
+  /** The id of the token that created it (`env`, `bootstrap` for the first admin token). */
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export type NewToken = Omit<TokenRecord, 'revoked_at' | 'last_used_at'>;
+
+/** Persistence of API tokens. */
+export interface TokenStore {
+  /** Throws VALIDATION_FAILED when the id or hash exists already. */
+  createToken(t: NewToken): Promise<TokenRecord>;
+  findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  /** Oldest first. */
+  listTokens(): Promise<TokenRecord[]>;
+  /** Sets revoked_at (once: revoking again keeps the first time); throws TOKEN_NOT_FOUND. */
+  revokeToken(id: string, at: string): Promise<TokenRecord>;
+  /** Records use (last_used_at only moves forward); unknown ids are ignored. */
+  touchToken(id: string, at: string): Promise<void>;
+}
+
+export type AuditResult = 'ok' | 'denied' | 'error';
+
+/** One line of the audit log: who did what to which target, when, from where, and how it ended. */
+export interface AuditEntry {
+  /** Order of appending, from 1. */
+  seq: number;
+  at: string;
+  /** Token id, `env`, or `anonymous`. */
+  actor: string;
+  actor_name: string;
+  /** e.g. `deployment.create`, `token.revoke`, `auth.denied`. */
+  action: string;
+  target: string | null;
+  /** The client's address. */
+  source: string | null;
+  result: AuditResult;
+  /** The error code when result is not `ok`. */
+  code: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+export interface AuditQuery {
+  /** Entries at or after this time (ISO-8601). */
+  since?: string;
+  until?: string;
+  actor?: string;
+  action?: string;
+  target?: string;
+  result?: AuditResult;
+  /** Entries with seq greater than this (for paging). */
+  afterSeq?: number;
+  /** At most this many, oldest first (default 1000). */
+  limit?: number;
+}
+
+/** The append-only audit log: there is no way to change or remove an entry. */
+export interface AuditStore {
+  appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void>;
+  queryAudit(q: AuditQuery): Promise<AuditEntry[]>;
+}
+
+/** Every store Berth keeps, over one database. */
+export interface Stores {
+  deployments: DeploymentStore;
+  tokens: TokenStore;
+  audit: AuditStore;
   close(): Promise<void>;
 }

@@ -63,6 +63,7 @@ export function makeView(partial: Partial<DeploymentView> & { id: string }, base
   const now = new Date().toISOString();
   return {
     name: partial.id.replace(/-[a-z0-9]{12}$/, ''),
+    access: 'private',
     description: null,
     tags: [],
     env_schema: [],

@@ -2,6 +2,8 @@ import { Migrator } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { BerthError } from '../../core/index.js';
 import { m001Deployments } from './001_deployments.js';
+import { m002Tokens } from './002_tokens.js';
+import { m004Audit } from './004_audit.js';
 
 /**
  * Every migration, in order. Forward-only: never edit or remove one that has
@@ -9,6 +11,8 @@ import { m001Deployments } from './001_deployments.js';
  */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_deployments': m001Deployments,
+  '002_tokens': m002Tokens,
+  '004_audit': m004Audit,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -3,16 +3,20 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Api } from './api/api.js';
-import { sendError, sendJson } from './api/http.js';
+import { sendError } from './api/http.js';
+import type { RouteInfo } from './api/router.js';
 import { databaseTarget, type Config } from './config/config.js';
+import { AuditLog } from './control/audit.js';
 import { DeploymentService } from './control/deployments.js';
 import { launchEnv } from './control/env.js';
 import { Reconciler, type EndpointFactory, type ManagedEndpoint } from './control/reconciler.js';
 import { RequestCounter } from './control/request-counter.js';
+import { TokenService, type CreatedToken } from './control/tokens.js';
 import { BerthError } from './core/errors.js';
 import { MemoryEventBus } from './events/memory-bus.js';
 import type { EventBus } from './events/types.js';
 import { sendError as sendJsonRpcError } from './mcp/http.js';
+import { AuthGuard } from './gateway/auth.js';
 import { Gateway } from './gateway/gateway.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/isolated.js';
@@ -21,8 +25,8 @@ import { createSharedBridge } from './mcp/shared.js';
 import type { BridgeOptions } from './mcp/types.js';
 import { ProcessRuntime } from './runtime/process/index.js';
 import type { Runtime } from './runtime/types.js';
-import { openStore } from './store/sql-store.js';
-import type { DeploymentStore } from './store/types.js';
+import { openStores } from './store/sql-store.js';
+import type { Stores } from './store/types.js';
 import { FileLogStore } from './telemetry/file-logs.js';
 import { createLogger } from './telemetry/logger.js';
 import type { LogStore } from './telemetry/logs.js';
@@ -30,7 +34,7 @@ import { VERSION } from './version.js';
 
 /** Drivers a caller (a test, a future multi-node setup) may pass instead of the defaults. */
 export interface AppOverrides {
-  store?: DeploymentStore;
+  stores?: Stores;
   logs?: LogStore;
   bus?: EventBus;
   runtime?: Runtime;
@@ -42,6 +46,10 @@ export interface App {
   server: Server;
   reconciler: Reconciler;
   service: DeploymentService;
+  /** The admin token made at this start because none could be used (a first start): to be shown once, then forgotten. */
+  bootstrapToken: CreatedToken | null;
+  /** Every route, API and MCP, with the credential it needs (the authorization matrix is generated from this). */
+  routes(): RouteInfo[];
   listen(): Promise<{ url: string; port: number }>;
   close(): Promise<void>;
 }
@@ -52,7 +60,8 @@ const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5,
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   mkdirSync(config.dataDir, { recursive: true });
   const logger = createLogger({ level: config.logLevel });
-  const store = overrides.store ?? (await openStore(databaseTarget(config.databaseUrl)));
+  const stores = overrides.stores ?? (await openStores(databaseTarget(config.databaseUrl)));
+  const store = stores.deployments;
   const logs = overrides.logs ?? new FileLogStore({ dir: join(config.dataDir, 'logs') });
   const bus = overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) }));
   const runtime = overrides.runtime ?? new ProcessRuntime({ dataDir: config.dataDir, logs, sandbox: config.sandbox, stopGraceMs: config.stopGraceS * 1000 });
@@ -99,18 +108,24 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     log: (msg, fields) => logger.warn(msg, fields),
   });
   const service = new DeploymentService({ store, logs, bus, reconciler, counter, publicUrl: config.publicUrl });
-  const api = new Api({ service, version: VERSION, apiToken: config.apiToken });
+  const guard = new HostGuard({
+    allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
+    allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),
+    trustedProxies: config.trustedProxies,
+  });
+  const sourceOf = (req: IncomingMessage): string => guard.clientAddress(req);
+  const tokens = new TokenService({ tokens: stores.tokens, envToken: config.apiToken, log: (msg, fields) => logger.warn(msg, fields) });
+  const audit = new AuditLog({ store: stores.audit, log: (msg, fields) => logger.error(msg, fields) });
+  const auth = new AuthGuard({ tokens, audit, accessOf: (id) => service.accessOf(id), sourceOf });
+  const bootstrapToken = await tokens.bootstrap();
+  if (bootstrapToken) audit.record({ principal: { id: 'bootstrap', name: 'Berth start' }, action: 'token.create', target: bootstrapToken.id, result: 'ok', detail: { scopes: bootstrapToken.scopes, reason: 'no usable admin token' } });
+  const api = new Api({ service, tokens, audit, auth, sourceOf, version: VERSION });
   const gateway = new Gateway({
+    authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor: (id) => reconciler.endpointFor(id),
     onRequest: (id) => counter.hit(id),
     maxBodyBytes: config.maxBodyBytes,
     baseDomain: config.baseDomain,
-  });
-
-  const guard = new HostGuard({
-    allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
-    allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl, config.baseDomain),
-    trustedProxies: config.trustedProxies,
   });
 
   const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
@@ -132,10 +147,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
     if (api.matches(path)) {
       void api.handle(req, res, path, query);
-      return;
-    }
-    if (path === '/' && req.method === 'GET') {
-      sendJson(res, 200, { name: 'berth', version: VERSION, api: '/api/openapi.json', mcp: '/s/{id}/mcp' });
       return;
     }
     sendError(res, new BerthError('NOT_FOUND', `No route ${req.method} ${path}`));
@@ -160,6 +171,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     server,
     reconciler,
     service,
+    bootstrapToken,
+    routes: () => [...api.routes(), ...gateway.routes()],
     async listen() {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -184,9 +197,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       server.closeAllConnections?.();
       await closed;
       await counter.flush();
+      await audit.flush();
       await logs.close();
       await bus.close();
-      await store.close();
+      await stores.close();
     },
   };
 }

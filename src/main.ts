@@ -2,6 +2,22 @@ import { createApp } from './app.js';
 import { loadConfig } from './config/config.js';
 import { BerthError } from './core/errors.js';
 
+/** What a start that had to make the admin token prints: the token (this once), and how to use it. */
+function bootstrapNotice(token: string, publicUrl: string): string {
+  const login = publicUrl === 'http://127.0.0.1:8080' ? 'npx berth login' : `npx berth login --url ${publicUrl}`;
+  return [
+    '',
+    'berth: created an admin API token. It is shown this once and stored only as a hash:',
+    '',
+    `    ${token}`,
+    '',
+    `berth: save it for the CLI with \`${login}\` (paste it when asked), or send it as "Authorization: Bearer TOKEN".`,
+    'berth: make narrower tokens with `berth tokens create --scope …`.',
+    '',
+    '',
+  ].join('\n');
+}
+
 /** Berth's entry point: read the config, start, stop cleanly on SIGINT/SIGTERM. */
 async function run(): Promise<void> {
   let app: Awaited<ReturnType<typeof createApp>>;
@@ -14,6 +30,7 @@ async function run(): Promise<void> {
   }
   const { url } = await app.listen();
   process.stderr.write(`berth: listening on ${url} (data in ${app.config.dataDir}, database ${app.config.databaseUrl.split(':')[0]})\n`);
+  if (app.bootstrapToken) process.stderr.write(bootstrapNotice(app.bootstrapToken.token, app.config.publicUrl));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {

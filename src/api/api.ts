@@ -1,55 +1,76 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditLog } from '../control/audit.js';
 import type { DeploymentService } from '../control/deployments.js';
-import { BerthError } from '../core/errors.js';
-import type { Health } from './contract.js';
-import { sendError, sendJson } from './http.js';
+import type { TokenService } from '../control/tokens.js';
+import type { Need, Principal } from '../core/index.js';
+import type { Health, WhoAmI } from './contract.js';
+import { sendJson } from './http.js';
 import { openApiDocument } from './openapi.js';
-import { Router } from './router.js';
+import { Router, type RouteContext, type RouteInfo } from './router.js';
+import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
+import { tokenRoutes } from './routes/tokens.js';
 
 export interface ApiDeps {
   service: DeploymentService;
+  tokens: TokenService;
+  audit: AuditLog;
+  /** Checks a request's credential against what a route needs (the AuthGuard). */
+  auth: { require(req: IncomingMessage, need: Need, route: string): Promise<Principal> };
+  /** The client's address, for the audit log. */
+  sourceOf(req: IncomingMessage): string;
   version: string;
-  /** When set, every /api route but the OpenAPI document needs `Authorization: Bearer TOKEN`. */
-  apiToken?: string;
 }
 
-/** The REST control API: thin routes over the deployment service. */
+/** The REST control API: thin routes over the control services, each with the scope it needs. */
 export class Api {
-  private readonly router = new Router();
+  private readonly router: Router;
   private readonly startedAt = Date.now();
-  private readonly token: Buffer | undefined;
 
   constructor(private readonly deps: ApiDeps) {
-    this.token = deps.apiToken ? Buffer.from(deps.apiToken) : undefined;
-    const openapi = openApiDocument(deps.version);
-    this.router.add('GET', '/healthz', ({ res }) => {
-      const body: Health = { status: 'ok', version: deps.version, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000) };
-      sendJson(res, 200, body);
+    this.router = new Router({
+      require: (req, need, route) => deps.auth.require(req, need, route),
+      recordMutation: (ctx, action, route, status, code) => this.recordMutation(ctx, action, route, status, code),
     });
-    this.router.add('GET', '/api/openapi.json', ({ res }) => sendJson(res, 200, openapi));
+    const openapi = openApiDocument(deps.version);
+    this.router
+      .add('GET', '/', { need: 'public' }, ({ res }) => sendJson(res, 200, { name: 'berth', version: deps.version, api: '/api/openapi.json', mcp: '/s/{id}/mcp' }))
+      .add('GET', '/healthz', { need: 'public' }, ({ res }) => {
+        const body: Health = { status: 'ok', version: deps.version, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000) };
+        sendJson(res, 200, body);
+      })
+      .add('GET', '/api/openapi.json', { need: 'public' }, ({ res }) => sendJson(res, 200, openapi))
+      .add('GET', '/api/whoami', { need: 'token' }, ({ res, principal }) => {
+        const body: WhoAmI = { id: principal.id, name: principal.name, scopes: [...principal.scopes] };
+        sendJson(res, 200, body);
+      });
     deploymentRoutes(this.router, deps.service);
+    tokenRoutes(this.router, deps.tokens);
+    auditRoutes(this.router, deps.audit);
   }
 
   matches(path: string): boolean {
-    return path === '/healthz' || path === '/api' || path.startsWith('/api/');
+    return path === '/' || path === '/healthz' || path === '/api' || path.startsWith('/api/');
+  }
+
+  /** Every API route with the scope it needs and, for mutations, its audit action. */
+  routes(): RouteInfo[] {
+    return this.router.routes();
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
-    if (this.token && path.startsWith('/api/') && path !== '/api/openapi.json' && !this.authorized(req)) {
-      res.setHeader('www-authenticate', 'Bearer realm="berth"');
-      sendError(res, new BerthError('UNAUTHORIZED'));
-      return;
-    }
     await this.router.handle(req, res, path, query);
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m || !this.token) return false;
-    const given = Buffer.from(m[1]!.trim());
-    return given.length === this.token.length && timingSafeEqual(given, this.token);
+  private recordMutation(ctx: RouteContext, action: string, route: RouteInfo, status: number, code: string | null): void {
+    this.deps.audit.record({
+      principal: ctx.principal,
+      action,
+      target: ctx.audit.target ?? ctx.params.id ?? ctx.params.key ?? null,
+      source: this.deps.sourceOf(ctx.req),
+      result: status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : 'error',
+      code,
+      detail: { route: `${route.method} ${route.path}`, status, ...ctx.audit.detail },
+    });
   }
 }

@@ -43,3 +43,10 @@ export interface Health {
   version: string;
   uptime_s: number;
 }
+
+/** GET /api/whoami: the token the request was made with. */
+export interface WhoAmI {
+  id: string;
+  name: string;
+  scopes: string[];
+}

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, toBerthError } from '../core/errors.js';
 import { readBody } from '../gateway/body.js';
+import { isJsonContentType } from '../mcp/http.js';
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
@@ -17,12 +18,21 @@ export function sendError(res: ServerResponse, err: unknown): void {
   sendJson(res, e.status, e.toJSON());
 }
 
-/** Parse a JSON request body (empty body → undefined). */
+/**
+ * Parse a JSON request body (empty body → undefined). Only `application/json` (parameters such as
+ * charset allowed) is taken: a browser can send text/plain or form bodies across origins without asking,
+ * so any other type, or none, is refused with 415 before the body is read.
+ */
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const type = req.headers['content-type'];
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const hasBody = req.headers['transfer-encoding'] !== undefined || declared > 0;
+  if (hasBody && !isJsonContentType(type)) {
+    req.resume();
+    throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/json${type ? `, not ${JSON.stringify(type.slice(0, 80))}` : ''}`);
+  }
   const buf = await readBody(req, limit);
   if (buf.length === 0) return undefined;
-  const type = String(req.headers['content-type'] ?? '');
-  if (type && !type.includes('json')) throw new BerthError('UNSUPPORTED_MEDIA_TYPE');
   try {
     return JSON.parse(buf.toString('utf8'));
   } catch (err) {

@@ -3,7 +3,9 @@
  * Non-2xx answers become ApiClientError with the API's error code; a Berth that
  * cannot be reached becomes ApiClientError code UNREACHABLE.
  */
-import type { DeploymentList, DeploymentStatusView, LogList } from '../api/contract.js';
+import type { DeploymentList, DeploymentStatusView, LogList, WhoAmI } from '../api/contract.js';
+import type { CreatedToken, TokenView } from '../control/tokens.js';
+import type { AuditEntry } from '../store/types.js';
 import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
 import type { LogEntry } from '../telemetry/logs.js';
 import { parseSse } from './sse.js';
@@ -112,6 +114,33 @@ export class ApiClient {
 
   remove(id: string): Promise<DeploymentView> {
     return this.json('DELETE', `/api/deployments/${enc(id)}`);
+  }
+
+  whoami(): Promise<WhoAmI> {
+    return this.json('GET', '/api/whoami');
+  }
+
+  createToken(body: { name?: string; scopes: string[]; expires_in?: string }): Promise<CreatedToken> {
+    return this.json('POST', '/api/tokens', body);
+  }
+
+  listTokens(): Promise<{ items: TokenView[] }> {
+    return this.json('GET', '/api/tokens');
+  }
+
+  revokeToken(id: string): Promise<TokenView> {
+    return this.json('DELETE', `/api/tokens/${enc(id)}`);
+  }
+
+  /** The audit log as JSON, or exported (`format` csv or ndjson) as text. */
+  audit(query: URLSearchParams): Promise<{ items: AuditEntry[] }> {
+    return this.json('GET', `/api/audit?${query.toString()}`);
+  }
+
+  async auditExport(query: URLSearchParams): Promise<string> {
+    const res = await this.request('GET', `/api/audit?${query.toString()}`, undefined, { accept: '*/*' });
+    if (!res.ok) throw await errorFrom(res);
+    return res.text();
   }
 
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {

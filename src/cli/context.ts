@@ -2,15 +2,28 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { ApiClient } from './api-client.js';
+import { configPath, readConfig, urlKey } from './config-file.js';
 
 export interface OutStream {
   write(chunk: string): unknown;
   isTTY?: boolean;
 }
 
+/** Where a secret (a token, a secret's value) is read from: piped input, or a prompt on a terminal. */
+export interface InStream extends AsyncIterable<Buffer | string> {
+  isTTY?: boolean;
+  setRawMode?(raw: boolean): unknown;
+  on?(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  off?(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  resume?(): unknown;
+  pause?(): unknown;
+}
+
 export interface CliIo {
   stdout: OutStream;
   stderr: OutStream;
+  /** Secrets are read from here, never from argv (default: process.stdin). */
+  stdin?: InStream;
   env: Record<string, string | undefined>;
   /** Ends long-running commands (`logs -f`); main() wires SIGINT to it when omitted. */
   signal?: AbortSignal;
@@ -29,21 +42,7 @@ export interface CliContext {
   printJson(value: unknown): void;
 }
 
-/** A failure the CLI reports as `berth: <message> (<CODE>)`, exit 1 (or 2 for usage). */
-export class CliFailure extends Error {
-  readonly code: string | undefined;
-  readonly exitCode: number;
-  /** Extra lines printed on stderr after the message (e.g. the last log lines). */
-  readonly extra: readonly string[];
-
-  constructor(message: string, opts: { code?: string; exitCode?: number; extra?: readonly string[] } = {}) {
-    super(message);
-    this.name = 'CliFailure';
-    this.code = opts.code;
-    this.exitCode = opts.exitCode ?? 1;
-    this.extra = opts.extra ?? [];
-  }
-}
+export { CliFailure } from './failure.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -57,8 +56,12 @@ interface GlobalOpts {
 export function contextFor(cmd: Command, io: CliIo, signal: AbortSignal): CliContext {
   const global = (cmd.parent?.opts() ?? {}) as GlobalOpts;
   const local = cmd.opts() as GlobalOpts;
-  const baseUrl = (cmd.name() === 'deploy' ? undefined : local.url) ?? global.url ?? io.env.BERTH_URL ?? DEFAULT_URL;
-  const token = local.token ?? global.token ?? io.env.BERTH_TOKEN;
+  const explicit = (cmd.name() === 'deploy' ? undefined : local.url) ?? global.url ?? io.env.BERTH_URL;
+  // The config file (berth login) is read only when it is needed: a URL or token given outright wins.
+  const given = local.token ?? global.token ?? io.env.BERTH_TOKEN;
+  const file = given && explicit ? { servers: {} } : readConfig(configPath(io.env));
+  const baseUrl = explicit ?? file.current ?? DEFAULT_URL;
+  const token = given ?? file.servers[urlKey(baseUrl)]?.token;
   return {
     io,
     client: new ApiClient({ baseUrl, ...(token ? { token } : {}) }),

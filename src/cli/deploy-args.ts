@@ -100,6 +100,8 @@ export interface DeployFlags {
   header?: Record<string, string>;
   cwd?: string;
   isolated?: boolean;
+  /** `--public`: anonymous MCP clients may use it. */
+  public?: boolean;
   start: boolean;
   url?: string;
 }
@@ -109,6 +111,7 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
   const common = {
     ...(flags.description === undefined ? {} : { description: flags.description }),
     ...(flags.tag ? { tags: flags.tag } : {}),
+    ...(flags.public ? { access: 'public' as const } : {}),
     start: flags.start,
   };
   if (flags.url !== undefined) {

@@ -37,7 +37,8 @@ describe('against a stand-in API server', () => {
     expect(r.stdout).toContain(id);
     expect(r.stdout).toContain(`Endpoint: ${endpoint}`);
     const snippet = r.stdout.slice(r.stdout.indexOf('{'), r.stdout.lastIndexOf('}') + 1);
-    expect(JSON.parse(snippet)).toEqual({ mcpServers: { everything: { type: 'http', url: endpoint } } });
+    expect(JSON.parse(snippet)).toEqual({ mcpServers: { everything: { type: 'http', url: endpoint, headers: { Authorization: `Bearer <token: berth tokens create --scope invoke:${id}>` } } } });
+    expect(r.stdout).toContain(`berth tokens create --scope invoke:${id}`);
     expect(r.stdout).toContain(`berth logs ${id} -f`);
     // Non-TTY progress: one line per status change, no spinner control codes.
     expect(r.stderr.split('\n').filter(Boolean)).toEqual([`${id}: pending`, `${id}: deploying`, `${id}: running`]);
@@ -88,6 +89,15 @@ describe('against a stand-in API server', () => {
       start: true,
       spec: { type: 'url', endpoint: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer abc' } },
     });
+  });
+
+  it('with --public asks for public access and prints a snippet without a token', async () => {
+    const r = await runCli(['--url', api.url, 'deploy', '--public', '--', 'npx', '-y', '@modelcontextprotocol/server-everything']);
+    expect(r.code).toBe(0);
+    expect(posts()[0]?.body).toMatchObject({ access: 'public' });
+    const snippet = r.stdout.slice(r.stdout.indexOf('{'), r.stdout.lastIndexOf('}') + 1);
+    expect(JSON.parse(snippet)).toEqual({ mcpServers: { everything: { type: 'http', url: `${api.url}/s/everything-000000000001/mcp` } } });
+    expect(r.stdout).not.toContain('tokens create');
   });
 
   it('with --no-start creates it stopped and does not wait', async () => {

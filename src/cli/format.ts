@@ -33,9 +33,13 @@ export function formatLogEntry(entry: LogEntry): string {
   return `${entry.ts} ${label.padEnd(7)} ${entry.line}`;
 }
 
-/** A ready-to-paste MCP client configuration for one Streamable HTTP server. */
-export function clientSnippet(name: string, endpoint: string): string {
-  return JSON.stringify({ mcpServers: { [name]: { type: 'http', url: endpoint } } }, null, 2);
+/**
+ * A ready-to-paste MCP client configuration for one Streamable HTTP server. A private deployment's
+ * clients need a token: the snippet shows where it goes, never a real one.
+ */
+export function clientSnippet(name: string, endpoint: string, access: 'private' | 'public' = 'public'): string {
+  const auth = access === 'private' ? { headers: { Authorization: 'Bearer <token: berth tokens create --scope invoke:ID>' } } : {};
+  return JSON.stringify({ mcpServers: { [name]: { type: 'http', url: endpoint, ...auth } } }, null, 2);
 }
 
 /** Make an endpoint absolute against the Berth base URL when the API returned a path. */

@@ -1,13 +1,16 @@
 /** The `berth` command: parses argv with commander and returns an exit code instead of exiting. */
 import { Command, CommanderError } from 'commander';
 import { ApiClientError } from './api-client.js';
+import { registerAudit } from './commands/audit.js';
 import { registerDeploy } from './commands/deploy.js';
+import { registerLogin } from './commands/login.js';
 import { registerLogs } from './commands/logs.js';
 import { registerLs } from './commands/ls.js';
 import { registerRm } from './commands/rm.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerStop } from './commands/stop.js';
+import { registerTokens } from './commands/tokens.js';
 import type { CliIo, Runner } from './context.js';
 import { CliFailure, DEFAULT_URL, contextFor } from './context.js';
 import { VERSION } from '../version.js';
@@ -22,12 +25,15 @@ Examples:
   berth status everything-k3x9f2ab01cd
   berth logs everything-k3x9f2ab01cd -f
   berth stop|start|rm everything-k3x9f2ab01cd
-  berth --url http://berth.internal:8080 --token $TOKEN ls --json
+  berth login                      # paste the token Berth printed at first start
+  berth tokens create --scope invoke:everything-k3x9f2ab01cd --expires 30d
+  berth audit --since 7d --action deployment.create
+  berth --url http://berth.internal:8080 ls --json
 `;
 
 /** Runs the CLI on `argv` (process.argv style: node, script, args...) and resolves to the exit code. */
 export async function main(argv: string[], io?: CliIo): Promise<number> {
-  const effectiveIo: CliIo = io ?? { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  const effectiveIo: CliIo = io ?? { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
   const controller = new AbortController();
   const signal = effectiveIo.signal ? AbortSignal.any([effectiveIo.signal, controller.signal]) : controller.signal;
   const onSigint = (): void => controller.abort();
@@ -65,6 +71,9 @@ function buildProgram(io: CliIo, signal: AbortSignal): Command {
   registerStop(program, run);
   registerStart(program, run);
   registerRm(program, run);
+  registerLogin(program, run);
+  registerTokens(program, run);
+  registerAudit(program, run);
   return program;
 }
 

@@ -32,8 +32,11 @@ export const ConfigSchema = z.object({
   allowedOrigins: list.optional(),
   /** BERTH_TRUSTED_PROXIES: addresses/CIDRs (or `loopback`) whose X-Forwarded-Host is believed. Default: none. */
   trustedProxies: list.default([]),
-  /** BERTH_API_TOKEN: when set, the REST API requires `Authorization: Bearer TOKEN`. */
-  apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * BERTH_API_TOKEN: an admin token the operator supplies (e.g. from a secret manager), accepted while it is
+   * set and never stored. Without it, the first start creates an admin token and prints it once.
+   */
+  apiToken: z.string().regex(/^brt_[A-Za-z0-9]{32,}$/, 'must be brt_ followed by at least 32 letters and digits').optional(),
   /** BERTH_SANDBOX: process sandbox (auto = bubblewrap when installed). */
   sandbox: z.enum(['auto', 'bubblewrap', 'none']).default('auto'),
   /** BERTH_MAX_BODY_BYTES: largest MCP or API request body. */

@@ -1,6 +1,6 @@
 import type { DeploymentStatusView } from '../api/contract.js';
 import { BerthError } from '../core/errors.js';
-import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentView } from '../core/index.js';
+import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
 import type { DeploymentStore } from '../store/types.js';
 import type { LogEntry, LogStore } from '../telemetry/logs.js';
@@ -20,7 +20,20 @@ export interface DeploymentServiceDeps {
 
 /** The deployment use-cases behind the API and CLI. Writes desired state; the reconciler does the rest. */
 export class DeploymentService {
+  /** Access of deployments seen so far: it is fixed at creation, so it never goes stale (deletion removes it). */
+  private readonly access = new Map<string, DeploymentAccess>();
+
   constructor(private readonly deps: DeploymentServiceDeps) {}
+
+  /** A deployment's access (`private` or `public`), or undefined when there is no such deployment. Cached. */
+  async accessOf(id: string): Promise<DeploymentAccess | undefined> {
+    const known = this.access.get(id);
+    if (known !== undefined) return known;
+    const d = await this.deps.store.get(id);
+    if (!d || d.status === 'deleted' || d.desired === 'deleted') return undefined;
+    this.access.set(id, d.access);
+    return d.access;
+  }
 
   async create(body: unknown): Promise<DeploymentView> {
     const input = parseOrThrow(CreateDeploymentSchema, body, 'deployment');
@@ -98,6 +111,7 @@ export class DeploymentService {
 
   async remove(id: string): Promise<DeploymentView> {
     await this.find(id);
+    this.access.delete(id);
     await this.deps.store.update(id, { desired: 'deleted' });
     await this.deps.reconciler.reconcile(id);
     return this.view(await this.find(id, { includeDeleted: true }));

@@ -10,8 +10,11 @@ import { DEPLOYMENT_ID_PATTERN } from './ids.js';
  */
 export type Scope = 'admin' | 'deploy' | 'read' | 'invoke:*' | `invoke:${string}`;
 
-/** What a route needs. `invoke` is checked against the deployment the request addresses. */
-export type Need = 'public' | 'read' | 'deploy' | 'admin' | 'invoke';
+/**
+ * What a route needs. `token`: any valid token, whatever its scopes. `invoke` is checked against the
+ * deployment the request addresses.
+ */
+export type Need = 'public' | 'token' | 'read' | 'deploy' | 'admin' | 'invoke';
 
 export const BASE_SCOPES = ['admin', 'deploy', 'read'] as const;
 
@@ -38,6 +41,7 @@ export function parseScope(raw: string): Scope {
 /** True when `principal` may use a route that needs `need` (for `invoke`, on deployment `deploymentId`). */
 export function allows(principal: Principal, need: Need, deploymentId?: string): boolean {
   if (need === 'public') return true;
+  if (need === 'token') return principal.id !== ANONYMOUS.id;
   const scopes = principal.scopes;
   if (scopes.includes('admin')) return true;
   switch (need) {

@@ -1,11 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteInfo } from '../api/router.js';
+import { authChallenge } from '../api/router.js';
 import { BerthError, toBerthError } from '../core/errors.js';
+import type { Principal } from '../core/index.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
 import type { McpEndpoint } from '../mcp/types.js';
 import { readBody } from './body.js';
 import { sendError as sendJsonRpcError } from '../mcp/http.js';
 
 export interface GatewayDeps {
+  /**
+   * Checks the request's credential for deployment `id` (AuthGuard.invoke): resolves to the principal,
+   * or throws 401/403. `route` names the route for the audit log.
+   */
+  authorize(req: IncomingMessage, id: string, route: string): Promise<Principal>;
   /** Finds (and if need be waits for) the endpoint of a deployment; throws a BerthError otherwise. */
   endpointFor(id: string): Promise<McpEndpoint>;
   /** Called once per MCP POST routed to a deployment. */
@@ -49,11 +57,20 @@ export class Gateway {
     return null;
   }
 
+  /** The MCP routes, each needing `invoke` on the deployment it names (or the deployment being public). */
+  routes(): RouteInfo[] {
+    const mcp = ['POST', 'GET', 'DELETE'].map((method) => ({ method, path: '/s/:id/mcp', need: 'invoke' as const }));
+    const host = this.hostSuffix ? ['POST', 'GET', 'DELETE'].map((method) => ({ method, path: `:id${this.hostSuffix}/mcp`, need: 'invoke' as const })) : [];
+    return [...mcp, { method: 'GET', path: '/s/:id/sse', need: 'invoke' }, { method: 'POST', path: '/s/:id/message', need: 'invoke' }, ...host];
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse, route: GatewayRoute): Promise<void> {
     try {
       if (!DEPLOYMENT_ID_PATTERN.test(route.id)) {
         throw new BerthError('DEPLOYMENT_NOT_FOUND', route.id ? `No deployment with id ${route.id}` : 'The endpoint URL has no deployment id: use /s/ID/mcp');
       }
+      await this.deps.authorize(req, route.id, route.legacy ? `${req.method} /s/:id/${route.legacy}` : `${req.method} /s/:id/mcp`);
+      dropCredentials(req);
       const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes) : EMPTY;
       const endpoint = await this.deps.endpointFor(route.id);
       if (req.method === 'POST') this.deps.onRequest(route.id);
@@ -61,9 +78,23 @@ export class Gateway {
       else if (endpoint.handleLegacy) await endpoint.handleLegacy(req, res, body, route.legacy, `/s/${encodeURIComponent(route.id)}`);
       else throw new BerthError('NOT_FOUND', 'This deployment does not serve the legacy HTTP+SSE transport');
     } catch (err) {
-      sendJsonRpcError(res, toBerthError(err));
+      const e = toBerthError(err);
+      const challenge = authChallenge(e, req);
+      if (challenge && !res.headersSent) res.setHeader('www-authenticate', challenge);
+      sendJsonRpcError(res, e);
     }
   }
+}
+
+/**
+ * Berth's token is for Berth: it must not travel on to the server (a url remote would receive it).
+ * Removed from both header views the request offers.
+ */
+export function dropCredentials(req: IncomingMessage): void {
+  if (req.headers.authorization === undefined) return;
+  delete req.headers.authorization;
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
 }
 
 const EMPTY = Buffer.alloc(0);

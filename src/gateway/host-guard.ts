@@ -15,11 +15,16 @@ interface HostRule {
   suffix: string | null;
   name: string;
   port: string | null;
+  /** A loopback name (localhost, 127.x, [::1]): it only counts on a connection that arrived on a loopback address. */
+  loopback: boolean;
 }
 
 /**
  * Defence against DNS rebinding: a request must name an allowed Host, and a browser's Origin must be
- * an allowed one. Behind a reverse proxy, X-Forwarded-Host is honoured only from trusted proxy addresses.
+ * an allowed one (matched exactly, unless the operator configures patterns). Behind a reverse proxy,
+ * X-Forwarded-Host is honoured only from trusted proxy addresses. A loopback Host name (`localhost`)
+ * is believed only on a connection that arrived on a loopback address: on a network socket it would
+ * be a claim anyone can make.
  */
 export class HostGuard {
   private readonly anyHost: boolean;
@@ -42,17 +47,23 @@ export class HostGuard {
 
   /** The host the client asked for: X-Forwarded-Host from a trusted proxy, else Host; lower case. */
   effectiveHost(req: IncomingMessage): string {
+    return (this.forwardedHost(req) ?? req.headers.host ?? '').toLowerCase();
+  }
+
+  /** The client's address: the first X-Forwarded-For entry from a trusted proxy, else the socket's peer. */
+  clientAddress(req: IncomingMessage): string {
     if (this.hasProxies && this.fromTrustedProxy(req)) {
-      const fwd = req.headers['x-forwarded-host'];
+      const fwd = req.headers['x-forwarded-for'];
       const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-      if (first) return first.toLowerCase();
+      if (first && (isIPv4(first) || isIPv6(first))) return first;
     }
-    return (req.headers.host ?? '').toLowerCase();
+    return plainAddress(req.socket.remoteAddress ?? '');
   }
 
   /** Null when the request may proceed, else the error to answer with. `host` is effectiveHost(req). */
   check(req: IncomingMessage, host: string): BerthError | null {
-    if (!this.anyHost && !this.hosts.some((r) => matches(r, host))) {
+    const onLoopback = this.forwardedHost(req) === undefined && isLoopbackAddress(req.socket.localAddress ?? '');
+    if (!this.anyHost && !this.hosts.some((r) => (onLoopback || !r.loopback) && matches(r, host))) {
       return new BerthError('FORBIDDEN_HOST', `Host ${JSON.stringify(host)} is not allowed (BERTH_ALLOWED_HOSTS)`);
     }
     const origin = req.headers.origin;
@@ -74,9 +85,14 @@ export class HostGuard {
     return this.originHosts.some((r) => matches(r, url.host));
   }
 
+  private forwardedHost(req: IncomingMessage): string | undefined {
+    if (!this.hasProxies || !this.fromTrustedProxy(req)) return undefined;
+    const fwd = req.headers['x-forwarded-host'];
+    return (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim() || undefined;
+  }
+
   private fromTrustedProxy(req: IncomingMessage): boolean {
-    let addr = req.socket.remoteAddress ?? '';
-    if (addr.startsWith('::ffff:') && isIPv4(addr.slice(7))) addr = addr.slice(7);
+    const addr = plainAddress(req.socket.remoteAddress ?? '');
     if (isIPv4(addr)) return this.proxies.check(addr, 'ipv4');
     if (isIPv6(addr)) return this.proxies.check(addr, 'ipv6');
     return false;
@@ -88,8 +104,20 @@ function parseHostRule(raw: string): HostRule {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s);
   const name = m?.[1] ?? s;
   const port = m?.[2] ?? null;
-  if (name.startsWith('*.')) return { suffix: name.slice(1), name, port };
-  return { suffix: null, name, port };
+  const loopback = name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || (isIPv4(name) && name.startsWith('127.'));
+  if (name.startsWith('*.')) return { suffix: name.slice(1), name, port, loopback };
+  return { suffix: null, name, port, loopback };
+}
+
+/** `::ffff:1.2.3.4` as `1.2.3.4`. */
+function plainAddress(addr: string): string {
+  return addr.startsWith('::ffff:') && isIPv4(addr.slice(7)) ? addr.slice(7) : addr;
+}
+
+/** 127.0.0.0/8 or ::1 (IPv4-mapped forms included). */
+export function isLoopbackAddress(addr: string): boolean {
+  const a = plainAddress(addr);
+  return (isIPv4(a) && a.startsWith('127.')) || a === '::1';
 }
 
 function matches(rule: HostRule, hostHeader: string): boolean {
@@ -129,9 +157,16 @@ export function defaultAllowedHosts(publicUrl: string, bindHost: string, baseDom
   return [...new Set(hosts)];
 }
 
-/** Origins accepted when BERTH_ALLOWED_ORIGINS is not set: the public URL's origin and loopback pages on any port. */
-export function defaultAllowedOrigins(publicUrl: string, baseDomain?: string): string[] {
-  const origins = [new URL(publicUrl).origin, 'localhost', '127.0.0.1', '[::1]'];
-  if (baseDomain) origins.push(`*.${baseDomain}`, baseDomain);
-  return origins;
+/**
+ * Origins accepted when BERTH_ALLOWED_ORIGINS is not set: Berth's own pages, exactly. That is the
+ * public URL's origin and, when it is a loopback URL, the same port under the other loopback names.
+ * No other page, not even one on another loopback port, may drive Berth from a browser.
+ */
+export function defaultAllowedOrigins(publicUrl: string): string[] {
+  const url = new URL(publicUrl);
+  const origins = [url.origin];
+  if (isLoopbackAddress(url.hostname.replace(/^\[|\]$/g, '')) || url.hostname === 'localhost') {
+    for (const name of ['localhost', '127.0.0.1', '[::1]']) origins.push(`${url.protocol}//${name}${url.port ? `:${url.port}` : ''}`);
+  }
+  return [...new Set(origins)];
 }

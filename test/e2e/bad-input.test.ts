@@ -60,9 +60,13 @@ async function openSession(): Promise<string> {
 
 describe('bad input gets a clear error and Berth keeps serving', () => {
   it('unknown deployment id: 404 with a JSON-RPC error', async () => {
-    const r = await post(`${berth.url}/s/nosuch-000000000000/mcp`, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
+    // With a token that may call anything; without one, an unknown id is refused like a private one (401).
+    const r = await post(`${berth.url}/s/nosuch-000000000000/mcp`, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }), berth.authHeaders());
     expect(r.status).toBe(404);
     expect(r.json?.error?.data?.code).toBe('DEPLOYMENT_NOT_FOUND');
+    const anonymous = await post(`${berth.url}/s/nosuch-000000000000/mcp`, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.json?.error?.data?.code).toBe('UNAUTHORIZED');
     const weird = await post(`${berth.url}/s/..%2F..%2Fetc/mcp`, '{}');
     expect(weird.status).toBe(404);
     const empty = await post(`${berth.url}/s//mcp`, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
@@ -182,8 +186,11 @@ describe('bad input gets a clear error and Berth keeps serving', () => {
     const mcp = await rawRequest(new URL(endpoint).pathname, { ...MCP_HEADERS, origin: 'http://attacker.test' }, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
     expect(mcp.status).toBe(403);
     expect(JSON.parse(mcp.body).error.data.code).toBe('FORBIDDEN_ORIGIN');
-    const friendly = await rawRequest('/healthz', { origin: `http://localhost:3000` }, undefined, 'GET');
-    expect(friendly.status).toBe(200);
+    // Berth's own origin, exactly: another page on loopback is as foreign as any.
+    const own = await rawRequest('/healthz', { origin: berth.url }, undefined, 'GET');
+    expect(own.status).toBe(200);
+    const otherLoopbackPage = await rawRequest('/healthz', { origin: `http://localhost:3000` }, undefined, 'GET');
+    expect(otherLoopbackPage.status).toBe(403);
     const list = await api.call<{ items: { name: string }[] }>('GET', '/api/deployments');
     expect(list.body.items.map((d) => d.name)).not.toContain('evil');
   });

@@ -50,7 +50,7 @@ describe('the berth CLI against a real Berth', () => {
     expect(ls.code).toBe(0);
     expect(ls.stdout).toMatch(/ID\s+NAME\s+STATUS\s+ENDPOINT\s+UPTIME\s+REQUESTS/);
     expect(ls.stdout).toMatch(/everything-[a-z0-9]+\s+everything\s+running/);
-    const c = await connectV2(endpoint);
+    const c = await connectV2(endpoint, ctx.berth.authHeaders());
     try {
       expect(textOf(await c.call('echo', { message: 'quick start' }))).toContain('quick start');
     } finally {
@@ -65,7 +65,7 @@ describe('the berth CLI against a real Berth', () => {
     const id = endpoint.split('/s/')[1]!.split('/')[0]!;
     expect(id).toMatch(/^echo-cli-[a-z0-9]{12}$/);
 
-    const c = await connectV1(endpoint);
+    const c = await connectV1(endpoint, ctx.berth.authHeaders());
     expect(textOf(await c.call('echo', { text: 'via cli' }))).toBe('via cli');
     await c.close();
 
@@ -92,7 +92,7 @@ describe('the berth CLI against a real Berth', () => {
     expect(stop.code).toBe(0);
     expect(stop.stdout).toBe('');
     expect((await ctx.api.status(id)).status).toBe('stopped');
-    const refused = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    const refused = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...ctx.berth.authHeaders() }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
     expect(refused.status).toBe(503);
     for (let i = 0; i < 50 && !followed.includes('stopped'); i++) await new Promise((r) => setTimeout(r, 100));
     follower.kill('SIGINT');

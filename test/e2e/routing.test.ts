@@ -61,7 +61,7 @@ describe('an endpoint reaches its own server and no other', () => {
     const call = await rawPost(`${id}.MCP.test:8080`, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get-env', arguments: {} } }, { 'mcp-session-id': session });
     expect(call.status).toBe(200);
     expect(call.body).toContain(mark);
-    const unknown = await rawPost('nosuchserver-abc.mcp.test', { jsonrpc: '2.0', id: 1, method: 'ping' });
+    const unknown = await rawPost('nosuchserver-abc.mcp.test', { jsonrpc: '2.0', id: 1, method: 'ping' }, berth.authHeaders());
     expect(unknown.status).toBe(404);
     const otherDomain = await rawPost(`${id}.elsewhere.test`, { jsonrpc: '2.0', id: 1, method: 'ping' });
     expect(otherDomain.status).toBe(403);

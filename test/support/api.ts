@@ -21,8 +21,14 @@ export class TestApi {
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   }
 
+  /**
+   * Deploys and returns the view. Unless the input says otherwise the deployment is `access: "public"`:
+   * the protocol suites test MCP, not credentials, and their clients (the matrix's, the conformance
+   * tool, the fuzzer) then need no token. Credentials on MCP routes are tested where that is the point
+   * (test/e2e/auth-*.test.ts, mcp-clients.test.ts) with private deployments.
+   */
   async deploy(input: CreateDeploymentInput): Promise<DeploymentView> {
-    const r = await this.call<DeploymentView>('POST', '/api/deployments', input);
+    const r = await this.call<DeploymentView>('POST', '/api/deployments', { access: 'public', ...input });
     if (r.status !== 201) throw new Error(`deploy failed: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
   }

@@ -16,15 +16,16 @@ export interface McpTestClient {
   close(): Promise<void>;
 }
 
-export type ClientFactory = (url: string) => Promise<McpTestClient>;
+/** Connects to `url`; `headers` (e.g. berth.authHeaders()) go on every request the client sends. */
+export type ClientFactory = (url: string, headers?: Record<string, string>) => Promise<McpTestClient>;
 
 export function textOf(r: ToolResult): string {
   return (r.content ?? []).map((c) => c.text ?? '').join('');
 }
 
-export const connectV1: ClientFactory = async (url) => {
+export const connectV1: ClientFactory = async (url, headers) => {
   const client = new ClientV1({ name: 'berth-e2e-v1', version: '1.0.0' });
-  const transport = new TransportV1(new URL(url));
+  const transport = new TransportV1(new URL(url), headers ? { requestInit: { headers } } : undefined);
   await client.connect(transport);
   return {
     sdk: 'v1',
@@ -47,9 +48,9 @@ export const connectV1: ClientFactory = async (url) => {
   };
 };
 
-export const connectV2: ClientFactory = async (url) => {
+export const connectV2: ClientFactory = async (url, headers) => {
   const client = new ClientV2({ name: 'berth-e2e-v2', version: '2.0.0' });
-  const transport = new TransportV2(new URL(url));
+  const transport = new TransportV2(new URL(url), headers ? { requestInit: { headers } } : undefined);
   await client.connect(transport);
   return {
     sdk: 'v2',

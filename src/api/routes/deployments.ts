@@ -18,19 +18,22 @@ function tailParam(q: URLSearchParams): number | undefined {
 /** Seed 004's hosting endpoints, under /api/deployments. */
 export function deploymentRoutes(router: Router, service: DeploymentService): void {
   router
-    .add('POST', '/api/deployments', async ({ req, res }) => {
-      sendJson(res, 201, await service.create(await readJson(req, API_BODY_LIMIT)));
+    .add('POST', '/api/deployments', { need: 'deploy', audit: 'deployment.create' }, async (ctx) => {
+      const d = await service.create(await readJson(ctx.req, API_BODY_LIMIT));
+      ctx.audit.target = d.id;
+      ctx.audit.detail = { name: d.name, type: d.spec.type, access: d.access };
+      sendJson(ctx.res, 201, d);
     })
-    .add('GET', '/api/deployments', async ({ res, query }) => {
+    .add('GET', '/api/deployments', { need: 'read' }, async ({ res, query }) => {
       const list: DeploymentList = { items: await service.list({ includeDeleted: query.get('all') === '1' || query.get('all') === 'true' }) };
       sendJson(res, 200, list);
     })
-    .add('GET', '/api/deployments/:id', async ({ res, params }) => sendJson(res, 200, await service.get(params.id!)))
-    .add('DELETE', '/api/deployments/:id', async ({ res, params }) => sendJson(res, 200, await service.remove(params.id!)))
-    .add('GET', '/api/deployments/:id/status', async ({ res, params }) => sendJson(res, 200, await service.status(params.id!)))
-    .add('POST', '/api/deployments/:id/stop', async ({ res, params }) => sendJson(res, 200, await service.stop(params.id!)))
-    .add('POST', '/api/deployments/:id/start', async ({ res, params }) => sendJson(res, 202, await service.start(params.id!)))
-    .add('GET', '/api/deployments/:id/logs', async ({ req, res, params, query }) => {
+    .add('GET', '/api/deployments/:id', { need: 'read' }, async ({ res, params }) => sendJson(res, 200, await service.get(params.id!)))
+    .add('DELETE', '/api/deployments/:id', { need: 'deploy', audit: 'deployment.delete' }, async ({ res, params }) => sendJson(res, 200, await service.remove(params.id!)))
+    .add('GET', '/api/deployments/:id/status', { need: 'read' }, async ({ res, params }) => sendJson(res, 200, await service.status(params.id!)))
+    .add('POST', '/api/deployments/:id/stop', { need: 'deploy', audit: 'deployment.stop' }, async ({ res, params }) => sendJson(res, 200, await service.stop(params.id!)))
+    .add('POST', '/api/deployments/:id/start', { need: 'deploy', audit: 'deployment.start' }, async ({ res, params }) => sendJson(res, 202, await service.start(params.id!)))
+    .add('GET', '/api/deployments/:id/logs', { need: 'read' }, async ({ req, res, params, query }) => {
       const tail = tailParam(query);
       const follow = query.get('follow');
       if (follow === '1' || follow === 'true') {

@@ -28,6 +28,7 @@ export function registerDeploy(program: Command, run: Runner): void {
     .option('--header <"Name: value">', 'HTTP header sent to a --url endpoint (repeatable)', collectHeader)
     .option('--cwd <dir>', 'working directory of the command')
     .option('--isolated', 'one process per client session instead of one shared process')
+    .option('--public', 'let MCP clients in without a token (default: they need one with invoke scope)')
     .option('--no-start', 'create it stopped')
     .option('--no-wait', 'return once created, without waiting for it to run')
     .addOption(new Option('--timeout <seconds>', 'how long to wait for it to run').argParser(parseTimeout).default(180))
@@ -76,7 +77,8 @@ function printSummary(ctx: CliContext, view: DeploymentView, hint: string): void
   ctx.out(`Endpoint: ${endpoint}`);
   ctx.out('');
   ctx.out('MCP client config:');
-  ctx.out(clientSnippet(view.name, endpoint));
+  ctx.out(clientSnippet(view.name, endpoint, view.access).replace('invoke:ID', `invoke:${view.id}`));
   ctx.out('');
+  if (view.access === 'private') ctx.out(`Clients need a token: berth tokens create --scope invoke:${view.id} (or deploy with --public).`);
   ctx.out(hint);
 }

@@ -139,7 +139,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       const input = body as CreateDeploymentInput;
       const newId = `${input.name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${String(++counter).padStart(12, '0')}`;
       const start = input.start ?? true;
-      const view = makeView({ id: newId, name: input.name, status: start ? 'pending' : 'stopped', desired: start ? 'running' : 'stopped' }, baseUrl);
+      const view = makeView({ id: newId, name: input.name, access: input.access ?? 'private', status: start ? 'pending' : 'stopped', desired: start ? 'running' : 'stopped' }, baseUrl);
       deployments.set(newId, view);
       scripts.set(newId, start ? (options.script?.(input) ?? [{ status: 'deploying' }, { status: 'running' }]) : []);
       return send(res, 201, view);

@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import { BerthError } from '../core/errors.js';
+import { hashToken, newToken, newTokenId, parseOrThrow, parseScope, TOKEN_PATTERN, type Principal, type Scope } from '../core/index.js';
+import type { TokenRecord, TokenStore } from '../store/types.js';
+
+/** A token as the API shows it: never the token, never its hash. */
+export interface TokenView {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  status: 'active' | 'expired' | 'revoked';
+}
+
+/** The answer to creating a token: the only time the token itself is shown. */
+export interface CreatedToken extends TokenView {
+  token: string;
+}
+
+const DURATION = /^(\d{1,6})([mhdwy])$/;
+const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
+
+/** `30d`, `12h`, `90m`, `2w`, `1y` in milliseconds; throws VALIDATION_FAILED otherwise. */
+export function parseDuration(raw: string): number {
+  const m = DURATION.exec(raw.trim());
+  if (!m || Number(m[1]) === 0) {
+    throw new BerthError('VALIDATION_FAILED', `expires_in must be a positive duration such as 30d, 12h, 90m, 2w or 1y, got ${JSON.stringify(raw.slice(0, 40))}`, {
+      issues: [{ field: 'expires_in', message: 'not a duration' }],
+    });
+  }
+  return Number(m[1]) * UNIT_MS[m[2]!]!;
+}
+
+const CreateTokenSchema = z.strictObject({
+  name: z.string().trim().min(1).max(100).optional(),
+  scopes: z.array(z.string()).min(1, 'name at least one scope').max(64),
+  expires_in: z.string().max(20).optional(),
+  expires_at: z.iso.datetime({ offset: true }).optional(),
+});
+
+export interface TokenServiceDeps {
+  tokens: TokenStore;
+  /** BERTH_API_TOKEN: an admin credential the operator supplies; never stored. */
+  envToken?: string;
+  now?: () => number;
+  /** How long a looked-up token (or a miss) is believed before the store is asked again (default 5 s). */
+  cacheTtlMs?: number;
+  /** Most cached lookups (default 10 000). */
+  cacheMax?: number;
+  /** last_used_at is written at most this often per token (default 60 s). */
+  touchEveryMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+interface Cached {
+  record: TokenRecord | null;
+  until: number;
+}
+
+/**
+ * API tokens: creation (shown once, stored hashed), listing, revocation, and checking a presented
+ * token on every request. Lookups are cached briefly; a revocation clears this replica's cache at
+ * once, and other replicas see it within the cache lifetime.
+ */
+export class TokenService {
+  private readonly now: () => number;
+  private readonly cache = new Map<string, Cached>();
+  private readonly ttl: number;
+  private readonly max: number;
+  private readonly touchEvery: number;
+  private readonly touched = new Map<string, number>();
+  private readonly envHash: string | undefined;
+
+  constructor(private readonly deps: TokenServiceDeps) {
+    this.now = deps.now ?? Date.now;
+    this.ttl = deps.cacheTtlMs ?? 5_000;
+    this.max = deps.cacheMax ?? 10_000;
+    this.touchEvery = deps.touchEveryMs ?? 60_000;
+    this.envHash = deps.envToken ? hashToken(deps.envToken) : undefined;
+  }
+
+  async create(body: unknown, by: Principal): Promise<CreatedToken> {
+    const input = parseOrThrow(CreateTokenSchema, body, 'token');
+    const scopes = [...new Set(input.scopes.map(parseScope))];
+    if (input.expires_in !== undefined && input.expires_at !== undefined) {
+      throw new BerthError('VALIDATION_FAILED', 'Give expires_in or expires_at, not both', { issues: [{ field: 'expires_at', message: 'conflicts with expires_in' }] });
+    }
+    const now = this.now();
+    const expires = input.expires_in !== undefined ? now + parseDuration(input.expires_in) : input.expires_at !== undefined ? Date.parse(input.expires_at) : null;
+    if (expires !== null && expires <= now) {
+      throw new BerthError('VALIDATION_FAILED', 'expires_at must be in the future', { issues: [{ field: 'expires_at', message: 'in the past' }] });
+    }
+    return this.issue(input.name ?? scopes.join(' '), scopes, expires === null ? null : new Date(expires).toISOString(), by.id);
+  }
+
+  async list(): Promise<TokenView[]> {
+    return (await this.deps.tokens.listTokens()).map((t) => this.view(t));
+  }
+
+  async revoke(id: string): Promise<TokenView> {
+    const t = await this.deps.tokens.revokeToken(id, new Date(this.now()).toISOString());
+    for (const [hash, c] of this.cache) if (c.record?.id === id) this.cache.delete(hash);
+    return this.view(t);
+  }
+
+  /**
+   * The principal a presented token stands for. Throws UNAUTHORIZED (unknown or malformed),
+   * TOKEN_EXPIRED or TOKEN_REVOKED.
+   */
+  async verify(token: string): Promise<Principal> {
+    const hash = hashToken(token);
+    if (this.envHash !== undefined && hash === this.envHash) return ENV_PRINCIPAL;
+    // Not even shaped like a token: no store lookup (and no cache entry) for garbage.
+    if (!TOKEN_PATTERN.test(token)) throw unknownToken();
+    const now = this.now();
+    let cached = this.cache.get(hash);
+    if (!cached || cached.until <= now) {
+      const record = (await this.deps.tokens.findTokenByHash(hash)) ?? null;
+      cached = { record, until: now + this.ttl };
+      this.remember(hash, cached);
+    }
+    const t = cached.record;
+    if (!t) throw unknownToken();
+    if (t.revoked_at !== null) throw new BerthError('TOKEN_REVOKED', `The API token ${t.id} was revoked at ${t.revoked_at}`);
+    if (t.expires_at !== null && Date.parse(t.expires_at) <= now) throw new BerthError('TOKEN_EXPIRED', `The API token ${t.id} expired at ${t.expires_at}`);
+    this.touch(t.id, now);
+    return { id: t.id, name: t.name, scopes: t.scopes };
+  }
+
+  /**
+   * Makes sure an admin can get in: when no BERTH_API_TOKEN is set and no active admin token exists
+   * (a first start, or every admin token revoked or expired), creates one and returns it, to be shown
+   * once. Returns null when nothing was needed.
+   */
+  async bootstrap(): Promise<CreatedToken | null> {
+    if (this.envHash !== undefined) return null;
+    const now = this.now();
+    const usable = (await this.deps.tokens.listTokens()).some((t) => t.scopes.includes('admin') && t.revoked_at === null && (t.expires_at === null || Date.parse(t.expires_at) > now));
+    if (usable) return null;
+    return this.issue('admin (created at start)', ['admin'], null, 'bootstrap');
+  }
+
+  private async issue(name: string, scopes: Scope[], expiresAt: string | null, by: string): Promise<CreatedToken> {
+    const token = newToken();
+    const record = await this.deps.tokens.createToken({
+      id: newTokenId(),
+      name,
+      hash: hashToken(token),
+      prefix: token.slice(0, 8),
+      scopes,
+      created_at: new Date(this.now()).toISOString(),
+      created_by: by,
+      expires_at: expiresAt,
+    });
+    return { ...this.view(record), token };
+  }
+
+  private remember(hash: string, c: Cached): void {
+    this.cache.delete(hash);
+    if (this.cache.size >= this.max) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(hash, c);
+  }
+
+  private touch(id: string, now: number): void {
+    const last = this.touched.get(id);
+    if (last !== undefined && now - last < this.touchEvery) return;
+    this.touched.delete(id);
+    if (this.touched.size >= this.max) {
+      const oldest = this.touched.keys().next().value;
+      if (oldest !== undefined) this.touched.delete(oldest);
+    }
+    this.touched.set(id, now);
+    this.deps.tokens.touchToken(id, new Date(now).toISOString()).catch((err: unknown) => this.deps.log?.('token use not recorded', { error: String(err) }));
+  }
+
+  private view(t: TokenRecord): TokenView {
+    const status = t.revoked_at !== null ? 'revoked' : t.expires_at !== null && Date.parse(t.expires_at) <= this.now() ? 'expired' : 'active';
+    return {
+      id: t.id,
+      name: t.name,
+      prefix: t.prefix,
+      scopes: t.scopes,
+      created_at: t.created_at,
+      created_by: t.created_by,
+      expires_at: t.expires_at,
+      revoked_at: t.revoked_at,
+      last_used_at: t.last_used_at,
+      status,
+    };
+  }
+}
+
+/** The operator's BERTH_API_TOKEN. */
+export const ENV_PRINCIPAL: Principal = Object.freeze({ id: 'env', name: 'BERTH_API_TOKEN', scopes: Object.freeze(['admin']) as readonly Scope[] });
+
+function unknownToken(): BerthError {
+  return new BerthError('UNAUTHORIZED', 'The API token is not valid (Authorization: Bearer brt_…)');
+}

@@ -74,6 +74,8 @@ export interface CaseContext {
   /** Deployment id per target. */
   ids: Record<Target, string>;
   maxBodyBytes: number;
+  /** A token that may call every deployment: some cases send it (the fuzz deployments are public, so it changes nothing). */
+  token?: string;
 }
 
 export const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26'] as const;
@@ -864,8 +866,12 @@ export function generateCase(seed: number, index: number, ctx: CaseContext): Fuz
     features.push(`origin:${origin}`);
   }
   if (rng.chance(0.02)) {
-    headers.push([rng.pick(['x-forwarded-host', 'x-junk', 'last-event-id', 'cookie', 'authorization']), rng.pick(['evil.example', 'x'.repeat(2000), '1', 'Bearer zzz', ''])]);
-    features.push('header:extra');
+    const name = rng.pick(['x-forwarded-host', 'x-junk', 'last-event-id', 'cookie', 'authorization']);
+    headers.push([name, rng.pick(['evil.example', 'x'.repeat(2000), '1', 'Bearer zzz', 'Bearer brt_' + 'Q'.repeat(43), ''])]);
+    features.push(name === 'authorization' ? 'auth:bad' : 'header:extra');
+  } else if (ctx.token && rng.chance(0.1)) {
+    headers.push(['authorization', `Bearer ${ctx.token}`]);
+    features.push('auth:token');
   }
 
   const sess = flavor === 'stateless' && rng.chance(0.85) ? 'none' : flavor === 'legacy' ? (rng.chance(0.8) ? 'none' : session(rng, m, features)) : session(rng, m, features);

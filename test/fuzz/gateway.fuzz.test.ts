@@ -217,7 +217,7 @@ describe('gateway fuzz', () => {
         maxLinger: 192,
         timeLimitMs: TIME_LIMIT_MS,
         exclude: INCLUDE_KNOWN || ONLY ? [] : Object.keys(KNOWN_BUGS),
-        ctx: { ids, maxBodyBytes: MAX_BODY },
+        ctx: { ids, maxBodyBytes: MAX_BODY, token: berth.token },
         port: berth.port,
         pool,
         isolatedInitBudget: 8,

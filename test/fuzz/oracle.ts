@@ -5,7 +5,7 @@
  */
 
 /** HTTP statuses Berth (or Node's HTTP parser in front of it) may answer a fuzz request with. */
-export const ALLOWED_STATUS = new Set([200, 202, 204, 400, 403, 404, 405, 406, 413, 415, 431, 503]);
+export const ALLOWED_STATUS = new Set([200, 202, 204, 400, 401, 403, 404, 405, 406, 413, 415, 431, 503]);
 
 /** The gateway's own routes (as in src/gateway/gateway.ts): paths that must answer in JSON-RPC. */
 const PATH_ROUTE = /^\/s\/([^/]*)\/(mcp|sse|message)\/?$/;
@@ -221,6 +221,11 @@ export interface CheckInput {
   lenient: boolean;
   /** The case sent an Origin or Host the guard refuses. */
   guarded: boolean;
+  /**
+   * A 401 is wrong for this request: it sent no bad credential and addressed one of the (public) fuzz
+   * deployments. Anything else (an unknown id, a bad Authorization header) may be refused as unauthenticated.
+   */
+  anonymousOk?: boolean;
   /** Extra tags the answer may carry (none for fuzz cases). */
   allowTags?: Set<string>;
 }
@@ -259,6 +264,7 @@ export function checkAnswer(inp: CheckInput): Verdict {
     }
     const { code, dataCode } = checkErrorObject(v, 'error answer', problems);
     if (a.status === 403 && !inp.guarded) problems.push('403 without a foreign Origin/Host');
+    if (a.status === 401 && inp.anonymousOk) problems.push('401 for a request a public deployment must take without a token');
     return { key: `${a.status} ${String(code)} ${dataCode ?? '-'}`, problems };
   }
 

@@ -183,7 +183,8 @@ describe('against a stand-in API server', () => {
       api = await startStandInApi({ token: 's3cret' });
       const denied = await runCli(['ls'], { env: { BERTH_URL: api.url } });
       expect(denied.code).toBe(1);
-      expect(denied.stderr).toBe('berth: Missing or wrong API token (UNAUTHORIZED)\n');
+      expect(denied.stderr.split('\n')[0]).toBe('berth: Missing or wrong API token (UNAUTHORIZED)');
+      expect(denied.stderr).toContain('berth login');
       expect((await runCli(['ls'], { env: { BERTH_URL: api.url, BERTH_TOKEN: 's3cret' } })).code).toBe(0);
       expect((await runCli(['--token', 's3cret', 'ls'], { env: { BERTH_URL: api.url } })).code).toBe(0);
       expect((await runCli(['ls', '--token', 's3cret', '--url', api.url], {})).code).toBe(0);

@@ -82,6 +82,9 @@ function report(err: unknown, io: CliIo): number {
   const line = (s: string): void => void io.stderr.write(`${s}\n`);
   if (err instanceof ApiClientError) {
     line(`berth: ${err.message} (${err.code})`);
+    if (err.code === 'UNAUTHORIZED' || err.code === 'TOKEN_EXPIRED' || err.code === 'TOKEN_REVOKED') {
+      line('berth: log in with `berth login` (the admin token Berth printed at its first start, or one from `berth tokens create`), or set BERTH_TOKEN');
+    }
     return 1;
   }
   if (err instanceof CliFailure) {

@@ -131,6 +131,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       return error(res, 401, 'UNAUTHORIZED', 'Missing or wrong API token');
     }
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (url.pathname === '/api/whoami') return send(res, 200, { id: 'tok_standin', name: 'stand-in', scopes: ['admin'] });
     if (parts[0] !== 'api' || parts[1] !== 'deployments') return error(res, 404, 'NOT_FOUND', 'No such route');
     const [, , id, action] = parts;
     if (id === undefined) {

@@ -5,7 +5,7 @@ import type { TokenService } from '../control/tokens.js';
 import type { Need, Principal } from '../core/index.js';
 import type { Health, WhoAmI } from './contract.js';
 import { sendJson } from './http.js';
-import { openApiDocument } from './openapi.js';
+import { annotateScopes, openApiDocument } from './openapi.js';
 import { Router, type RouteContext, type RouteInfo } from './router.js';
 import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
@@ -47,7 +47,11 @@ export class Api {
     deploymentRoutes(this.router, deps.service);
     tokenRoutes(this.router, deps.tokens);
     auditRoutes(this.router, deps.audit);
+    this.undocumented = annotateScopes(openapi, this.router.routes());
   }
+
+  /** API routes the OpenAPI document does not describe (a test keeps this empty). */
+  readonly undocumented: string[];
 
   matches(path: string): boolean {
     return path === '/' || path === '/healthz' || path === '/api' || path.startsWith('/api/');

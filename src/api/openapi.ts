@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ERROR_CATALOGUE } from '../core/errors.js';
 import { CreateDeploymentSchema } from '../core/spec.js';
+import type { RouteInfo } from './router.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
@@ -14,6 +15,7 @@ const Deployment = {
   properties: {
     id: { type: 'string', example: 'everything-k3x9f2ab01cd' },
     name: { type: 'string' },
+    access: { enum: ['private', 'public'], description: 'private: MCP clients need a token with invoke:ID (or invoke:*); public: anyone' },
     description: { type: ['string', 'null'] },
     tags: { type: 'array', items: { type: 'string' } },
     env_schema: { type: 'array', items: { type: 'object' } },
@@ -41,10 +43,48 @@ export function openApiDocument(version: string): Record<string, unknown> {
     openapi: '3.1.0',
     info: { title: 'Berth control API', version, description: 'Deploy, run and watch MCP servers. MCP clients connect to /s/{id}/mcp (Streamable HTTP).' },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Required when BERTH_API_TOKEN is set' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'An API token (brt_…). Every route needs one except where security is empty; x-berth-scope names the scope: admin (everything), deploy (deployments and their secrets, and read), read, token (any valid token), invoke (invoke:ID or invoke:* on the deployment addressed, unless it is public).',
+        },
+      },
       schemas: {
         CreateDeployment: z.toJSONSchema(CreateDeploymentSchema, { io: 'input', unrepresentable: 'any' }),
         Deployment,
+        Token: {
+          type: 'object',
+          required: ['id', 'name', 'prefix', 'scopes', 'created_at', 'status'],
+          properties: {
+            id: { type: 'string', example: 'tok_3kF9xQ2mZp7A' },
+            name: { type: 'string' },
+            prefix: { type: 'string', description: 'brt_ and the next 4 characters' },
+            scopes: { type: 'array', items: { type: 'string', example: 'invoke:everything-k3x9f2ab01cd' } },
+            created_at: { type: 'string', format: 'date-time' },
+            created_by: { type: 'string' },
+            expires_at: { type: ['string', 'null'], format: 'date-time' },
+            revoked_at: { type: ['string', 'null'], format: 'date-time' },
+            last_used_at: { type: ['string', 'null'], format: 'date-time' },
+            status: { enum: ['active', 'expired', 'revoked'] },
+          },
+        },
+        AuditEntry: {
+          type: 'object',
+          properties: {
+            seq: { type: 'integer' },
+            at: { type: 'string', format: 'date-time' },
+            actor: { type: 'string', description: 'token id, env (BERTH_API_TOKEN), bootstrap or anonymous' },
+            actor_name: { type: 'string' },
+            action: { type: 'string', example: 'deployment.create' },
+            target: { type: ['string', 'null'] },
+            source: { type: ['string', 'null'], description: "the client's address" },
+            result: { enum: ['ok', 'denied', 'error'] },
+            code: { type: ['string', 'null'] },
+            detail: { type: ['object', 'null'] },
+          },
+        },
         Error: {
           type: 'object',
           required: ['error'],
@@ -52,7 +92,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
       },
     },
-    security: [{ bearer: [] }, {}],
+    security: [{ bearer: [] }],
     paths: {
       '/api/deployments': {
         post: {
@@ -88,11 +128,67 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/deployments/{id}/stop': { parameters: idParam, post: { summary: 'Stop', responses: { '200': { description: 'Stopped', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } } },
       '/api/deployments/{id}/start': { parameters: idParam, post: { summary: 'Start (or retry a failed one)', responses: { '202': { description: 'Starting', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } } },
-      '/healthz': { get: { summary: 'Berth is up', security: [], responses: { '200': { description: 'ok' } } } },
+      '/': { get: { summary: 'What this is', responses: { '200': { description: 'name, version and where the API and MCP endpoints are' } } } },
+      '/healthz': { get: { summary: 'Berth is up', responses: { '200': { description: 'ok' } } } },
+      '/api/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/api/whoami': { get: { summary: 'The token this request was made with', responses: { '200': { description: 'id, name and scopes', content: json({ type: 'object' }) }, ...errorResponses('UNAUTHORIZED') } } },
+      '/api/tokens': {
+        post: {
+          summary: 'Create an API token; the answer is the only time the token is shown',
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              required: ['scopes'],
+              properties: {
+                name: { type: 'string' },
+                scopes: { type: 'array', items: { type: 'string' }, description: 'admin, deploy, read, invoke:*, invoke:ID' },
+                expires_in: { type: 'string', example: '30d', description: 'm, h, d, w or y' },
+                expires_at: { type: 'string', format: 'date-time' },
+              },
+            }),
+          },
+          responses: { '201': { description: 'The token (field token) and its record', content: json(ref('Token')) }, ...errorResponses('VALIDATION_FAILED', 'FORBIDDEN') },
+        },
+        get: { summary: 'List tokens (never the tokens themselves)', responses: { '200': { description: 'Tokens, oldest first', content: json({ type: 'object', properties: { items: { type: 'array', items: ref('Token') } } }) } } },
+      },
+      '/api/tokens/{id}': {
+        parameters: idParam,
+        delete: { summary: 'Revoke a token at once', responses: { '200': { description: 'Revoked', content: json(ref('Token')) }, ...errorResponses('TOKEN_NOT_FOUND') } },
+      },
+      '/api/audit': {
+        get: {
+          summary: 'Query or export the audit log (every change and every refused credential)',
+          parameters: ['since', 'until', 'actor', 'action', 'target', 'result', 'after', 'limit', 'format'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
+          responses: {
+            '200': { description: 'Entries oldest first; format=ndjson or csv exports them', content: { ...json({ type: 'object', properties: { items: { type: 'array', items: ref('AuditEntry') } } }), 'application/x-ndjson': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } } },
+            ...errorResponses('VALIDATION_FAILED'),
+          },
+        },
+      },
       '/s/{id}/mcp': {
         parameters: idParam,
-        post: { summary: 'MCP Streamable HTTP endpoint of a deployment (JSON-RPC)', security: [], responses: { '200': { description: 'JSON-RPC response (JSON or SSE)' }, '202': { description: 'Accepted' }, ...errorResponses('DEPLOYMENT_NOT_FOUND', 'SESSION_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UPSTREAM_UNAVAILABLE') } },
+        post: { summary: 'MCP Streamable HTTP endpoint of a deployment (JSON-RPC)', responses: { '200': { description: 'JSON-RPC response (JSON or SSE)' }, '202': { description: 'Accepted' }, ...errorResponses('DEPLOYMENT_NOT_FOUND', 'SESSION_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UPSTREAM_UNAVAILABLE') } },
       },
     },
   };
+}
+
+/**
+ * Marks every operation of `doc` with the scope its route needs (`x-berth-scope`), and public ones
+ * with `security: []`, from the router's own table; returns the routes the document lacks.
+ */
+export function annotateScopes(doc: Record<string, unknown>, routes: readonly RouteInfo[]): string[] {
+  const paths = doc.paths as Record<string, Record<string, Record<string, unknown>>>;
+  const missing: string[] = [];
+  for (const r of routes) {
+    const op = paths[r.path.replace(/:([a-zA-Z]+)/g, '{$1}')]?.[r.method.toLowerCase()];
+    if (!op) {
+      missing.push(`${r.method} ${r.path}`);
+      continue;
+    }
+    op['x-berth-scope'] = r.need;
+    if (r.need === 'public') op.security = [];
+  }
+  return missing;
 }

@@ -175,6 +175,17 @@ describe('authorization matrix (generated from the route table)', () => {
     for (const [k, need] of served) expect(need, k).toBe(RULES[k]);
   });
 
+  it('documents every API route in the OpenAPI document with the scope it needs', async () => {
+    const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, { 'x-berth-scope'?: string; security?: unknown[] }>> };
+    const wrong: string[] = [];
+    for (const r of app.routes().filter((x) => !x.path.startsWith('/s/') && !x.path.startsWith(':id'))) {
+      const op = doc.paths[r.path.replace(/:([a-zA-Z]+)/g, '{$1}')]?.[r.method.toLowerCase()];
+      if (op?.['x-berth-scope'] !== RULES[`${r.method} ${r.path}`]) wrong.push(`${r.method} ${r.path}: ${op ? `x-berth-scope ${op['x-berth-scope']}` : 'not documented'}`);
+      if (op && (RULES[`${r.method} ${r.path}`] === 'public') !== (Array.isArray(op.security) && op.security.length === 0)) wrong.push(`${r.method} ${r.path}: security does not match`);
+    }
+    expect(wrong).toStrictEqual([]);
+  });
+
   it('answers every route × credential as the rules say', async () => {
     const cases = app.routes().flatMap((r) => casesFor(r.method, r.path));
     const failures: string[] = [];

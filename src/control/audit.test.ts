@@ -32,3 +32,19 @@ describe('AuditLog', () => {
     expect(summary[0]).toMatchObject({ source: '10.0.0.9', result: 'denied' });
   });
 });
+
+describe('AuditLog bounds', () => {
+  it('holds at most maxPending writes while the store hangs, and says how many it dropped', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const store = new MemoryAuditStore();
+    const slow = { appendAudit: async (e: Parameters<MemoryAuditStore['appendAudit']>[0]) => gate.then(() => store.appendAudit(e)), queryAudit: store.queryAudit.bind(store) };
+    const logged: Record<string, unknown>[] = [];
+    const log = new AuditLog({ store: slow, maxPending: 10, log: (_m, f) => void logged.push(f ?? {}) });
+    for (let i = 0; i < 25; i++) log.record({ principal: who, action: 'deployment.stop', target: `x-${i}`, result: 'ok' });
+    release();
+    await log.flush();
+    expect(await store.queryAudit({})).toHaveLength(10);
+    expect(logged[0]).toMatchObject({ dropped: 1 });
+  });
+});

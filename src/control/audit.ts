@@ -19,6 +19,8 @@ export interface AuditLogDeps {
   deniedPerSecond?: number;
   /** Most client addresses tracked for that limit (default 10 000). */
   maxSources?: number;
+  /** Most writes waiting for the store (default 10 000); beyond it entries are dropped, counted and logged. */
+  maxPending?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -40,13 +42,16 @@ export class AuditLog {
   private readonly burst: number;
   private readonly rate: number;
   private readonly maxSources: number;
-  private pending = new Set<Promise<void>>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly maxPending: number;
+  private dropped = 0;
 
   constructor(private readonly deps: AuditLogDeps) {
     this.now = deps.now ?? Date.now;
     this.burst = deps.deniedBurst ?? 20;
     this.rate = deps.deniedPerSecond ?? 1;
     this.maxSources = deps.maxSources ?? 10_000;
+    this.maxPending = deps.maxPending ?? 10_000;
   }
 
   /** Appends an entry (in the background; a failure is logged, never thrown at the request). */
@@ -110,6 +115,11 @@ export class AuditLog {
   }
 
   private write(e: Omit<AuditEntry, 'seq'>): void {
+    if (this.pending.size >= this.maxPending) {
+      // The store is not keeping up: say so (once per thousand) rather than hold entries without bound.
+      if (this.dropped++ % 1000 === 0) this.deps.log?.('audit entries dropped: the store is not keeping up', { dropped: this.dropped, action: e.action });
+      return;
+    }
     const p = this.deps.store.appendAudit(e).catch((err: unknown) => this.deps.log?.('audit entry not written', { action: e.action, error: String(err) }));
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from './db.js';
-import { runMigrations } from './migrations/index.js';
+import { MIGRATIONS, runMigrations } from './migrations/index.js';
 import { openStore } from './sql-store.js';
 import { sampleDeployment } from './store.contract.js';
 
@@ -31,7 +31,7 @@ describe('SQLite store durability', () => {
     const fresh = openDatabase({ kind: 'sqlite', path });
     expect(fresh.dialect).toBe('sqlite');
     expect(existsSync(join(dir, 'nested', 'data'))).toBe(true);
-    expect(await runMigrations(fresh.db)).toStrictEqual(['001_deployments']);
+    expect(await runMigrations(fresh.db)).toStrictEqual(Object.keys(MIGRATIONS));
     await fresh.db.destroy();
 
     const first = await openStore({ kind: 'sqlite', path });
@@ -46,7 +46,7 @@ describe('SQLite store durability', () => {
       expect((await second.list()).map((d) => d.id)).toStrictEqual([created.id]);
       expect(await runMigrations(second.db)).toStrictEqual([]);
       const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db);
-      expect(applied.rows.map((r) => r.name)).toStrictEqual(['001_deployments']);
+      expect(applied.rows.map((r) => r.name)).toStrictEqual(Object.keys(MIGRATIONS));
     } finally {
       await second.close();
     }

@@ -2,6 +2,7 @@ import { Migrator } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { BerthError } from '../../core/index.js';
 import { m001Deployments } from './001_deployments.js';
+import { m003Secrets } from './003_secrets.js';
 
 /**
  * Every migration, in order. Forward-only: never edit or remove one that has
@@ -9,6 +10,7 @@ import { m001Deployments } from './001_deployments.js';
  */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_deployments': m001Deployments,
+  '003_secrets': m003Secrets,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -1,21 +1,16 @@
 import type { Kysely } from 'kysely';
-import type { SecretsTable } from '../store/schema.js';
+import type { BerthDatabase, SecretsTable } from '../store/schema.js';
 import type { SecretRow, SecretRows } from './types.js';
-
-/** The tables this module reads (a slice of the store's schema: src/store/schema.ts, migration 003). */
-interface SecretsDatabase {
-  secrets: SecretsTable;
-}
 
 const COLUMNS = ['scope', 'name', 'key_id', 'nonce', 'ciphertext', 'updated_at'] as const;
 
-/** SecretRows in the `secrets` table, the same queries on SQLite and PostgreSQL. */
+/** SecretRows in the `secrets` table (src/store/schema.ts, migration 003), the same queries on SQLite and PostgreSQL. */
 export class SqlSecretRows implements SecretRows {
-  readonly #db: Kysely<SecretsDatabase>;
+  readonly #db: Kysely<BerthDatabase>;
   readonly #lockRows: boolean;
 
   /** `dialect` decides how rewriteAll locks: SQLite transactions already hold the write lock (BEGIN IMMEDIATE). */
-  constructor(db: Kysely<SecretsDatabase>, dialect: 'sqlite' | 'postgres') {
+  constructor(db: Kysely<BerthDatabase>, dialect: 'sqlite' | 'postgres') {
     this.#db = db;
     this.#lockRows = dialect === 'postgres';
   }

@@ -1,15 +1,18 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DeploymentService } from '../control/deployments.js';
+import type { SecretsService } from '../control/secrets.js';
 import { BerthError } from '../core/errors.js';
 import type { Health } from './contract.js';
 import { sendError, sendJson } from './http.js';
 import { openApiDocument } from './openapi.js';
 import { Router } from './router.js';
 import { deploymentRoutes } from './routes/deployments.js';
+import { secretRoutes } from './routes/secrets.js';
 
 export interface ApiDeps {
   service: DeploymentService;
+  secrets: SecretsService;
   version: string;
   /** When set, every /api route but the OpenAPI document needs `Authorization: Bearer TOKEN`. */
   apiToken?: string;
@@ -30,6 +33,7 @@ export class Api {
     });
     this.router.add('GET', '/api/openapi.json', ({ res }) => sendJson(res, 200, openapi));
     deploymentRoutes(this.router, deps.service);
+    secretRoutes(this.router, deps.secrets);
   }
 
   matches(path: string): boolean {

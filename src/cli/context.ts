@@ -8,9 +8,17 @@ export interface OutStream {
   isTTY?: boolean;
 }
 
+/** Where secret values are read from (`berth secrets set`, `berth deploy --secret`). */
+export interface InStream extends NodeJS.ReadableStream {
+  isTTY?: boolean;
+  setRawMode?(mode: boolean): unknown;
+}
+
 export interface CliIo {
   stdout: OutStream;
   stderr: OutStream;
+  /** Piped values, or a terminal to prompt on; absent when there is none. */
+  stdin?: InStream;
   env: Record<string, string | undefined>;
   /** Ends long-running commands (`logs -f`); main() wires SIGINT to it when omitted. */
   signal?: AbortSignal;
@@ -55,7 +63,11 @@ interface GlobalOpts {
 
 /** Builds the context from the command's options merged over the program's (`--url` on `deploy` is the endpoint, not Berth). */
 export function contextFor(cmd: Command, io: CliIo, signal: AbortSignal): CliContext {
-  const global = (cmd.parent?.opts() ?? {}) as GlobalOpts;
+  // Options of every enclosing command (`berth --url U secrets --token T set …`), the nearest winning.
+  const global: GlobalOpts = {};
+  for (let p = cmd.parent; p; p = p.parent) {
+    for (const [k, v] of Object.entries(p.opts() as GlobalOpts)) if (v !== undefined && global[k as keyof GlobalOpts] === undefined) Object.assign(global, { [k]: v });
+  }
   const local = cmd.opts() as GlobalOpts;
   const baseUrl = (cmd.name() === 'deploy' ? undefined : local.url) ?? global.url ?? io.env.BERTH_URL ?? DEFAULT_URL;
   const token = local.token ?? global.token ?? io.env.BERTH_TOKEN;

@@ -5,6 +5,7 @@ import { registerDeploy } from './commands/deploy.js';
 import { registerLogs } from './commands/logs.js';
 import { registerLs } from './commands/ls.js';
 import { registerRm } from './commands/rm.js';
+import { registerSecrets } from './commands/secrets.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerStop } from './commands/stop.js';
@@ -22,12 +23,14 @@ Examples:
   berth status everything-k3x9f2ab01cd
   berth logs everything-k3x9f2ab01cd -f
   berth stop|start|rm everything-k3x9f2ab01cd
+  berth deploy --secret API_KEY -- npx -y some-mcp-server    # prompts for API_KEY
+  berth secrets set global GH_TOKEN
   berth --url http://berth.internal:8080 --token $TOKEN ls --json
 `;
 
 /** Runs the CLI on `argv` (process.argv style: node, script, args...) and resolves to the exit code. */
 export async function main(argv: string[], io?: CliIo): Promise<number> {
-  const effectiveIo: CliIo = io ?? { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  const effectiveIo: CliIo = io ?? { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
   const controller = new AbortController();
   const signal = effectiveIo.signal ? AbortSignal.any([effectiveIo.signal, controller.signal]) : controller.signal;
   const onSigint = (): void => controller.abort();
@@ -65,6 +68,7 @@ function buildProgram(io: CliIo, signal: AbortSignal): Command {
   registerStop(program, run);
   registerStart(program, run);
   registerRm(program, run);
+  registerSecrets(program, run);
   return program;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RotateResult, SecretList } from '../api/contract.js';
 import { BerthError } from '../core/errors.js';
 import { parseOrThrow, SecretValueSchema, SECRETS_PER_SCOPE_MAX, type Deployment, type DeploymentSpec, type EnvVar } from '../core/index.js';
 import type { MasterKeys } from '../secrets/master-key.js';
@@ -7,16 +8,6 @@ import { findRefs, hasRef, refText, substituteRefs, type SecretRef } from '../se
 import { GLOBAL_SCOPE, type SecretInfo, type SecretStore } from '../secrets/types.js';
 import type { DeploymentStore } from '../store/types.js';
 import { envWithDefaults } from './env.js';
-
-export interface SecretList {
-  items: SecretInfo[];
-}
-
-export interface RotateResult {
-  /** Id (fingerprint) of the new master key. */
-  key_id: string;
-  reencrypted: number;
-}
 
 export interface SecretsServiceDeps {
   secrets: SecretStore;

@@ -98,7 +98,7 @@ describe('SQLite store durability', () => {
     try {
       expect((await store.list()).map((d) => d.id).sort()).toStrictEqual(ids);
       const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(store.db);
-      expect(applied.rows).toHaveLength(1);
+      expect(applied.rows).toHaveLength(Object.keys(MIGRATIONS).length);
     } finally {
       await store.close();
     }

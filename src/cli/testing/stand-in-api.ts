@@ -29,6 +29,10 @@ export interface StandInApi {
   /** Statuses returned by successive GET …/status calls per id; the last one repeats. */
   scripts: Map<string, ScriptStep[]>;
   logs: Map<string, LogEntry[]>;
+  /** Secret values by scope (deployment id or `global`) and name, as the CLI sent them. */
+  secrets: Map<string, Map<string, string>>;
+  /** Rotations asked for. */
+  rotations: number;
   addDeployment(partial: Partial<DeploymentView> & { id: string }): DeploymentView;
   appendLog(id: string, stream: LogStream, line: string): LogEntry;
   /** Ends every open follow stream. */
@@ -90,6 +94,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
   const deployments = new Map<string, DeploymentView>();
   const scripts = new Map<string, ScriptStep[]>();
   const logs = new Map<string, LogEntry[]>();
+  const secrets = new Map<string, Map<string, string>>();
   const followers = new Map<string, Set<ServerResponse>>();
   let counter = 0;
   let baseUrl = '';
@@ -124,12 +129,20 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
-    const body = req.method === 'POST' ? await readBody(req) : undefined;
+    const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined;
     requests.push({ method: req.method ?? '', path: url.pathname + url.search, headers: req.headers, body });
     if (options.token && req.headers.authorization !== `Bearer ${options.token}`) {
       return error(res, 401, 'UNAUTHORIZED', 'Missing or wrong API token');
     }
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (parts[0] === 'api' && parts[1] === 'secrets') {
+      if (parts[2] === 'rotate-key' && req.method === 'POST') {
+        api.rotations++;
+        return send(res, 200, { key_id: `key${api.rotations}`, reencrypted: [...secrets.values()].reduce((n, m) => n + m.size, 0) });
+      }
+      if (parts[2] === 'global') return secretRoute(req, res, 'global', parts[3], body);
+      return error(res, 404, 'NOT_FOUND', 'No such route');
+    }
     if (parts[0] !== 'api' || parts[1] !== 'deployments') return error(res, 404, 'NOT_FOUND', 'No such route');
     const [, , id, action] = parts;
     if (id === undefined) {
@@ -145,6 +158,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
     }
     const d = deployments.get(id);
     if (!d) return error(res, 404, 'DEPLOYMENT_NOT_FOUND', `No deployment with id ${id}`);
+    if (action === 'secrets') return secretRoute(req, res, id, parts[4], body);
     if (req.method === 'GET' && action === undefined) return send(res, 200, d);
     if (req.method === 'GET' && action === 'status') return send(res, 200, statusOf(d));
     if (req.method === 'GET' && action === 'logs') {
@@ -173,18 +187,38 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
     return error(res, 404, 'NOT_FOUND', 'No such route');
   }
 
+  function secretRoute(req: IncomingMessage, res: ServerResponse, scope: string, name: string | undefined, body: unknown): void {
+    const scoped = secrets.get(scope) ?? new Map<string, string>();
+    secrets.set(scope, scoped);
+    const at = '2026-01-01T00:00:00.000Z';
+    if (name === undefined && req.method === 'GET') return send(res, 200, { items: [...scoped.keys()].sort().map((n) => ({ name: n, updated_at: at })) });
+    if (name !== undefined && req.method === 'PUT') {
+      const value = (body as { value?: unknown } | undefined)?.value;
+      if (typeof value !== 'string' || value === '') return error(res, 400, 'VALIDATION_FAILED', 'Invalid secret: value: must not be empty');
+      scoped.set(name, value);
+      return send(res, 200, { name, updated_at: at });
+    }
+    if (name !== undefined && req.method === 'DELETE') {
+      if (!scoped.delete(name)) return error(res, 400, 'SECRET_NOT_FOUND', `No secret ${name} in ${scope}`);
+      return void res.writeHead(204).end();
+    }
+    return error(res, 405, 'METHOD_NOT_ALLOWED', 'HTTP method not allowed on this endpoint');
+  }
+
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => error(res, 500, 'INTERNAL', String(err)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  return {
+  const api: StandInApi = {
     url: baseUrl,
     requests,
     deployments,
     scripts,
     logs,
+    secrets,
+    rotations: 0,
     addDeployment(partial) {
       const view = makeView(partial, baseUrl);
       deployments.set(view.id, view);
@@ -201,4 +235,5 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+  return api;
 }

@@ -8,8 +8,8 @@ import { runCli, type CliRun } from './testing/run-cli.js';
 const VALUE = 'sk-live-Zq8#value"with\\odd chars';
 
 /** A stand-in terminal: raw mode is recorded, keystrokes are written by the test once the prompt is out. */
-function fakeTty(): InStream & { rawModes: boolean[] } {
-  const stream = new PassThrough() as unknown as InStream & { rawModes: boolean[] };
+function fakeTty(): InStream & PassThrough & { rawModes: boolean[] } {
+  const stream = new PassThrough() as unknown as InStream & PassThrough & { rawModes: boolean[] };
   stream.isTTY = true;
   stream.rawModes = [];
   stream.setRawMode = (mode: boolean) => stream.rawModes.push(mode);

@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { InStream } from './context.js';
 import type { StandInApi } from './testing/stand-in-api.js';
-import { startStandInApi } from './testing/stand-in-api.js';
+import { useStandInApi } from './testing/stand-in-api.js';
 import { runCli, type CliRun } from './testing/run-cli.js';
 
 const VALUE = 'sk-live-Zq8#value"with\\odd chars';
@@ -22,13 +22,10 @@ function expectNoValue(r: CliRun, value = VALUE): void {
 }
 
 describe('berth secrets and deploy --secret, against a stand-in API', () => {
+  const ctx = useStandInApi();
   let api: StandInApi;
   let env: Record<string, string>;
-  beforeEach(async () => {
-    api = await startStandInApi();
-    env = { BERTH_URL: api.url };
-  });
-  afterEach(() => api.close());
+  beforeEach(() => ({ api, env } = ctx));
 
   const secretRequests = () => api.requests.filter((r) => r.path.includes('secrets'));
 

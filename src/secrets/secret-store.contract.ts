@@ -1,21 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BerthError } from '../core/index.js';
 import { generateMasterKey, SecretCipher, type MasterKey } from './cipher.js';
 import { EncryptedSecretStore } from './encrypted-store.js';
+import { codeOf } from '../store/store.contract.js';
 import type { SecretRows } from './types.js';
 
 export interface SecretRowsFixture {
   rows: SecretRows;
   cleanup(): Promise<void>;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BerthError);
-  return (err as BerthError).code;
 }
 
 /** Values that need escaping in JSON, SQL and base64's alphabet, plus the largest one allowed. */

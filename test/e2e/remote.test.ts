@@ -1,32 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestApi } from '../support/api.js';
-import { ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { startBerth, type BerthProcess } from '../support/berth-process.js';
 import { CLIENTS, textOf } from '../support/clients.js';
+import { startHttpUpstream } from '../support/servers.js';
 
 let berth: BerthProcess;
 let api: TestApi;
 let upstream: ChildProcess;
 let upstreamUrl: string;
 
-/** A Streamable HTTP MCP server (SDK 1.x) on a free loopback port. */
-async function startUpstream(): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], { cwd: ROOT, env: { ...process.env, BENCH_PORT: '0' }, stdio: ['pipe', 'pipe', 'inherit'] }); // stdin open: the server exits when we go
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const m = /listening (\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
-  });
-  return { proc, url: `http://127.0.0.1:${port}/mcp` };
-}
-
 beforeAll(async () => {
-  ({ proc: upstream, url: upstreamUrl } = await startUpstream());
+  ({ proc: upstream, url: upstreamUrl } = await startHttpUpstream());
   berth = await startBerth();
   api = new TestApi(berth.url, berth.token);
 });
@@ -54,7 +39,7 @@ describe('a remote (url) deployment behind the gateway', () => {
   });
 
   it('marks the deployment failed when the remote goes away, and the gateway answers 503', async () => {
-    const other = await startUpstream();
+    const other = await startHttpUpstream();
     const d = await api.deploy({ name: 'flaky', spec: { type: 'url', endpoint: other.url, health: { interval_s: 1, timeout_s: 2, failures_before_restart: 2 } } });
     await api.waitFor(d.id);
     other.proc.kill('SIGKILL');

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentStatusView } from '../../src/api/contract.js';
 import type { DeploymentView } from '../../src/core/index.js';
 import { startBerth, type BerthProcess } from '../support/berth-process.js';
-import { berthCli, callTool, scanBytes, scanTree, secretServerSpec, startAuthUpstream, type CliRun, type Hit } from '../support/secrets.js';
+import { berthCli, callTool, scanBytes, scanTree, secretServerSpec, type CliRun, type Hit } from '../support/secrets.js';
+import { startHttpUpstream } from '../support/servers.js';
 
 const tag = randomBytes(6).toString('hex');
 /** Characters that JSON escapes, so the escaped form matters. */
@@ -81,7 +82,7 @@ async function followLogs(id: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  ({ proc: upstream, url: upstreamUrl } = await startAuthUpstream(`Bearer ${URL_TOKEN}`));
+  ({ proc: upstream, url: upstreamUrl } = await startHttpUpstream({ EXPECTED_AUTH: `Bearer ${URL_TOKEN}` }));
   berth = await startBerth();
 });
 

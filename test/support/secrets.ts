@@ -1,5 +1,5 @@
 /** Helpers of the secrets suites: a tool call with Berth's credentials, the real CLI with a stdin, and a leak scanner. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -24,26 +24,6 @@ export async function callTool(endpoint: string, headers: Record<string, string>
 /** test/fixtures/mcp-secret-server.mjs as a process deployment (tool `getenv`; prints $PRINT_VAR to stderr at start). */
 export function secretServerSpec(name: string, env: Record<string, string>, extra: Partial<CreateDeploymentInput> = {}): CreateDeploymentInput {
   return { name, spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'test/fixtures/mcp-secret-server.mjs')], env, cwd: ROOT }, ...extra };
-}
-
-/** test/fixtures/mcp-http-server.mjs on a free loopback port, answering only requests that carry `expectedAuth`. */
-export async function startAuthUpstream(expectedAuth: string): Promise<{ proc: ChildProcess; url: string }> {
-  // stdin stays open: the server exits when the test process goes.
-  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', BENCH_PORT: '0', EXPECTED_AUTH: expectedAuth },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const m = /listening (\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
-  });
-  return { proc, url: `http://127.0.0.1:${port}/mcp` };
 }
 
 export interface CliRun {

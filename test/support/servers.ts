@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { CreateDeploymentInput } from '../../src/core/index.js';
 import { ROOT } from './berth-process.js';
@@ -26,4 +27,22 @@ export function echoSpec(name = 'echo', args: string[] = [], extra: Partial<Crea
     spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'test/fixtures/mcp-echo-server.mjs'), ...args], env: {}, cwd: ROOT, ...spec },
     ...extra,
   };
+}
+
+/**
+ * test/fixtures/mcp-http-server.mjs (a Streamable HTTP MCP server, SDK 1.x) on a free loopback port, with
+ * `env` added (EXPECTED_AUTH, BENCH_JSON_RESPONSE). Its stdin stays open: it exits when the test process goes.
+ */
+export async function startHttpUpstream(env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], { cwd: ROOT, env: { ...process.env, BENCH_PORT: '0', ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = /listening (\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
+  });
+  return { proc, url: `http://127.0.0.1:${port}/mcp` };
 }

@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach } from 'vitest';
 import type { DeploymentStatusView } from '../../api/contract.js';
 import type { CreateDeploymentInput, DeploymentStatus, DeploymentView } from '../../core/index.js';
 import type { LogEntry, LogStream } from '../../telemetry/logs.js';
@@ -236,4 +237,15 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
     },
   };
   return api;
+}
+
+/** For a describe block: a fresh stand-in before each test (closed after it), and a CLI env that points at it. */
+export function useStandInApi(): { api: StandInApi; env: Record<string, string> } {
+  const ctx = {} as { api: StandInApi; env: Record<string, string> };
+  beforeEach(async () => {
+    ctx.api = await startStandInApi();
+    ctx.env = { BERTH_URL: ctx.api.url };
+  });
+  afterEach(() => ctx.api.close());
+  return ctx;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE } from '../core/errors.js';
 import { openApiDocument } from './openapi.js';
 
-type Operation = { responses: Record<string, { description: string }>; requestBody?: unknown };
+type Operation = { summary: string; responses: Record<string, { description: string }>; requestBody?: unknown };
 
 describe('the OpenAPI document', () => {
   const doc = openApiDocument('test') as { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
@@ -21,6 +21,9 @@ describe('the OpenAPI document', () => {
       expect(ops).toContain(op);
     }
     expect(doc.paths['/api/secrets/rotate-key']!.post!.responses['409']!.description).toContain('MASTER_KEY_EXTERNAL');
+    for (const [path, scope] of [['/api/deployments/{id}/secrets/{key}', 'deploy'], ['/api/secrets/global/{key}', 'admin']] as const) {
+      for (const method of ['put', 'delete']) expect(doc.paths[path]![method]!.summary).toContain(`(scope ${scope})`);
+    }
     expect(Object.keys(doc.components.schemas.SecretInfo!.properties!)).toStrictEqual(['name', 'updated_at']);
     expect(doc.components.schemas.CreateDeployment!.properties).toHaveProperty('secrets');
   });

@@ -52,7 +52,7 @@ describe('SQLite secret rows on disk', () => {
   });
 });
 
-await withPostgres('SecretStore', () => {
+await withPostgres('the SecretStore contract', () => {
   runSecretStoreContract('postgres', async () => {
     const temp = await createTempDatabase();
     const { db } = openDatabase({ kind: 'postgres', url: temp.url });

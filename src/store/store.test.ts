@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { MemoryDeploymentStore } from './memory-store.js';
-import { openStore } from './sql-store.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { openStore } from './sql-store.js';
 import { runDeploymentStoreContract, sampleDeployment } from './store.contract.js';
 import { createTempDatabase, withPostgres } from './testing/postgres.js';
 
@@ -23,7 +23,7 @@ runDeploymentStoreContract('sqlite', async () => {
   };
 });
 
-await withPostgres('DeploymentStore', () => {
+await withPostgres('the DeploymentStore contract and migrations', () => {
   runDeploymentStoreContract('postgres', async () => {
     const temp = await createTempDatabase();
     const store = await openStore({ kind: 'postgres', url: temp.url });
@@ -47,7 +47,7 @@ await withPostgres('DeploymentStore', () => {
           const first = stores[0];
           if (first === undefined) throw new Error('no store');
           const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(first.db);
-          expect(applied.rows.map((r) => r.name)).toStrictEqual(Object.keys(MIGRATIONS));
+          expect(applied.rows.map((r) => r.name)).toStrictEqual(Object.keys(MIGRATIONS).sort());
         } finally {
           await Promise.all(stores.map((s) => s.close()));
         }
@@ -57,3 +57,4 @@ await withPostgres('DeploymentStore', () => {
     });
   });
 });
+

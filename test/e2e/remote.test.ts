@@ -25,7 +25,7 @@ describe('a remote (url) deployment behind the gateway', () => {
   it('proxies sessions from both SDKs to the remote server', async () => {
     const d = await api.deploy({ name: 'remote', spec: { type: 'url', endpoint: upstreamUrl } });
     const status = await api.waitFor(d.id);
-    expect(status.tools_count).toBe(2);
+    expect(status.tools_count).toBe(3);
     for (const [, connect] of CLIENTS) {
       const clients = await Promise.all(Array.from({ length: 8 }, () => connect(d.endpoint)));
       try {

@@ -111,9 +111,9 @@ describe('secrets never in plain sight', () => {
     ids.remote = body.id;
     expect(body.spec).toMatchObject({ headers: { Authorization: `secret_ref:${body.id}:HEADER_AUTHORIZATION` } });
     await waitFor(body.id, 'running');
-    const header = await callTool(body.endpoint, berth.authHeaders(), 'auth_header');
-    received.push(header);
-    expect(header).toBe(`Bearer ${URL_TOKEN}`);
+    const seen = await callTool(body.endpoint, berth.authHeaders(), 'seen-authorization');
+    received.push(seen);
+    expect(JSON.parse(seen)).toStrictEqual([`Bearer ${URL_TOKEN}`]);
   });
 
   it('shows deployments, status and logs through the API, the log stream and the CLI: the printed secret is masked', async () => {

@@ -1,4 +1,3 @@
-/** PostgreSQL for the store suites: 127.0.0.1:5432 (trust auth, database `test`) or BERTH_TEST_POSTGRES_URL. */
 import pg from 'pg';
 import { describe, it } from 'vitest';
 import { randomSuffix } from '../../core/index.js';
@@ -46,26 +45,28 @@ export async function createTempDatabase(): Promise<{ url: string; drop(): Promi
 }
 
 /**
- * Runs `suites` when PostgreSQL answers; otherwise fails under CI=true and skips loudly elsewhere
- * (`what` names the suite in both messages).
+ * Runs `suites` when PostgreSQL answers; otherwise fails under CI=true and skips loudly elsewhere.
+ * `what` names the suites in the messages.
  */
 export async function withPostgres(what: string, suites: () => void): Promise<void> {
   const problem = await probePostgres();
   if (problem === undefined) {
     suites();
-  } else if (process.env.CI === 'true') {
+    return;
+  }
+  if (process.env.CI === 'true') {
     describe(`${what} on PostgreSQL`, () => {
       it('has a PostgreSQL server to test against (required when CI=true)', () => {
         throw new Error(`PostgreSQL is unreachable at ${PG_URL}: ${problem}`);
       });
     });
-  } else {
-    console.warn(
-      `\n!!! SKIPPING the PostgreSQL ${what} suite: no PostgreSQL at ${PG_URL} (${problem}).\n` +
-        '!!! Start one (trust auth, database "test") or set BERTH_TEST_POSTGRES_URL; with CI=true this fails.\n',
-    );
-    describe.skip(`${what} contract: postgres (PostgreSQL unreachable)`, () => {
-      it('needs PostgreSQL', () => undefined);
-    });
+    return;
   }
+  console.warn(
+    `\n!!! SKIPPING ${what} on PostgreSQL: no PostgreSQL at ${PG_URL} (${problem}).\n` +
+      '!!! Start one (trust auth, database "test") or set BERTH_TEST_POSTGRES_URL; with CI=true this fails.\n',
+  );
+  describe.skip(`${what}: postgres (PostgreSQL unreachable)`, () => {
+    it('needs PostgreSQL', () => undefined);
+  });
 }

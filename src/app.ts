@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -7,10 +6,13 @@ import { sendError } from './api/http.js';
 import type { RouteInfo } from './api/router.js';
 import { databaseTarget, type Config } from './config/config.js';
 import { AuditLog } from './control/audit.js';
+import { DeferredEndpoint } from './control/deferred-endpoint.js';
 import { DeploymentService } from './control/deployments.js';
 import { launchEnv } from './control/env.js';
 import { Reconciler, type EndpointFactory, type ManagedEndpoint } from './control/reconciler.js';
+import { redactingBus, redactingStore } from './control/redacting.js';
 import { RequestCounter } from './control/request-counter.js';
+import { SecretsService } from './control/secrets.js';
 import { TokenService, type CreatedToken } from './control/tokens.js';
 import { BerthError } from './core/errors.js';
 import { MemoryEventBus } from './events/memory-bus.js';
@@ -25,6 +27,14 @@ import { createSharedBridge } from './mcp/shared.js';
 import type { BridgeOptions } from './mcp/types.js';
 import { ProcessRuntime } from './runtime/process/index.js';
 import type { Runtime } from './runtime/types.js';
+import { EncryptedSecretStore } from './secrets/encrypted-store.js';
+import { protectDataFiles } from './secrets/file-modes.js';
+import { MasterKeys } from './secrets/master-key.js';
+import { MemorySecretRows } from './secrets/memory-rows.js';
+import { Redactor } from './secrets/redactor.js';
+import { SqlSecretRows } from './secrets/sql-rows.js';
+import { settleSecrets } from './secrets/startup.js';
+import type { SecretStore } from './secrets/types.js';
 import { openStores } from './store/sql-store.js';
 import type { Stores } from './store/types.js';
 import { FileLogStore } from './telemetry/file-logs.js';
@@ -38,6 +48,8 @@ export interface AppOverrides {
   logs?: LogStore;
   bus?: EventBus;
   runtime?: Runtime;
+  /** Secret values; by default encrypted in the stores' database (in memory when `stores` is given). */
+  secrets?: SecretStore;
   healthTickMs?: number;
 }
 
@@ -46,6 +58,7 @@ export interface App {
   server: Server;
   reconciler: Reconciler;
   service: DeploymentService;
+  secrets: SecretsService;
   /** The admin token made at this start because none could be used (a first start): to be shown once, then forgotten. */
   bootstrapToken: CreatedToken | null;
   /** Every route, API and MCP, with the credential it needs (the authorization matrix is generated from this). */
@@ -58,12 +71,28 @@ const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5,
 
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  mkdirSync(config.dataDir, { recursive: true });
-  const logger = createLogger({ level: config.logLevel });
-  const stores = overrides.stores ?? (await openStores(databaseTarget(config.databaseUrl)));
-  const store = stores.deployments;
-  const logs = overrides.logs ?? new FileLogStore({ dir: join(config.dataDir, 'logs') });
-  const bus = overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) }));
+  const target = databaseTarget(config.databaseUrl);
+  const logsDir = join(config.dataDir, 'logs');
+  protectDataFiles({ dataDir: config.dataDir, sqlitePath: target.kind === 'sqlite' ? target.path : undefined, privateDirs: [logsDir, join(config.dataDir, 'run')] });
+  // Every known secret value is masked in Berth's own log, the deployments' logs and status messages.
+  const redactor = new Redactor();
+  const redact = (text: string, id: string): string => redactor.redact(text, id);
+  const logger = createLogger({ level: config.logLevel, write: (line) => void process.stderr.write(redactor.redact(line)) });
+  const keys = MasterKeys.load({ masterKey: config.masterKey, previousMasterKey: config.previousMasterKey, keyFile: config.masterKeyFile });
+  const sql = overrides.stores ? undefined : await openStores(target);
+  const stores: Stores = overrides.stores ?? sql!;
+  const secretStore = overrides.secrets ?? new EncryptedSecretStore(sql ? new SqlSecretRows(sql.db, target.kind) : new MemorySecretRows(), keys.cipher);
+  try {
+    const reencrypted = await settleSecrets(secretStore, keys);
+    if (reencrypted > 0) logger.warn('secrets re-encrypted with the current master key', { count: reencrypted, key_id: keys.cipher.currentKeyId });
+    redactor.addGlobal((await secretStore.values('global')).values());
+  } catch (err) {
+    await stores.close();
+    throw err;
+  }
+  const store = redactingStore(stores.deployments, redact);
+  const logs = overrides.logs ?? new FileLogStore({ dir: logsDir, redact });
+  const bus = redactingBus(overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) })), redact);
   const runtime = overrides.runtime ?? new ProcessRuntime({ dataDir: config.dataDir, logs, sandbox: config.sandbox, stopGraceMs: config.stopGraceS * 1000 });
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
 
@@ -73,13 +102,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     requestTimeoutMs: config.requestTimeoutS * 1000,
     replay: { maxEvents: config.replayEvents, maxBytes: config.replayBytes },
   };
-  const makeEndpoint: EndpointFactory = (d, events): ManagedEndpoint => {
+  const secrets = new SecretsService({ secrets: secretStore, keys, redactor, deployments: store });
+  const resolveSecrets = secrets.resolve.bind(secrets);
+  // Secret references are resolved at each start (a missing one fails that start), never stored resolved.
+  const makeEndpoint: EndpointFactory = (d, events): ManagedEndpoint => new DeferredEndpoint(() => buildEndpoint(d, events));
+  const buildEndpoint = async (d: Parameters<EndpointFactory>[0], events: Parameters<EndpointFactory>[1]): Promise<ManagedEndpoint> => {
     const spec = d.spec;
     if (spec.type === 'url') {
       const log = (line: string): void => logs.append(d.id, 'system', line);
-      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers: spec.headers, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
+      const headers = await resolveSecrets(d, 'spec.headers', spec.headers);
+      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
     }
-    const env = launchEnv(spec, d.env_schema);
+    const env = await launchEnv(d, resolveSecrets);
     const opts: BridgeOptions = {
       deploymentId: d.id,
       spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, cwd: spec.cwd }),
@@ -107,7 +141,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
-  const service = new DeploymentService({ store, logs, bus, reconciler, counter, publicUrl: config.publicUrl });
+  const service = new DeploymentService({ store, logs, bus, reconciler, counter, secrets, publicUrl: config.publicUrl });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),
@@ -119,7 +153,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const auth = new AuthGuard({ tokens, audit, accessOf: (id) => service.accessOf(id), sourceOf });
   const bootstrapToken = await tokens.bootstrap();
   if (bootstrapToken) audit.record({ principal: { id: 'bootstrap', name: 'Berth start' }, action: 'token.create', target: bootstrapToken.id, result: 'ok', detail: { scopes: bootstrapToken.scopes, reason: 'no usable admin token' } });
-  const api = new Api({ service, tokens, audit, auth, sourceOf, version: VERSION });
+  const api = new Api({ service, secrets, tokens, audit, auth, sourceOf, version: VERSION });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor: (id) => reconciler.endpointFor(id),
@@ -171,6 +205,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     server,
     reconciler,
     service,
+    secrets,
     bootstrapToken,
     routes: () => [...api.routes(), ...gateway.routes()],
     async listen() {

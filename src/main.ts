@@ -20,6 +20,9 @@ function bootstrapNotice(token: string, publicUrl: string): string {
 
 /** Berth's entry point: read the config, start, stop cleanly on SIGINT/SIGTERM. */
 async function run(): Promise<void> {
+  // Berth's own files (database and its WAL, logs, key file, pid files) are readable by its user only.
+  // Servers inherit this umask: what they create in their working dirs is private to them too.
+  process.umask(0o077);
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
     app = await createApp(loadConfig());

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../control/audit.js';
 import type { DeploymentService } from '../control/deployments.js';
+import type { SecretsService } from '../control/secrets.js';
 import type { TokenService } from '../control/tokens.js';
 import type { Need, Principal } from '../core/index.js';
 import type { Health, WhoAmI } from './contract.js';
@@ -9,10 +10,12 @@ import { annotateScopes, openApiDocument } from './openapi.js';
 import { Router, type RouteContext, type RouteInfo } from './router.js';
 import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
+import { secretRoutes } from './routes/secrets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
 export interface ApiDeps {
   service: DeploymentService;
+  secrets: SecretsService;
   tokens: TokenService;
   audit: AuditLog;
   /** Checks a request's credential against what a route needs (the AuthGuard). */
@@ -45,6 +48,7 @@ export class Api {
         sendJson(res, 200, body);
       });
     deploymentRoutes(this.router, deps.service);
+    secretRoutes(this.router, deps.secrets);
     tokenRoutes(this.router, deps.tokens);
     auditRoutes(this.router, deps.audit);
     this.undocumented = annotateScopes(openapi, this.router.routes());

@@ -3,7 +3,10 @@
  * Errors are always `{ error: { code, message, details? } }` with the status of the code's catalogue entry.
  */
 import type { DeploymentStatus, DeploymentView, DesiredState, ErrorCode } from '../core/index.js';
+import type { SecretInfo } from '../secrets/types.js';
 import type { LogEntry } from '../telemetry/logs.js';
+
+export type { SecretInfo };
 
 export const API_PREFIX = '/api';
 
@@ -35,6 +38,18 @@ export interface DeploymentStatusView {
 /** GET /api/deployments/:id/logs?tail=N (without follow) */
 export interface LogList {
   items: LogEntry[];
+}
+
+/** GET /api/deployments/:id/secrets and GET /api/secrets/global: names, never values. */
+export interface SecretList {
+  items: SecretInfo[];
+}
+
+/** POST /api/secrets/rotate-key */
+export interface RotateResult {
+  /** Id (fingerprint) of the new master key. */
+  key_id: string;
+  reencrypted: number;
 }
 
 /** GET /healthz */

@@ -36,6 +36,8 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   try {
     return JSON.parse(buf.toString('utf8'));
   } catch (err) {
-    throw new BerthError('INVALID_JSON', `The body is not valid JSON: ${(err as Error).message}`);
+    // V8 quotes a piece of the text in its message; the body may carry secret values, so say only where.
+    const at = /position (\d+)/.exec((err as Error).message);
+    throw new BerthError('INVALID_JSON', `The body is not valid JSON${at ? ` (at position ${at[1]})` : ''}`);
   }
 }

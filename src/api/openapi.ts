@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CATALOGUE } from '../core/errors.js';
-import { CreateDeploymentSchema } from '../core/spec.js';
+import { CreateDeploymentSchema, SECRET_NAME, SECRET_VALUE_MAX_BYTES } from '../core/spec.js';
 import type { RouteInfo } from './router.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -8,6 +8,12 @@ const json = (schema: unknown) => ({ 'application/json': { schema } });
 const errorResponses = (...codes: (keyof typeof ERROR_CATALOGUE)[]) =>
   Object.fromEntries(codes.map((c) => [String(ERROR_CATALOGUE[c].status), { description: `${c}: ${ERROR_CATALOGUE[c].message}`, content: json(ref('Error')) }]));
 const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
+const keyParam = { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: SECRET_NAME.source }, description: 'the secret name (KEY of secret_ref:SCOPE:KEY)' };
+const secretList = { '200': { description: 'Names and update times, never values', content: json(ref('SecretList')) } };
+const secretSet = {
+  requestBody: { required: true, content: json(ref('SetSecret')) },
+  responses: { '200': { description: 'Stored encrypted; running servers get it at their next start', content: json(ref('SecretInfo')) } },
+};
 
 const Deployment = {
   type: 'object',
@@ -19,7 +25,11 @@ const Deployment = {
     description: { type: ['string', 'null'] },
     tags: { type: 'array', items: { type: 'string' } },
     env_schema: { type: 'array', items: { type: 'object' } },
-    spec: { type: 'object', description: 'json_spec: see CreateDeployment.spec' },
+    spec: {
+      type: 'object',
+      description:
+        'json_spec: see CreateDeployment.spec. Secrets appear only as references (secret_ref:ID:KEY, secret_ref:global:KEY); a url header value, or a value of an env_schema secret, that is not a reference shows as [redacted]',
+    },
     desired: { enum: ['running', 'stopped', 'deleted'] },
     status: { enum: ['pending', 'building', 'pushing', 'deploying', 'running', 'idle', 'stopped', 'failed', 'deleted'] },
     status_message: { type: ['string', 'null'] },
@@ -85,6 +95,19 @@ export function openApiDocument(version: string): Record<string, unknown> {
             detail: { type: ['object', 'null'] },
           },
         },
+        SecretInfo: { type: 'object', required: ['name', 'updated_at'], properties: { name: { type: 'string' }, updated_at: { type: 'string', format: 'date-time' } } },
+        SecretList: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('SecretInfo') } } },
+        SetSecret: {
+          type: 'object',
+          required: ['value'],
+          additionalProperties: false,
+          properties: { value: { type: 'string', minLength: 1, description: `the secret value (at most ${SECRET_VALUE_MAX_BYTES} bytes); never returned` } },
+        },
+        RotateResult: {
+          type: 'object',
+          required: ['key_id', 'reencrypted'],
+          properties: { key_id: { type: 'string', description: 'id (fingerprint) of the new master key' }, reencrypted: { type: 'integer' } },
+        },
         Error: {
           type: 'object',
           required: ['error'],
@@ -98,7 +121,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Deploy an MCP server',
           requestBody: { required: true, content: json(ref('CreateDeployment')) },
-          responses: { '201': { description: 'Created; starts in the background', content: json(ref('Deployment')) }, ...errorResponses('VALIDATION_FAILED', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE') },
+          responses: {
+            '201': { description: 'Created; starts in the background', content: json(ref('Deployment')) },
+            ...errorResponses('VALIDATION_FAILED', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE'),
+          },
         },
         get: {
           summary: 'List deployments',
@@ -164,6 +190,29 @@ export function openApiDocument(version: string): Record<string, unknown> {
             '200': { description: 'Entries oldest first; format=ndjson or csv exports them', content: { ...json({ type: 'object', properties: { items: { type: 'array', items: ref('AuditEntry') } } }), 'application/x-ndjson': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } } },
             ...errorResponses('VALIDATION_FAILED'),
           },
+        },
+      },
+      '/api/deployments/{id}/secrets': {
+        parameters: idParam,
+        get: { summary: "A deployment's secrets (scope deploy)", responses: { ...secretList, ...errorResponses('DEPLOYMENT_NOT_FOUND') } },
+      },
+      '/api/deployments/{id}/secrets/{key}': {
+        parameters: [...idParam, keyParam],
+        put: { summary: 'Set a secret of a deployment (scope deploy)', ...secretSet, responses: { ...secretSet.responses, ...errorResponses('VALIDATION_FAILED', 'DEPLOYMENT_NOT_FOUND') } },
+        delete: { summary: 'Delete a secret of a deployment (scope deploy)', responses: { '204': { description: 'Deleted' }, ...errorResponses('SECRET_NOT_FOUND', 'DEPLOYMENT_NOT_FOUND') } },
+      },
+      '/api/secrets/global': {
+        get: { summary: 'Global secrets, usable by every deployment as secret_ref:global:KEY (scope admin)', responses: secretList },
+      },
+      '/api/secrets/global/{key}': {
+        parameters: [keyParam],
+        put: { summary: 'Set a global secret (scope admin)', ...secretSet, responses: { ...secretSet.responses, ...errorResponses('VALIDATION_FAILED') } },
+        delete: { summary: 'Delete a global secret (scope admin)', responses: { '204': { description: 'Deleted' }, ...errorResponses('SECRET_NOT_FOUND') } },
+      },
+      '/api/secrets/rotate-key': {
+        post: {
+          summary: 'Rotate the master key file: a new key, every value re-encrypted in one transaction (scope admin)',
+          responses: { '200': { description: 'Rotated', content: json(ref('RotateResult')) }, ...errorResponses('MASTER_KEY_EXTERNAL', 'SECRET_DECRYPT_FAILED') },
         },
       },
       '/s/{id}/mcp': {

@@ -3,7 +3,7 @@
  * Non-2xx answers become ApiClientError with the API's error code; a Berth that
  * cannot be reached becomes ApiClientError code UNREACHABLE.
  */
-import type { DeploymentList, DeploymentStatusView, LogList, WhoAmI } from '../api/contract.js';
+import type { DeploymentList, DeploymentStatusView, LogList, RotateResult, SecretInfo, SecretList, WhoAmI } from '../api/contract.js';
 import type { CreatedToken, TokenView } from '../control/tokens.js';
 import type { AuditEntry } from '../store/types.js';
 import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
@@ -143,6 +143,25 @@ export class ApiClient {
     return res.text();
   }
 
+  /** `scope` is a deployment id or `global`. */
+  listSecrets(scope: string): Promise<SecretList> {
+    return this.json('GET', secretsPath(scope));
+  }
+
+  setSecret(scope: string, name: string, value: string): Promise<SecretInfo> {
+    return this.json('PUT', `${secretsPath(scope)}/${enc(name)}`, { value });
+  }
+
+  async deleteSecret(scope: string, name: string): Promise<void> {
+    const res = await this.request('DELETE', `${secretsPath(scope)}/${enc(name)}`, undefined, { accept: 'application/json' });
+    if (!res.ok) throw await errorFrom(res);
+    await res.body?.cancel();
+  }
+
+  rotateKey(): Promise<RotateResult> {
+    return this.json('POST', '/api/secrets/rotate-key');
+  }
+
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.request(method, path, body, { accept: 'application/json' });
     if (!res.ok) throw await errorFrom(res);
@@ -183,6 +202,10 @@ export class ApiClient {
 
 function enc(id: string): string {
   return encodeURIComponent(id);
+}
+
+function secretsPath(scope: string): string {
+  return scope === 'global' ? '/api/secrets/global' : `/api/deployments/${enc(scope)}/secrets`;
 }
 
 function tailQuery(tail: number | undefined, follow: boolean): string {

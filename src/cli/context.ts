@@ -9,14 +9,10 @@ export interface OutStream {
   isTTY?: boolean;
 }
 
-/** Where a secret (a token, a secret's value) is read from: piped input, or a prompt on a terminal. */
-export interface InStream extends AsyncIterable<Buffer | string> {
+/** Where secrets (an API token, a secret's value) are read from: piped input, or a terminal to prompt on. */
+export interface InStream extends NodeJS.ReadableStream {
   isTTY?: boolean;
-  setRawMode?(raw: boolean): unknown;
-  on?(event: 'data', fn: (chunk: Buffer) => void): unknown;
-  off?(event: 'data', fn: (chunk: Buffer) => void): unknown;
-  resume?(): unknown;
-  pause?(): unknown;
+  setRawMode?(mode: boolean): unknown;
 }
 
 export interface CliIo {
@@ -54,7 +50,11 @@ interface GlobalOpts {
 
 /** Builds the context from the command's options merged over the program's (`--url` on `deploy` is the endpoint, not Berth). */
 export function contextFor(cmd: Command, io: CliIo, signal: AbortSignal): CliContext {
-  const global = (cmd.parent?.opts() ?? {}) as GlobalOpts;
+  // Options of every enclosing command (`berth --url U secrets --token T set …`), the nearest winning.
+  const global: GlobalOpts = {};
+  for (let p = cmd.parent; p; p = p.parent) {
+    for (const [k, v] of Object.entries(p.opts() as GlobalOpts)) if (v !== undefined && global[k as keyof GlobalOpts] === undefined) Object.assign(global, { [k]: v });
+  }
   const local = cmd.opts() as GlobalOpts;
   const explicit = (cmd.name() === 'deploy' ? undefined : local.url) ?? global.url ?? io.env.BERTH_URL;
   // The config file (berth login) is read only when it is needed: a URL or token given outright wins.

@@ -1,6 +1,6 @@
 /** Turning `berth deploy` options into a CreateDeploymentInput. */
 import path from 'node:path';
-import type { CreateDeploymentInput } from '../core/index.js';
+import { SECRET_NAME, type CreateDeploymentInput } from '../core/index.js';
 import { InvalidArgumentError } from 'commander';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -15,14 +15,24 @@ export function collectEnv(value: string, previous: Record<string, string> = {})
   return { ...previous, [key]: value.slice(eq + 1) };
 }
 
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /** Commander collector for `--header 'Name: value'` (repeatable). */
 export function collectHeader(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const colon = value.indexOf(':');
   const name = colon === -1 ? '' : value.slice(0, colon).trim();
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+  if (!HEADER_NAME.test(name)) {
     throw new InvalidArgumentError(`expected 'Name: value', got '${value}'`);
   }
   return { ...previous, [name]: value.slice(colon + 1).trim() };
+}
+
+/**
+ * Commander collector for `--secret NAME` (repeatable). It only collects: a mistaken `NAME=VALUE` is
+ * refused by buildCreateInput, whose message (unlike commander's) does not repeat the argument.
+ */
+export function collectSecret(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 export function collectTag(value: string, previous: string[] = []): string[] {
@@ -104,10 +114,33 @@ export interface DeployFlags {
   public?: boolean;
   start: boolean;
   url?: string;
+  /** Names of secret values to read from stdin or a prompt: env vars of a command, headers of a --url. */
+  secret?: string[];
+}
+
+/** Checks the --secret names against the kind of deployment; never quotes an argument that may hold a value. */
+function checkSecretNames(flags: DeployFlags): void {
+  const names = flags.secret ?? [];
+  const given = flags.url !== undefined ? flags.header : flags.env;
+  for (const name of names) {
+    if (name.includes('=') || name.includes(':')) throw new Error('--secret takes a name only: its value is read from stdin or a prompt, never from the command line');
+    const ok = flags.url !== undefined ? HEADER_NAME.test(name) : SECRET_NAME.test(name);
+    if (!ok) throw new Error(`--secret ${name}: expected ${flags.url !== undefined ? 'an HTTP header name' : 'an environment variable name'}`);
+    if (given?.[name] !== undefined) throw new Error(`${name} is given both as --secret and as ${flags.url !== undefined ? '--header' : '-e'}`);
+  }
+  if (new Set(names).size !== names.length) throw new Error('--secret names a variable twice');
+}
+
+/** The create body with the values read for --secret: `secrets` of a command, headers of a --url (Berth stores those as secrets). */
+export function withSecretValues(input: CreateDeploymentInput, values: Record<string, string>): CreateDeploymentInput {
+  if (Object.keys(values).length === 0) return input;
+  if (input.spec.type === 'url') return { ...input, spec: { ...input.spec, headers: { ...input.spec.headers, ...values } } };
+  return { ...input, secrets: values };
 }
 
 /** Build the POST /api/deployments body; throws a plain Error with a usage message when the input is inconsistent. */
 export function buildCreateInput(flags: DeployFlags, commandLine: readonly string[]): CreateDeploymentInput {
+  checkSecretNames(flags);
   const common = {
     ...(flags.description === undefined ? {} : { description: flags.description }),
     ...(flags.tag ? { tags: flags.tag } : {}),

@@ -7,6 +7,7 @@ import { registerLogin } from './commands/login.js';
 import { registerLogs } from './commands/logs.js';
 import { registerLs } from './commands/ls.js';
 import { registerRm } from './commands/rm.js';
+import { registerSecrets } from './commands/secrets.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerStop } from './commands/stop.js';
@@ -28,6 +29,8 @@ Examples:
   berth login                      # paste the token Berth printed at first start
   berth tokens create --scope invoke:everything-k3x9f2ab01cd --expires 30d
   berth audit --since 7d --action deployment.create
+  berth deploy --secret API_KEY -- npx -y some-mcp-server    # prompts for API_KEY
+  berth secrets set global GH_TOKEN
   berth --url http://berth.internal:8080 ls --json
 `;
 
@@ -74,6 +77,7 @@ function buildProgram(io: CliIo, signal: AbortSignal): Command {
   registerLogin(program, run);
   registerTokens(program, run);
   registerAudit(program, run);
+  registerSecrets(program, run);
   return program;
 }
 

@@ -1,56 +1,84 @@
-/** Reading a secret (an API token, a secret's value) without it ever being an argument: piped stdin, or a hidden prompt. */
+/**
+ * Secret values for the CLI come from stdin when it is piped, or from a prompt that echoes nothing
+ * when it is a terminal: never from the command line, where `ps`, shell history and CI logs see them.
+ */
+import { StringDecoder } from 'node:string_decoder';
 import type { CliIo, InStream } from './context.js';
 import { CliFailure } from './failure.js';
 
-/** The most a secret read from stdin may be (1 MiB). */
-const MAX_SECRET_BYTES = 1024 * 1024;
+/** Most bytes read from a piped stdin (a secret value is at most 64 KiB). */
+const MAX_STDIN_BYTES = 1024 * 1024;
 
-/**
- * Reads one secret. On a terminal: prompts on stderr and reads a line without echoing it. Piped:
- * reads all of stdin and drops one trailing newline. An empty secret is refused.
- */
-export async function readSecret(io: CliIo, prompt: string): Promise<string> {
-  const input = io.stdin;
-  if (!input) throw new CliFailure('no input to read the secret from', { code: 'NO_INPUT' });
-  const value = input.isTTY && input.setRawMode ? await promptHidden(io, input, prompt) : await readAll(input);
-  if (value === '') throw new CliFailure('the secret is empty', { code: 'VALIDATION_FAILED', exitCode: 2 });
-  return value;
-}
-
-async function readAll(input: InStream): Promise<string> {
+async function readAll(stdin: InStream): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of input) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += b.length;
-    if (size > MAX_SECRET_BYTES) throw new CliFailure(`the secret on stdin is larger than ${MAX_SECRET_BYTES} bytes`, { code: 'PAYLOAD_TOO_LARGE' });
-    chunks.push(b);
+  for await (const chunk of stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += buf.length;
+    if (size > MAX_STDIN_BYTES) throw new CliFailure(`stdin is larger than ${MAX_STDIN_BYTES} bytes`, { exitCode: 2 });
+    chunks.push(buf);
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks).toString('utf8');
 }
 
-function promptHidden(io: CliIo, input: InStream, prompt: string): Promise<string> {
+/** Reads one line from a terminal in raw mode, echoing nothing. Ctrl-C (or Ctrl-D on an empty line) cancels. */
+function promptHidden(io: CliIo, stdin: InStream, prompt: string): Promise<string> {
   io.stderr.write(prompt);
-  return new Promise((resolve, reject) => {
-    let value = '';
-    const done = (err?: Error) => {
-      input.off?.('data', onData);
-      input.setRawMode?.(false);
-      input.pause?.();
+  const decoder = new StringDecoder('utf8');
+  let value = '';
+  return new Promise<string>((resolve, reject) => {
+    const finish = (err?: Error): void => {
+      stdin.removeListener('data', onData);
+      stdin.setRawMode?.(false);
+      stdin.pause();
       io.stderr.write('\n');
       if (err) reject(err);
       else resolve(value);
     };
-    const onData = (chunk: Buffer) => {
-      for (const ch of chunk.toString('utf8')) {
-        if (ch === '\r' || ch === '\n' || ch === '\u0004') return done();
-        if (ch === '\u0003') return done(new CliFailure('cancelled', { code: 'CANCELLED', exitCode: 130 }));
+    const onData = (chunk: Buffer | string): void => {
+      for (const ch of typeof chunk === 'string' ? chunk : decoder.write(chunk)) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003' || (ch === '\u0004' && value === '')) return finish(new CliFailure('cancelled', { exitCode: 130 }));
+        if (ch === '\u0004') return finish();
         if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
-        else if (value.length < MAX_SECRET_BYTES) value += ch;
+        else if (ch >= ' ') value += ch;
       }
     };
-    input.setRawMode?.(true);
-    input.on?.('data', onData);
-    input.resume?.();
+    stdin.setRawMode?.(true);
+    stdin.on('data', onData);
+    stdin.resume();
   });
+}
+
+/**
+ * One value per name: a prompt each on a terminal; from a pipe, all of stdin for one name (less one
+ * final newline, so multi-line values such as PEM keys work), or one line per name, in order.
+ */
+export async function readSecretValues(io: CliIo, names: readonly string[]): Promise<Record<string, string>> {
+  const stdin = io.stdin;
+  if (!stdin) throw new CliFailure('no stdin to read the secret value from', { exitCode: 2 });
+  const values: Record<string, string> = {};
+  if (stdin.isTTY) {
+    for (const name of names) values[name] = await promptHidden(io, stdin, `Value for ${name} (not shown): `);
+  } else {
+    const text = (await readAll(stdin)).replace(/\r?\n$/, '');
+    const parts = names.length === 1 ? [text] : text.split(/\r?\n/);
+    if (parts.length !== names.length) {
+      throw new CliFailure(`expected ${names.length} lines on stdin, one value per --secret (${names.join(', ')}), got ${parts.length}`, { exitCode: 2 });
+    }
+    names.forEach((name, i) => (values[name] = parts[i]!));
+  }
+  for (const name of names) {
+    if (values[name] === '') throw new CliFailure(`the value of ${name} is empty`, { exitCode: 2 });
+  }
+  return values;
+}
+
+/** One secret such as an API token: a prompt that echoes nothing on a terminal, else all of stdin less one final newline. */
+export async function readSecret(io: CliIo, prompt: string): Promise<string> {
+  const stdin = io.stdin;
+  if (!stdin) throw new CliFailure('no stdin to read the secret from', { exitCode: 2 });
+  const value = stdin.isTTY ? await promptHidden(io, stdin, prompt) : (await readAll(stdin)).replace(/\r?\n$/, '');
+  if (value === '') throw new CliFailure('the secret is empty', { code: 'VALIDATION_FAILED', exitCode: 2 });
+  return value;
 }

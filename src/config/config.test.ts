@@ -42,6 +42,24 @@ describe('config', () => {
     expect(() => loadConfig({ BERTH_REPLAY_BYTES: '10' })).toThrow(/BERTH_REPLAY_BYTES/);
   });
 
+  it('keeps the master key settings: a key file under the data dir by default, or BERTH_MASTER_KEY, not both', () => {
+    const defaults = loadConfig({ BERTH_DATA_DIR: '/tmp/x' });
+    expect(defaults.masterKeyFile).toBe('/tmp/x/master.key');
+    expect(defaults.masterKey).toBeUndefined();
+    expect(loadConfig({ BERTH_MASTER_KEY_FILE: '/etc/berth/key' }).masterKeyFile).toBe('/etc/berth/key');
+    const key = 'k'.repeat(44);
+    expect(loadConfig({ BERTH_MASTER_KEY: key, BERTH_PREVIOUS_MASTER_KEY: 'p'.repeat(44) })).toMatchObject({ masterKey: key, previousMasterKey: 'p'.repeat(44) });
+    let err: unknown;
+    try {
+      loadConfig({ BERTH_MASTER_KEY: key, BERTH_MASTER_KEY_FILE: '/etc/berth/key' });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as BerthError).code).toBe('CONFIG_INVALID');
+    expect((err as BerthError).message).toContain('BERTH_MASTER_KEY_FILE');
+    expect((err as BerthError).message).not.toContain(key);
+  });
+
   it('parses database targets', () => {
     expect(databaseTarget('sqlite:/a/b.db')).toEqual({ kind: 'sqlite', path: '/a/b.db' });
     expect(databaseTarget('postgres://u@h/db')).toEqual({ kind: 'postgres', url: 'postgres://u@h/db' });

@@ -57,8 +57,17 @@ export const ConfigSchema = z.object({
   stopGraceS: int(5, 0, 300),
   /** BERTH_LOG_LEVEL */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /**
+   * BERTH_MASTER_KEY: the key that encrypts secrets, 32 bytes as base64 or 64 hex digits (`openssl rand -base64 32`).
+   * Unset: a key file is used (BERTH_MASTER_KEY_FILE), created at first start.
+   */
+  masterKey: z.string().optional(),
+  /** BERTH_PREVIOUS_MASTER_KEY: the master key before a rotation; values it sealed are re-encrypted with BERTH_MASTER_KEY at start. */
+  previousMasterKey: z.string().optional(),
+  /** BERTH_MASTER_KEY_FILE: the key file when BERTH_MASTER_KEY is unset (default `<dataDir>/master.key`, mode 0600). */
+  masterKeyFile: z.string().min(1).optional(),
 });
-export type Config = z.infer<typeof ConfigSchema> & { databaseUrl: string; publicUrl: string };
+export type Config = z.infer<typeof ConfigSchema> & { databaseUrl: string; publicUrl: string; masterKeyFile: string };
 
 const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   host: 'BERTH_HOST',
@@ -81,6 +90,9 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   startTimeoutS: 'BERTH_START_TIMEOUT_S',
   stopGraceS: 'BERTH_STOP_GRACE_S',
   logLevel: 'BERTH_LOG_LEVEL',
+  masterKey: 'BERTH_MASTER_KEY',
+  previousMasterKey: 'BERTH_PREVIOUS_MASTER_KEY',
+  masterKeyFile: 'BERTH_MASTER_KEY_FILE',
 };
 
 /** Read and check the configuration. The only place Berth reads process.env. Throws CONFIG_INVALID naming each bad variable. */
@@ -97,12 +109,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
   }
   const c = parsed.data;
+  if (c.masterKey !== undefined && c.masterKeyFile !== undefined) {
+    throw new BerthError('CONFIG_INVALID', 'Invalid configuration: set BERTH_MASTER_KEY or BERTH_MASTER_KEY_FILE, not both', { issues: [{ field: 'BERTH_MASTER_KEY_FILE', message: 'set together with BERTH_MASTER_KEY' }] });
+  }
   const dataDir = resolve(c.dataDir);
   const shownHost = c.host === '0.0.0.0' || c.host === '::' ? '127.0.0.1' : c.host;
   return {
     ...c,
     dataDir,
     databaseUrl: c.databaseUrl ?? `sqlite:${resolve(dataDir, 'berth.db')}`,
+    masterKeyFile: c.masterKeyFile === undefined ? resolve(dataDir, 'master.key') : resolve(c.masterKeyFile),
     publicUrl: (c.publicUrl ?? `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${c.port}`).replace(/\/+$/, ''),
   };
 }

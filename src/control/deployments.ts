@@ -7,6 +7,7 @@ import type { LogEntry, LogStore } from '../telemetry/logs.js';
 import { checkEnvAgainstSchema } from './env.js';
 import type { Reconciler } from './reconciler.js';
 import type { RequestCounter } from './request-counter.js';
+import { withSecretRefs, type SecretsService } from './secrets.js';
 import { endpointUrl, toView, uptimeSeconds } from './views.js';
 
 export interface DeploymentServiceDeps {
@@ -15,6 +16,7 @@ export interface DeploymentServiceDeps {
   bus: EventBus;
   reconciler: Pick<Reconciler, 'reconcile' | 'stats'>;
   counter: Pick<RequestCounter, 'unflushed'>;
+  secrets: Pick<SecretsService, 'checkRefs' | 'storeNew' | 'dropScope'>;
   publicUrl: string;
 }
 
@@ -37,19 +39,30 @@ export class DeploymentService {
 
   async create(body: unknown): Promise<DeploymentView> {
     const input = parseOrThrow(CreateDeploymentSchema, body, 'deployment');
-    checkEnvAgainstSchema(input.spec, input.env_schema);
-    const d = await this.deps.store.create({
-      id: newDeploymentId(input.name),
-      name: input.name,
-      access: input.access,
-      description: input.description ?? null,
-      tags: input.tags,
-      env_schema: input.env_schema,
-      spec: input.spec,
-      desired: input.start ? 'running' : 'stopped',
-      status: input.start ? 'pending' : 'stopped',
-      status_message: input.start ? 'queued' : null,
-    });
+    const id = newDeploymentId(input.name);
+    // Secret values leave the spec here: it keeps references, the values go to the secret store.
+    const { spec, values } = withSecretRefs(id, input.spec, input.secrets);
+    checkEnvAgainstSchema(spec, input.env_schema);
+    await this.deps.secrets.checkRefs(id, spec, input.env_schema, values);
+    await this.deps.secrets.storeNew(id, values);
+    let d: Deployment;
+    try {
+      d = await this.deps.store.create({
+        id,
+        name: input.name,
+        access: input.access,
+        description: input.description ?? null,
+        tags: input.tags,
+        env_schema: input.env_schema,
+        spec,
+        desired: input.start ? 'running' : 'stopped',
+        status: input.start ? 'pending' : 'stopped',
+        status_message: input.start ? 'queued' : null,
+      });
+    } catch (err) {
+      await this.deps.secrets.dropScope(id).catch(() => undefined);
+      throw err;
+    }
     this.deps.logs.append(d.id, 'system', `created ${d.name} (${d.spec.type})`);
     await this.deps.bus.publish({ type: 'DeploymentCreated', id: d.id, at: d.created_at });
     return this.view(d);
@@ -114,6 +127,7 @@ export class DeploymentService {
     this.access.delete(id);
     await this.deps.store.update(id, { desired: 'deleted' });
     await this.deps.reconciler.reconcile(id);
+    await this.deps.secrets.dropScope(id);
     return this.view(await this.find(id, { includeDeleted: true }));
   }
 

@@ -1,4 +1,6 @@
-import type { Deployment, DeploymentView } from '../core/index.js';
+import type { Deployment, DeploymentSpec, DeploymentView, EnvVar } from '../core/index.js';
+import { REDACTED } from '../secrets/redactor.js';
+import { hasRef } from '../secrets/refs.js';
 
 /** Where clients reach a deployment's MCP endpoint. */
 export function endpointUrl(publicUrl: string, id: string): string {
@@ -10,6 +12,19 @@ export function uptimeSeconds(d: Deployment, now: number): number | null {
   return Math.max(0, Math.floor((now - Date.parse(d.started_at)) / 1000));
 }
 
+/**
+ * The spec as the API shows it: references as they are, and (defence in depth: rows stored before
+ * secrets existed) a header value, or a value of an env_schema `secret` variable, that is not a
+ * reference is shown as `[redacted]`.
+ */
+export function publicSpec(spec: DeploymentSpec, schema: EnvVar[]): DeploymentSpec {
+  const masked = (values: Record<string, string>, secret: (key: string) => boolean) =>
+    Object.fromEntries(Object.entries(values).map(([k, v]) => [k, secret(k) && !hasRef(v) ? REDACTED : v]));
+  if (spec.type === 'url') return { ...spec, headers: masked(spec.headers, () => true) };
+  const secrets = new Set(schema.filter((v) => v.secret).map((v) => v.name));
+  return { ...spec, env: masked(spec.env, (k) => secrets.has(k)) };
+}
+
 export function toView(d: Deployment, publicUrl: string, now = Date.now()): DeploymentView {
-  return { ...d, endpoint: endpointUrl(publicUrl, d.id), uptime_s: uptimeSeconds(d, now) };
+  return { ...d, spec: publicSpec(d.spec, d.env_schema), endpoint: endpointUrl(publicUrl, d.id), uptime_s: uptimeSeconds(d, now) };
 }

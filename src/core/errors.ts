@@ -25,6 +25,9 @@ export const ERROR_CATALOGUE = {
   TOKEN_NOT_FOUND: { status: 404, message: 'No API token with that id' },
   SESSION_NOT_FOUND: { status: 404, message: 'Session not found or expired; start a new session with initialize' },
   DEPLOYMENT_EXISTS: { status: 409, message: 'A deployment with that id already exists' },
+  SECRET_NOT_FOUND: { status: 400, message: 'The request names a secret that does not exist' },
+  SECRET_REF_FORBIDDEN: { status: 400, message: 'A deployment may reference only its own secrets and global ones' },
+  MASTER_KEY_EXTERNAL: { status: 409, message: 'The master key comes from BERTH_MASTER_KEY; rotate it with BERTH_PREVIOUS_MASTER_KEY and a restart' },
   INVALID_STATE: { status: 409, message: 'The deployment is not in a state that allows this' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the configured limit' },
   TOO_MANY_SESSIONS: { status: 503, message: 'The deployment has reached its session limit' },
@@ -32,6 +35,7 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_FAILED: { status: 502, message: 'The MCP server failed while handling the request' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'The MCP server did not answer in time' },
   CONFIG_INVALID: { status: 500, message: 'Berth configuration is invalid' },
+  SECRET_DECRYPT_FAILED: { status: 500, message: 'A stored secret could not be decrypted (another master key, or altered data)' },
   INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

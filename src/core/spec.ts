@@ -32,6 +32,19 @@ const IsolatedSchema = z.strictObject({
   prime: z.boolean().optional(),
 });
 
+/** A secret's name: what follows `secret_ref:SCOPE:` (an environment variable name, at most 128 characters). */
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Largest secret value, in UTF-8 bytes. */
+export const SECRET_VALUE_MAX_BYTES = 64 * 1024;
+/** Most secrets one scope (a deployment, or global) holds. */
+export const SECRETS_PER_SCOPE_MAX = 200;
+
+/** A secret value as the API accepts it: non-empty text of at most SECRET_VALUE_MAX_BYTES (zod messages never echo it). */
+export const SecretValueSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((v) => Buffer.byteLength(v) <= SECRET_VALUE_MAX_BYTES, `must be at most ${SECRET_VALUE_MAX_BYTES} bytes`);
+
 const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name'), z.string());
 
 /** json_spec type `process`: a stdio MCP server started as a child process. */
@@ -87,6 +100,15 @@ export const CreateDeploymentSchema = z.strictObject({
   spec: DeploymentSpecSchema,
   /** `private` (default): MCP clients need a token with invoke scope. `public`: anyone may call its tools. */
   access: z.enum(['private', 'public'], { error: 'access must be private or public' }).default('private'),
+  /**
+   * Secret values of a process deployment, stored encrypted under the new deployment's id; `spec.env.KEY`
+   * defaults to `secret_ref:ID:KEY` for each. Never returned by the API.
+   */
+  secrets: z
+    .record(z.string().regex(SECRET_NAME, 'must be a valid environment variable name'), SecretValueSchema)
+    .refine((m) => Object.keys(m).length <= SECRETS_PER_SCOPE_MAX, `at most ${SECRETS_PER_SCOPE_MAX} secrets`)
+    .optional()
+    .describe('Secret values (process deployments): stored encrypted; spec.env.KEY defaults to secret_ref:ID:KEY'),
   /** Start it right away (default) or leave it stopped. */
   start: z.boolean().default(true),
 });

@@ -60,8 +60,23 @@ export interface AuditTable {
   detail: string | null;
 }
 
+/** A secret value, AES-256-GCM encrypted (src/secrets/); no column holds plain text. */
+export interface SecretsTable {
+  /** A deployment id, or `global`. */
+  scope: string;
+  name: string;
+  /** Id (fingerprint) of the master key that sealed the value. */
+  key_id: string;
+  /** base64 of the 12-byte IV. */
+  nonce: string;
+  /** base64 of ciphertext + GCM tag. */
+  ciphertext: string;
+  updated_at: string;
+}
+
 export interface BerthDatabase {
   deployments: DeploymentsTable;
   tokens: TokensTable;
   audit_log: AuditTable;
+  secrets: SecretsTable;
 }

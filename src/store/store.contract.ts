@@ -38,7 +38,8 @@ export function sampleDeployment(id: string, overrides: Partial<NewDeployment> =
   };
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
+/** The BerthError code `promise` rejects with (fails the test when it resolves or throws something else). */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
   const err: unknown = await promise.then(
     () => undefined,
     (e: unknown) => e,

@@ -161,6 +161,29 @@ describe('FileLogStore', () => {
     expect((await failing.read('d2'))[0]!.line).not.toContain('hunter2');
   });
 
+  it("hands the redactor each line's deployment, so each deployment's own values are masked", async () => {
+    const values: Record<string, string> = { d1: 'alpha-secret', d2: 'bravo-secret' };
+    const s = store({ redact: (l, id) => l.replaceAll(values[id] ?? '\0', '[REDACTED]') });
+    s.append('d1', 'stderr', 'alpha-secret bravo-secret');
+    s.append('d2', 'stderr', 'alpha-secret bravo-secret');
+    expect((await s.read('d1'))[0]!.line).toBe('[REDACTED] bravo-secret');
+    expect((await s.read('d2'))[0]!.line).toBe('alpha-secret [REDACTED]');
+  });
+
+  it('keeps its folder 0700 and its files 0600, whatever the umask', async () => {
+    const nested = path.join(dir, 'logs');
+    const previous = process.umask(0o022);
+    try {
+      const s = store({ dir: nested, flushIntervalMs: 0 });
+      s.append('d1', 'stderr', 'a line');
+      await s.flush();
+    } finally {
+      process.umask(previous);
+    }
+    expect((await fsp.stat(nested)).mode & 0o777).toBe(0o700);
+    expect((await fsp.stat(path.join(nested, 'd1.log'))).mode & 0o777).toBe(0o600);
+  });
+
   it('remove deletes the files and the history; append after close is dropped', async () => {
     const s = store({ maxFileBytes: 200, flushIntervalMs: 0 });
     for (let i = 0; i < 10; i++) {

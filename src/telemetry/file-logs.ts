@@ -13,8 +13,8 @@ export interface FileLogStoreOptions {
   maxLineBytes?: number;
   /** How long appended lines may wait before they are written (default 50 ms). */
   flushIntervalMs?: number;
-  /** Applied to every line before it is stored or shown to followers (e.g. secret redaction). */
-  redact?: (line: string) => string;
+  /** Applied to every line before it is stored or shown to followers (secret redaction: src/secrets/redactor.ts). */
+  redact?: (line: string, deploymentId: string) => string;
   /** Write failures end up here (default: a line on stderr). */
   onError?: (err: unknown) => void;
 }
@@ -88,7 +88,7 @@ export class FileLogStore implements LogStore {
   private readonly maxFileBytes: number;
   private readonly maxLineBytes: number;
   private readonly flushIntervalMs: number;
-  private readonly redact: ((line: string) => string) | undefined;
+  private readonly redact: ((line: string, deploymentId: string) => string) | undefined;
   private readonly onError: (err: unknown) => void;
   private readonly states = new Map<string, State>();
   private closed = false;
@@ -105,7 +105,8 @@ export class FileLogStore implements LogStore {
     if (!Number.isInteger(this.flushIntervalMs) || this.flushIntervalMs < 0) throw new Error('FileLogStore: flushIntervalMs must be a non-negative integer');
     this.redact = opts.redact;
     this.onError = opts.onError ?? ((err) => process.stderr.write(`FileLogStore: ${String(err)}\n`));
-    mkdirSync(this.dir, { recursive: true });
+    // Logs may quote what servers print: only Berth's user reads them.
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
   private file(id: string): string {
@@ -139,11 +140,11 @@ export class FileLogStore implements LogStore {
     return st;
   }
 
-  private clean(line: string): string {
+  private clean(line: string, deploymentId: string): string {
     let out = line;
     if (this.redact) {
       try {
-        out = this.redact(out);
+        out = this.redact(out, deploymentId);
       } catch {
         out = '[line dropped: redaction failed]';
       }
@@ -158,7 +159,7 @@ export class FileLogStore implements LogStore {
   append(deploymentId: string, stream: LogStream, line: string): void {
     if (this.closed) return;
     const st = this.state(deploymentId);
-    const entry: LogEntry = { seq: ++st.seq, ts: new Date().toISOString(), stream, line: this.clean(line) };
+    const entry: LogEntry = { seq: ++st.seq, ts: new Date().toISOString(), stream, line: this.clean(line, deploymentId) };
     st.ring.push(entry);
     if (st.ring.length > this.ringSize) {
       st.ring.shift();
@@ -201,7 +202,7 @@ export class FileLogStore implements LogStore {
       });
       st.size = 0;
     }
-    await fsp.appendFile(this.file(id), data);
+    await fsp.appendFile(this.file(id), data, { mode: 0o600 });
     st.size += bytes;
   }
 

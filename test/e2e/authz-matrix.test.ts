@@ -27,6 +27,13 @@ const RULES: Record<string, 'public' | 'token' | 'read' | 'deploy' | 'admin' | '
   'POST /api/deployments/:id/stop': 'deploy',
   'POST /api/deployments/:id/start': 'deploy',
   'GET /api/deployments/:id/logs': 'read',
+  'GET /api/deployments/:id/secrets': 'deploy',
+  'PUT /api/deployments/:id/secrets/:key': 'deploy',
+  'DELETE /api/deployments/:id/secrets/:key': 'deploy',
+  'GET /api/secrets/global': 'admin',
+  'PUT /api/secrets/global/:key': 'admin',
+  'DELETE /api/secrets/global/:key': 'admin',
+  'POST /api/secrets/rotate-key': 'admin',
   'POST /api/tokens': 'admin',
   'GET /api/tokens': 'admin',
   'DELETE /api/tokens/:id': 'admin',
@@ -150,7 +157,7 @@ interface Case {
 function casesFor(method: string, pattern: string): Case[] {
   const route = `${method} ${pattern}`;
   const out: Case[] = [];
-  const body = method === 'POST' ? '{}' : undefined;
+  const body = method === 'POST' || method === 'PUT' ? '{}' : undefined;
   if (pattern.startsWith(':id.')) {
     for (const t of ['target', 'public'] as const) out.push({ route, method, path: '/mcp', host: `${ids[t]}.mcp.test`, body, target: t });
     return out;
@@ -160,7 +167,7 @@ function casesFor(method: string, pattern: string): Case[] {
     return out;
   }
   const id = pattern.startsWith('/api/tokens/') ? 'tok_doesnotexist0' : method === 'GET' ? ids.target : 'nosuch-000000000000';
-  const path = pattern.replace(':id', id);
+  const path = pattern.replace(':id', id).replace(':key', 'MATRIX_KEY');
   out.push({ route, method, path, body, target: 'target' });
   if (route === 'GET /api/deployments/:id/logs') out.push({ route, method, path: `${path}?follow=1`, target: 'target' });
   return out;

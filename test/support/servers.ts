@@ -29,9 +29,9 @@ export function echoSpec(name = 'echo', args: string[] = [], extra: Partial<Crea
   };
 }
 
-/** test/fixtures/mcp-http-server.mjs: a Streamable HTTP MCP server (SDK 1.x) on a free loopback port; it exits when its stdin closes. */
-export async function startHttpUpstream(): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], { cwd: ROOT, env: { ...process.env, BENCH_PORT: '0' }, stdio: ['pipe', 'pipe', 'inherit'] }); // stdin open: the server exits when we go
+/** test/fixtures/mcp-http-server.mjs: a Streamable HTTP MCP server (SDK 1.x) on a free loopback port; it exits when its stdin closes. `env`: EXPECTED_AUTH, BENCH_JSON_RESPONSE. */
+export async function startHttpUpstream(env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/mcp-http-server.mjs')], { cwd: ROOT, env: { ...process.env, BENCH_PORT: '0', ...env }, stdio: ['pipe', 'pipe', 'inherit'] }); // stdin open: the server exits when we go
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     proc.stdout!.on('data', (c: Buffer) => {

@@ -5,8 +5,9 @@ import type { CreateDeploymentInput, DeploymentView } from '../../core/index.js'
 import type { CliContext, Runner } from '../context.js';
 import { usage } from '../context.js';
 import type { DeployFlags } from '../deploy-args.js';
-import { buildCreateInput, collectEnv, collectHeader, collectTag, parseTimeout } from '../deploy-args.js';
+import { buildCreateInput, collectEnv, collectHeader, collectSecret, collectTag, parseTimeout, withSecretValues } from '../deploy-args.js';
 import { absoluteEndpoint, clientSnippet } from '../format.js';
+import { readSecretValues } from '../secret-input.js';
 import { waitUntilRunning } from '../wait.js';
 
 interface DeployOpts extends DeployFlags {
@@ -26,6 +27,7 @@ export function registerDeploy(program: Command, run: Runner): void {
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collectEnv)
     .option('--url <endpoint>', 'deploy a remote Streamable HTTP endpoint instead of a command')
     .option('--header <"Name: value">', 'HTTP header sent to a --url endpoint (repeatable)', collectHeader)
+    .option('--secret <NAME>', 'a secret environment variable (or --url header) whose value is read from stdin or a hidden prompt (repeatable)', collectSecret)
     .option('--cwd <dir>', 'working directory of the command')
     .option('--isolated', 'one process per client session instead of one shared process')
     .option('--public', 'let MCP clients in without a token (default: they need one with invoke scope)')
@@ -43,7 +45,8 @@ The Berth URL comes from BERTH_URL or from --url placed before 'deploy' (berth -
 Examples:
   berth deploy -- npx -y @modelcontextprotocol/server-everything
   berth deploy --name fs -e ROOT=/data -- npx -y @modelcontextprotocol/server-filesystem /data
-  berth deploy --url https://mcp.example.com/mcp --header 'Authorization: Bearer abc'
+  berth deploy --secret GITHUB_TOKEN -- npx -y @modelcontextprotocol/server-github
+  berth deploy --url https://mcp.example.com/mcp --secret Authorization   # prompts for "Bearer …"
 `,
     )
     .action(async (commandLine: string[], _opts: unknown, cmd: Command) => {
@@ -54,7 +57,9 @@ Examples:
 }
 
 async function deploy(ctx: CliContext, input: CreateDeploymentInput, opts: DeployOpts): Promise<void> {
-  const created = await ctx.client.createDeployment(input);
+  const names = opts.secret ?? [];
+  const body = names.length > 0 ? withSecretValues(input, await readSecretValues(ctx.io, names)) : input;
+  const created = await ctx.client.createDeployment(body);
   if (!opts.start) {
     if (ctx.json) ctx.printJson(created);
     else ctx.out(`Created ${created.id} (not started); start it with: berth start ${created.id}`);

@@ -1,5 +1,6 @@
 /** Runs main() with captured output, for the CLI's tests. */
-import type { CliIo } from '../context.js';
+import { Readable } from 'node:stream';
+import type { CliIo, InStream } from '../context.js';
 import { main } from '../main.js';
 
 export interface CliRun {
@@ -13,6 +14,8 @@ export interface RunOptions {
   tty?: boolean;
   signal?: AbortSignal;
   pollIntervalMs?: number;
+  /** What stdin holds (a pipe), or a stream standing in for a terminal; none when absent. */
+  stdin?: string | InStream;
 }
 
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliRun> {
@@ -22,6 +25,7 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     stdout: { write: (s: string) => (stdout += s) },
     stderr: { write: (s: string) => (stderr += s), isTTY: options.tty ?? false },
     env: options.env ?? {},
+    ...(options.stdin === undefined ? {} : { stdin: typeof options.stdin === 'string' ? Readable.from([Buffer.from(options.stdin)]) : options.stdin }),
     pollIntervalMs: options.pollIntervalMs ?? 20,
     ...(options.signal ? { signal: options.signal } : {}),
   };

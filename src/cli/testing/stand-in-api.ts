@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach } from 'vitest';
 import type { DeploymentStatusView } from '../../api/contract.js';
 import type { CreateDeploymentInput, DeploymentStatus, DeploymentView } from '../../core/index.js';
 import type { LogEntry, LogStream } from '../../telemetry/logs.js';
@@ -29,6 +30,10 @@ export interface StandInApi {
   /** Statuses returned by successive GET …/status calls per id; the last one repeats. */
   scripts: Map<string, ScriptStep[]>;
   logs: Map<string, LogEntry[]>;
+  /** Secret values by scope (deployment id or `global`) and name, as the CLI sent them. */
+  secrets: Map<string, Map<string, string>>;
+  /** Rotations asked for. */
+  rotations: number;
   addDeployment(partial: Partial<DeploymentView> & { id: string }): DeploymentView;
   appendLog(id: string, stream: LogStream, line: string): LogEntry;
   /** Ends every open follow stream. */
@@ -91,6 +96,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
   const deployments = new Map<string, DeploymentView>();
   const scripts = new Map<string, ScriptStep[]>();
   const logs = new Map<string, LogEntry[]>();
+  const secrets = new Map<string, Map<string, string>>();
   const followers = new Map<string, Set<ServerResponse>>();
   let counter = 0;
   let baseUrl = '';
@@ -125,13 +131,21 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
-    const body = req.method === 'POST' ? await readBody(req) : undefined;
+    const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined;
     requests.push({ method: req.method ?? '', path: url.pathname + url.search, headers: req.headers, body });
     if (options.token && req.headers.authorization !== `Bearer ${options.token}`) {
       return error(res, 401, 'UNAUTHORIZED', 'Missing or wrong API token');
     }
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (url.pathname === '/api/whoami') return send(res, 200, { id: 'tok_standin', name: 'stand-in', scopes: ['admin'] });
+    if (parts[0] === 'api' && parts[1] === 'secrets') {
+      if (parts[2] === 'rotate-key' && req.method === 'POST') {
+        api.rotations++;
+        return send(res, 200, { key_id: `key${api.rotations}`, reencrypted: [...secrets.values()].reduce((n, m) => n + m.size, 0) });
+      }
+      if (parts[2] === 'global') return secretRoute(req, res, 'global', parts[3], body);
+      return error(res, 404, 'NOT_FOUND', 'No such route');
+    }
     if (parts[0] !== 'api' || parts[1] !== 'deployments') return error(res, 404, 'NOT_FOUND', 'No such route');
     const [, , id, action] = parts;
     if (id === undefined) {
@@ -147,6 +161,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
     }
     const d = deployments.get(id);
     if (!d) return error(res, 404, 'DEPLOYMENT_NOT_FOUND', `No deployment with id ${id}`);
+    if (action === 'secrets') return secretRoute(req, res, id, parts[4], body);
     if (req.method === 'GET' && action === undefined) return send(res, 200, d);
     if (req.method === 'GET' && action === 'status') return send(res, 200, statusOf(d));
     if (req.method === 'GET' && action === 'logs') {
@@ -175,18 +190,38 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
     return error(res, 404, 'NOT_FOUND', 'No such route');
   }
 
+  function secretRoute(req: IncomingMessage, res: ServerResponse, scope: string, name: string | undefined, body: unknown): void {
+    const scoped = secrets.get(scope) ?? new Map<string, string>();
+    secrets.set(scope, scoped);
+    const at = '2026-01-01T00:00:00.000Z';
+    if (name === undefined && req.method === 'GET') return send(res, 200, { items: [...scoped.keys()].sort().map((n) => ({ name: n, updated_at: at })) });
+    if (name !== undefined && req.method === 'PUT') {
+      const value = (body as { value?: unknown } | undefined)?.value;
+      if (typeof value !== 'string' || value === '') return error(res, 400, 'VALIDATION_FAILED', 'Invalid secret: value: must not be empty');
+      scoped.set(name, value);
+      return send(res, 200, { name, updated_at: at });
+    }
+    if (name !== undefined && req.method === 'DELETE') {
+      if (!scoped.delete(name)) return error(res, 400, 'SECRET_NOT_FOUND', `No secret ${name} in ${scope}`);
+      return void res.writeHead(204).end();
+    }
+    return error(res, 405, 'METHOD_NOT_ALLOWED', 'HTTP method not allowed on this endpoint');
+  }
+
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => error(res, 500, 'INTERNAL', String(err)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  return {
+  const api: StandInApi = {
     url: baseUrl,
     requests,
     deployments,
     scripts,
     logs,
+    secrets,
+    rotations: 0,
     addDeployment(partial) {
       const view = makeView(partial, baseUrl);
       deployments.set(view.id, view);
@@ -203,4 +238,16 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+  return api;
+}
+
+/** For a describe block: a fresh stand-in before each test (closed after it), and a CLI env that points at it. */
+export function useStandInApi(): { api: StandInApi; env: Record<string, string> } {
+  const ctx = {} as { api: StandInApi; env: Record<string, string> };
+  beforeEach(async () => {
+    ctx.api = await startStandInApi();
+    ctx.env = { BERTH_URL: ctx.api.url };
+  });
+  afterEach(() => ctx.api.close());
+  return ctx;
 }

@@ -3,6 +3,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { BerthError } from '../../core/index.js';
 import { m001Deployments } from './001_deployments.js';
 import { m002Tokens } from './002_tokens.js';
+import { m003Secrets } from './003_secrets.js';
 import { m004Audit } from './004_audit.js';
 
 /**
@@ -12,6 +13,7 @@ import { m004Audit } from './004_audit.js';
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '001_deployments': m001Deployments,
   '002_tokens': m002Tokens,
+  '003_secrets': m003Secrets,
   '004_audit': m004Audit,
 };
 

@@ -17,6 +17,7 @@ import { Gateway } from './gateway/gateway.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/isolated.js';
 import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
+import { RemoteAddressPolicy } from './mcp/remote/ssrf.js';
 import { createSharedBridge } from './mcp/shared.js';
 import type { BridgeOptions } from './mcp/types.js';
 import { ProcessRuntime } from './runtime/process/index.js';
@@ -64,11 +65,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     requestTimeoutMs: config.requestTimeoutS * 1000,
     replay: { maxEvents: config.replayEvents, maxBytes: config.replayBytes },
   };
+  // The SSRF guard: every connection a url deployment makes is checked against it (BERTH_REMOTE_ALLOW).
+  const remoteAddresses = new RemoteAddressPolicy(config.remoteAllow);
   const makeEndpoint: EndpointFactory = (d, events): ManagedEndpoint => {
     const spec = d.spec;
     if (spec.type === 'url') {
       const log = (line: string): void => logs.append(d.id, 'system', line);
-      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers: spec.headers, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
+      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers: spec.headers, guard: remoteAddresses, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
     }
     const env = launchEnv(spec, d.env_schema);
     const opts: BridgeOptions = {
@@ -98,7 +101,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
-  const service = new DeploymentService({ store, logs, bus, reconciler, counter, publicUrl: config.publicUrl });
+  const service = new DeploymentService({ store, logs, bus, reconciler, counter, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint) });
   const api = new Api({ service, version: VERSION, apiToken: config.apiToken });
   const gateway = new Gateway({
     endpointFor: (id) => reconciler.endpointFor(id),

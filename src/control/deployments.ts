@@ -16,6 +16,8 @@ export interface DeploymentServiceDeps {
   reconciler: Pick<Reconciler, 'reconcile' | 'stats'>;
   counter: Pick<RequestCounter, 'unflushed'>;
   publicUrl: string;
+  /** Refuses (REMOTE_ADDRESS_FORBIDDEN) a url deployment's endpoint whose literal address Berth may not connect to. */
+  checkRemote: (endpoint: string) => void;
 }
 
 /** The deployment use-cases behind the API and CLI. Writes desired state; the reconciler does the rest. */
@@ -25,6 +27,7 @@ export class DeploymentService {
   async create(body: unknown): Promise<DeploymentView> {
     const input = parseOrThrow(CreateDeploymentSchema, body, 'deployment');
     checkEnvAgainstSchema(input.spec, input.env_schema);
+    if (input.spec.type === 'url') this.deps.checkRemote(input.spec.endpoint);
     const d = await this.deps.store.create({
       id: newDeploymentId(input.name),
       name: input.name,

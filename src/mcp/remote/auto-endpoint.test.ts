@@ -7,7 +7,11 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { FAST_RESTART, LIMITS, serveEndpoint, textOf, waitFor, type HttpFront } from '../../../test/fixtures/mcp-helpers.js';
 import { AutoEndpoint, type AutoEndpointOptions } from './auto-endpoint.js';
 import type { RemoteTransport } from './detect.js';
+import { RemoteAddressPolicy } from './ssrf.js';
 import { startLegacySseServer, startSessionServer, startStatelessServer, type TestRemote } from './testing/servers.js';
+
+/** The test remotes listen on 127.0.0.1. */
+const LOOPBACK = new RemoteAddressPolicy(['loopback']);
 
 interface Rig {
   remote: TestRemote;
@@ -22,6 +26,7 @@ async function rig(remote: TestRemote, over: Partial<AutoEndpointOptions> = {}):
     deploymentId: 'remote',
     endpoint: remote.url,
     headers: {},
+    guard: LOOPBACK,
     timeoutMs: 15_000,
     limits: LIMITS,
     restart: FAST_RESTART,
@@ -268,7 +273,7 @@ describe('routing and detection details', () => {
 
   /** The error an AutoEndpoint in front of `url` fails to start with (null if it started). */
   async function startError(url: string): Promise<{ code: string; message: string } | null> {
-    const endpoint = new AutoEndpoint({ deploymentId: 'x', endpoint: url, headers: {}, timeoutMs: 5000, limits: LIMITS, restart: FAST_RESTART, detectTimeoutMs: 2000 });
+    const endpoint = new AutoEndpoint({ deploymentId: 'x', endpoint: url, headers: {}, guard: LOOPBACK, timeoutMs: 5000, limits: LIMITS, restart: FAST_RESTART, detectTimeoutMs: 2000 });
     try {
       return await endpoint.start().then(
         () => null,

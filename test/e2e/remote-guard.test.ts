@@ -4,9 +4,9 @@
  * names that resolve to refused addresses, and redirects to refused addresses, and nothing it refuses is
  * ever connected to.
  */
-import { createServer, request, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHop, type Hop } from '../../src/mcp/remote/testing/hop.js';
 import { startSessionServer, type TestRemote } from '../../src/mcp/remote/testing/servers.js';
 import { useBerth } from '../support/use-berth.js';
 
@@ -18,7 +18,7 @@ let targetPort = 0;
 let targetConnections = 0;
 /** An MCP server (SDK 1.x, sessions), and a hop in front of it on 127.0.0.2 that can turn to redirecting. */
 let remote: TestRemote;
-let hop: Server;
+let hop: Hop;
 let hopUrl = '';
 let redirectTo: string | null = null;
 
@@ -30,23 +30,19 @@ beforeAll(async () => {
   await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
   targetPort = (target.address() as AddressInfo).port;
   remote = await startSessionServer();
-  const upstream = new URL(remote.url);
-  hop = createServer((req, res) => {
-    if (redirectTo) return void res.writeHead(307, { location: redirectTo }).end();
-    const up = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
-    });
-    req.pipe(up);
-    res.on('close', () => up.destroy());
+  hop = await startHop(remote.url, {
+    host: '127.0.0.2',
+    intercept: (_req, res) => {
+      if (!redirectTo) return false;
+      res.writeHead(307, { location: redirectTo }).end();
+      return true;
+    },
   });
-  await new Promise<void>((r) => hop.listen(0, '127.0.0.2', r));
-  hopUrl = `http://127.0.0.2:${(hop.address() as AddressInfo).port}/mcp`;
+  hopUrl = `${hop.origin}/mcp`;
 });
 
 afterAll(async () => {
-  hop?.closeAllConnections();
-  await new Promise((r) => hop?.close(r));
+  await hop?.close();
   await new Promise((r) => target?.close(r));
   await remote?.close();
 });

@@ -8,6 +8,7 @@ import { FAST_RESTART, LIMITS, serveEndpoint, textOf, waitFor, type HttpFront } 
 import { AutoEndpoint, type AutoEndpointOptions } from './auto-endpoint.js';
 import type { RemoteTransport } from './detect.js';
 import { RemoteAddressPolicy } from './ssrf.js';
+import { startHop } from './testing/hop.js';
 import { startLegacySseServer, startSessionServer, startStatelessServer, type TestRemote } from './testing/servers.js';
 
 /** The test remotes listen on 127.0.0.1. */
@@ -314,21 +315,14 @@ describe('routing and detection details', () => {
   it('sends the deployment headers to the remote on every path (detection, proxy, channels)', async () => {
     const remote = await startLegacySseServer();
     const seen: (string | undefined)[] = [];
-    const { createServer, request } = await import('node:http');
-    // A tiny forwarding hop in front of the legacy remote that records the Authorization header.
-    const hop = createServer((req, res) => {
-      seen.push(req.headers.authorization);
-      const target = new URL(remote.url);
-      const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      });
-      req.pipe(up);
-      res.on('close', () => up.destroy());
+    // A forwarding hop in front of the legacy remote that records the Authorization header.
+    const hop = await startHop(remote.url, {
+      intercept: (req) => {
+        seen.push(req.headers.authorization);
+        return false;
+      },
     });
-    await new Promise<void>((resolve) => hop.listen(0, '127.0.0.1', resolve));
-    const port = (hop.address() as { port: number }).port;
-    const r = await rig({ ...remote, url: `http://127.0.0.1:${port}/sse` }, { headers: { authorization: 'Bearer t0ken' } });
+    const r = await rig({ ...remote, url: `${hop.origin}/sse` }, { headers: { authorization: 'Bearer t0ken' } });
     rigs.push(r);
     try {
       const { client, close } = await v1Client(r.front.url);
@@ -337,8 +331,7 @@ describe('routing and detection details', () => {
       expect(seen.length).toBeGreaterThan(3);
       expect(seen.every((h) => h === 'Bearer t0ken')).toBe(true);
     } finally {
-      hop.closeAllConnections();
-      await new Promise<void>((resolve) => hop.close(() => resolve()));
+      await hop.close();
     }
   });
 });

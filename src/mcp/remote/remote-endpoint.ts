@@ -4,6 +4,7 @@ import { BerthError } from '../../core/errors.js';
 import type { EndpointStats, McpEndpoint } from '../types.js';
 import { probeRemote } from './probe.js';
 import { forbiddenIn, type ConnectGuard } from './ssrf.js';
+import { IDLE_MS } from './wire.js';
 
 export interface RemoteEndpointOptions {
   /** The remote Streamable HTTP MCP endpoint. */
@@ -68,7 +69,7 @@ export class RemoteEndpoint implements McpEndpoint {
     this.pool = new Pool(url.origin, {
       connections: opts.connections ?? 128,
       pipelining: 1, // one request per connection at a time: a failed connection fails only its own request
-      keepAliveTimeout: 30_000,
+      keepAliveTimeout: IDLE_MS,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: 0, // event streams may be quiet for long
       maxHeaderSize: MAX_HEAD_BYTES,

@@ -105,7 +105,16 @@ export class AutoEndpoint implements McpEndpoint {
         : { transport: setting, modern: setting === 'stateless', discover: null, evidence: ['set by spec.transport'] };
     this.detection = d;
     if (d.discover) this.discovered = Promise.resolve(d.discover);
-    if (d.transport !== 'sse') this.proxy = new RemoteEndpoint({ endpoint: this.opts.endpoint, headers: this.opts.headers, timeoutMs: this.opts.timeoutMs, guard: this.opts.guard });
+    if (d.transport !== 'sse') {
+      this.proxy = new RemoteEndpoint({
+        endpoint: this.opts.endpoint,
+        headers: this.opts.headers,
+        timeoutMs: this.opts.timeoutMs,
+        guard: this.opts.guard,
+        // A proxied session's GET stream holds a connection for its life: room for as many as the bridge's sessions.
+        connections: Math.max(128, this.opts.limits.maxSessions),
+      });
+    }
     const { onProcessReady: _ready, onProcessExit: _exit, ...events } = this.opts.events ?? {};
     this.bridge = createIsolatedBridge({
       deploymentId: this.opts.deploymentId,

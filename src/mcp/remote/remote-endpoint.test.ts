@@ -83,9 +83,27 @@ describe('RemoteEndpoint: the url proxy over undici', () => {
   it('opens at most `connections` connections and answers every queued request', async () => {
     const up = await fresh().http((req, res) => setTimeout(() => res.end(req.url), 10));
     const front = await rig.proxy(up.url, { connections: 3 });
-    const answers = await Promise.all(Array.from({ length: 30 }, async () => (await fetch(front.url)).text()));
+    const answers = await Promise.all(Array.from({ length: 6 }, async () => (await fetch(front.url)).text()));
     expect(answers.every((a) => a === '/mcp')).toBe(true);
     expect(up.most()).toBe(3);
+  });
+
+  it('refuses requests beyond twice its connections (503) instead of queueing them without end', async () => {
+    const held: (() => void)[] = [];
+    const up = await fresh().http((_req, res) => held.push(() => res.end('done')));
+    const front = await rig.proxy(up.url, { connections: 1 });
+    const first = fetch(front.url, { method: 'POST', body: '1' });
+    const queued = fetch(front.url, { method: 'POST', body: '2' });
+    await waitFor(() => front.endpoint.stats().inFlight === 2 && held.length === 1, 2000, 'one request at the remote, one queued');
+    const refused = await fetch(front.url, { method: 'POST', body: '3' });
+    expect(refused.status).toBe(503);
+    expect(await errorCode(refused)).toBe('UPSTREAM_UNAVAILABLE');
+    held.shift()!();
+    expect(await (await first).text()).toBe('done');
+    await waitFor(() => held.length === 1, 2000, 'the queued request to reach the remote');
+    held.shift()!();
+    expect(await (await queued).text()).toBe('done');
+    expect(up.connections()).toBe(1);
   });
 
   it('never sends a POST twice: the remote closing a reused connection as the next POST arrives fails that POST', async () => {

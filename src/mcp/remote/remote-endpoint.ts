@@ -15,7 +15,10 @@ export interface RemoteEndpointOptions {
   timeoutMs: number;
   /** Which addresses connections may go to (the SSRF guard). */
   guard: ConnectGuard;
-  /** Connections kept to the upstream. */
+  /**
+   * Most connections to the upstream (default 128). An event stream holds one for its life; requests beyond
+   * this wait, up to as many again, and further ones are refused (503) rather than queued without end.
+   */
   connections?: number;
 }
 
@@ -55,6 +58,7 @@ export class RemoteEndpoint implements McpEndpoint {
   /** Lower-cased names the configured headers replace. */
   private readonly replaced: Set<string>;
   private inFlight = 0;
+  private readonly maxInFlight: number;
 
   constructor(private readonly opts: RemoteEndpointOptions) {
     const url = new URL(opts.endpoint);
@@ -66,8 +70,10 @@ export class RemoteEndpoint implements McpEndpoint {
       const lower = k.toLowerCase();
       if (lower === 'authorization' || !REQUEST_DROPPED.has(lower)) this.fixed.push(k, v);
     }
+    const connections = opts.connections ?? 128;
+    this.maxInFlight = 2 * connections;
     this.pool = new Pool(url.origin, {
-      connections: opts.connections ?? 128,
+      connections,
       pipelining: 1, // one request per connection at a time: a failed connection fails only its own request
       keepAliveTimeout: IDLE_MS,
       headersTimeout: opts.timeoutMs,
@@ -80,6 +86,9 @@ export class RemoteEndpoint implements McpEndpoint {
   async start(): Promise<void> {}
 
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    if (this.inFlight >= this.maxInFlight) {
+      return Promise.reject(new BerthError('UPSTREAM_UNAVAILABLE', `The remote MCP server has ${this.inFlight} requests in flight through Berth, the most allowed; try again later`));
+    }
     const method = req.method ?? 'GET';
     const headers = this.fixed.slice();
     const hop = connectionTokens(req.headers.connection);

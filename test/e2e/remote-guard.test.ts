@@ -11,6 +11,8 @@ import { startSessionServer, type TestRemote } from '../../src/mcp/remote/testin
 import { useBerth } from '../support/use-berth.js';
 
 const ctx = useBerth({ env: { BERTH_REMOTE_ALLOW: '127.0.0.2/32' } });
+/** Berth's own default: BERTH_REMOTE_ALLOW unset (an empty value counts as unset). */
+const plain = useBerth({ env: { BERTH_REMOTE_ALLOW: '' } });
 
 /** A TCP server on 127.0.0.1 that counts connections: the address the guard must keep Berth away from. */
 let target: NetServer;
@@ -111,6 +113,20 @@ describe('a Berth that does not allow loopback remotes (BERTH_REMOTE_ALLOW=127.0
     expect(res.headers.get('location')).toBe(redirectTo);
     redirectTo = `http://127.0.0.1:${targetPort}/mcp`;
     expect((await fetch(ok.endpoint, { method: 'POST', redirect: 'manual', headers: ctx.berth.authHeaders(), body: '{}' })).status).toBe(307);
+    expect(targetConnections).toBe(0);
+  });
+});
+
+describe('a Berth with the default setting (BERTH_REMOTE_ALLOW unset)', () => {
+  it('refuses loopback and private endpoints, and takes public ones', async () => {
+    for (const endpoint of [`http://127.0.0.1:${targetPort}/mcp`, 'http://10.0.0.1/mcp', 'http://[fd12::1]/mcp', hopUrl]) {
+      const r = await plain.api.call<ApiError>('POST', '/api/deployments', { name: 'default', spec: { type: 'url', endpoint } });
+      expect(r.status, endpoint).toBe(400);
+      expect(r.body.error.code).toBe('REMOTE_ADDRESS_FORBIDDEN');
+    }
+    // A public literal address passes the create-time check (stopped: nothing is contacted).
+    const r = await plain.api.call<ApiError>('POST', '/api/deployments', { name: 'public', start: false, spec: { type: 'url', endpoint: 'https://203.0.114.1/mcp' } });
+    expect(r.status).toBe(201);
     expect(targetConnections).toBe(0);
   });
 });

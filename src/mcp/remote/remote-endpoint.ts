@@ -194,15 +194,11 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     }
     this.head = { status, headers: out };
     // An event stream may stay quiet for a long time: the client must see the head now.
-    if (eventStream) {
-      this.writeHead();
-      this.res.flushHeaders();
-    }
+    if (eventStream && this.writeHead(controller)) this.res.flushHeaders();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.done) return;
-    if (this.head) this.writeHead();
+    if (this.done || (this.head && !this.writeHead(controller))) return;
     if (this.res.write(chunk) || this.draining) return;
     this.draining = true;
     controller.pause();
@@ -212,10 +208,9 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     });
   }
 
-  onResponseEnd(): void {
-    if (this.done) return;
+  onResponseEnd(controller: Dispatcher.DispatchController): void {
+    if (this.done || (this.head && !this.writeHead(controller))) return;
     this.done = true;
-    if (this.head) this.writeHead();
     this.res.end();
     this.finished();
   }
@@ -231,10 +226,19 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.failed(upstreamError(err, this.sent));
   }
 
-  private writeHead(): void {
+  /** Writes the held head; when node refuses it, fails the request (502) and returns false. */
+  private writeHead(controller: Dispatcher.DispatchController): boolean {
     const { status, headers } = this.head!;
     this.head = null;
-    this.res.writeHead(status, headers);
+    try {
+      this.res.writeHead(status, headers);
+      return true;
+    } catch (err) {
+      this.done = true;
+      controller.abort(err as Error);
+      this.failed(new BerthError('UPSTREAM_FAILED', `Remote MCP server sent a head that cannot be passed on: ${(err as Error).message}`));
+      return false;
+    }
   }
 }
 

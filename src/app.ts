@@ -23,6 +23,7 @@ import { Gateway } from './gateway/gateway.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/isolated.js';
 import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
+import { RemoteAddressPolicy } from './mcp/remote/ssrf.js';
 import { createSharedBridge } from './mcp/shared.js';
 import type { BridgeOptions } from './mcp/types.js';
 import { ProcessRuntime } from './runtime/process/index.js';
@@ -102,6 +103,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     requestTimeoutMs: config.requestTimeoutS * 1000,
     replay: { maxEvents: config.replayEvents, maxBytes: config.replayBytes },
   };
+  // The SSRF guard: every connection a url deployment makes is checked against it (BERTH_REMOTE_ALLOW).
+  const remoteAddresses = new RemoteAddressPolicy(config.remoteAllow);
   const secrets = new SecretsService({ secrets: secretStore, keys, redactor, deployments: store });
   const resolveSecrets = secrets.resolve.bind(secrets);
   // Secret references are resolved at each start (a missing one fails that start), never stored resolved.
@@ -111,7 +114,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     if (spec.type === 'url') {
       const log = (line: string): void => logs.append(d.id, 'system', line);
       const headers = await resolveSecrets(d, 'spec.headers', spec.headers);
-      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
+      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: remoteAddresses, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
     }
     const env = await launchEnv(d, resolveSecrets);
     const opts: BridgeOptions = {
@@ -141,7 +144,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
-  const service = new DeploymentService({ store, logs, bus, reconciler, counter, secrets, publicUrl: config.publicUrl });
+  const service = new DeploymentService({ store, logs, bus, reconciler, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint) });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),

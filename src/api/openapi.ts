@@ -5,8 +5,16 @@ import type { RouteInfo } from './router.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
-const errorResponses = (...codes: (keyof typeof ERROR_CATALOGUE)[]) =>
-  Object.fromEntries(codes.map((c) => [String(ERROR_CATALOGUE[c].status), { description: `${c}: ${ERROR_CATALOGUE[c].message}`, content: json(ref('Error')) }]));
+/** Error responses by HTTP status; codes that share a status share its description. */
+const errorResponses = (...codes: (keyof typeof ERROR_CATALOGUE)[]) => {
+  const out: Record<string, { description: string; content: unknown }> = {};
+  for (const c of codes) {
+    const status = String(ERROR_CATALOGUE[c].status);
+    const line = `${c}: ${ERROR_CATALOGUE[c].message}`;
+    out[status] = { description: out[status] ? `${out[status].description}; ${line}` : line, content: json(ref('Error')) };
+  }
+  return out;
+};
 const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
 const keyParam = { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: SECRET_NAME.source }, description: 'the secret name (KEY of secret_ref:SCOPE:KEY)' };
 const secretList = { '200': { description: 'Names and update times, never values', content: json(ref('SecretList')) } };
@@ -123,7 +131,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           requestBody: { required: true, content: json(ref('CreateDeployment')) },
           responses: {
             '201': { description: 'Created; starts in the background', content: json(ref('Deployment')) },
-            ...errorResponses('VALIDATION_FAILED', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE'),
+            ...errorResponses('VALIDATION_FAILED', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'REMOTE_ADDRESS_FORBIDDEN', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE'),
           },
         },
         get: {

@@ -35,6 +35,14 @@ describe('config', () => {
     expect(msg).toContain('BERTH_API_TOKEN');
   });
 
+  it('reads BERTH_REMOTE_ALLOW (default: nothing beyond public addresses), and refuses entries that are no keyword, address or CIDR', () => {
+    expect(loadConfig({}).remoteAllow).toEqual([]);
+    expect(loadConfig({ BERTH_REMOTE_ALLOW: ' loopback, private,10.1.0.0/16 , fd12::/16,192.0.2.7' }).remoteAllow).toEqual(['loopback', 'private', '10.1.0.0/16', 'fd12::/16', '192.0.2.7']);
+    for (const bad of ['everything', '10.0.0.0/33', 'fd12::/129', '10.0.0/8', '10.0.0.0/8/1', 'localhost']) {
+      expect(() => loadConfig({ BERTH_REMOTE_ALLOW: bad }), bad).toThrow(/BERTH_REMOTE_ALLOW/);
+    }
+  });
+
   it('reads the replay log caps, and refuses ones out of range', () => {
     expect(loadConfig({})).toMatchObject({ replayEvents: 128, replayBytes: 65_536 });
     expect(loadConfig({ BERTH_REPLAY_EVENTS: '16', BERTH_REPLAY_BYTES: '4096' })).toMatchObject({ replayEvents: 16, replayBytes: 4096 });

@@ -1,12 +1,21 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { BerthError } from '../core/errors.js';
 import { issuesOf } from '../core/validate.js';
 
-const list = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
-  z.array(z.string().min(1)),
-);
+/** A comma list in an env var (a list given directly, e.g. by a test, is taken as it is). */
+const listOf = <T extends z.ZodType<string>>(item: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v), z.array(item));
+const list = listOf(z.string().min(1));
+/** `loopback`, `private`, an IP address, or a CIDR (`10.1.0.0/16`, `fd12::/16`). */
+function isRemoteAllowEntry(v: string): boolean {
+  if (v === 'loopback' || v === 'private') return true;
+  const [addr = '', prefix, extra] = v.split('/');
+  const family = isIP(addr);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 /**
@@ -28,10 +37,16 @@ export const ConfigSchema = z.object({
   baseDomain: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'must be a domain name without port').optional(),
   /** BERTH_ALLOWED_HOSTS: Host values served (comma list; `*.domain`, `*` for any). Default: loopback, the public URL's host, *.BASE_DOMAIN. */
   allowedHosts: list.optional(),
-  /** BERTH_ALLOWED_ORIGINS: browser Origins accepted (comma list of `https://host[:port]`, `*.domain`, or `*`). Default: the public URL's origin and loopback pages. */
+  /** BERTH_ALLOWED_ORIGINS: browser Origins accepted (comma list of `https://host[:port]`, `*.domain`, or `*`). Default: Berth's own origin, exactly. */
   allowedOrigins: list.optional(),
   /** BERTH_TRUSTED_PROXIES: addresses/CIDRs (or `loopback`) whose X-Forwarded-Host is believed. Default: none. */
   trustedProxies: list.default([]),
+  /**
+   * BERTH_REMOTE_ALLOW: the non-public addresses url deployments may connect to (comma list of `loopback`,
+   * `private` (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) and addresses or CIDRs). Default: none, public
+   * addresses only. Link-local, cloud metadata, unspecified, multicast and broadcast addresses are never allowed.
+   */
+  remoteAllow: listOf(z.string().refine(isRemoteAllowEntry, { error: (iss) => `${JSON.stringify(iss.input)} is not loopback, private, an IP address or a CIDR` })).default([]),
   /**
    * BERTH_API_TOKEN: an admin token the operator supplies (e.g. from a secret manager), accepted while it is
    * set and never stored. Without it, the first start creates an admin token and prints it once.
@@ -79,6 +94,7 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   allowedHosts: 'BERTH_ALLOWED_HOSTS',
   allowedOrigins: 'BERTH_ALLOWED_ORIGINS',
   trustedProxies: 'BERTH_TRUSTED_PROXIES',
+  remoteAllow: 'BERTH_REMOTE_ALLOW',
   apiToken: 'BERTH_API_TOKEN',
   sandbox: 'BERTH_SANDBOX',
   maxBodyBytes: 'BERTH_MAX_BODY_BYTES',
@@ -105,7 +121,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   Object.assign(raw, overrides);
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = issuesOf(parsed.error).map((i) => ({ ...i, field: ENV_KEYS[i.field as keyof typeof ENV_KEYS] ?? i.field }));
+    // A list entry's issue (`remoteAllow.2`) is named by its variable.
+    const issues = issuesOf(parsed.error).map((i) => ({ ...i, field: ENV_KEYS[i.field.split('.')[0] as keyof typeof ENV_KEYS] ?? i.field }));
     throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
   }
   const c = parsed.data;

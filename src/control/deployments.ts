@@ -18,6 +18,8 @@ export interface DeploymentServiceDeps {
   counter: Pick<RequestCounter, 'unflushed'>;
   secrets: Pick<SecretsService, 'checkRefs' | 'storeNew' | 'dropScope'>;
   publicUrl: string;
+  /** Refuses (REMOTE_ADDRESS_FORBIDDEN) a url deployment's endpoint whose literal address Berth may not connect to. */
+  checkRemote: (endpoint: string) => void;
 }
 
 /** The deployment use-cases behind the API and CLI. Writes desired state; the reconciler does the rest. */
@@ -43,6 +45,7 @@ export class DeploymentService {
     // Secret values leave the spec here: it keeps references, the values go to the secret store.
     const { spec, values } = withSecretRefs(id, input.spec, input.secrets);
     checkEnvAgainstSchema(spec, input.env_schema);
+    if (spec.type === 'url') this.deps.checkRemote(spec.endpoint);
     await this.deps.secrets.checkRefs(id, spec, input.env_schema, values);
     await this.deps.secrets.storeNew(id, values);
     let d: Deployment;

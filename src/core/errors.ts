@@ -11,6 +11,7 @@ export const ERROR_CATALOGUE = {
   HEADER_MISMATCH: { status: 400, message: 'The MCP request headers and body disagree' },
   MISSING_SESSION: { status: 400, message: 'Mcp-Session-Id header is required for this request' },
   UNKNOWN_EVENT_ID: { status: 400, message: 'Last-Event-ID names no stream of this session that can be resumed' },
+  REMOTE_ADDRESS_FORBIDDEN: { status: 400, message: 'The remote endpoint is at an address Berth may not connect to (see BERTH_REMOTE_ALLOW)' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json' },
   NOT_ACCEPTABLE: { status: 406, message: 'Accept must include application/json and text/event-stream' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'HTTP method not allowed on this endpoint' },

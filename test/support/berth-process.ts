@@ -51,6 +51,9 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
       BERTH_DATA_DIR: dataDir,
       BERTH_LOG_LEVEL: 'warn',
       BERTH_API_TOKEN: token,
+      // Test remotes (url deployments) listen on 127.0.0.1, which the SSRF guard refuses unless allowed.
+      // A test of the guard itself passes its own BERTH_REMOTE_ALLOW ('' for Berth's default: none).
+      BERTH_REMOTE_ALLOW: 'loopback',
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

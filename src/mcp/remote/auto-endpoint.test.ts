@@ -7,7 +7,12 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { FAST_RESTART, LIMITS, serveEndpoint, textOf, waitFor, type HttpFront } from '../../../test/fixtures/mcp-helpers.js';
 import { AutoEndpoint, type AutoEndpointOptions } from './auto-endpoint.js';
 import type { RemoteTransport } from './detect.js';
+import { RemoteAddressPolicy } from './ssrf.js';
+import { startHop } from './testing/hop.js';
 import { startLegacySseServer, startSessionServer, startStatelessServer, type TestRemote } from './testing/servers.js';
+
+/** The test remotes listen on 127.0.0.1. */
+const LOOPBACK = new RemoteAddressPolicy(['loopback']);
 
 interface Rig {
   remote: TestRemote;
@@ -22,6 +27,7 @@ async function rig(remote: TestRemote, over: Partial<AutoEndpointOptions> = {}):
     deploymentId: 'remote',
     endpoint: remote.url,
     headers: {},
+    guard: LOOPBACK,
     timeoutMs: 15_000,
     limits: LIMITS,
     restart: FAST_RESTART,
@@ -268,7 +274,7 @@ describe('routing and detection details', () => {
 
   /** The error an AutoEndpoint in front of `url` fails to start with (null if it started). */
   async function startError(url: string): Promise<{ code: string; message: string } | null> {
-    const endpoint = new AutoEndpoint({ deploymentId: 'x', endpoint: url, headers: {}, timeoutMs: 5000, limits: LIMITS, restart: FAST_RESTART, detectTimeoutMs: 2000 });
+    const endpoint = new AutoEndpoint({ deploymentId: 'x', endpoint: url, headers: {}, guard: LOOPBACK, timeoutMs: 5000, limits: LIMITS, restart: FAST_RESTART, detectTimeoutMs: 2000 });
     try {
       return await endpoint.start().then(
         () => null,
@@ -309,21 +315,14 @@ describe('routing and detection details', () => {
   it('sends the deployment headers to the remote on every path (detection, proxy, channels)', async () => {
     const remote = await startLegacySseServer();
     const seen: (string | undefined)[] = [];
-    const { createServer, request } = await import('node:http');
-    // A tiny forwarding hop in front of the legacy remote that records the Authorization header.
-    const hop = createServer((req, res) => {
-      seen.push(req.headers.authorization);
-      const target = new URL(remote.url);
-      const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      });
-      req.pipe(up);
-      res.on('close', () => up.destroy());
+    // A forwarding hop in front of the legacy remote that records the Authorization header.
+    const hop = await startHop(remote.url, {
+      intercept: (req) => {
+        seen.push(req.headers.authorization);
+        return false;
+      },
     });
-    await new Promise<void>((resolve) => hop.listen(0, '127.0.0.1', resolve));
-    const port = (hop.address() as { port: number }).port;
-    const r = await rig({ ...remote, url: `http://127.0.0.1:${port}/sse` }, { headers: { authorization: 'Bearer t0ken' } });
+    const r = await rig({ ...remote, url: `${hop.origin}/sse` }, { headers: { authorization: 'Bearer t0ken' } });
     rigs.push(r);
     try {
       const { client, close } = await v1Client(r.front.url);
@@ -332,8 +331,7 @@ describe('routing and detection details', () => {
       expect(seen.length).toBeGreaterThan(3);
       expect(seen.every((h) => h === 'Bearer t0ken')).toBe(true);
     } finally {
-      hop.closeAllConnections();
-      await new Promise<void>((resolve) => hop.close(() => resolve()));
+      await hop.close();
     }
   });
 });

@@ -26,6 +26,7 @@ import { detectTransport, fetchDiscover, type Detection, type RemoteTransport } 
 import { RemoteEndpoint } from './remote-endpoint.js';
 import { openSseChannel } from './sse-channel.js';
 import { StatelessChannel } from './stateless-channel.js';
+import type { ConnectGuard } from './ssrf.js';
 import { StreamableChannel } from './streamable-channel.js';
 import { RemoteHttp } from './wire.js';
 
@@ -38,6 +39,8 @@ export interface AutoEndpointOptions {
   endpoint: string;
   /** Added to every request to the remote (e.g. Authorization). */
   headers: Record<string, string>;
+  /** Which addresses connections to the remote may go to (the SSRF guard: `RemoteAddressPolicy`). */
+  guard: ConnectGuard;
   /** Longest wait for the remote's answer (headers); also the bridge's request timeout. */
   timeoutMs: number;
   transport?: RemoteTransportSetting;
@@ -85,7 +88,7 @@ export class AutoEndpoint implements McpEndpoint {
   private readonly detectTimeoutMs: number;
 
   constructor(private readonly opts: AutoEndpointOptions) {
-    this.http = new RemoteHttp(opts.endpoint, opts.headers, opts.timeoutMs);
+    this.http = new RemoteHttp(opts.endpoint, opts.headers, opts.timeoutMs, opts.guard);
     this.detectTimeoutMs = opts.detectTimeoutMs ?? 10_000;
   }
 
@@ -102,7 +105,16 @@ export class AutoEndpoint implements McpEndpoint {
         : { transport: setting, modern: setting === 'stateless', discover: null, evidence: ['set by spec.transport'] };
     this.detection = d;
     if (d.discover) this.discovered = Promise.resolve(d.discover);
-    if (d.transport !== 'sse') this.proxy = new RemoteEndpoint({ endpoint: this.opts.endpoint, headers: this.opts.headers, timeoutMs: this.opts.timeoutMs });
+    if (d.transport !== 'sse') {
+      this.proxy = new RemoteEndpoint({
+        endpoint: this.opts.endpoint,
+        headers: this.opts.headers,
+        timeoutMs: this.opts.timeoutMs,
+        guard: this.opts.guard,
+        // A proxied session's GET stream holds a connection for its life: room for as many as the bridge's sessions.
+        connections: Math.max(128, this.opts.limits.maxSessions),
+      });
+    }
     const { onProcessReady: _ready, onProcessExit: _exit, ...events } = this.opts.events ?? {};
     this.bridge = createIsolatedBridge({
       deploymentId: this.opts.deploymentId,

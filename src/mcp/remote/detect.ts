@@ -15,6 +15,7 @@ import { LATEST_PROTOCOL_VERSION, SESSION_HEADER, VERSION_HEADER } from '../http
 import { isResponse } from '../jsonrpc.js';
 import type { JsonRpcResponse } from '../jsonrpc.js';
 import { CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, METHOD_HEADER, MODERN_VERSION, PROTOCOL_VERSION_KEY } from '../modern.js';
+import { forbiddenIn } from './ssrf.js';
 import { JSON_AND_SSE, contentType, errorText, headerOf, readEvents, readMessages, type RemoteHttp } from './wire.js';
 
 /** What a remote speaks: `streamable-http` (2025 sessions), `stateless` (2026-07-28 only), `sse` (legacy). */
@@ -120,6 +121,9 @@ export async function detectTransport(http: RemoteHttp, timeoutMs: number): Prom
   const signal = AbortSignal.timeout(timeoutMs);
   const evidence: string[] = [];
   const note = (what: string) => (err: unknown) => {
+    // The SSRF guard refused the remote's address: say so, whatever else the probes saw.
+    const forbidden = forbiddenIn(err);
+    if (forbidden) throw new BerthError('REMOTE_ADDRESS_FORBIDDEN', `Remote MCP server at ${http.endpoint} is refused: ${forbidden.message}`);
     const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : errorText(err);
     return { failed: `${what}: ${reason}`, reason, unreachable: signal.aborted || isNetworkError(err) };
   };

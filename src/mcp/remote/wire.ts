@@ -7,8 +7,16 @@ import { Pool, type Dispatcher } from 'undici';
 import type { JsonRpcMessage } from '../jsonrpc.js';
 import { isMessage } from '../jsonrpc.js';
 import { SseParser } from '../../core/sse.js';
+import type { ConnectGuard } from './ssrf.js';
 
 export const JSON_AND_SSE = 'application/json, text/event-stream';
+
+/**
+ * An idle connection to a remote is closed after this long (sooner when the remote's Keep-Alive hint says
+ * so): below the 5 s idle timeout of common servers (node, uvicorn) that send no hint, so a request is
+ * rarely written onto a connection the remote is closing. Such a request fails; it is never sent again.
+ */
+export const IDLE_MS = 4_000;
 
 export interface RemoteRequest {
   method: 'GET' | 'POST' | 'DELETE';
@@ -30,12 +38,14 @@ export class RemoteHttp {
     private readonly headers: Record<string, string>,
     /** Longest wait for response headers. */
     readonly timeoutMs: number,
+    /** Which addresses connections may go to (the SSRF guard). Redirects are never followed. */
+    guard: ConnectGuard,
   ) {
     const url = new URL(endpoint);
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
     // Channels hold long-lived streams (legacy SSE, GET streams, listen streams): one connection each, no cap.
-    this.pool = new Pool(this.origin, { connections: null, pipelining: 1, keepAliveTimeout: 30_000 });
+    this.pool = new Pool(this.origin, { connections: null, pipelining: 1, keepAliveTimeout: IDLE_MS, connect: guard.connector() });
   }
 
   /** The path of `url` when it is on this remote's origin; undefined otherwise (never send credentials elsewhere). */

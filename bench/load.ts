@@ -26,6 +26,8 @@ export interface CellOptions {
   measureMs: number;
   /** Send the calls statelessly (revision 2026-07-28): no session is opened, so the cell has no open times. */
   stateless?: boolean;
+  /** Sent on every request: Berth's Authorization header for its targets, nothing for direct ones. */
+  headers?: Record<string, string>;
 }
 
 export interface CellResult {
@@ -49,7 +51,8 @@ export class McpClientPool {
   private readonly pool: Pool;
   private readonly path: string;
 
-  constructor(url: string, connections: number) {
+  /** `headers` go on every request (Berth's Authorization: the bench measures with credentials on). */
+  constructor(url: string, connections: number, private readonly extra: Record<string, string> = {}) {
     const u = new URL(url);
     this.path = `${u.pathname}${u.search}`;
     this.pool = new Pool(u.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 20_000, bodyTimeout: 20_000 });
@@ -82,7 +85,7 @@ export class McpClientPool {
   async statelessEcho(session: McpSession, text: string): Promise<void> {
     const id = session.nextId++;
     const body = `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":${JSON.stringify(text)}},"_meta":${MODERN_META}}}`;
-    const headers = { 'content-type': 'application/json', accept: ACCEPT, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/call', 'mcp-name': 'echo' };
+    const headers = { ...this.extra, 'content-type': 'application/json', accept: ACCEPT, 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/call', 'mcp-name': 'echo' };
     const res = await this.pool.request({ path: this.path, method: 'POST', headers, body });
     const out = await res.body.text();
     const result = responseResult(res.statusCode, String(res.headers['content-type'] ?? ''), out, id);
@@ -102,7 +105,7 @@ export class McpClientPool {
   }
 
   private headers(sid: string | null): Record<string, string> {
-    const h: Record<string, string> = { 'content-type': 'application/json', accept: ACCEPT };
+    const h: Record<string, string> = { ...this.extra, 'content-type': 'application/json', accept: ACCEPT };
     if (sid !== null) {
       h['mcp-session-id'] = sid;
       h['mcp-protocol-version'] = PROTOCOL_VERSION;
@@ -187,7 +190,7 @@ export async function closeSessions(client: McpClientPool, sessions: McpSession[
  * then closes. Only calls that start after the warm-up and end inside the window are measured.
  */
 export async function runCell(url: string, opts: CellOptions): Promise<CellResult> {
-  const client = new McpClientPool(url, opts.concurrency);
+  const client = new McpClientPool(url, opts.concurrency, opts.headers);
   try {
     const opened: OpenedSessions = opts.stateless
       ? { sessions: Array.from({ length: opts.concurrency }, (_, i) => ({ id: `stateless-${i}`, nextId: 1 })), opens: [], errors: 0, firstError: null }
@@ -234,8 +237,8 @@ export async function runCell(url: string, opts: CellOptions): Promise<CellResul
  * `n` sessions opened at once, `rounds` times on the same connections (each round's sessions closed before
  * the next, `pauseMs` apart): the open times, sorted.
  */
-export async function measureBurstOpens(url: string, n: number, rounds: number, pauseMs: number): Promise<OpenedSessions> {
-  const client = new McpClientPool(url, n);
+export async function measureBurstOpens(url: string, n: number, rounds: number, pauseMs: number, headers: Record<string, string> = {}): Promise<OpenedSessions> {
+  const client = new McpClientPool(url, n, headers);
   const out: OpenedSessions = { sessions: [], opens: [], errors: 0, firstError: null };
   try {
     for (let r = 0; r < rounds; r++) {
@@ -254,8 +257,8 @@ export async function measureBurstOpens(url: string, n: number, rounds: number, 
 }
 
 /** Session-open time one at a time on an already open connection (after `warmup` untimed opens); sessions are closed after. */
-export async function measureOpens(url: string, n: number, warmup = 10): Promise<OpenedSessions> {
-  const client = new McpClientPool(url, 1);
+export async function measureOpens(url: string, n: number, warmup = 10, headers: Record<string, string> = {}): Promise<OpenedSessions> {
+  const client = new McpClientPool(url, 1, headers);
   try {
     const warm = await openSessions(client, warmup, 1);
     await closeSessions(client, warm.sessions, 1);

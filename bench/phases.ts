@@ -27,11 +27,14 @@ export async function disposeBerth(berth: BerthProcess, graceMs = 15_000): Promi
 /** Log progress to stderr (the report goes to stdout). */
 export const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
-/** Deploy and wait until it serves; returns the deployment's MCP endpoint on `base`. */
-export async function deployAndWait(api: TestApi, base: string, input: CreateDeploymentInput): Promise<{ id: string; url: string }> {
-  const view = await api.deploy(input);
+/**
+ * Deploy (private: the bench measures Berth with credentials on) and wait until it serves; returns the
+ * deployment's MCP endpoint on `base` and the headers a client needs for it.
+ */
+export async function deployAndWait(api: TestApi, base: string, input: CreateDeploymentInput): Promise<{ id: string; url: string; headers: Record<string, string> }> {
+  const view = await api.deploy({ ...input, access: 'private' });
   await api.waitFor(view.id, 'running', 60_000);
-  return { id: view.id, url: `${base}/s/${view.id}/mcp` };
+  return { id: view.id, url: `${base}/s/${view.id}/mcp`, headers: api.authHeaders() };
 }
 
 export function isolatedEchoSpec(name: string, warm: number, maxSessions: number): CreateDeploymentInput {
@@ -73,7 +76,7 @@ export async function measureIsolated(
   loadMs: number,
 ): Promise<IsolatedResult> {
   const out: IsolatedResult = { cells: [], singleOpens: [], burstOpens: [], warmOpenErrors: 0 };
-  const client = new McpClientPool(url, warm);
+  const client = new McpClientPool(url, warm, api.authHeaders());
   try {
     const plan = [...Array<number>(rounds.singles).fill(1), ...Array<number>(rounds.bursts).fill(warm)];
     for (const n of plan) {
@@ -126,7 +129,7 @@ export async function measureSessionMemory(n: number): Promise<MemoryResult> {
     const dep = await deployAndWait(api, berth.url, echoSpec('bench-memory'));
     const wsUrl = InspectorClient.urlIn(berth.output());
     inspector = wsUrl ? await InspectorClient.connect(wsUrl).catch(() => null) : null;
-    const pool = new McpClientPool(dep.url, 32);
+    const pool = new McpClientPool(dep.url, 32, dep.headers);
     const all = [];
     const settle = async (): Promise<{ rss: number; heap: number }> => {
       await inspector?.collectGarbage();
@@ -187,7 +190,7 @@ export async function checkIdleExpiry(n: number, idleS: number, waitMs: number):
   try {
     const api = new TestApi(berth.url, berth.token);
     const dep = await deployAndWait(api, berth.url, echoSpec('bench-expiry'));
-    const client = new McpClientPool(dep.url, 32);
+    const client = new McpClientPool(dep.url, 32, dep.headers);
     try {
       const opened = await openSessions(client, n, 32);
       const t0 = performance.now();

@@ -52,6 +52,8 @@ interface Plan {
   pids: CpuPids;
   note?: string;
   stateless?: boolean;
+  /** Berth's Authorization header for Berth's targets. */
+  headers?: Record<string, string>;
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -78,7 +80,7 @@ async function measureInterleaved(plans: Plan[]): Promise<TargetResult[]> {
         const proxy0 = plan.pids.proxy ? cpuMs(plan.pids.proxy) : Number.NaN;
         const server0 = server.length ? sum(server.map(cpuMs)) : Number.NaN;
         const client0 = process.cpuUsage();
-        const cell = await runCell(plan.url, { concurrency: c, warmupMs: warmMs, measureMs: sliceMs, stateless: plan.stateless });
+        const cell = await runCell(plan.url, { concurrency: c, warmupMs: warmMs, measureMs: sliceMs, stateless: plan.stateless, headers: plan.headers });
         const client = process.cpuUsage(client0);
         cpu[i]!.proxy += (plan.pids.proxy ? cpuMs(plan.pids.proxy) : Number.NaN) - proxy0;
         cpu[i]!.server += sum(server.map(cpuMs)) - server0;
@@ -97,7 +99,7 @@ async function measureInterleaved(plans: Plan[]): Promise<TargetResult[]> {
   for (const [i, plan] of plans.entries()) {
     const result: TargetResult = { name: plan.name, cells: cells[i]!, note: plan.note };
     if (!plan.stateless) {
-      const opens = await measureOpens(plan.url, SERIAL_OPENS);
+      const opens = await measureOpens(plan.url, SERIAL_OPENS, 10, plan.headers);
       if (opens.errors > 0) throw new Error(`${plan.name}: ${opens.errors} session opens failed (first: ${opens.firstError})`);
       result.serialOpens = opens.opens;
     }
@@ -129,10 +131,10 @@ async function bench(): Promise<BenchResults> {
   for (const r of refs) progress(isMeasured(r) ? `${r.name} pid ${r.pid} on ${r.url}` : `reference ${r.label}: ${r.reason}`);
   const plans: Plan[] = [
     { name: 'direct: SDK Streamable HTTP server', url: http.url, pids: { server: httpPids } },
-    { name: 'gateway: same server via Berth (type url)', url: gw.url, pids: { proxy: pid, server: httpPids } },
-    { name: 'stdio bridge: mcp-echo-server (shared)', url: stdio.url, pids: { proxy: pid, server: echoPids } },
+    { name: 'gateway: same server via Berth (type url)', url: gw.url, headers: gw.headers, pids: { proxy: pid, server: httpPids } },
+    { name: 'stdio bridge: mcp-echo-server (shared)', url: stdio.url, headers: stdio.headers, pids: { proxy: pid, server: echoPids } },
     {
-      name: 'stdio bridge, stateless 2026-07-28 (shared)', url: stdio.url, pids: { proxy: pid, server: echoPids }, stateless: true,
+      name: 'stdio bridge, stateless 2026-07-28 (shared)', url: stdio.url, headers: stdio.headers, pids: { proxy: pid, server: echoPids }, stateless: true,
       note: 'the same echo calls without a session: _meta envelope, MCP-Protocol-Version, Mcp-Method and Mcp-Name on every request',
     },
     ...running.map((r) => ({ name: r.name, url: r.url, pids: { proxy: r.pid, server: httpPids }, note: r.note })),
@@ -141,8 +143,8 @@ async function bench(): Promise<BenchResults> {
   const targets = [direct!, gateway!, bridge!];
   for (const r of running) await r.stop();
   progress(`stdio bridge (shared): session opens in rounds, as the isolated pool's are measured`);
-  const sharedSingles = await measureBurstOpens(stdio.url, 1, ISO_ROUNDS.singles, ISO_PAUSE_MS);
-  const sharedBursts = await measureBurstOpens(stdio.url, ISO_WARM, ISO_ROUNDS.bursts, ISO_PAUSE_MS);
+  const sharedSingles = await measureBurstOpens(stdio.url, 1, ISO_ROUNDS.singles, ISO_PAUSE_MS, stdio.headers);
+  const sharedBursts = await measureBurstOpens(stdio.url, ISO_WARM, ISO_ROUNDS.bursts, ISO_PAUSE_MS, stdio.headers);
   const openErrors = sharedSingles.errors + sharedBursts.errors;
   if (openErrors > 0) throw new Error(`shared bridge opens in rounds: ${openErrors} failed (first: ${sharedSingles.firstError ?? sharedBursts.firstError})`);
 

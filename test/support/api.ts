@@ -8,6 +8,11 @@ export class TestApi {
     private readonly token?: string,
   ) {}
 
+  /** The Authorization header this client sends (empty without a token). */
+  authHeaders(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
   async call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     const res = await fetch(`${this.base}${path}`, {
       method,

@@ -7,6 +7,7 @@ import { sendError, sendJson } from './api/http.js';
 import { databaseTarget, type Config } from './config/config.js';
 import { DeploymentService } from './control/deployments.js';
 import { launchEnv } from './control/env.js';
+import { launchPolicy } from './control/launch-policy.js';
 import { Reconciler, type EndpointFactory, type ManagedEndpoint } from './control/reconciler.js';
 import { RequestCounter } from './control/request-counter.js';
 import { BerthError } from './core/errors.js';
@@ -48,6 +49,27 @@ export interface App {
 
 const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5, windowMs: 120_000 };
 
+/** The process runtime as the config describes it; what no server may see is Berth's own data. */
+function createRuntime(config: Config, logs: LogStore): ProcessRuntime {
+  const db = databaseTarget(config.databaseUrl);
+  // The secrets work makes the key file's path a setting (BERTH_MASTER_KEY_FILE); its default lives in the data dir.
+  const forbiddenPaths = [join(config.dataDir, 'master.key'), ...(db.kind === 'sqlite' ? [db.path] : [])];
+  return new ProcessRuntime({
+    dataDir: config.dataDir,
+    logs,
+    sandbox: config.sandbox,
+    stopGraceMs: config.stopGraceS * 1000,
+    hostNetwork: config.sandboxHostNetwork,
+    mountRoots: config.mountRoots,
+    forbiddenPaths,
+    limits: {
+      mode: config.limits,
+      defaults: { memoryMb: config.serverMemoryMb, pids: config.serverPids, cpus: config.serverCpus },
+      max: { memoryMb: config.serverMaxMemoryMb, pids: config.serverMaxPids, cpus: config.serverMaxCpus },
+    },
+  });
+}
+
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   mkdirSync(config.dataDir, { recursive: true });
@@ -55,7 +77,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const store = overrides.store ?? (await openStore(databaseTarget(config.databaseUrl)));
   const logs = overrides.logs ?? new FileLogStore({ dir: join(config.dataDir, 'logs') });
   const bus = overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) }));
-  const runtime = overrides.runtime ?? new ProcessRuntime({ dataDir: config.dataDir, logs, sandbox: config.sandbox, stopGraceMs: config.stopGraceS * 1000 });
+  const runtime = overrides.runtime ?? createRuntime(config, logs);
+  for (const notice of runtime.notices()) logger.warn(`SANDBOX: ${notice}`);
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
 
   const limits = {
@@ -73,7 +96,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const env = launchEnv(spec, d.env_schema);
     const opts: BridgeOptions = {
       deploymentId: d.id,
-      spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, cwd: spec.cwd }),
+      spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, ...launchPolicy(spec) }),
       restart: RESTART_POLICY,
       limits,
       events,
@@ -98,7 +121,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
-  const service = new DeploymentService({ store, logs, bus, reconciler, counter, publicUrl: config.publicUrl });
+  const service = new DeploymentService({ store, logs, bus, reconciler, runtime, counter, publicUrl: config.publicUrl });
   const api = new Api({ service, version: VERSION, apiToken: config.apiToken });
   const gateway = new Gateway({
     endpointFor: (id) => reconciler.endpointFor(id),

@@ -7,6 +7,11 @@ const list = z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
   z.array(z.string().min(1)),
 );
+const absoluteList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+  z.array(z.string().refine((p) => p.startsWith('/'), 'must be a comma list of absolute paths')),
+);
+const cpus = (def: number) => z.coerce.number().min(0.01).max(1024).default(def);
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 /**
@@ -36,6 +41,24 @@ export const ConfigSchema = z.object({
   apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
   /** BERTH_SANDBOX: process sandbox (auto = bubblewrap when installed). */
   sandbox: z.enum(['auto', 'bubblewrap', 'none']).default('auto'),
+  /** BERTH_SANDBOX_HOST_NETWORK: `allow` lets a deployment ask for spec.network "host" (the host's network: Berth, other servers, the LAN). Default deny. */
+  sandboxHostNetwork: z.enum(['deny', 'allow']).default('deny'),
+  /** BERTH_MOUNT_ROOTS: comma list of absolute folders under which a deployment's cwd and mounts may lie. Default none: a server gets only its own work folder. */
+  mountRoots: absoluteList.default([]),
+  /** BERTH_LIMITS: how server limits are enforced: auto (cgroups when writable, else prlimit), cgroup (required), prlimit. */
+  limits: z.enum(['auto', 'cgroup', 'prlimit']).default('auto'),
+  /** BERTH_SERVER_MEMORY_MB: memory of each server process (and its children) unless its spec says otherwise. */
+  serverMemoryMb: int(512, 16, 1_048_576),
+  /** BERTH_SERVER_PIDS: processes and threads of each server unless its spec says otherwise. */
+  serverPids: int(256, 8, 1_000_000),
+  /** BERTH_SERVER_CPUS: CPU cores of each server (fractions allowed) unless its spec says otherwise. */
+  serverCpus: cpus(1),
+  /** BERTH_SERVER_MAX_MEMORY_MB: the most memory a spec may ask for. */
+  serverMaxMemoryMb: int(8192, 16, 1_048_576),
+  /** BERTH_SERVER_MAX_PIDS: the most processes a spec may ask for. */
+  serverMaxPids: int(4096, 8, 1_000_000),
+  /** BERTH_SERVER_MAX_CPUS: the most CPU cores a spec may ask for. */
+  serverMaxCpus: cpus(4),
   /** BERTH_MAX_BODY_BYTES: largest MCP or API request body. */
   maxBodyBytes: int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   /** BERTH_SESSION_IDLE_S: forget MCP sessions idle this long. */
@@ -69,6 +92,15 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   trustedProxies: 'BERTH_TRUSTED_PROXIES',
   apiToken: 'BERTH_API_TOKEN',
   sandbox: 'BERTH_SANDBOX',
+  sandboxHostNetwork: 'BERTH_SANDBOX_HOST_NETWORK',
+  mountRoots: 'BERTH_MOUNT_ROOTS',
+  limits: 'BERTH_LIMITS',
+  serverMemoryMb: 'BERTH_SERVER_MEMORY_MB',
+  serverPids: 'BERTH_SERVER_PIDS',
+  serverCpus: 'BERTH_SERVER_CPUS',
+  serverMaxMemoryMb: 'BERTH_SERVER_MAX_MEMORY_MB',
+  serverMaxPids: 'BERTH_SERVER_MAX_PIDS',
+  serverMaxCpus: 'BERTH_SERVER_MAX_CPUS',
   maxBodyBytes: 'BERTH_MAX_BODY_BYTES',
   sessionIdleS: 'BERTH_SESSION_IDLE_S',
   maxSessions: 'BERTH_MAX_SESSIONS',
@@ -94,6 +126,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
   }
   const c = parsed.data;
+  const over = (
+    [
+      ['serverMemoryMb', 'serverMaxMemoryMb'],
+      ['serverPids', 'serverMaxPids'],
+      ['serverCpus', 'serverMaxCpus'],
+    ] as const
+  ).filter(([d, m]) => c[d] > c[m]);
+  if (over.length > 0) {
+    const issues = over.map(([d, m]) => ({ field: ENV_KEYS[d], message: `${c[d]} is above ${ENV_KEYS[m]} (${c[m]})` }));
+    throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
+  }
   const dataDir = resolve(c.dataDir);
   const shownHost = c.host === '0.0.0.0' || c.host === '::' ? '127.0.0.1' : c.host;
   return {

@@ -3,3 +3,4 @@ export * from './ids.js';
 export * from './spec.js';
 export * from './validate.js';
 export * from './deployment.js';
+export * from './isolation.js';

@@ -119,6 +119,9 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       sessions: 2,
       processes: 1,
       uptime_s: d.uptime_s,
+      sandbox: null,
+      limits: null,
+      last_exit: null,
     };
   };
 

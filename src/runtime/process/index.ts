@@ -45,5 +45,5 @@
  * capabilities, so root-owned readable files under /etc and /usr are readable),
  * network isolation, CPU limits, and memory limits by RSS.
  */
-export { LaunchError, ProcessRuntime, type ProcessRuntimeOptions, type SandboxMode } from './runtime.js';
-export type { Limits } from './sandbox.js';
+export { LaunchError, ProcessRuntime, type LimitsMode, type ProcessRuntimeOptions, type SandboxMode } from './runtime.js';
+export { DEFAULT_MAX_LIMITS, DEFAULT_SERVER_LIMITS } from './policy.js';

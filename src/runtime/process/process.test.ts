@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { MemoryLogStore } from '../../telemetry/memory-logs.js';
 import { firstLine, nodeProgram, runRuntimeContract, waitForLog } from '../runtime.contract.js';
 import { ProcessRuntime, type ProcessRuntimeOptions } from './index.js';
@@ -11,12 +11,12 @@ import { resolveCommand } from './sandbox.js';
 const FACTORY = fileURLToPath(new URL('./factory.contract.ts', import.meta.url));
 const HAS_BWRAP = resolveCommand('bwrap', '/usr/local/bin:/usr/bin:/bin', '/') !== null;
 
-runRuntimeContract('process (sandbox none)', ({ dataDir, logs }) => new ProcessRuntime({ dataDir, logs, sandbox: 'none', stopGraceMs: 1000 }), {
+runRuntimeContract('process (sandbox none)', ({ dataDir, logs, allowedRoot }) => new ProcessRuntime({ dataDir, logs, sandbox: 'none', stopGraceMs: 1000, mountRoots: [allowedRoot] }), {
   crash: { factoryModule: FACTORY, variant: 'none', diesWithParent: false },
 });
 
 if (HAS_BWRAP) {
-  runRuntimeContract('process (sandbox bubblewrap)', ({ dataDir, logs }) => new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 1000 }), {
+  runRuntimeContract('process (sandbox bubblewrap)', ({ dataDir, logs, allowedRoot }) => new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 1000, mountRoots: [allowedRoot] }), {
     crash: { factoryModule: FACTORY, variant: 'bubblewrap', diesWithParent: true },
   });
 } else if (process.env.CI === 'true') {
@@ -54,7 +54,11 @@ describe('ProcessRuntime specifics', () => {
     expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', stopGraceMs: -1 })).toThrow(/stopGraceMs/);
     expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', limits: { nofile: 0 } })).toThrow(/limits.nofile/);
     expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', hostPath: '/nonexistent' })).toThrow(/needs the bwrap binary.*bubblewrap/);
-    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', limits: { nproc: 10 }, hostPath: '/nonexistent' })).toThrow(/prlimit/);
+    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', limits: { nofile: 10 }, hostPath: '/nonexistent' })).toThrow(/prlimit/);
+    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', limits: { defaults: { memoryMb: 9000 }, max: { memoryMb: 8000 } } })).toThrow(/limits.defaults.memoryMb \(9000\) is above/);
+    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', limits: { defaults: { cpus: 0 } } })).toThrow(/limits.defaults.cpus must be a positive number/);
+    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', limits: { mode: 'cgroup' }, cgroupRoot: path.join(dataDir, 'no-cgroups') })).toThrow(/limits.mode 'cgroup' but cgroups cannot be used/);
+    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', hostNetwork: 'yes' as never })).toThrow(/hostNetwork/);
     expect(new ProcessRuntime({ dataDir, logs, sandbox: 'auto', hostPath: '/nonexistent' }).sandbox).toBe('none');
   });
 
@@ -99,7 +103,7 @@ describe('ProcessRuntime specifics', () => {
     await expect(rt.launch(nodeProgram('dup', 'setInterval(() => {}, 1000);'))).rejects.toThrow(/already running/);
     await q.stop(100);
     await expect(rt.launch(nodeProgram('bad/id', ''))).rejects.toThrow(/invalid deploymentId/);
-    await expect(rt.launch(nodeProgram('nocwd', '', { cwd: path.join(dataDir, 'nope') }))).rejects.toThrow(/working directory .* does not exist/);
+    await expect(rt.launch(nodeProgram('nocwd', '', { cwd: path.join(dataDir, 'nope') }))).rejects.toThrow(/cwd .*nope does not exist/);
   });
 
   it('removes stale and unreadable pid files without killing anything', async () => {
@@ -112,13 +116,15 @@ describe('ProcessRuntime specifics', () => {
     expect(readdirSync(path.join(dataDir, 'run'))).toEqual([]);
   });
 
-  it('applies limits through prlimit', async () => {
-    const rt = make({ limits: { nofile: 123, nproc: 456, memoryMb: 4096 } });
+  it('applies limits through prlimit when told to (the fallback without cgroups)', async () => {
+    const rt = make({ limits: { mode: 'prlimit', nofile: 123, defaults: { pids: 456, memoryMb: 4096 } } });
+    expect(rt.limitsEnforcedBy).toBe('prlimit');
+    expect(rt.isolation({}).limits.unenforced).toContain('cpus');
     const p = await rt.launch(nodeProgram('lim', "process.stdout.write(require('fs').readFileSync('/proc/self/limits', 'utf8').replace(/\\n/g, '|') + '\\n');"));
     const limits = await firstLine(p);
     expect(limits).toMatch(/Max open files\s+123\s+123/);
     expect(limits).toMatch(/Max processes\s+456\s+456/);
-    expect(limits).toMatch(new RegExp(`Max address space\\s+${4096 * 1024 * 1024}\\s+`));
+    expect(limits).toMatch(new RegExp(`Max data size\\s+${4096 * 1024 * 1024}\\s+`));
   });
 });
 
@@ -191,9 +197,10 @@ describe.skipIf(!HAS_BWRAP)('bubblewrap sandbox', () => {
 
   it('warns when an argument names a host file the sandboxed server cannot see, and runs it with --cwd', async () => {
     const logs = new MemoryLogStore();
-    const rt = new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 500 });
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'berth-outside-'));
+    const rt = new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 500, mountRoots: [outside] });
     runtimes.push(rt);
-    const outside = mkdtempSync(path.join(dataDir, 'outside-'));
+    onTestFinished(() => rmSync(outside, { recursive: true, force: true }));
     const script = path.join(outside, 'server.mjs');
     writeFileSync(script, "process.stdout.write('ran\\n'); process.stdin.resume();");
     const hidden = await rt.launch({ deploymentId: 'hidden', instanceKey: 'main', command: 'node', args: [script], env: {} });

@@ -51,6 +51,8 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
       BERTH_DATA_DIR: dataDir,
       BERTH_LOG_LEVEL: 'warn',
       BERTH_API_TOKEN: token,
+      // Test servers run from this checkout (fixtures, node_modules): let deployments use it as their cwd.
+      BERTH_MOUNT_ROOTS: ROOT,
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,8 +17,8 @@ import { useBerth } from '../support/use-berth.js';
  */
 const roots = realpathSync(mkdtempSync(join(tmpdir(), 'berth-escape-roots-')));
 const ok = hostHas('sandbox escape attempts (e2e)', ['bwrap', 'egress', 'cgroups']);
+afterAll(() => rmSync(roots, { recursive: true, force: true })); // runs after Berth has stopped (hooks: last in, first out)
 const ctx = useBerth({ env: { BERTH_HOST: '0.0.0.0', BERTH_MOUNT_ROOTS: `${ROOT},${roots}`, BERTH_SANDBOX: 'bubblewrap', BERTH_SANDBOX_HOST_NETWORK: 'allow' } });
-afterAll(() => rmSync(roots, { recursive: true, force: true }));
 
 describe.runIf(ok)('a hostile server in the sandbox', () => {
   const external = externalAddress();

@@ -122,7 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   Object.assign(raw, overrides);
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = issuesOf(parsed.error).map((i) => ({ ...i, field: ENV_KEYS[i.field as keyof typeof ENV_KEYS] ?? i.field }));
+    // A list setting's issue names an element (`mountRoots.0`): report the variable.
+    const issues = issuesOf(parsed.error).map((i) => ({ ...i, field: ENV_KEYS[i.field.split('.')[0] as keyof typeof ENV_KEYS] ?? i.field }));
     throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
   }
   const c = parsed.data;

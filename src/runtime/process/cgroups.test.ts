@@ -1,12 +1,13 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryLogStore } from '../../telemetry/memory-logs.js';
 import { firstLine, nodeProgram, pidAlive } from '../runtime.contract.js';
 import { openCgroups, parseSelfCgroup } from './cgroups.js';
 import { ProcessRuntime, type ProcessRuntimeOptions } from './runtime.js';
 import { hostHas } from './testing/host.js';
+import { useRuntimes } from './testing/runtimes.js';
 
 describe('cgroup plumbing', () => {
   it('reads /proc/self/cgroup for v1 hierarchies (combined ones too) and the v2 line', () => {
@@ -64,22 +65,8 @@ function groupDir(pid: number, controller: 'memory' | 'pids' | 'cpu'): string {
 
 if (hostHas('cgroup limits', ['cgroups'])) {
   describe('cgroup limits (real cgroups)', () => {
-    let dataDir: string;
-    let logs: MemoryLogStore;
-    const runtimes: ProcessRuntime[] = [];
-    const make = (o: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime => {
-      const rt = new ProcessRuntime({ dataDir, logs, sandbox: 'auto', stopGraceMs: 300, ...o });
-      runtimes.push(rt);
-      return rt;
-    };
-    beforeEach(() => {
-      dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-cg-'));
-      logs = new MemoryLogStore();
-    });
-    afterEach(async () => {
-      await Promise.all(runtimes.splice(0).map((r) => r.stopAll(300)));
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    const fx = useRuntimes('berth-cg-', { sandbox: 'auto', stopGraceMs: 300 });
+    const make = (o?: Partial<ProcessRuntimeOptions>): ProcessRuntime => fx.make(o);
 
     it('puts each server in a cgroup of its own with the limits, before it runs, and removes the cgroup after it exits', async () => {
       const rt = make({ limits: { defaults: { memoryMb: 200, pids: 77, cpus: 0.5 } } });
@@ -108,7 +95,7 @@ if (hostHas('cgroup limits', ['cgroups'])) {
       const p = await rt.launch(nodeProgram('hog', hog, { limits: { memoryMb: 64 } }));
       const exit = await p.exited;
       expect(exit.reason).toBe('out of memory: killed at the 64 MiB limit');
-      expect((await logs.read('hog')).map((e) => e.line)).toContainEqual(expect.stringMatching(/exited with .*: out of memory: killed at the 64 MiB limit$/));
+      expect((await fx.logs.read('hog')).map((e) => e.line)).toContainEqual(expect.stringMatching(/exited with .*: out of memory: killed at the 64 MiB limit$/));
     });
 
     it('a fork bomb stops at pids.max (bounded: 150 attempts) and the rest of the host keeps going', async () => {

@@ -37,7 +37,7 @@ describe('cgroup plumbing', () => {
       expect(g.procsFiles).toEqual([path.join(dir, 'cgroup.procs')]);
       writeFileSync(path.join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n');
       expect(await g.oomKills()).toBe(2);
-      const partial = path.join(mkdtempSync(path.join(os.tmpdir(), 'berth-fake-cg2-')), 'x');
+      const partial = path.join(root, 'partial');
       mkdirSync(partial);
       writeFileSync(path.join(partial, 'cgroup.controllers'), 'cpu io\n');
       expect(openCgroups({ root: partial, scope: 's', selfCgroup: '0::/\n' })).toEqual({ unavailable: 'cgroup v2 lacks the controllers memory, pids' });

@@ -53,7 +53,8 @@ const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5,
 function createRuntime(config: Config, logs: LogStore): ProcessRuntime {
   const db = databaseTarget(config.databaseUrl);
   // The secrets work makes the key file's path a setting (BERTH_MASTER_KEY_FILE); its default lives in the data dir.
-  const forbiddenPaths = [join(config.dataDir, 'master.key'), ...(db.kind === 'sqlite' ? [db.path] : [])];
+  const sqlite = db.kind === 'sqlite' ? [db.path, `${db.path}-wal`, `${db.path}-shm`] : [];
+  const forbiddenPaths = [join(config.dataDir, 'master.key'), ...sqlite];
   return new ProcessRuntime({
     dataDir: config.dataDir,
     logs,

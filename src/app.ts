@@ -9,6 +9,7 @@ import { AuditLog } from './control/audit.js';
 import { DeferredEndpoint } from './control/deferred-endpoint.js';
 import { DeploymentService } from './control/deployments.js';
 import { launchEnv } from './control/env.js';
+import { launchPolicy } from './control/launch-policy.js';
 import { Reconciler, type EndpointFactory, type ManagedEndpoint } from './control/reconciler.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
 import { RequestCounter } from './control/request-counter.js';
@@ -70,6 +71,28 @@ export interface App {
 
 const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5, windowMs: 120_000 };
 
+/** The process runtime as the config describes it; what no server may see is Berth's own data. */
+function createRuntime(config: Config, logs: LogStore): ProcessRuntime {
+  const db = databaseTarget(config.databaseUrl);
+  // Never to be mounted into a sandbox: the master key file and the SQLite database with its journal.
+  const sqlite = db.kind === 'sqlite' ? [db.path, `${db.path}-wal`, `${db.path}-shm`] : [];
+  const forbiddenPaths = [config.masterKeyFile, ...sqlite];
+  return new ProcessRuntime({
+    dataDir: config.dataDir,
+    logs,
+    sandbox: config.sandbox,
+    stopGraceMs: config.stopGraceS * 1000,
+    hostNetwork: config.sandboxHostNetwork,
+    mountRoots: config.mountRoots,
+    forbiddenPaths,
+    limits: {
+      mode: config.limits,
+      defaults: { memoryMb: config.serverMemoryMb, pids: config.serverPids, cpus: config.serverCpus },
+      max: { memoryMb: config.serverMaxMemoryMb, pids: config.serverMaxPids, cpus: config.serverMaxCpus },
+    },
+  });
+}
+
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const target = databaseTarget(config.databaseUrl);
@@ -94,7 +117,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const store = redactingStore(stores.deployments, redact);
   const logs = overrides.logs ?? new FileLogStore({ dir: logsDir, redact });
   const bus = redactingBus(overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) })), redact);
-  const runtime = overrides.runtime ?? new ProcessRuntime({ dataDir: config.dataDir, logs, sandbox: config.sandbox, stopGraceMs: config.stopGraceS * 1000 });
+  const runtime = overrides.runtime ?? createRuntime(config, logs);
+  for (const notice of runtime.notices()) logger.warn(`SANDBOX: ${notice}`);
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
 
   const limits = {
@@ -119,7 +143,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const env = await launchEnv(d, resolveSecrets);
     const opts: BridgeOptions = {
       deploymentId: d.id,
-      spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, cwd: spec.cwd }),
+      spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, ...launchPolicy(spec) }),
       restart: RESTART_POLICY,
       limits,
       events,
@@ -144,7 +168,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
-  const service = new DeploymentService({ store, logs, bus, reconciler, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint) });
+  const service = new DeploymentService({ store, logs, bus, reconciler, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint) });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),

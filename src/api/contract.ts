@@ -2,7 +2,7 @@
  * The REST control API's shapes, shared by the server routes and the CLI's API client.
  * Errors are always `{ error: { code, message, details? } }` with the status of the code's catalogue entry.
  */
-import type { DeploymentStatus, DeploymentView, DesiredState, ErrorCode } from '../core/index.js';
+import type { DeploymentStatus, DeploymentView, DesiredState, ErrorCode, LimitsView, SandboxView } from '../core/index.js';
 import type { SecretInfo } from '../secrets/types.js';
 import type { LogEntry } from '../telemetry/logs.js';
 
@@ -33,6 +33,22 @@ export interface DeploymentStatusView {
   sessions: number;
   processes: number;
   uptime_s: number | null;
+  /** Process deployments: the sandbox that applies (null for url deployments). */
+  sandbox: SandboxView | null;
+  /** Process deployments: memory/pids/CPU limits per server process and what enforces them. */
+  limits: LimitsView | null;
+  /** The last time a server process of this deployment ended without being asked to (since Berth started). */
+  last_exit: LastExitView | null;
+}
+
+export interface LastExitView {
+  at: string;
+  pid: number;
+  instance_key: string;
+  /** `code N` or `signal NAME`. */
+  exit: string;
+  /** What the runtime knows beyond the code, e.g. `out of memory: killed at the 512 MiB limit`. */
+  reason: string | null;
 }
 
 /** GET /api/deployments/:id/logs?tail=N (without follow) */

@@ -90,6 +90,20 @@ describe('against a stand-in API server', () => {
     });
   });
 
+  it('berth status shows the sandbox, the limits and the last unexpected exit of a process deployment', async () => {
+    const extra = {
+      sandbox: { kind: 'bubblewrap', network: 'egress', network_enforced: true, mounts: [{ path: '/srv/data', mode: 'ro' }], warning: null },
+      limits: { memory_mb: 512, pids: 256, cpus: 1, enforced_by: 'cgroup-v1', unenforced: [] },
+      last_exit: { at: '2026-12-07T00:00:00.000Z', pid: 42, instance_key: 'main', exit: 'signal SIGKILL', reason: 'out of memory: killed at the 512 MiB limit' },
+    };
+    api.addDeployment({ id: 'lim-aaaaaaaaaaaa', ...(extra as object) });
+    const r = await runCli(['status', 'lim-aaaaaaaaaaaa'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sandbox:\s+bubblewrap, network egress, mounts \/srv\/data:ro$/m);
+    expect(r.stdout).toMatch(/^limits:\s+512 MiB, 256 pids, 1 cpu \(cgroup-v1\)$/m);
+    expect(r.stdout).toMatch(/^last exit:\s+out of memory: killed at the 512 MiB limit \(main, 2026-12-07T00:00:00.000Z\)$/m);
+  });
+
   describe('berth logs', () => {
     const id = 'everything-aaaaaaaaaaaa';
     beforeEach(() => {

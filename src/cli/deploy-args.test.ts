@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { buildCreateInput, collectEnv, collectHeader, deriveName } from './deploy-args.js';
+import path from 'node:path';
+import { buildCreateInput, collectEnv, collectHeader, collectMount, deriveName, parseNetwork, positiveNumber } from './deploy-args.js';
 
 describe('deriveName', () => {
   it.each([
@@ -29,6 +30,22 @@ describe('collectors', () => {
     expect(collectHeader('X-Key:  v: w ')).toEqual({ 'X-Key': 'v: w' });
     expect(() => collectHeader('no colon')).toThrow(InvalidArgumentError);
   });
+  it('collects mounts: read-only unless :rw, relative paths resolved where typed', () => {
+    expect(collectMount('/srv/b:rw', collectMount('/srv/a'))).toEqual([
+      { path: '/srv/a', mode: 'ro' },
+      { path: '/srv/b', mode: 'rw' },
+    ]);
+    expect(collectMount('/srv/c:ro')).toEqual([{ path: '/srv/c', mode: 'ro' }]);
+    expect(collectMount('data/x:y')).toEqual([{ path: path.resolve('data/x:y'), mode: 'ro' }]);
+    for (const bad of ['', ':rw']) expect(() => collectMount(bad)).toThrow(InvalidArgumentError);
+  });
+  it('checks --network and the limit flags', () => {
+    expect(parseNetwork('none')).toBe('none');
+    expect(() => parseNetwork('bridge')).toThrow(/egress, none, host/);
+    expect(positiveNumber(false)('0.5')).toBe(0.5);
+    for (const bad of ['0', '-1', 'x', '']) expect(() => positiveNumber(false)(bad)).toThrow(InvalidArgumentError);
+    expect(() => positiveNumber(true)('1.5')).toThrow(/whole number/);
+  });
 });
 
 describe('buildCreateInput', () => {
@@ -36,5 +53,12 @@ describe('buildCreateInput', () => {
     expect(() => buildCreateInput({ start: true, url: 'https://x/mcp' }, ['npx'])).toThrow(/not both/);
     expect(() => buildCreateInput({ start: true, url: 'https://x/mcp', env: { A: '1' } }, [])).toThrow(/--env/);
     expect(() => buildCreateInput({ start: true, header: { A: '1' } }, ['npx'])).toThrow(/--header/);
+    expect(() => buildCreateInput({ start: true, url: 'https://x/mcp', mount: [{ path: '/a', mode: 'ro' }] }, [])).toThrow(/--mount/);
+    expect(() => buildCreateInput({ start: true, url: 'https://x/mcp', memory: 256 }, [])).toThrow(/--memory/);
+  });
+  it('puts mounts, network and limits into the process spec', () => {
+    const input = buildCreateInput({ start: true, mount: [{ path: '/data', mode: 'rw' }], network: 'none', memory: 256, cpus: 0.5 }, ['node', 'x.js']);
+    expect(input.spec).toMatchObject({ mounts: [{ path: '/data', mode: 'rw' }], network: 'none', limits: { memory_mb: 256, cpus: 0.5 } });
+    expect(input.spec).not.toHaveProperty('limits.pids');
   });
 });

@@ -1,6 +1,6 @@
 /** Turning `berth deploy` options into a CreateDeploymentInput. */
 import path from 'node:path';
-import { SECRET_NAME, type CreateDeploymentInput } from '../core/index.js';
+import { NETWORK_POLICIES, SECRET_NAME, type CreateDeploymentInput, type MountMode, type NetworkPolicy } from '../core/index.js';
 import { InvalidArgumentError } from 'commander';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -38,6 +38,33 @@ export function collectSecret(value: string, previous: string[] = []): string[] 
 export function collectTag(value: string, previous: string[] = []): string[] {
   if (value.trim() === '') throw new InvalidArgumentError('a tag must not be empty');
   return [...previous, value.trim()];
+}
+
+/**
+ * Commander collector for `--mount PATH[:rw]` (repeatable): read-only unless `:rw` (`:ro` is accepted
+ * too). A relative path is resolved where the command was typed, like --cwd.
+ */
+export function collectMount(value: string, previous: { path: string; mode: MountMode }[] = []): { path: string; mode: MountMode }[] {
+  const m = /^(.*):(rw|ro)$/.exec(value);
+  const p = m ? (m[1] ?? '') : value;
+  if (p.trim() === '') throw new InvalidArgumentError(`expected PATH or PATH:rw, got '${value}'`);
+  return [...previous, { path: path.resolve(p), mode: (m?.[2] as MountMode | undefined) ?? 'ro' }];
+}
+
+export function parseNetwork(value: string): NetworkPolicy {
+  if (!(NETWORK_POLICIES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${NETWORK_POLICIES.join(', ')}, got '${value}'`);
+  return value as NetworkPolicy;
+}
+
+/** A positive number (`integer`: a positive whole number) for the limit flags. */
+export function positiveNumber(integer: boolean): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+      throw new InvalidArgumentError(`expected a positive ${integer ? 'whole number' : 'number'}, got '${value}'`);
+    }
+    return n;
+  };
 }
 
 export function parseTimeout(value: string): number {
@@ -109,6 +136,11 @@ export interface DeployFlags {
   env?: Record<string, string>;
   header?: Record<string, string>;
   cwd?: string;
+  mount?: { path: string; mode: MountMode }[];
+  network?: NetworkPolicy;
+  memory?: number;
+  pids?: number;
+  cpus?: number;
   isolated?: boolean;
   /** `--public`: anonymous MCP clients may use it. */
   public?: boolean;
@@ -149,8 +181,18 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
   };
   if (flags.url !== undefined) {
     if (commandLine.length > 0) throw new Error('give either --url <endpoint> or -- <command>, not both');
-    for (const [flag, set] of [['--env', flags.env], ['--cwd', flags.cwd], ['--isolated', flags.isolated]] as const) {
-      if (set) throw new Error(`${flag} applies to a command, not to --url`);
+    const commandOnly = [
+      ['--env', flags.env],
+      ['--cwd', flags.cwd],
+      ['--mount', flags.mount],
+      ['--network', flags.network],
+      ['--memory', flags.memory],
+      ['--pids', flags.pids],
+      ['--cpus', flags.cpus],
+      ['--isolated', flags.isolated],
+    ] as const;
+    for (const [flag, set] of commandOnly) {
+      if (set !== undefined && set !== false) throw new Error(`${flag} applies to a command, not to --url`);
     }
     return {
       name: flags.name ?? deriveUrlName(flags.url),
@@ -171,7 +213,21 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
       env: flags.env ?? {},
       // Relative to where the user typed it (Berth would resolve it against its own working directory).
       ...(flags.cwd === undefined ? {} : { cwd: path.resolve(flags.cwd) }),
+      ...(flags.mount ? { mounts: flags.mount } : {}),
+      ...(flags.network === undefined ? {} : { network: flags.network }),
+      ...(limitsOf(flags) ?? {}),
       ...(flags.isolated ? { mode: 'isolated' as const } : {}),
+    },
+  };
+}
+
+function limitsOf(flags: DeployFlags): { limits: { memory_mb?: number; pids?: number; cpus?: number } } | null {
+  if (flags.memory === undefined && flags.pids === undefined && flags.cpus === undefined) return null;
+  return {
+    limits: {
+      ...(flags.memory === undefined ? {} : { memory_mb: flags.memory }),
+      ...(flags.pids === undefined ? {} : { pids: flags.pids }),
+      ...(flags.cpus === undefined ? {} : { cpus: flags.cpus }),
     },
   };
 }

@@ -68,6 +68,26 @@ describe('config', () => {
     expect((err as BerthError).message).not.toContain(key);
   });
 
+  it('reads the sandbox settings: safe defaults, mount roots, host network, server limits within their maximums', () => {
+    expect(loadConfig({})).toMatchObject({
+      sandboxHostNetwork: 'deny',
+      mountRoots: [],
+      limits: 'auto',
+      serverMemoryMb: 512,
+      serverPids: 256,
+      serverCpus: 1,
+      serverMaxMemoryMb: 8192,
+      serverMaxPids: 4096,
+      serverMaxCpus: 4,
+    });
+    const c = loadConfig({ BERTH_MOUNT_ROOTS: '/srv/mcp, /data', BERTH_SANDBOX_HOST_NETWORK: 'allow', BERTH_LIMITS: 'cgroup', BERTH_SERVER_CPUS: '0.5', BERTH_SERVER_MEMORY_MB: '1024' });
+    expect(c).toMatchObject({ mountRoots: ['/srv/mcp', '/data'], sandboxHostNetwork: 'allow', limits: 'cgroup', serverCpus: 0.5, serverMemoryMb: 1024 });
+    expect(() => loadConfig({ BERTH_MOUNT_ROOTS: 'relative/dir' })).toThrow(/BERTH_MOUNT_ROOTS: must be a comma list of absolute paths/);
+    expect(() => loadConfig({ BERTH_SANDBOX_HOST_NETWORK: 'yes' })).toThrow(/BERTH_SANDBOX_HOST_NETWORK/);
+    expect(() => loadConfig({ BERTH_SERVER_PIDS: '5000' })).toThrow(/BERTH_SERVER_PIDS: 5000 is above BERTH_SERVER_MAX_PIDS \(4096\)/);
+    expect(() => loadConfig({ BERTH_SERVER_CPUS: '0' })).toThrow(/BERTH_SERVER_CPUS/);
+  });
+
   it('parses database targets', () => {
     expect(databaseTarget('sqlite:/a/b.db')).toEqual({ kind: 'sqlite', path: '/a/b.db' });
     expect(databaseTarget('postgres://u@h/db')).toEqual({ kind: 'postgres', url: 'postgres://u@h/db' });

@@ -16,6 +16,8 @@ function isRemoteAllowEntry(v: string): boolean {
   if (family === 0 || extra !== undefined) return false;
   return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
+const absoluteList = listOf(z.string().refine((p) => p.startsWith('/'), 'must be a comma list of absolute paths'));
+const cpus = (def: number) => z.coerce.number().min(0.01).max(1024).default(def);
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 /**
@@ -54,6 +56,24 @@ export const ConfigSchema = z.object({
   apiToken: z.string().regex(/^brt_[A-Za-z0-9]{32,}$/, 'must be brt_ followed by at least 32 letters and digits').optional(),
   /** BERTH_SANDBOX: process sandbox (auto = bubblewrap when installed). */
   sandbox: z.enum(['auto', 'bubblewrap', 'none']).default('auto'),
+  /** BERTH_SANDBOX_HOST_NETWORK: `allow` lets a deployment ask for spec.network "host" (the host's network: Berth, other servers, the LAN). Default deny. */
+  sandboxHostNetwork: z.enum(['deny', 'allow']).default('deny'),
+  /** BERTH_MOUNT_ROOTS: comma list of absolute folders under which a deployment's cwd and mounts may lie. Default none: a server gets only its own work folder. */
+  mountRoots: absoluteList.default([]),
+  /** BERTH_LIMITS: how server limits are enforced: auto (cgroups when writable, else prlimit), cgroup (required), prlimit. */
+  limits: z.enum(['auto', 'cgroup', 'prlimit']).default('auto'),
+  /** BERTH_SERVER_MEMORY_MB: memory of each server process (and its children) unless its spec says otherwise. */
+  serverMemoryMb: int(512, 16, 1_048_576),
+  /** BERTH_SERVER_PIDS: processes and threads of each server unless its spec says otherwise. */
+  serverPids: int(256, 8, 1_000_000),
+  /** BERTH_SERVER_CPUS: CPU cores of each server (fractions allowed) unless its spec says otherwise. */
+  serverCpus: cpus(1),
+  /** BERTH_SERVER_MAX_MEMORY_MB: the most memory a spec may ask for. */
+  serverMaxMemoryMb: int(8192, 16, 1_048_576),
+  /** BERTH_SERVER_MAX_PIDS: the most processes a spec may ask for. */
+  serverMaxPids: int(4096, 8, 1_000_000),
+  /** BERTH_SERVER_MAX_CPUS: the most CPU cores a spec may ask for. */
+  serverMaxCpus: cpus(4),
   /** BERTH_MAX_BODY_BYTES: largest MCP or API request body. */
   maxBodyBytes: int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   /** BERTH_SESSION_IDLE_S: forget MCP sessions idle this long. */
@@ -97,6 +117,15 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   remoteAllow: 'BERTH_REMOTE_ALLOW',
   apiToken: 'BERTH_API_TOKEN',
   sandbox: 'BERTH_SANDBOX',
+  sandboxHostNetwork: 'BERTH_SANDBOX_HOST_NETWORK',
+  mountRoots: 'BERTH_MOUNT_ROOTS',
+  limits: 'BERTH_LIMITS',
+  serverMemoryMb: 'BERTH_SERVER_MEMORY_MB',
+  serverPids: 'BERTH_SERVER_PIDS',
+  serverCpus: 'BERTH_SERVER_CPUS',
+  serverMaxMemoryMb: 'BERTH_SERVER_MAX_MEMORY_MB',
+  serverMaxPids: 'BERTH_SERVER_MAX_PIDS',
+  serverMaxCpus: 'BERTH_SERVER_MAX_CPUS',
   maxBodyBytes: 'BERTH_MAX_BODY_BYTES',
   sessionIdleS: 'BERTH_SESSION_IDLE_S',
   maxSessions: 'BERTH_MAX_SESSIONS',
@@ -121,13 +150,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   Object.assign(raw, overrides);
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    // A list entry's issue (`remoteAllow.2`) is named by its variable.
+    // A list setting's issue names an element (`remoteAllow.2`, `mountRoots.0`): report the variable.
     const issues = issuesOf(parsed.error).map((i) => ({ ...i, field: ENV_KEYS[i.field.split('.')[0] as keyof typeof ENV_KEYS] ?? i.field }));
     throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
   }
   const c = parsed.data;
   if (c.masterKey !== undefined && c.masterKeyFile !== undefined) {
     throw new BerthError('CONFIG_INVALID', 'Invalid configuration: set BERTH_MASTER_KEY or BERTH_MASTER_KEY_FILE, not both', { issues: [{ field: 'BERTH_MASTER_KEY_FILE', message: 'set together with BERTH_MASTER_KEY' }] });
+  }
+  const over = (
+    [
+      ['serverMemoryMb', 'serverMaxMemoryMb'],
+      ['serverPids', 'serverMaxPids'],
+      ['serverCpus', 'serverMaxCpus'],
+    ] as const
+  ).filter(([d, m]) => c[d] > c[m]);
+  if (over.length > 0) {
+    const issues = over.map(([d, m]) => ({ field: ENV_KEYS[d], message: `${c[d]} is above ${ENV_KEYS[m]} (${c[m]})` }));
+    throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
   }
   const dataDir = resolve(c.dataDir);
   const shownHost = c.host === '0.0.0.0' || c.host === '::' ? '127.0.0.1' : c.host;

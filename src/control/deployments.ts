@@ -2,9 +2,11 @@ import type { DeploymentStatusView } from '../api/contract.js';
 import { BerthError } from '../core/errors.js';
 import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
+import type { Runtime } from '../runtime/types.js';
 import type { DeploymentStore } from '../store/types.js';
 import type { LogEntry, LogStore } from '../telemetry/logs.js';
 import { checkEnvAgainstSchema } from './env.js';
+import { launchPolicy } from './launch-policy.js';
 import type { Reconciler } from './reconciler.js';
 import type { RequestCounter } from './request-counter.js';
 import { withSecretRefs, type SecretsService } from './secrets.js';
@@ -14,7 +16,9 @@ export interface DeploymentServiceDeps {
   store: DeploymentStore;
   logs: LogStore;
   bus: EventBus;
-  reconciler: Pick<Reconciler, 'reconcile' | 'stats'>;
+  reconciler: Pick<Reconciler, 'reconcile' | 'stats' | 'lastExit'>;
+  /** Deploy-time checks of a process spec's sandbox policy, and what status reports of it. */
+  runtime: Pick<Runtime, 'admit' | 'isolation'>;
   counter: Pick<RequestCounter, 'unflushed'>;
   secrets: Pick<SecretsService, 'checkRefs' | 'storeNew' | 'dropScope'>;
   publicUrl: string;
@@ -46,6 +50,7 @@ export class DeploymentService {
     const { spec, values } = withSecretRefs(id, input.spec, input.secrets);
     checkEnvAgainstSchema(spec, input.env_schema);
     if (spec.type === 'url') this.deps.checkRemote(spec.endpoint);
+    if (spec.type === 'process') this.deps.runtime.admit(launchPolicy(spec));
     await this.deps.secrets.checkRefs(id, spec, input.env_schema, values);
     await this.deps.secrets.storeNew(id, values);
     let d: Deployment;
@@ -83,6 +88,7 @@ export class DeploymentService {
   async status(id: string): Promise<DeploymentStatusView> {
     const d = await this.find(id);
     const stats = this.deps.reconciler.stats(id);
+    const isolation = d.spec.type === 'process' ? this.deps.runtime.isolation(launchPolicy(d.spec)) : null;
     return {
       id: d.id,
       status: d.status,
@@ -95,6 +101,9 @@ export class DeploymentService {
       sessions: stats.sessions,
       processes: stats.processes,
       uptime_s: uptimeSeconds(d, Date.now()),
+      sandbox: isolation?.sandbox ?? null,
+      limits: isolation?.limits ?? null,
+      last_exit: this.deps.reconciler.lastExit(id),
     };
   }
 

@@ -152,6 +152,26 @@ describe('Reconciler (in-memory store, scripted endpoints)', () => {
     await expect(t.r.endpointFor('f')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
   });
 
+  it('names an out-of-memory kill in the status message, the log and the last exit, which outlives the restart', async () => {
+    const t = (current = setup());
+    await t.create('m');
+    await t.r.start();
+    expect(t.r.lastExit('m')).toBeNull();
+    const ev = t.endpoints[0]!.events;
+    const reason = 'out of memory: killed at the 512 MiB limit';
+    ev.onProcessExit?.({ pid: 7, instanceKey: SHARED_INSTANCE_KEY, exit: { code: null, signal: 'SIGKILL', reason }, expected: false });
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await t.store.get('m'))!.status_message).toBe(`${reason}; restarting`);
+    expect((await t.logs.read('m', { tail: 10 })).map((e) => e.line)).toContain(`process 7 (main) exited unexpectedly with signal SIGKILL: ${reason}`);
+    ev.onProcessReady?.({ pid: 8, instanceKey: SHARED_INSTANCE_KEY });
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await t.store.get('m'))!.status).toBe('running');
+    expect(t.r.lastExit('m')).toMatchObject({ pid: 7, instance_key: 'main', exit: 'signal SIGKILL', reason });
+    // An exit Berth asked for is not one.
+    ev.onProcessExit?.({ pid: 8, instanceKey: SHARED_INSTANCE_KEY, exit: { code: 0, signal: null }, expected: true });
+    expect(t.r.lastExit('m')).toMatchObject({ pid: 7 });
+  });
+
   it('restarts a deployment after consecutive failed health probes', async () => {
     // The first endpoint turns unhealthy after its start-up probe; its replacement is fine.
     const first: FakeEndpoint[] = [];

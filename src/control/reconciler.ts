@@ -1,3 +1,4 @@
+import type { LastExitView } from '../api/contract.js';
 import { BerthError, toBerthError } from '../core/errors.js';
 import type { Deployment, DeploymentStatus, ToolSummary } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
@@ -46,6 +47,7 @@ export interface ReconcilerDeps {
 export class Reconciler {
   private readonly active = new Map<string, Active>();
   private readonly locks = new Map<string, Promise<void>>();
+  private readonly lastExits = new Map<string, LastExitView>();
   private readonly health: HealthMonitor;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
@@ -107,6 +109,11 @@ export class Reconciler {
     }
     const again = await this.deps.store.get(id);
     throw new BerthError('UPSTREAM_UNAVAILABLE', `Deployment ${id} is not ready (${again?.status ?? 'unknown'}: ${again?.status_message ?? 'starting'})`);
+  }
+
+  /** The deployment's last unexpected process exit since Berth started, if any. */
+  lastExit(id: string): LastExitView | null {
+    return this.lastExits.get(id) ?? null;
   }
 
   stats(id: string): EndpointStats {
@@ -231,9 +238,10 @@ export class Reconciler {
       onProcessExit: ({ pid, instanceKey, exit, expected }) => {
         if (!current() || expected) return;
         const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
-        this.deps.logs.append(id, 'system', `process ${pid} (${instanceKey}) exited unexpectedly with ${how}`);
+        this.lastExits.set(id, { at: new Date().toISOString(), pid, instance_key: instanceKey, exit: how, reason: exit.reason ?? null });
+        this.deps.logs.append(id, 'system', `process ${pid} (${instanceKey}) exited unexpectedly with ${how}${exit.reason ? `: ${exit.reason}` : ''}`);
         if (instanceKey !== SHARED_INSTANCE_KEY || !active.ready) return;
-        void this.bumpRestarts(id, `server exited with ${how}; restarting`);
+        void this.bumpRestarts(id, exit.reason ? `${exit.reason}; restarting` : `server exited with ${how}; restarting`);
       },
       onGaveUp: (reason) => {
         if (!current()) return;

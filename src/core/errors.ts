@@ -4,6 +4,10 @@
  */
 export const ERROR_CATALOGUE = {
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid' },
+  MOUNT_NOT_ALLOWED: { status: 400, message: 'A working directory or mount lies outside the allowed mount roots, or on a path Berth protects' },
+  HOST_NETWORK_NOT_ALLOWED: { status: 400, message: 'spec.network "host" is not allowed on this Berth (BERTH_SANDBOX_HOST_NETWORK)' },
+  LIMIT_TOO_HIGH: { status: 400, message: 'A resource limit is above the maximum this Berth allows' },
+  NETWORK_UNAVAILABLE: { status: 400, message: 'The requested network policy cannot be provided on this host' },
   INVALID_JSON: { status: 400, message: 'The body is not valid JSON' },
   INVALID_JSONRPC: { status: 400, message: 'The body is not a valid JSON-RPC 2.0 message' },
   UNSUPPORTED_PROTOCOL_VERSION: { status: 400, message: 'Unsupported MCP-Protocol-Version' },

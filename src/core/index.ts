@@ -4,3 +4,4 @@ export * from './spec.js';
 export * from './validate.js';
 export * from './deployment.js';
 export * from './auth.js';
+export * from './isolation.js';

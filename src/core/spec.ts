@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MOUNT_MODES, NETWORK_POLICIES } from './isolation.js';
 
 /** One entry of a server definition's env_schema (seed 001). */
 export const EnvVarSchema = z.strictObject({
@@ -47,17 +48,44 @@ export const SecretValueSchema = z
 
 const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name'), z.string());
 
+const absolutePath = z
+  .string()
+  .max(4096)
+  .refine((p) => p.startsWith('/'), 'must be an absolute path')
+  .refine((p) => !p.includes('\0'), 'must not contain NUL');
+
+/** A host folder or file the sandboxed server sees at the same path. */
+const MountSchema = z.strictObject({
+  path: absolutePath.describe('Host path, under one of the operator\'s BERTH_MOUNT_ROOTS'),
+  mode: z.enum(MOUNT_MODES).default('ro').describe('ro (default) or rw'),
+});
+
+/** Per-server resource limits; each absent one takes the operator's default (BERTH_SERVER_*). */
+const LimitsSchema = z.strictObject({
+  memory_mb: z.number().int().min(16).max(1_048_576).optional().describe('Memory in MiB (default BERTH_SERVER_MEMORY_MB, 512)'),
+  pids: z.number().int().min(8).max(1_000_000).optional().describe('Most processes and threads (default BERTH_SERVER_PIDS, 256)'),
+  cpus: z.number().min(0.01).max(1024).optional().describe('CPU cores, fractions allowed (default BERTH_SERVER_CPUS, 1)'),
+});
+
 /** json_spec type `process`: a stdio MCP server started as a child process. */
 export const ProcessSpecSchema = z.strictObject({
   type: z.literal('process'),
   command: z.string().min(1, 'command must not be empty'),
   args: z.array(z.string()).default([]),
   env: envMap.default({}),
-  cwd: z
-    .string()
-    .refine((p) => p.startsWith('/'), 'must be an absolute path')
-    .describe('Working directory, an absolute path (default: a folder of its own under the data directory)')
+  cwd: absolutePath
+    .describe('Working directory, an absolute path under one of BERTH_MOUNT_ROOTS (default: a folder of its own under the data directory); read-write in the sandbox')
     .optional(),
+  /**
+   * Network of the sandbox. Absent means `egress` (rows stored before the field existed have none).
+   */
+  network: z
+    .enum(NETWORK_POLICIES, { error: `network must be one of ${NETWORK_POLICIES.join(', ')}` })
+    .optional()
+    .describe('egress (default: internet only, not the host, Berth or other servers), none (loopback only) or host (only when BERTH_SANDBOX_HOST_NETWORK=allow)'),
+  /** Extra host paths the sandbox sees, read-only unless `mode: "rw"`. */
+  mounts: z.array(MountSchema).max(32).optional(),
+  limits: LimitsSchema.optional(),
   /** `shared`: one process multiplexed across sessions; `isolated`: one process per session. */
   mode: z.enum(['shared', 'isolated']).default('shared'),
   isolated: IsolatedSchema.default({ max_sessions: 32, warm: 1 }),

@@ -172,6 +172,6 @@ export class Upstream {
 }
 
 export function describeExit(exit: ExitInfo): string {
-  if (exit.signal) return `signal ${exit.signal}`;
-  return `exit code ${exit.code ?? 'unknown'}`;
+  const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code ?? 'unknown'}`;
+  return exit.reason ? `${exit.reason}, ${how}` : how;
 }

@@ -11,6 +11,8 @@ export interface ContractContext {
   /** A fresh temp dir per test; two runtimes made with the same dir model two Berth lifetimes. */
   dataDir: string;
   logs: MemoryLogStore;
+  /** A fresh temp dir outside the data dir that the runtime must accept as a cwd/mount root. */
+  allowedRoot: string;
 }
 
 export interface RuntimeContractOptions {
@@ -112,7 +114,7 @@ export function runRuntimeContract(
     };
 
     beforeEach(() => {
-      ctx = { dataDir: mkdtempSync(path.join(os.tmpdir(), 'berth-rt-')), logs: new MemoryLogStore() };
+      ctx = { dataDir: mkdtempSync(path.join(os.tmpdir(), 'berth-rt-')), logs: new MemoryLogStore(), allowedRoot: mkdtempSync(path.join(os.tmpdir(), 'berth-rt-root-')) };
     });
     afterEach(async () => {
       await Promise.all(runtimes.splice(0).map((rt) => rt.stopAll(200)));
@@ -126,6 +128,7 @@ export function runRuntimeContract(
         }
       }
       rmSync(ctx.dataDir, { recursive: true, force: true });
+      rmSync(ctx.allowedRoot, { recursive: true, force: true });
     });
 
     it('round-trips lines through stdin and stdout', async () => {
@@ -148,7 +151,7 @@ export function runRuntimeContract(
 
     it('honours cwd', async () => {
       const rt = await make();
-      const cwd = path.join(ctx.dataDir, 'custom-cwd');
+      const cwd = path.join(ctx.allowedRoot, 'custom-cwd');
       mkdirSync(cwd);
       const p = await rt.launch(nodeProgram('cwd', PROGRAMS.cwd, { cwd }));
       expect(await firstLine(p)).toBe(realpathSync(cwd));

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config.js';
 import type { CreatedToken } from '../../src/control/tokens.js';
+import { ROOT } from '../support/berth-process.js';
 import { echoSpec } from '../support/servers.js';
 
 /** What each route needs, written down independently of the code. A new route must be added here. */
@@ -110,7 +111,7 @@ const adminHeader = () => ({ authorization: `Bearer ${ENV_TOKEN}` });
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'berth-authz-'));
-  app = await createApp(loadConfig({}, { host: '127.0.0.1', port: 0, dataDir, baseDomain: 'mcp.test', apiToken: ENV_TOKEN, logLevel: 'silent' }));
+  app = await createApp(loadConfig({}, { host: '127.0.0.1', port: 0, dataDir, baseDomain: 'mcp.test', apiToken: ENV_TOKEN, logLevel: 'silent', mountRoots: [ROOT] }));
   base = (await app.listen()).url;
   for (const [key, access] of [['target', 'private'], ['other', 'private'], ['public', 'public']] as const) {
     const res = await fetch(`${base}/api/deployments`, { method: 'POST', headers: { ...adminHeader(), 'content-type': 'application/json' }, body: JSON.stringify({ ...echoSpec(`authz-${key}`), access, start: false }) });

@@ -2,43 +2,14 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../support/berth-process.js';
+import { berthCli as runCli, endpointIn, type CliRun } from '../support/cli.js';
 import { useBerth } from '../support/use-berth.js';
 import { connectV1, connectV2, textOf } from '../support/clients.js';
 
 const ctx = useBerth();
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run the real `bin/berth.js` (from dist/) as a separate process against this Berth. */
-function berthCli(args: string[], timeoutMs = 180_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', BERTH_URL: ctx.berth.url, BERTH_TOKEN: ctx.berth.token },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function endpointIn(output: string): string {
-  const m = /http:\/\/127\.0\.0\.1:\d+\/s\/([a-z0-9-]+)\/mcp/.exec(output);
-  if (!m) throw new Error(`no endpoint in output:\n${output}`);
-  return m[0];
-}
+const berthCli = (args: string[], timeoutMs?: number): Promise<CliRun> => runCli(ctx.berth, args, timeoutMs);
 
 describe('the berth CLI against a real Berth', () => {
   it('runs the README quick start: deploy server-everything with npx, list it, call it', async () => {

@@ -54,6 +54,8 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
       // Test remotes (url deployments) listen on 127.0.0.1, which the SSRF guard refuses unless allowed.
       // A test of the guard itself passes its own BERTH_REMOTE_ALLOW ('' for Berth's default: none).
       BERTH_REMOTE_ALLOW: 'loopback',
+      // Test servers run from this checkout (fixtures, node_modules): let deployments use it as their cwd.
+      BERTH_MOUNT_ROOTS: ROOT,
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,7 +5,7 @@ import type { CreateDeploymentInput, DeploymentView } from '../../core/index.js'
 import type { CliContext, Runner } from '../context.js';
 import { usage } from '../context.js';
 import type { DeployFlags } from '../deploy-args.js';
-import { buildCreateInput, collectEnv, collectHeader, collectSecret, collectTag, parseTimeout, withSecretValues } from '../deploy-args.js';
+import { buildCreateInput, collectEnv, collectHeader, collectMount, collectSecret, collectTag, parseNetwork, parseTimeout, positiveNumber, withSecretValues } from '../deploy-args.js';
 import { absoluteEndpoint, clientSnippet } from '../format.js';
 import { readSecretValues } from '../secret-input.js';
 import { waitUntilRunning } from '../wait.js';
@@ -28,7 +28,12 @@ export function registerDeploy(program: Command, run: Runner): void {
     .option('--url <endpoint>', 'deploy a remote Streamable HTTP endpoint instead of a command')
     .option('--header <"Name: value">', 'HTTP header sent to a --url endpoint (repeatable)', collectHeader)
     .option('--secret <NAME>', 'a secret environment variable (or --url header) whose value is read from stdin or a hidden prompt (repeatable)', collectSecret)
-    .option('--cwd <dir>', 'working directory of the command')
+    .option('--cwd <dir>', 'working directory of the command (under the operator\'s BERTH_MOUNT_ROOTS; read-write)')
+    .option('--mount <path[:rw]>', 'let the server see a host folder or file, read-only unless :rw (repeatable; under BERTH_MOUNT_ROOTS)', collectMount)
+    .option('--network <policy>', 'egress (default: internet only), none (loopback only) or host (if the operator allows it)', parseNetwork)
+    .option('--memory <MiB>', 'memory limit per server process', positiveNumber(true))
+    .option('--pids <n>', 'process and thread limit per server process', positiveNumber(true))
+    .option('--cpus <n>', 'CPU limit per server process, in cores (fractions allowed)', positiveNumber(false))
     .option('--isolated', 'one process per client session instead of one shared process')
     .option('--public', 'let MCP clients in without a token (default: they need one with invoke scope)')
     .option('--no-start', 'create it stopped')
@@ -44,7 +49,7 @@ The Berth URL comes from BERTH_URL or from --url placed before 'deploy' (berth -
 
 Examples:
   berth deploy -- npx -y @modelcontextprotocol/server-everything
-  berth deploy --name fs -e ROOT=/data -- npx -y @modelcontextprotocol/server-filesystem /data
+  berth deploy --name fs --mount /data:rw -- npx -y @modelcontextprotocol/server-filesystem /data
   berth deploy --secret GITHUB_TOKEN -- npx -y @modelcontextprotocol/server-github
   berth deploy --url https://mcp.example.com/mcp --secret Authorization   # prompts for "Bearer …"
 `,

@@ -126,6 +126,10 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       sessions: 2,
       processes: 1,
       uptime_s: d.uptime_s,
+      // A test may give a deployment these (addDeployment) to see how the CLI shows them.
+      sandbox: (d as Partial<DeploymentStatusView>).sandbox ?? null,
+      limits: (d as Partial<DeploymentStatusView>).limits ?? null,
+      last_exit: (d as Partial<DeploymentStatusView>).last_exit ?? null,
     };
   };
 

@@ -22,7 +22,8 @@ export class ProcessHandle implements StdioProcess {
     child: ChildProcess,
     private readonly sandboxed: boolean,
     private readonly defaultGraceMs: number,
-    onExit: (info: ExitInfo) => Promise<void>,
+    /** Cleans up after the exit; may return why the process ended (e.g. out of memory). */
+    onExit: (info: ExitInfo) => Promise<string | undefined>,
   ) {
     if (child.pid === undefined || !child.stdin || !child.stdout) throw new Error('child was not spawned with stdio pipes');
     this.pid = child.pid;
@@ -37,7 +38,7 @@ export class ProcessHandle implements StdioProcess {
         // Anything the server left in its group (a grandchild holding our pipes) goes with it.
         safeKill(-this.pid, 'SIGKILL');
         onExit(info).then(
-          () => resolve(info),
+          (reason) => resolve(reason === undefined ? info : { ...info, reason }),
           () => resolve(info),
         );
       });

@@ -2,21 +2,22 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { MemoryLogStore } from '../../telemetry/memory-logs.js';
 import { firstLine, nodeProgram, runRuntimeContract, waitForLog } from '../runtime.contract.js';
 import { ProcessRuntime, type ProcessRuntimeOptions } from './index.js';
 import { resolveCommand } from './sandbox.js';
+import { useRuntimes } from './testing/runtimes.js';
 
 const FACTORY = fileURLToPath(new URL('./factory.contract.ts', import.meta.url));
 const HAS_BWRAP = resolveCommand('bwrap', '/usr/local/bin:/usr/bin:/bin', '/') !== null;
 
-runRuntimeContract('process (sandbox none)', ({ dataDir, logs }) => new ProcessRuntime({ dataDir, logs, sandbox: 'none', stopGraceMs: 1000 }), {
+runRuntimeContract('process (sandbox none)', ({ dataDir, logs, allowedRoot }) => new ProcessRuntime({ dataDir, logs, sandbox: 'none', stopGraceMs: 1000, mountRoots: [allowedRoot] }), {
   crash: { factoryModule: FACTORY, variant: 'none', diesWithParent: false },
 });
 
 if (HAS_BWRAP) {
-  runRuntimeContract('process (sandbox bubblewrap)', ({ dataDir, logs }) => new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 1000 }), {
+  runRuntimeContract('process (sandbox bubblewrap)', ({ dataDir, logs, allowedRoot }) => new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 1000, mountRoots: [allowedRoot] }), {
     crash: { factoryModule: FACTORY, variant: 'bubblewrap', diesWithParent: true },
   });
 } else if (process.env.CI === 'true') {
@@ -30,40 +31,30 @@ if (HAS_BWRAP) {
 }
 
 describe('ProcessRuntime specifics', () => {
-  let dataDir: string;
-  let logs: MemoryLogStore;
-  const runtimes: ProcessRuntime[] = [];
-  const make = (o: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime => {
-    const rt = new ProcessRuntime({ dataDir, logs, sandbox: 'none', stopGraceMs: 1000, ...o });
-    runtimes.push(rt);
-    return rt;
-  };
-  beforeEach(() => {
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-proc-'));
-    logs = new MemoryLogStore();
-  });
-  afterEach(async () => {
-    await Promise.all(runtimes.splice(0).map((r) => r.stopAll(200)));
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const fx = useRuntimes('berth-proc-', { sandbox: 'none', stopGraceMs: 1000 });
+  const make = (o?: Partial<ProcessRuntimeOptions>): ProcessRuntime => fx.make(o);
 
   it('rejects bad options loudly', () => {
-    expect(() => new ProcessRuntime({ dataDir: 'relative', logs, sandbox: 'none' })).toThrow(/dataDir must be an absolute path/);
-    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'docker' as never })).toThrow(/sandbox must be/);
-    expect(() => new ProcessRuntime({ dataDir, logs: {} as never, sandbox: 'none' })).toThrow(/logs must be a LogStore/);
-    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', stopGraceMs: -1 })).toThrow(/stopGraceMs/);
-    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', limits: { nofile: 0 } })).toThrow(/limits.nofile/);
-    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', hostPath: '/nonexistent' })).toThrow(/needs the bwrap binary.*bubblewrap/);
-    expect(() => new ProcessRuntime({ dataDir, logs, sandbox: 'none', limits: { nproc: 10 }, hostPath: '/nonexistent' })).toThrow(/prlimit/);
-    expect(new ProcessRuntime({ dataDir, logs, sandbox: 'auto', hostPath: '/nonexistent' }).sandbox).toBe('none');
+    expect(() => new ProcessRuntime({ dataDir: 'relative', logs: fx.logs, sandbox: 'none' })).toThrow(/dataDir must be an absolute path/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'docker' as never })).toThrow(/sandbox must be/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: {} as never, sandbox: 'none' })).toThrow(/logs must be a LogStore/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'none', stopGraceMs: -1 })).toThrow(/stopGraceMs/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'none', limits: { nofile: 0 } })).toThrow(/limits.nofile/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'bubblewrap', hostPath: '/nonexistent' })).toThrow(/needs the bwrap binary.*bubblewrap/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'none', limits: { nofile: 10 }, hostPath: '/nonexistent' })).toThrow(/prlimit/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'none', limits: { defaults: { memoryMb: 9000 }, max: { memoryMb: 8000 } } })).toThrow(/limits.defaults.memoryMb \(9000\) is above/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'none', limits: { defaults: { cpus: 0 } } })).toThrow(/limits.defaults.cpus must be a positive number/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'none', limits: { mode: 'cgroup' }, cgroupRoot: path.join(fx.dataDir, 'no-cgroups') })).toThrow(/limits.mode 'cgroup' but cgroups cannot be used/);
+    expect(() => new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'none', hostNetwork: 'yes' as never })).toThrow(/hostNetwork/);
+    expect(new ProcessRuntime({ dataDir: fx.dataDir, logs: fx.logs, sandbox: 'auto', hostPath: '/nonexistent' }).sandbox).toBe('none');
   });
 
   it('uses work/<id> as default cwd and work/<id>/home as default HOME, adds PATH only when absent', async () => {
     const rt = make();
     const show = "process.stdout.write(JSON.stringify({ cwd: process.cwd(), home: process.env.HOME, path: process.env.PATH }) + '\\n'); setInterval(() => {}, 1000);";
     const a = JSON.parse(await firstLine(await rt.launch(nodeProgram('dflt', show)))) as Record<string, string>;
-    expect(a.cwd).toBe(path.join(dataDir, 'work', 'dflt'));
-    expect(a.home).toBe(path.join(dataDir, 'work', 'dflt', 'home'));
+    expect(a.cwd).toBe(path.join(fx.dataDir, 'work', 'dflt'));
+    expect(a.home).toBe(path.join(fx.dataDir, 'work', 'dflt', 'home'));
     expect(a.path).toContain('/usr/bin');
     const b = JSON.parse(
       await firstLine(await rt.launch(nodeProgram('dflt', show, { instanceKey: 'two', env: { HOME: '/somewhere', PATH: '/usr/bin:/bin' } }))),
@@ -74,16 +65,16 @@ describe('ProcessRuntime specifics', () => {
   it('writes a pid file while running, removes it on exit, and logs stderr and lifecycle lines', async () => {
     const rt = make();
     const p = await rt.launch(nodeProgram('pidf', "console.error('hello from stderr'); process.stdin.on('end', () => process.exit(5)); process.stdin.resume();"));
-    const file = path.join(dataDir, 'run', 'pidf.main.pid');
+    const file = path.join(fx.dataDir, 'run', 'pidf.main.pid');
     const data = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; startTime: string; command: string };
     expect(data.pid).toBe(p.pid);
     expect(data.startTime).toBe(readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
     expect(data.command).toMatch(/^node -e /);
-    await waitForLog(logs, 'pidf', /^hello from stderr$/);
+    await waitForLog(fx.logs, 'pidf', /^hello from stderr$/);
     p.stdin.end();
     expect(await p.exited).toEqual({ code: 5, signal: null });
     expect(existsSync(file)).toBe(false);
-    const lines = (await logs.read('pidf')).map((e) => `${e.stream} ${e.line}`);
+    const lines = (await fx.logs.read('pidf')).map((e) => `${e.stream} ${e.line}`);
     expect(lines[0]).toMatch(new RegExp(`^system \\[main\\] started pid ${p.pid} .*node -e`));
     expect(lines).toContain('stderr hello from stderr');
     expect(lines.at(-1)).toBe(`system [main] exited with code 5 (pid ${p.pid})`);
@@ -99,26 +90,28 @@ describe('ProcessRuntime specifics', () => {
     await expect(rt.launch(nodeProgram('dup', 'setInterval(() => {}, 1000);'))).rejects.toThrow(/already running/);
     await q.stop(100);
     await expect(rt.launch(nodeProgram('bad/id', ''))).rejects.toThrow(/invalid deploymentId/);
-    await expect(rt.launch(nodeProgram('nocwd', '', { cwd: path.join(dataDir, 'nope') }))).rejects.toThrow(/working directory .* does not exist/);
+    await expect(rt.launch(nodeProgram('nocwd', '', { cwd: path.join(fx.dataDir, 'nope') }))).rejects.toThrow(/cwd .*nope does not exist/);
   });
 
   it('removes stale and unreadable pid files without killing anything', async () => {
     const rt = make();
-    mkdirSync(path.join(dataDir, 'run'), { recursive: true });
+    mkdirSync(path.join(fx.dataDir, 'run'), { recursive: true });
     // Our own pid with a wrong start time: a reused pid must not be killed.
-    writeFileSync(path.join(dataDir, 'run', 'x.main.pid'), JSON.stringify({ pid: process.pid, startTime: '1', command: 'x', deploymentId: 'x', instanceKey: 'main', sandbox: 'none' }));
-    writeFileSync(path.join(dataDir, 'run', 'y.main.pid'), 'garbage');
+    writeFileSync(path.join(fx.dataDir, 'run', 'x.main.pid'), JSON.stringify({ pid: process.pid, startTime: '1', command: 'x', deploymentId: 'x', instanceKey: 'main', sandbox: 'none' }));
+    writeFileSync(path.join(fx.dataDir, 'run', 'y.main.pid'), 'garbage');
     expect(await rt.reapOrphans()).toEqual([]);
-    expect(readdirSync(path.join(dataDir, 'run'))).toEqual([]);
+    expect(readdirSync(path.join(fx.dataDir, 'run'))).toEqual([]);
   });
 
-  it('applies limits through prlimit', async () => {
-    const rt = make({ limits: { nofile: 123, nproc: 456, memoryMb: 4096 } });
+  it('applies limits through prlimit when told to (the fallback without cgroups)', async () => {
+    const rt = make({ limits: { mode: 'prlimit', nofile: 123, defaults: { pids: 456, memoryMb: 4096 } } });
+    expect(rt.limitsEnforcedBy).toBe('prlimit');
+    expect(rt.isolation({}).limits.unenforced).toContain('cpus');
     const p = await rt.launch(nodeProgram('lim', "process.stdout.write(require('fs').readFileSync('/proc/self/limits', 'utf8').replace(/\\n/g, '|') + '\\n');"));
     const limits = await firstLine(p);
     expect(limits).toMatch(/Max open files\s+123\s+123/);
     expect(limits).toMatch(/Max processes\s+456\s+456/);
-    expect(limits).toMatch(new RegExp(`Max address space\\s+${4096 * 1024 * 1024}\\s+`));
+    expect(limits).toMatch(new RegExp(`Max data size\\s+${4096 * 1024 * 1024}\\s+`));
   });
 });
 
@@ -191,9 +184,10 @@ describe.skipIf(!HAS_BWRAP)('bubblewrap sandbox', () => {
 
   it('warns when an argument names a host file the sandboxed server cannot see, and runs it with --cwd', async () => {
     const logs = new MemoryLogStore();
-    const rt = new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 500 });
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'berth-outside-'));
+    const rt = new ProcessRuntime({ dataDir, logs, sandbox: 'bubblewrap', stopGraceMs: 500, mountRoots: [outside] });
     runtimes.push(rt);
-    const outside = mkdtempSync(path.join(dataDir, 'outside-'));
+    onTestFinished(() => rmSync(outside, { recursive: true, force: true }));
     const script = path.join(outside, 'server.mjs');
     writeFileSync(script, "process.stdout.write('ran\\n'); process.stdin.resume();");
     const hidden = await rt.launch({ deploymentId: 'hidden', instanceKey: 'main', command: 'node', args: [script], env: {} });

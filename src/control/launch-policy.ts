@@ -1,0 +1,17 @@
+import type { ProcessSpec } from '../core/index.js';
+import type { LaunchPolicy } from '../runtime/types.js';
+
+/** The isolation part of a process spec, as the runtime takes it (deploy-time checks, launches, status). */
+export function launchPolicy(spec: ProcessSpec): LaunchPolicy {
+  const l = spec.limits;
+  return {
+    ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+    network: spec.network ?? 'egress',
+    mounts: (spec.mounts ?? []).map((m) => ({ path: m.path, mode: m.mode })),
+    limits: {
+      ...(l?.memory_mb === undefined ? {} : { memoryMb: l.memory_mb }),
+      ...(l?.pids === undefined ? {} : { pids: l.pids }),
+      ...(l?.cpus === undefined ? {} : { cpus: l.cpus }),
+    },
+  };
+}

@@ -356,7 +356,9 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       const p = typeof token === 'number' ? this.pending.get(token) : undefined;
       if (!p || p.clientToken === undefined || !p.session) return;
       const json = JSON.stringify({ ...m, params: { ...m.params, progressToken: p.clientToken } });
-      if (!p.exchange?.notify(json)) this.transport.sendToSession(p.session, json);
+      // Progress belongs on its request's stream. When that stream is over (the POST was abandoned or
+      // cancelled), it is dropped: a GET stream carries only messages unrelated to any request.
+      p.exchange?.notify(json);
       return;
     }
     if (method === 'notifications/resources/updated') {

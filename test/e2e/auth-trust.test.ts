@@ -49,13 +49,19 @@ const codeOf = (r: Raw): string | undefined => r.json?.error?.data?.code ?? (typ
 
 let berth: BerthProcess;
 let api: TestApi;
+let admin: string;
 let work: string;
+const adminHeaders = (): Record<string, string> => ({ authorization: `Bearer ${admin}` });
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'berth-trust-'));
   chmodSync(work, 0o777); // so user nobody may try to write its marker here
-  berth = await startBerth();
-  api = new TestApi(berth.url, berth.token);
+  // Started as the README starts it: no BERTH_API_TOKEN, so the first start makes and prints the admin token.
+  berth = await startBerth({ env: { BERTH_API_TOKEN: '' } });
+  const printed = /\n\s+(brt_[A-Za-z0-9]{43})\n/.exec(berth.output())?.[1];
+  if (!printed) throw new Error(`Berth printed no admin token at its first start:\n${berth.output()}`);
+  admin = printed;
+  api = new TestApi(berth.url, admin);
 });
 
 afterAll(async () => {
@@ -95,7 +101,7 @@ describe('issue 10 reproductions: credentials on every route', () => {
     const noType = await raw(`${berth.url}/api/deployments`, { method: 'POST', headers: page, body: deployBody(marker) });
     expect([noType.status, codeOf(noType)]).toStrictEqual([403, 'FORBIDDEN_ORIGIN']);
     // Even with the admin token and no Origin, only application/json bodies are read.
-    const auth = berth.authHeaders();
+    const auth = adminHeaders();
     for (const type of ['text/plain;json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx']) {
       const r = await raw(`${berth.url}/api/deployments`, { method: 'POST', headers: { ...auth, 'content-type': type }, body: deployBody(marker) });
       expect([type, r.status, codeOf(r)]).toStrictEqual([type, 415, 'UNSUPPORTED_MEDIA_TYPE']);
@@ -161,7 +167,7 @@ describe('issue 10 reproductions: credentials on every route', () => {
         const seen = JSON.parse(textOf(await c.call('seen-authorization'))) as string[];
         expect(seen).toContain('Bearer the-remotes-own-key');
         expect(seen.join(' ')).not.toContain(mine.body.token);
-        expect(seen.join(' ')).not.toContain(berth.token);
+        expect(seen.join(' ')).not.toContain(admin);
       } finally {
         await c.close();
       }
@@ -171,14 +177,16 @@ describe('issue 10 reproductions: credentials on every route', () => {
   });
 
   it('records every change with who made it', async () => {
+    const whoami = (await api.call<{ id: string }>('GET', '/api/whoami')).body.id;
+    expect(whoami).toMatch(/^tok_/);
     const d = await api.deploy({ ...echoSpec('audited'), start: false });
     await api.call('DELETE', `/api/deployments/${d.id}`);
     const { body } = await api.call<{ items: AuditEntry[] }>('GET', `/api/audit?target=${d.id}`);
     expect(body.items.map((e) => [e.action, e.actor, e.result])).toStrictEqual([
-      ['deployment.create', 'env', 'ok'],
-      ['deployment.delete', 'env', 'ok'],
+      ['deployment.create', whoami, 'ok'],
+      ['deployment.delete', whoami, 'ok'],
     ]);
-    const csv = await fetch(`${berth.url}/api/audit?format=csv&target=${d.id}`, { headers: berth.authHeaders() });
+    const csv = await fetch(`${berth.url}/api/audit?format=csv&target=${d.id}`, { headers: adminHeaders() });
     expect(csv.headers.get('content-type')).toContain('text/csv');
     const lines = (await csv.text()).trim().split('\r\n');
     expect(lines[0]).toBe('seq,at,actor,actor_name,action,target,source,result,code,detail');

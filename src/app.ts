@@ -13,7 +13,10 @@ import { BerthError } from './core/errors.js';
 import { MemoryEventBus } from './events/memory-bus.js';
 import type { EventBus } from './events/types.js';
 import { sendError as sendJsonRpcError } from './mcp/http.js';
+import { Edge, edgeOptions } from './gateway/edge.js';
 import { Gateway } from './gateway/gateway.js';
+import { clientIdentity } from './gateway/identity.js';
+import { retryAfterHeader } from './gateway/rate-limit.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/isolated.js';
 import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
@@ -57,10 +60,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const bus = overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) }));
   const runtime = overrides.runtime ?? new ProcessRuntime({ dataDir: config.dataDir, logs, sandbox: config.sandbox, stopGraceMs: config.stopGraceS * 1000 });
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
+  // Timeouts, connection caps, bounded writes to clients, the body budget, rate limits (README "Abuse limits").
+  const edge = new Edge(edgeOptions(config), { warn: (msg, fields) => logger.warn(msg, fields), deployment: (id, line) => logs.append(id, 'system', line) });
 
   const limits = {
     idleTimeoutMs: config.sessionIdleS * 1000,
     maxSessions: config.maxSessions,
+    maxSessionsPerPrincipal: config.maxSessionsPerToken ?? Math.ceil(config.maxSessions / 2),
+    maxSessionsPerAddress: config.maxSessionsPerAddress ?? Math.ceil(config.maxSessions / 2),
     requestTimeoutMs: config.requestTimeoutS * 1000,
     replay: { maxEvents: config.replayEvents, maxBytes: config.replayBytes },
   };
@@ -79,6 +86,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       events,
       version: VERSION,
       log: (line) => logs.append(d.id, 'system', line),
+      maxStdinBytes: config.stdinBufferBytes,
+      pressure: edge.outbound,
       timing: { stopGraceMs: config.stopGraceS * 1000, handshakeTimeoutMs: config.startTimeoutS * 1000 },
     };
     if (spec.mode === 'isolated') {
@@ -105,6 +114,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     onRequest: (id) => counter.hit(id),
     maxBodyBytes: config.maxBodyBytes,
     baseDomain: config.baseDomain,
+    identify: clientIdentity,
+    rates: edge.rates,
+    outbound: edge.outbound,
   });
 
   const guard = new HostGuard({
@@ -131,6 +143,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
     if (api.matches(path)) {
+      const limited = path === '/healthz' ? null : edge.apiRefusal(clientIdentity(req).principal);
+      if (limited) {
+        for (const [k, v] of Object.entries(retryAfterHeader(limited))) res.setHeader(k, v);
+        sendError(res, limited);
+        return;
+      }
       void api.handle(req, res, path, query);
       return;
     }
@@ -151,8 +169,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     }
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handler);
-  server.headersTimeout = 60_000;
+  const server = createServer(edge.serverOptions(), edge.handler(handler));
+  edge.attach(server);
 
   let started = false;
   return {
@@ -182,6 +200,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await reconciler.shutdown();
       server.closeAllConnections?.();
+      edge.close();
       await closed;
       await counter.flush();
       await logs.close();

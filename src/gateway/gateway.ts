@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, toBerthError } from '../core/errors.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
-import type { McpEndpoint } from '../mcp/types.js';
+import type { ClientIdentity, McpEndpoint } from '../mcp/types.js';
 import { readBody } from './body.js';
 import { sendError as sendJsonRpcError } from '../mcp/http.js';
+import { clientIdentity } from './identity.js';
+import { retryAfterHeader, type RateLimiter } from './rate-limit.js';
 
 export interface GatewayDeps {
   /** Finds (and if need be waits for) the endpoint of a deployment; throws a BerthError otherwise. */
@@ -13,6 +15,12 @@ export interface GatewayDeps {
   maxBodyBytes: number;
   /** With `mcp.example.com`, `ID.mcp.example.com/mcp` routes to deployment ID. */
   baseDomain?: string;
+  /** Who sent a request (default: `clientIdentity`). */
+  identify?(req: IncomingMessage): ClientIdentity;
+  /** Rate limits per token (principal) and per deployment; none when absent. */
+  rates?: { token: RateLimiter; deployment: RateLimiter };
+  /** Told which deployment a response is for (its log line names it if a slow client is cut off). */
+  outbound?: { forDeployment(res: ServerResponse, id: string): void };
 }
 
 export interface GatewayRoute {
@@ -28,9 +36,11 @@ const LEGACY_ROUTE = /^\/s\/([^/]*)\/(sse|message)\/?$/;
 /** The data plane: maps a request to a deployment and hands it to that deployment's MCP endpoint. */
 export class Gateway {
   private readonly hostSuffix: string | undefined;
+  private readonly identify: (req: IncomingMessage) => ClientIdentity;
 
   constructor(private readonly deps: GatewayDeps) {
     this.hostSuffix = deps.baseDomain ? `.${deps.baseDomain.toLowerCase()}` : undefined;
+    this.identify = deps.identify ?? clientIdentity;
   }
 
   /** The deployment a request addresses (`host`: the lower-cased effective Host), or null when it is not an MCP request. */
@@ -54,14 +64,22 @@ export class Gateway {
       if (!DEPLOYMENT_ID_PATTERN.test(route.id)) {
         throw new BerthError('DEPLOYMENT_NOT_FOUND', route.id ? `No deployment with id ${route.id}` : 'The endpoint URL has no deployment id: use /s/ID/mcp');
       }
+      const client = this.identify(req);
+      this.deps.outbound?.forDeployment(res, route.id);
+      // Before the body is read: a client over its rate costs Berth as little as possible.
+      this.deps.rates?.token.check(client.principal, 'this token');
+      this.deps.rates?.deployment.check(route.id, `deployment ${route.id}`);
       const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes) : EMPTY;
       const endpoint = await this.deps.endpointFor(route.id);
       if (req.method === 'POST') this.deps.onRequest(route.id);
-      if (!route.legacy) await endpoint.handle(req, res, body);
-      else if (endpoint.handleLegacy) await endpoint.handleLegacy(req, res, body, route.legacy, `/s/${encodeURIComponent(route.id)}`);
+      if (!route.legacy) await endpoint.handle(req, res, body, client);
+      else if (endpoint.handleLegacy) await endpoint.handleLegacy(req, res, body, route.legacy, `/s/${encodeURIComponent(route.id)}`, client);
       else throw new BerthError('NOT_FOUND', 'This deployment does not serve the legacy HTTP+SSE transport');
     } catch (err) {
-      sendJsonRpcError(res, toBerthError(err));
+      const e = toBerthError(err);
+      // A refused body is not read: the connection is closed after the answer instead of reading it to its end.
+      const close: Record<string, string> = e.code === 'SERVER_BUSY' ? { connection: 'close' } : {};
+      sendJsonRpcError(res, e, { ...retryAfterHeader(e), ...close });
     }
   }
 }

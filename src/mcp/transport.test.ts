@@ -172,10 +172,12 @@ describe('Streamable HTTP transport: sessions', () => {
     expect(ok.status).toBe(200);
   });
 
-  it('refuses initialize with 503 at maxSessions', async () => {
+  it('refuses initialize with 503 at maxSessions when no session is idle (each has a GET stream open)', async () => {
     const { front } = await setup({ limits: { ...LIMITS, maxSessions: 2 } });
-    await rawInitialize(front.url);
-    await rawInitialize(front.url);
+    for (const sid of [await rawInitialize(front.url), await rawInitialize(front.url)]) {
+      const stream = await openGetStream(front.url, sid);
+      cleanups.push(async () => stream.close());
+    }
     const res = await rawPost(front.url, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '0' } } });
     expect(res.status).toBe(503);
     expect(((await res.json()) as RpcBody).error?.code).toBe(-32011);

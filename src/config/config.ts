@@ -73,7 +73,7 @@ export const ConfigSchema = z.object({
   /** BERTH_OUTBOUND_BUDGET_BYTES: unread data held for all clients together; above it Berth stops reading servers' stdout and cuts off clients that make no progress. */
   outboundBudgetBytes: int(256 * 1024 * 1024, 1024 * 1024, 64 * 1024 ** 3),
   /** BERTH_BODY_BUDGET_BYTES: request bodies being read, all connections together; 503 SERVER_BUSY above it. At least BERTH_MAX_BODY_BYTES. */
-  bodyBudgetBytes: int(64 * 1024 * 1024, 1024, 64 * 1024 ** 3),
+  bodyBudgetBytes: int(32 * 1024 * 1024, 1024, 64 * 1024 ** 3),
   /** BERTH_STDIN_BUFFER_BYTES: bytes waiting for one server to read its stdin; above it requests get UPSTREAM_BUSY. One message of any size is always let through. */
   stdinBufferBytes: int(4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
   /** BERTH_MAX_SESSIONS_PER_TOKEN: MCP sessions one token may hold on a deployment (at its cap its own least recently used idle session goes). Default half of BERTH_MAX_SESSIONS. */

@@ -2,7 +2,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BerthError } from '../core/errors.js';
-import { BodyBudget, readBody } from './body.js';
+import { BodyBudget, readBody, releaseBody } from './body.js';
 
 const KiB = 1024;
 const cleanups: (() => Promise<void>)[] = [];
@@ -112,6 +112,27 @@ describe('readBody with a BodyBudget (request bodies being read, across connecti
     up.write(Buffer.alloc(200 * KiB));
     up.end();
     expect(await up.answer).toEqual({ status: 413, text: 'PAYLOAD_TOO_LARGE' });
+    expect(budget.inUse).toBe(0);
+  });
+
+  it('with hold, keeps a body counted after it was read until releaseBody (the gateway: until the endpoint took it)', async () => {
+    const budget = new BodyBudget(1024 * KiB);
+    let release = (): void => {};
+    const server = createServer((req, res) => {
+      budget.attach(req);
+      void readBody(req, 1024 * KiB, { hold: true }).then((b) => {
+        release = () => releaseBody(req);
+        res.end(String(b.length));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const r = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { method: 'POST', body: 'x'.repeat(300 * KiB) });
+    expect(await r.text()).toBe(String(300 * KiB));
+    expect(budget.inUse).toBe(300 * KiB);
+    release();
+    expect(budget.inUse).toBe(0);
+    release();
     expect(budget.inUse).toBe(0);
   });
 

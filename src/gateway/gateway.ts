@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, toBerthError } from '../core/errors.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
 import type { ClientIdentity, McpEndpoint } from '../mcp/types.js';
-import { readBody } from './body.js';
+import { readBody, releaseBody } from './body.js';
 import { sendError as sendJsonRpcError } from '../mcp/http.js';
 import { clientIdentity } from './identity.js';
 import { retryAfterHeader, type RateLimiter } from './rate-limit.js';
@@ -69,7 +69,9 @@ export class Gateway {
       // Before the body is read: a client over its rate costs Berth as little as possible.
       this.deps.rates?.token.check(client.principal, 'this token');
       this.deps.rates?.deployment.check(route.id, `deployment ${route.id}`);
-      const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes) : EMPTY;
+      // The body stays counted against the body budget until the endpoint has taken it (parsed it, written it to
+      // the server), so the copies a big request makes on its way are bounded by the budget as well.
+      const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes, { hold: true }) : EMPTY;
       const endpoint = await this.deps.endpointFor(route.id);
       if (req.method === 'POST') this.deps.onRequest(route.id);
       if (!route.legacy) await endpoint.handle(req, res, body, client);
@@ -77,9 +79,9 @@ export class Gateway {
       else throw new BerthError('NOT_FOUND', 'This deployment does not serve the legacy HTTP+SSE transport');
     } catch (err) {
       const e = toBerthError(err);
-      // A refused body is not read: the connection is closed after the answer instead of reading it to its end.
-      const close: Record<string, string> = e.code === 'SERVER_BUSY' ? { connection: 'close' } : {};
-      sendJsonRpcError(res, e, { ...retryAfterHeader(e), ...close });
+      sendJsonRpcError(res, e, retryAfterHeader(e));
+    } finally {
+      releaseBody(req);
     }
   }
 }

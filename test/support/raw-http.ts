@@ -83,7 +83,10 @@ export function requestHead(method: string, path: string, port: number, headers:
   return `${head}\r\n`;
 }
 
-/** Reads what a (paused) socket still has for us, up to `max` bytes or `timeoutMs`; ends early when the socket closes. */
+/**
+ * Reads what a (paused) socket still has for us, up to `max` bytes or `timeoutMs`; ends early when the socket
+ * closes, or when one whole answer with a Content-Length has arrived.
+ */
 export function drain(conn: RawConn, max: number, timeoutMs: number): Promise<{ bytes: number; text: string; ended: boolean }> {
   return new Promise((resolve) => {
     const head: Buffer[] = [];
@@ -101,7 +104,7 @@ export function drain(conn: RawConn, max: number, timeoutMs: number): Promise<{ 
         head.push(c.subarray(0, 4096 - headBytes));
         headBytes += Math.min(c.length, 4096 - headBytes);
       }
-      if (bytes > max) finish(false);
+      if (bytes > max || answered(Buffer.concat(head).toString('latin1'), bytes)) finish(false);
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     if (conn.closedAt !== null && conn.socket.readableLength === 0) {
@@ -112,6 +115,13 @@ export function drain(conn: RawConn, max: number, timeoutMs: number): Promise<{ 
     void conn.closed.then(() => finish(true));
     conn.socket.resume();
   });
+}
+
+/** True when `head` (the first bytes) shows an answer with a Content-Length and `bytes` covers all of it. */
+function answered(head: string, bytes: number): boolean {
+  const end = head.indexOf('\r\n\r\n');
+  const length = /\r\ncontent-length: (\d+)/i.exec(head.slice(0, end))?.[1];
+  return end !== -1 && length !== undefined && bytes >= end + 4 + Number(length);
 }
 
 export interface Memory {

@@ -37,15 +37,21 @@ export class SessionAdmission<T> {
   makeRoom(owner: ClientIdentity | undefined, starting: number): BerthError | null {
     if (owner) {
       const { principal, address } = owner;
-      if (this.count(principalKey(principal)) >= this.perPrincipal && !this.evict((s) => s.owner?.principal === principal, `its token's cap of ${this.perPrincipal}`)) {
-        return refusal(`this token already has ${this.perPrincipal} sessions on the deployment (BERTH_MAX_SESSIONS_PER_TOKEN), none of them idle`);
+      const overToken = (): boolean => this.count(principalKey(principal)) >= this.perPrincipal;
+      const overAddress = (): boolean => this.count(addressKey(address)) >= this.perAddress;
+      const ofToken = (s: Session<T>): boolean => s.owner?.principal === principal;
+      const ofAddress = (s: Session<T>): boolean => s.owner?.address === address;
+      // At both caps, one session of this token from this address makes room under both.
+      if (overToken() && overAddress()) this.evict((s) => ofToken(s) && ofAddress(s), 'its token\'s and address\'s caps');
+      if (overToken() && !this.evict(ofToken, `its token's cap of ${this.perPrincipal}`)) {
+        return refusal(`this token already has ${this.perPrincipal} sessions on the deployment (BERTH_MAX_SESSIONS_PER_TOKEN) and none of them is idle`);
       }
-      if (this.count(addressKey(address)) >= this.perAddress && !this.evict((s) => s.owner?.address === address, `its address's cap of ${this.perAddress}`)) {
-        return refusal(`this address already has ${this.perAddress} sessions on the deployment (BERTH_MAX_SESSIONS_PER_ADDRESS), none of them idle`);
+      if (overAddress() && !this.evict(ofAddress, `its address's cap of ${this.perAddress}`)) {
+        return refusal(`this address already has ${this.perAddress} sessions on the deployment (BERTH_MAX_SESSIONS_PER_ADDRESS) and none of them is idle`);
       }
     }
     if (this.sessions.size + starting >= this.limits.maxSessions && !this.evict(() => true, `the deployment's cap of ${this.limits.maxSessions}`)) {
-      return refusal(`the deployment has reached its session limit of ${this.limits.maxSessions} (BERTH_MAX_SESSIONS) and no session is idle`);
+      return refusal(`the deployment has reached its session limit of ${this.limits.maxSessions} (BERTH_MAX_SESSIONS) and none of its sessions is idle`);
     }
     return null;
   }

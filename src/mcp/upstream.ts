@@ -100,6 +100,7 @@ export class Upstream {
 
   /** The UPSTREAM_BUSY answer to a request refused because the server is backlogged. */
   busyError(id: JsonRpcId): JsonRpcFailure {
+    this.logBacklog();
     const waiting = this.proc.stdin.writableLength;
     const message = `MCP server busy: it is not reading its input (${waiting} bytes are waiting for it, over the limit of ${this.maxStdin}, BERTH_STDIN_BUFFER_BYTES); retry shortly`;
     return errorResponse(id, UPSTREAM_BUSY, message, { code: 'UPSTREAM_BUSY', waitingBytes: waiting, maxStdinBytes: this.maxStdin });
@@ -113,8 +114,7 @@ export class Upstream {
   send(msg: object | string): boolean {
     if (!this.alive || this.proc.stdin.destroyed || this.proc.stdin.writableEnded) return false;
     if (this.backlogged) {
-      const quiet = this.backlogLog.hit();
-      if (quiet !== null) this.opts.log?.(`[${this.instanceKey}] the server is not reading its stdin: ${this.proc.stdin.writableLength} bytes wait for it (limit ${this.maxStdin}, BERTH_STDIN_BUFFER_BYTES); messages to it are refused until it reads${andMore(quiet)}`);
+      this.logBacklog();
       return false;
     }
     const text = typeof msg === 'string' ? msg : JSON.stringify(msg);
@@ -127,6 +127,11 @@ export class Upstream {
     }
     stdin.write(text + '\n');
     return true;
+  }
+
+  private logBacklog(): void {
+    const quiet = this.backlogLog.hit();
+    if (quiet !== null) this.opts.log?.(`[${this.instanceKey}] the server is not reading its stdin: ${this.proc.stdin.writableLength} bytes wait for it (limit ${this.maxStdin}, BERTH_STDIN_BUFFER_BYTES); messages to it are refused until it reads${andMore(quiet)}`);
   }
 
   private readonly maxLineBytes: number;

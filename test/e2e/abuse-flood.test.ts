@@ -98,6 +98,6 @@ describe('a notification flood with one SSE client that never reads', () => {
     expect(cut.length).toBeGreaterThan(0);
     expect(cut.join('\n')).toContain(d.id);
     expect(cut.join('\n')).not.toContain(stuckSid);
-    expect((await httpCall(`${berth.url}/healthz`)).status).toBe(200);
+    expect((await httpCall(`${berth.url}/healthz`, { headers: auth })).status).toBe(200);
   });
 });

@@ -26,7 +26,7 @@ afterAll(async () => {
   await berth?.dispose();
 });
 
-const health = (): Promise<number> => httpCall(`${berth.url}/healthz`, { localAddress: '127.0.0.2', timeoutMs: 2_000 }).then((r) => r.status);
+const health = (): Promise<number> => httpCall(`${berth.url}/healthz`, { localAddress: '127.0.0.2', timeoutMs: 2_000, headers: berth.authHeaders() }).then((r) => r.status);
 
 describe('connections that send their request a byte at a time', () => {
   it('are capped per address and timed out, and /healthz keeps answering another address', async () => {

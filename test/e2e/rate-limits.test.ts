@@ -64,7 +64,7 @@ describe('per token', () => {
     expect(limited.length).toBeGreaterThan(0);
     expect(Number(limited[0]!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(JSON.parse(limited[0]!.text)).toMatchObject({ error: { code: 'RATE_LIMITED', details: { retryAfterS: expect.any(Number) } } });
-    const health = await burst(3 * PER_TOKEN, () => httpCall(`${ctx.berth.url}/healthz`));
+    const health = await burst(3 * PER_TOKEN, () => httpCall(`${ctx.berth.url}/healthz`, { headers: auth }));
     expect(health.every((h) => h.status === 200)).toBe(true);
   });
 });

@@ -68,6 +68,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     maxSessions: config.maxSessions,
     maxSessionsPerPrincipal: config.maxSessionsPerToken ?? Math.ceil(config.maxSessions / 2),
     maxSessionsPerAddress: config.maxSessionsPerAddress ?? Math.ceil(config.maxSessions / 2),
+    evictIdleAfterMs: config.sessionEvictAfterS * 1000,
     requestTimeoutMs: config.requestTimeoutS * 1000,
     replay: { maxEvents: config.replayEvents, maxBytes: config.replayBytes },
   };

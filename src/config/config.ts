@@ -80,6 +80,8 @@ export const ConfigSchema = z.object({
   maxSessionsPerToken: z.coerce.number().int().min(1).max(1_000_000).optional(),
   /** BERTH_MAX_SESSIONS_PER_ADDRESS: the same per client address (IPv6: per /64). Default half of BERTH_MAX_SESSIONS. */
   maxSessionsPerAddress: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  /** BERTH_SESSION_EVICT_AFTER_S: a session idle at least this long may be evicted to admit a new one at a session cap (a client pausing between calls keeps its session). */
+  sessionEvictAfterS: int(30, 0, 86_400),
   /** BERTH_RATE_PER_TOKEN: requests per second one token may make, sustained (MCP and API counted apart); 0 turns the limit off. */
   ratePerToken: int(10_000, 0, 10_000_000),
   /** BERTH_BURST_PER_TOKEN: requests a token may make at once above that rate. */
@@ -124,6 +126,7 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   stdinBufferBytes: 'BERTH_STDIN_BUFFER_BYTES',
   maxSessionsPerToken: 'BERTH_MAX_SESSIONS_PER_TOKEN',
   maxSessionsPerAddress: 'BERTH_MAX_SESSIONS_PER_ADDRESS',
+  sessionEvictAfterS: 'BERTH_SESSION_EVICT_AFTER_S',
   ratePerToken: 'BERTH_RATE_PER_TOKEN',
   burstPerToken: 'BERTH_BURST_PER_TOKEN',
   ratePerDeployment: 'BERTH_RATE_PER_DEPLOYMENT',

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { OutboundPressure } from '../mcp/types.js';
 
 /**
- * Bounds on what Berth holds for clients that do not read (docs/adr/0011-bounded-client-writes.md).
+ * Bounds on what Berth holds for clients that do not read (docs/adr/0012-bounded-client-writes.md).
  * Every response the HTTP server makes is a `GuardedResponse`: its `write` and `end` are the one
  * bounded-write helper for every writer (SSE streams, POST answers, legacy SSE, listen streams, the url
  * proxy, the API's log stream), so none can forget it.

@@ -112,6 +112,19 @@ describe('session admission: least recently used idle sessions make room', () =>
     await open(url, { address: '10.0.0.3' });
   });
 
+  it('evicts only sessions idle for evictIdleAfterMs: a client pausing between calls keeps its session', async () => {
+    const { url } = await setup({ maxSessions: 2, evictIdleAfterMs: 400 });
+    const a = await open(url);
+    const b = await open(url);
+    const early = await rawPost(url, INIT);
+    expect(early.status).toBe(503);
+    await new Promise((r) => setTimeout(r, 450));
+    expect(await ping(url, b)).toBe(200); // b is in use again; a has been idle long enough
+    await open(url);
+    expect(await ping(url, a)).toBe(404);
+    expect(await ping(url, b)).toBe(200);
+  });
+
   it('counts a session against its owner only while it lives', async () => {
     const { url } = await setup({ maxSessions: 10, maxSessionsPerPrincipal: 1 });
     const first = await open(url, { principal: 'p' });

@@ -9,7 +9,8 @@ const LOG_EVERY_MS = 10_000;
 /**
  * Who may open a session on a deployment, and at whose expense. Sessions are kept in least-recently-used
  * order (the transport's map: a session is moved to its end whenever it is used). At a cap, the least
- * recently used *idle* session (no stream open, no request in flight) makes room: at the deployment's cap
+ * recently used *idle* session (no stream open, no request in flight, nothing for `evictIdleAfterMs`) makes
+ * room: at the deployment's cap
  * any client's, at a token's or an address's own cap only one of its own. Only when nothing eligible is
  * idle is the new session refused (503 TOO_MANY_SESSIONS), so abandoned sessions can no longer lock
  * clients out, and one token or address cannot push out everybody else's sessions.
@@ -19,6 +20,7 @@ export class SessionAdmission<T> {
   private readonly quiet = new LogThrottle(LOG_EVERY_MS);
   private readonly perPrincipal: number;
   private readonly perAddress: number;
+  private readonly minIdleMs: number;
 
   constructor(
     private readonly sessions: Map<string, Session<T>>,
@@ -28,6 +30,7 @@ export class SessionAdmission<T> {
   ) {
     this.perPrincipal = limits.maxSessionsPerPrincipal ?? limits.maxSessions;
     this.perAddress = limits.maxSessionsPerAddress ?? limits.maxSessions;
+    this.minIdleMs = limits.evictIdleAfterMs ?? 0;
   }
 
   /**
@@ -58,9 +61,10 @@ export class SessionAdmission<T> {
 
   /** Ends the least recently used idle session that `match`es, if any, to make room for another. */
   evict(match: (s: Session<T>) => boolean, cap: string): boolean {
+    const now = Date.now();
     for (const s of this.sessions.values()) {
-      if (s.open > 0 || s.kind !== 'streamable' || !match(s)) continue;
-      const idleS = Math.round((Date.now() - s.lastSeen) / 1000);
+      if (s.open > 0 || s.kind !== 'streamable' || now - s.lastSeen < this.minIdleMs || !match(s)) continue;
+      const idleS = Math.round((now - s.lastSeen) / 1000);
       this.end(s, 'evicted');
       const quiet = this.quiet.hit();
       // Never the session id: it is the client's credential.

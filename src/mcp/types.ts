@@ -93,6 +93,11 @@ export interface SessionLimits {
   maxSessionsPerPrincipal?: number;
   /** The same per client address. Default: maxSessions. */
   maxSessionsPerAddress?: number;
+  /**
+   * A session must have been idle this long before it may be evicted to make room (default 0): a client pausing
+   * between calls keeps its session, an abandoned one goes.
+   */
+  evictIdleAfterMs?: number;
   /** A request with no answer after this long gets a JSON-RPC error. */
   requestTimeoutMs: number;
   /** Per-session caps of the SSE replay log (defaults: 128 messages, 64 KiB). */

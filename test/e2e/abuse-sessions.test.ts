@@ -16,12 +16,15 @@ let berth: BerthProcess;
 let api: TestApi;
 beforeAll(async () => {
   // Every client of the test sends the same token: its own cap is the deployment's, so the address cap is what this shows.
-  berth = await startBerth({ env: { BERTH_MAX_SESSIONS: String(MAX), BERTH_MAX_SESSIONS_PER_ADDRESS: String(PER_ADDRESS), BERTH_MAX_SESSIONS_PER_TOKEN: String(MAX) } });
+  // Sessions idle for a second may be evicted (30 s by default).
+  berth = await startBerth({ env: { BERTH_MAX_SESSIONS: String(MAX), BERTH_MAX_SESSIONS_PER_ADDRESS: String(PER_ADDRESS), BERTH_MAX_SESSIONS_PER_TOKEN: String(MAX), BERTH_SESSION_EVICT_AFTER_S: '1' } });
   api = new TestApi(berth.url, berth.token);
 });
 afterAll(async () => {
   await berth?.dispose();
 });
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const ping = async (endpoint: string, sid: string, from: string): Promise<number> =>
   (await mcpCall(endpoint, berth.authHeaders(), sid, { jsonrpc: '2.0', id: 1, method: 'ping' }, from)).status;
@@ -53,14 +56,17 @@ describe('abandoned sessions at the session cap', () => {
       // An abuser on 127.0.0.1 opens sessions and abandons them: 8 fill its address's cap (and the deployment's),
       // 6 more each push out its own least recently used one.
       const abandoned = [];
-      for (let i = 0; i < PER_ADDRESS + 6; i++) abandoned.push(await openSession(d.endpoint, auth, '127.0.0.1'));
+      for (let i = 0; i < PER_ADDRESS; i++) abandoned.push(await openSession(d.endpoint, auth, '127.0.0.1'));
+      await pause(1_100);
+      for (let i = 0; i < 6; i++) abandoned.push(await openSession(d.endpoint, auth, '127.0.0.1'));
       const abandonedStatus = [];
       for (const sid of abandoned) abandonedStatus.push(await ping(d.endpoint, sid, '127.0.0.1'));
       expect(abandonedStatus).toEqual([...Array<number>(6).fill(404), ...Array<number>(PER_ADDRESS).fill(200)]);
       for (const sid of victim) expect(await ping(d.endpoint, sid, '127.0.0.2')).toBe(200);
 
       // A newcomer on 127.0.0.3 finds the deployment full: the least recently used idle session anywhere makes room
-      // (the abuser's oldest: the victim's were just used).
+      // (the abuser's oldest: the victim's were used after it).
+      await pause(1_100);
       const newcomer = await openSession(d.endpoint, auth, '127.0.0.3');
       expect(await ping(d.endpoint, newcomer, '127.0.0.3')).toBe(200);
       expect(await ping(d.endpoint, abandoned[6]!, '127.0.0.1')).toBe(404);
@@ -90,9 +96,9 @@ describe('abandoned sessions at the session cap', () => {
       expect(refused.status).toBe(503);
       expect(JSON.parse(refused.text)).toMatchObject({ error: { code: -32011, data: { code: 'TOO_MANY_SESSIONS' } } });
       expect(JSON.parse(refused.text).error.message).toMatch(/none of (them|its sessions) is idle/);
-      // One stream closes: its session is idle again, and the next client gets in.
+      // One stream closes: its session is idle again, and once it has been for BERTH_SESSION_EVICT_AFTER_S the next client gets in.
       stops.shift()!();
-      await new Promise((r) => setTimeout(r, 200));
+      await pause(1_200);
       expect((await httpCall(d.endpoint, { method: 'POST', headers: { ...MCP_HEADERS, ...auth }, body: JSON.stringify(init), localAddress: '127.0.0.20' })).status).toBe(200);
     } finally {
       for (const stop of stops) stop();

@@ -85,32 +85,26 @@ describe('session admission: least recently used idle sessions make room', () =>
     expect(await ping(url, late)).toBe(200);
   });
 
-  it('a token at its own cap evicts its own idle sessions, not another token\'s older ones', async () => {
-    const { url } = await setup({ maxSessions: 10, maxSessionsPerPrincipal: 2 });
-    const other = await open(url, { principal: 'victim' });
-    const t1 = await open(url, { principal: 'abuser' });
-    const t2 = await open(url, { principal: 'abuser' });
-    const t3 = await open(url, { principal: 'abuser' });
-    expect(await ping(url, t1)).toBe(404);
-    for (const sid of [other, t2, t3]) expect(await ping(url, sid)).toBe(200);
-  });
-
-  it('an address at its own cap evicts its own idle sessions, and is refused when none of them is idle', async () => {
-    const { url } = await setup({ maxSessions: 10, maxSessionsPerAddress: 2 });
-    const other = await open(url, { address: '10.0.0.1' });
-    const a1 = await open(url, { address: '10.0.0.2' });
-    const a2 = await open(url, { address: '10.0.0.2' });
-    const a3 = await open(url, { address: '10.0.0.2' });
-    expect(await ping(url, a1)).toBe(404);
-    for (const sid of [other, a2, a3]) expect(await ping(url, sid)).toBe(200);
-    const streams = await Promise.all([openGetStream(url, a2), openGetStream(url, a3)]);
-    cleanups.push(async () => streams.forEach((s) => s.close()));
-    const refused = await rawPost(url, INIT, headersOf({ address: '10.0.0.2' }));
-    expect(refused.status).toBe(503);
-    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('this address already has 2 sessions');
-    // Another address still gets in.
-    await open(url, { address: '10.0.0.3' });
-  });
+  for (const [kind, cap, victim, abuser, said] of [
+    ['token', 'maxSessionsPerPrincipal', { principal: 'victim' }, { principal: 'abuser' }, 'this token already has 2 sessions'],
+    ['address', 'maxSessionsPerAddress', { address: '10.0.0.1' }, { address: '10.0.0.2' }, 'this address already has 2 sessions'],
+  ] as const) {
+    it(`a${kind === 'address' ? 'n' : ''} ${kind} at its own cap evicts its own idle sessions, not another's older ones, and is refused when none is idle`, async () => {
+      const { url } = await setup({ maxSessions: 10, [cap]: 2 });
+      const other = await open(url, victim);
+      const first = await open(url, abuser);
+      const [second, third] = [await open(url, abuser), await open(url, abuser)];
+      expect(await ping(url, first)).toBe(404);
+      for (const sid of [other, second, third]) expect(await ping(url, sid)).toBe(200);
+      const streams = await Promise.all([openGetStream(url, second), openGetStream(url, third)]);
+      cleanups.push(async () => streams.forEach((s) => s.close()));
+      const refused = await rawPost(url, INIT, headersOf(abuser));
+      expect(refused.status).toBe(503);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toContain(said);
+      // Another owner still gets in.
+      await open(url, victim);
+    });
+  }
 
   it('evicts only sessions idle for evictIdleAfterMs: a client pausing between calls keeps its session', async () => {
     const { url } = await setup({ maxSessions: 2, evictIdleAfterMs: 400 });

@@ -1,9 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSharedBridge } from './shared.js';
-import type { OutboundPressure, SharedBridge } from './types.js';
-import { FAST_RESTART, LIMITS, nodeSpawner, openGetStream, rawInitialize, rawPost, serveEndpoint, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
-import type { HttpFront, NodeSpawner } from '../../test/fixtures/mcp-helpers.js';
+import type { OutboundPressure } from './types.js';
+import { openGetStream, rawInitialize, rawPost, startSharedBridge, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
+import type { SharedHarness } from '../../test/fixtures/mcp-helpers.js';
 
 const FLOOD_SERVER = fileURLToPath(new URL('../../test/fixtures/mcp-flood-server.mjs', import.meta.url));
 const cleanups: (() => Promise<void>)[] = [];
@@ -25,17 +24,7 @@ class ManualPressure implements OutboundPressure {
   }
 }
 
-async function setup(over: { maxStdinBytes?: number; pressure?: OutboundPressure } = {}): Promise<{ bridge: SharedBridge; front: HttpFront; spawner: NodeSpawner; logs: string[] }> {
-  const spawner = nodeSpawner(FLOOD_SERVER);
-  const logs: string[] = [];
-  const bridge = createSharedBridge({ deploymentId: 't', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS, log: (l) => logs.push(l), ...over });
-  cleanups.push(() => spawner.stopAll());
-  cleanups.push(() => bridge.close());
-  await bridge.start();
-  const front = await serveEndpoint(bridge);
-  cleanups.push(() => front.close());
-  return { bridge, front, spawner, logs };
-}
+const setup = (over: { maxStdinBytes?: number; pressure?: OutboundPressure } = {}): Promise<SharedHarness> => startSharedBridge(FLOOD_SERVER, over, cleanups);
 
 const tool = (id: number, name: string, args: Record<string, unknown> = {}): unknown => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
 

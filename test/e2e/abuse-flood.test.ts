@@ -3,11 +3,10 @@
 // (about 40 s at full speed, every deployment down). Now the stuck stream is cut off once it falls
 // BERTH_CLIENT_BUFFER_BYTES behind, the other clients keep receiving everything, and Berth's memory stays flat.
 import { join } from 'node:path';
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestApi } from '../support/api.js';
 import { ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
-import { MiB, drain, httpCall, mcpCall, memoryOf, openSession, rawConnect, requestHead, sampleMemory } from '../support/raw-http.js';
+import { MiB, drain, httpCall, mcpCall, memoryOf, openSession, openStream, rawConnect, requestHead, sampleMemory } from '../support/raw-http.js';
 import { waitFor } from '../fixtures/mcp-helpers.js';
 import type { CreateDeploymentInput } from '../../src/core/index.js';
 
@@ -32,29 +31,23 @@ afterAll(async () => {
 });
 
 /** A GET stream that reads everything and counts the notifications in it. */
-function readingStream(endpoint: string, sid: string): Promise<{ count: () => number; open: () => boolean; close(): void }> {
-  return new Promise((resolve, reject) => {
-    const req = request(endpoint, { method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': sid, ...berth.authHeaders() } }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`GET stream: HTTP ${res.statusCode}`));
-      let count = 0;
-      let open = true;
-      let carry = '';
-      res.setEncoding('latin1');
-      res.on('data', (chunk: string) => {
-        const s = carry + chunk;
-        let at = 0;
-        while ((at = s.indexOf('notifications/message', at)) !== -1) {
-          count++;
-          at += 21;
-        }
-        carry = s.slice(-20);
-      });
-      res.on('close', () => (open = false));
-      resolve({ count: () => count, open: () => open, close: () => req.destroy() });
-    });
-    req.on('error', reject);
-    req.end();
+async function readingStream(endpoint: string, sid: string): Promise<{ count: () => number; open: () => boolean; close(): void }> {
+  const { res, close } = await openStream(endpoint, sid, berth.authHeaders());
+  let count = 0;
+  let open = true;
+  let carry = '';
+  res.setEncoding('latin1');
+  res.on('data', (chunk: string) => {
+    const s = carry + chunk;
+    let at = 0;
+    while ((at = s.indexOf('notifications/message', at)) !== -1) {
+      count++;
+      at += 21;
+    }
+    carry = s.slice(-20);
   });
+  res.on('close', () => (open = false));
+  return { count: () => count, open: () => open, close };
 }
 
 describe('a notification flood with one SSE client that never reads', () => {

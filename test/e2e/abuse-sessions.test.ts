@@ -2,11 +2,10 @@
 // cap (BERTH_MAX_SESSIONS, 1,000 by default) then locked every new client out until the abandoned sessions expired
 // (30 minutes). Now a new session takes the place of the least recently used idle one; a client address (and a
 // token) at its own cap pushes out only its own idle sessions; and a new session is refused only when nothing is idle.
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestApi } from '../support/api.js';
 import { startBerth, type BerthProcess } from '../support/berth-process.js';
-import { MCP_HEADERS, httpCall, mcpCall, openSession } from '../support/raw-http.js';
+import { MCP_HEADERS, httpCall, mcpCall, openSession, openStream } from '../support/raw-http.js';
 import { echoSpec } from '../support/servers.js';
 
 const MAX = 12;
@@ -30,16 +29,10 @@ const ping = async (endpoint: string, sid: string, from: string): Promise<number
   (await mcpCall(endpoint, berth.authHeaders(), sid, { jsonrpc: '2.0', id: 1, method: 'ping' }, from)).status;
 
 /** A GET stream held open (and read) on a session: the session is not idle while it is open. */
-function holdStream(endpoint: string, sid: string, localAddress: string): Promise<() => void> {
-  return new Promise((resolve, reject) => {
-    const req = request(endpoint, { method: 'GET', localAddress, headers: { accept: 'text/event-stream', 'mcp-session-id': sid, ...berth.authHeaders() } }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`GET stream: HTTP ${res.statusCode}`));
-      res.resume();
-      resolve(() => req.destroy());
-    });
-    req.on('error', () => {});
-    req.end();
-  });
+async function holdStream(endpoint: string, sid: string, localAddress: string): Promise<() => void> {
+  const { res, close } = await openStream(endpoint, sid, berth.authHeaders(), localAddress);
+  res.resume();
+  return close;
 }
 
 describe('abandoned sessions at the session cap', () => {

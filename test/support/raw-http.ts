@@ -1,6 +1,6 @@
 // Plain HTTP on sockets the test controls: a chosen loopback source address, a client that never reads, a
 // body sent a byte at a time; and Berth's memory from /proc. For the abuse suites.
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 
@@ -50,6 +50,18 @@ export async function openSession(endpoint: string, auth: Record<string, string>
 export function mcpCall(endpoint: string, auth: Record<string, string>, sid: string | null, msg: object, localAddress?: string): Promise<CallResult> {
   const headers: Record<string, string> = { ...MCP_HEADERS, ...auth, ...(sid ? { 'mcp-session-id': sid } : {}) };
   return httpCall(endpoint, { method: 'POST', headers, body: JSON.stringify(msg), localAddress });
+}
+
+/** A session's GET stream (SSE), open once it answered 200; `close()` ends it. The caller reads (or resumes) `res`. */
+export function openStream(endpoint: string, sid: string, auth: Record<string, string>, localAddress?: string): Promise<{ res: IncomingMessage; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = request(endpoint, { method: 'GET', localAddress, headers: { accept: 'text/event-stream', 'mcp-session-id': sid, ...auth } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`GET stream: HTTP ${res.statusCode}`));
+      resolve({ res, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export interface RawConn {

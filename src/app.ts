@@ -66,8 +66,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const limits = {
     idleTimeoutMs: config.sessionIdleS * 1000,
     maxSessions: config.maxSessions,
-    maxSessionsPerPrincipal: config.maxSessionsPerToken ?? Math.ceil(config.maxSessions / 2),
-    maxSessionsPerAddress: config.maxSessionsPerAddress ?? Math.ceil(config.maxSessions / 2),
+    maxSessionsPerPrincipal: config.maxSessionsPerToken,
+    maxSessionsPerAddress: config.maxSessionsPerAddress,
     evictIdleAfterMs: config.sessionEvictAfterS * 1000,
     requestTimeoutMs: config.requestTimeoutS * 1000,
     replay: { maxEvents: config.replayEvents, maxBytes: config.replayBytes },

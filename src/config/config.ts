@@ -76,9 +76,9 @@ export const ConfigSchema = z.object({
   bodyBudgetBytes: int(32 * 1024 * 1024, 1024, 64 * 1024 ** 3),
   /** BERTH_STDIN_BUFFER_BYTES: bytes waiting for one server to read its stdin; above it requests get UPSTREAM_BUSY. One message of any size is always let through. */
   stdinBufferBytes: int(4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
-  /** BERTH_MAX_SESSIONS_PER_TOKEN: MCP sessions one token may hold on a deployment (at its cap its own least recently used idle session goes). Default half of BERTH_MAX_SESSIONS. */
+  /** BERTH_MAX_SESSIONS_PER_TOKEN: MCP sessions one token may hold on a deployment (at its cap its own least recently used idle session goes). Default: no cap of its own (BERTH_MAX_SESSIONS). */
   maxSessionsPerToken: z.coerce.number().int().min(1).max(1_000_000).optional(),
-  /** BERTH_MAX_SESSIONS_PER_ADDRESS: the same per client address (IPv6: per /64). Default half of BERTH_MAX_SESSIONS. */
+  /** BERTH_MAX_SESSIONS_PER_ADDRESS: the same per client address (IPv6: per /64). Default: no cap of its own (BERTH_MAX_SESSIONS). */
   maxSessionsPerAddress: z.coerce.number().int().min(1).max(1_000_000).optional(),
   /** BERTH_SESSION_EVICT_AFTER_S: a session idle at least this long may be evicted to admit a new one at a session cap (a client pausing between calls keeps its session). */
   sessionEvictAfterS: int(30, 0, 86_400),

@@ -148,25 +148,4 @@ export function memoryOf(pid: number): Memory {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-/** Samples a process's RSS every `everyMs` until stopped; `max` is the highest sample. */
-export function sampleMemory(pid: number, everyMs = 100): { stop(): number; readonly max: number } {
-  let max = memoryOf(pid).rss;
-  const timer = setInterval(() => {
-    try {
-      max = Math.max(max, memoryOf(pid).rss);
-    } catch {
-      /* the process is gone */
-    }
-  }, everyMs);
-  return {
-    get max() {
-      return max;
-    },
-    stop() {
-      clearInterval(timer);
-      return max;
-    },
-  };
-}
-
 export const MiB = 1024 * 1024;

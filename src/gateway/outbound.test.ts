@@ -84,6 +84,9 @@ describe('OutboundGuard: bounded writes to clients', () => {
     // The cap, the largest message on its way, and the write that went over (with its chunked framing).
     expect(h.cuts[0]!.pendingBytes).toBeLessThanOrEqual(MiB + 2 * (chunk.length + 16));
     expect(h.guard.pendingBytes).toBe(0);
+    // A writer that waits for its callback is told, as for a client that went away.
+    const err = await new Promise<Error | null | undefined>((r) => res.write('more', r));
+    expect(err).toBeInstanceOf(Error);
   });
 
   it('never cuts a client that reads, however much goes through, and lets one message larger than the cap through', async () => {

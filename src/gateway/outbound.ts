@@ -116,12 +116,9 @@ export class OutboundGuard implements OutboundPressure {
     this.current.set(socket, res);
   }
 
-  /** @internal Something more is to be written: false when the response was (or now is) cut off. */
-  admit(res: Tracked): boolean {
-    if (res.destroyed) return false;
-    if (res.writableLength <= this.limits.maxPendingBytes + res.largest) return true;
-    this.cut(res, 'buffer');
-    return false;
+  /** @internal Something more is to be written: the response is cut off if it is already too far behind. */
+  admit(res: Tracked): void {
+    if (!res.destroyed && res.writableLength > this.limits.maxPendingBytes + res.largest) this.cut(res, 'buffer');
   }
 
   /** @internal A write of `chunk` left data waiting (`write` returned false, or `end` could not flush). */
@@ -213,17 +210,19 @@ function guardedResponseClass(guard: OutboundGuard): typeof ServerResponse {
     largest = 0;
     drained: (() => void) | null = null;
 
+    // A response that is (or was just) cut off is destroyed: node then drops what is written and hands any
+    // callback an ERR_STREAM_DESTROYED, as for a client that went away.
     override write(...args: unknown[]): boolean {
-      if (!guard.admit(this)) return false;
+      guard.admit(this);
       const ok = Reflect.apply(ServerResponse.prototype.write, this, args) as boolean;
-      if (!ok || this.behindSince !== 0) guard.fellBehind(this, args[0]);
+      if (!this.destroyed && (!ok || this.behindSince !== 0)) guard.fellBehind(this, args[0]);
       return ok;
     }
 
     override end(...args: unknown[]): this {
-      if (!guard.admit(this)) return this;
+      guard.admit(this);
       Reflect.apply(ServerResponse.prototype.end, this, args);
-      if (!this.writableFinished && this.writableLength > 0) guard.fellBehind(this, args[0]);
+      if (!this.destroyed && !this.writableFinished && this.writableLength > 0) guard.fellBehind(this, args[0]);
       return this;
     }
   }

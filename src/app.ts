@@ -16,11 +16,14 @@ import { RequestCounter } from './control/request-counter.js';
 import { SecretsService } from './control/secrets.js';
 import { TokenService, type CreatedToken } from './control/tokens.js';
 import { BerthError } from './core/errors.js';
+import type { Need, Principal } from './core/index.js';
 import { MemoryEventBus } from './events/memory-bus.js';
 import type { EventBus } from './events/types.js';
 import { sendError as sendJsonRpcError } from './mcp/http.js';
 import { AuthGuard } from './gateway/auth.js';
+import { Edge, edgeOptions } from './gateway/edge.js';
 import { Gateway } from './gateway/gateway.js';
+import { clientIdentity } from './gateway/identity.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/isolated.js';
 import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
@@ -120,10 +123,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const runtime = overrides.runtime ?? createRuntime(config, logs);
   for (const notice of runtime.notices()) logger.warn(`SANDBOX: ${notice}`);
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
+  // Timeouts, connection caps, bounded writes to clients, the body budget, rate limits (README "Abuse limits").
+  const edge = new Edge(edgeOptions(config), { warn: (msg, fields) => logger.warn(msg, fields), deployment: (id, line) => logs.append(id, 'system', line) });
 
   const limits = {
     idleTimeoutMs: config.sessionIdleS * 1000,
     maxSessions: config.maxSessions,
+    maxSessionsPerPrincipal: config.maxSessionsPerToken,
+    maxSessionsPerAddress: config.maxSessionsPerAddress,
+    evictIdleAfterMs: config.sessionEvictAfterS * 1000,
     requestTimeoutMs: config.requestTimeoutS * 1000,
     replay: { maxEvents: config.replayEvents, maxBytes: config.replayBytes },
   };
@@ -149,6 +157,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       events,
       version: VERSION,
       log: (line) => logs.append(d.id, 'system', line),
+      maxStdinBytes: config.stdinBufferBytes,
+      pressure: edge.outbound,
       timing: { stopGraceMs: config.stopGraceS * 1000, handshakeTimeoutMs: config.startTimeoutS * 1000 },
     };
     if (spec.mode === 'isolated') {
@@ -180,13 +190,25 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const auth = new AuthGuard({ tokens, audit, accessOf: (id) => service.accessOf(id), sourceOf });
   const bootstrapToken = await tokens.bootstrap();
   if (bootstrapToken) audit.record({ principal: { id: 'bootstrap', name: 'Berth start' }, action: 'token.create', target: bootstrapToken.id, result: 'ok', detail: { scopes: bootstrapToken.scopes, reason: 'no usable admin token' } });
-  const api = new Api({ service, secrets, tokens, audit, auth, sourceOf, version: VERSION });
+  // API calls count against their token's rate (apart from its MCP calls, so a runaway agent cannot block `berth stop`).
+  const apiAuth = {
+    require: async (req: IncomingMessage, need: Need, route: string): Promise<Principal> => {
+      const principal = await auth.require(req, need, route);
+      const limited = need === 'public' ? null : edge.apiRefusal(clientIdentity(principal.id, sourceOf(req)).principal);
+      if (limited) throw limited;
+      return principal;
+    },
+  };
+  const api = new Api({ service, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor: (id) => reconciler.endpointFor(id),
     onRequest: (id) => counter.hit(id),
     maxBodyBytes: config.maxBodyBytes,
     baseDomain: config.baseDomain,
+    identify: (req, principal) => clientIdentity(principal.id, sourceOf(req)),
+    rates: edge.rates,
+    outbound: edge.outbound,
   });
 
   const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
@@ -223,8 +245,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     }
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handler);
-  server.headersTimeout = 60_000;
+  const server = createServer(edge.serverOptions(), edge.handler(handler));
+  edge.attach(server);
 
   let started = false;
   return {
@@ -257,6 +279,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await reconciler.shutdown();
       server.closeAllConnections?.();
+      edge.close();
       await closed;
       await counter.flush();
       await audit.flush();

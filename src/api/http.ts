@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, toBerthError } from '../core/errors.js';
 import { readBody } from '../gateway/body.js';
+import { retryAfterHeader } from '../gateway/rate-limit.js';
 import { isJsonContentType } from '../mcp/http.js';
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
@@ -15,6 +16,7 @@ export function sendError(res: ServerResponse, err: unknown): void {
     res.destroy();
     return;
   }
+  for (const [k, v] of Object.entries(retryAfterHeader(e))) res.setHeader(k, v);
   sendJson(res, e.status, e.toJSON());
 }
 

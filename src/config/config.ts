@@ -101,6 +101,42 @@ export const ConfigSchema = z.object({
   previousMasterKey: z.string().optional(),
   /** BERTH_MASTER_KEY_FILE: the key file when BERTH_MASTER_KEY is unset (default `<dataDir>/master.key`, mode 0600). */
   masterKeyFile: z.string().min(1).optional(),
+
+  // ---- Abuse limits (README "Abuse limits"): timeouts, connection caps, bounded buffers, session caps, rate limits ----
+  /** BERTH_HEADERS_TIMEOUT_S: a client has this long to send a request's headers (slow-header attacks); at most BERTH_BODY_TIMEOUT_S. */
+  headersTimeoutS: int(20, 1, 3600),
+  /** BERTH_BODY_TIMEOUT_S: a client has this long to send a whole request, headers and body (slow-body attacks); 408 after. */
+  bodyTimeoutS: int(120, 1, 86_400),
+  /** BERTH_IDLE_TIMEOUT_S: a connection on which nothing moves for this long is closed, unless Berth is the one still working on its answer. Above the 25 s SSE keepalive. */
+  idleTimeoutS: int(60, 30, 86_400),
+  /** BERTH_MAX_CONNECTIONS: client connections open at once; more are closed at once. Default 8192, or 3/4 of the open-file limit when that is lower. */
+  maxConnections: z.coerce.number().int().min(16).max(1_000_000).optional(),
+  /** BERTH_MAX_CONNECTIONS_PER_ADDRESS: the same per client address (an IPv6 client: per /64). Behind a reverse proxy every client has its address. */
+  maxConnectionsPerAddress: int(4096, 1, 1_000_000),
+  /** BERTH_CLIENT_BUFFER_BYTES: a client that falls this many bytes behind (unread data Berth holds for it) is cut off. One message of any size is always let through. */
+  clientBufferBytes: int(8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+  /** BERTH_CLIENT_DRAIN_TIMEOUT_S: a client that has not taken what Berth holds for it after this long is cut off. */
+  clientDrainTimeoutS: int(30, 1, 3600),
+  /** BERTH_OUTBOUND_BUDGET_BYTES: unread data held for all clients together; above it Berth stops reading servers' stdout and cuts off clients that make no progress. */
+  outboundBudgetBytes: int(256 * 1024 * 1024, 1024 * 1024, 64 * 1024 ** 3),
+  /** BERTH_BODY_BUDGET_BYTES: request bodies being read, all connections together; 503 SERVER_BUSY above it. At least BERTH_MAX_BODY_BYTES. */
+  bodyBudgetBytes: int(32 * 1024 * 1024, 1024, 64 * 1024 ** 3),
+  /** BERTH_STDIN_BUFFER_BYTES: bytes waiting for one server to read its stdin; above it requests get UPSTREAM_BUSY. One message of any size is always let through. */
+  stdinBufferBytes: int(4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+  /** BERTH_MAX_SESSIONS_PER_TOKEN: MCP sessions one token may hold on a deployment (at its cap its own least recently used idle session goes). Default: no cap of its own (BERTH_MAX_SESSIONS). */
+  maxSessionsPerToken: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  /** BERTH_MAX_SESSIONS_PER_ADDRESS: the same per client address (IPv6: per /64). Default: no cap of its own (BERTH_MAX_SESSIONS). */
+  maxSessionsPerAddress: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  /** BERTH_SESSION_EVICT_AFTER_S: a session idle at least this long may be evicted to admit a new one at a session cap (a client pausing between calls keeps its session). */
+  sessionEvictAfterS: int(30, 0, 86_400),
+  /** BERTH_RATE_PER_TOKEN: requests per second one token may make, sustained (MCP and API counted apart); 0 turns the limit off. */
+  ratePerToken: int(10_000, 0, 10_000_000),
+  /** BERTH_BURST_PER_TOKEN: requests a token may make at once above that rate. */
+  burstPerToken: int(20_000, 1, 100_000_000),
+  /** BERTH_RATE_PER_DEPLOYMENT: MCP requests per second one deployment takes, from all clients together; 0 turns the limit off. */
+  ratePerDeployment: int(20_000, 0, 10_000_000),
+  /** BERTH_BURST_PER_DEPLOYMENT */
+  burstPerDeployment: int(40_000, 1, 100_000_000),
 });
 export type Config = z.infer<typeof ConfigSchema> & { databaseUrl: string; publicUrl: string; masterKeyFile: string };
 
@@ -138,6 +174,23 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   masterKey: 'BERTH_MASTER_KEY',
   previousMasterKey: 'BERTH_PREVIOUS_MASTER_KEY',
   masterKeyFile: 'BERTH_MASTER_KEY_FILE',
+  headersTimeoutS: 'BERTH_HEADERS_TIMEOUT_S',
+  bodyTimeoutS: 'BERTH_BODY_TIMEOUT_S',
+  idleTimeoutS: 'BERTH_IDLE_TIMEOUT_S',
+  maxConnections: 'BERTH_MAX_CONNECTIONS',
+  maxConnectionsPerAddress: 'BERTH_MAX_CONNECTIONS_PER_ADDRESS',
+  clientBufferBytes: 'BERTH_CLIENT_BUFFER_BYTES',
+  clientDrainTimeoutS: 'BERTH_CLIENT_DRAIN_TIMEOUT_S',
+  outboundBudgetBytes: 'BERTH_OUTBOUND_BUDGET_BYTES',
+  bodyBudgetBytes: 'BERTH_BODY_BUDGET_BYTES',
+  stdinBufferBytes: 'BERTH_STDIN_BUFFER_BYTES',
+  maxSessionsPerToken: 'BERTH_MAX_SESSIONS_PER_TOKEN',
+  maxSessionsPerAddress: 'BERTH_MAX_SESSIONS_PER_ADDRESS',
+  sessionEvictAfterS: 'BERTH_SESSION_EVICT_AFTER_S',
+  ratePerToken: 'BERTH_RATE_PER_TOKEN',
+  burstPerToken: 'BERTH_BURST_PER_TOKEN',
+  ratePerDeployment: 'BERTH_RATE_PER_DEPLOYMENT',
+  burstPerDeployment: 'BERTH_BURST_PER_DEPLOYMENT',
 };
 
 /** Read and check the configuration. The only place Berth reads process.env. Throws CONFIG_INVALID naming each bad variable. */
@@ -149,26 +202,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   Object.assign(raw, overrides);
   const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    // A list setting's issue names an element (`remoteAllow.2`, `mountRoots.0`): report the variable.
-    const issues = issuesOf(parsed.error).map((i) => ({ ...i, field: ENV_KEYS[i.field.split('.')[0] as keyof typeof ENV_KEYS] ?? i.field }));
+  // A list setting's issue names an element (`remoteAllow.2`, `mountRoots.0`): report the variable.
+  const issues = parsed.success ? crossFieldIssues(parsed.data) : issuesOf(parsed.error).map((i) => ({ ...i, field: ENV_KEYS[i.field.split('.')[0] as keyof typeof ENV_KEYS] ?? i.field }));
+  if (!parsed.success || issues.length > 0) {
     throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
   }
   const c = parsed.data;
-  if (c.masterKey !== undefined && c.masterKeyFile !== undefined) {
-    throw new BerthError('CONFIG_INVALID', 'Invalid configuration: set BERTH_MASTER_KEY or BERTH_MASTER_KEY_FILE, not both', { issues: [{ field: 'BERTH_MASTER_KEY_FILE', message: 'set together with BERTH_MASTER_KEY' }] });
-  }
-  const over = (
-    [
-      ['serverMemoryMb', 'serverMaxMemoryMb'],
-      ['serverPids', 'serverMaxPids'],
-      ['serverCpus', 'serverMaxCpus'],
-    ] as const
-  ).filter(([d, m]) => c[d] > c[m]);
-  if (over.length > 0) {
-    const issues = over.map(([d, m]) => ({ field: ENV_KEYS[d], message: `${c[d]} is above ${ENV_KEYS[m]} (${c[m]})` }));
-    throw new BerthError('CONFIG_INVALID', `Invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
-  }
   const dataDir = resolve(c.dataDir);
   const shownHost = c.host === '0.0.0.0' || c.host === '::' ? '127.0.0.1' : c.host;
   return {
@@ -178,6 +217,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     masterKeyFile: c.masterKeyFile === undefined ? resolve(dataDir, 'master.key') : resolve(c.masterKeyFile),
     publicUrl: (c.publicUrl ?? `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${c.port}`).replace(/\/+$/, ''),
   };
+}
+
+/** Settings that are only valid together. */
+function crossFieldIssues(c: z.infer<typeof ConfigSchema>): { field: string; message: string }[] {
+  const issues: { field: string; message: string }[] = [];
+  if (c.masterKey !== undefined && c.masterKeyFile !== undefined) issues.push({ field: ENV_KEYS.masterKeyFile, message: 'set BERTH_MASTER_KEY or BERTH_MASTER_KEY_FILE, not both' });
+  for (const [d, m] of [
+    ['serverMemoryMb', 'serverMaxMemoryMb'],
+    ['serverPids', 'serverMaxPids'],
+    ['serverCpus', 'serverMaxCpus'],
+  ] as const) {
+    if (c[d] > c[m]) issues.push({ field: ENV_KEYS[d], message: `${c[d]} is above ${ENV_KEYS[m]} (${c[m]})` });
+  }
+  if (c.headersTimeoutS > c.bodyTimeoutS) issues.push({ field: ENV_KEYS.headersTimeoutS, message: `must not exceed BERTH_BODY_TIMEOUT_S (${c.bodyTimeoutS})` });
+  if (c.bodyBudgetBytes < c.maxBodyBytes) issues.push({ field: ENV_KEYS.bodyBudgetBytes, message: `must be at least BERTH_MAX_BODY_BYTES (${c.maxBodyBytes}), or the largest body could never be read` });
+  return issues;
 }
 
 /** Parse BERTH_DATABASE_URL into a store config. */

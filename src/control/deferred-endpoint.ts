@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError } from '../core/errors.js';
 import type { ToolSummary } from '../core/index.js';
 import { sendError } from '../mcp/http.js';
-import type { EndpointStats } from '../mcp/types.js';
+import type { ClientIdentity, EndpointStats } from '../mcp/types.js';
 import type { ManagedEndpoint } from './reconciler.js';
 
 const IDLE: EndpointStats = { sessions: 0, processes: 0, inFlight: 0 };
@@ -27,15 +27,15 @@ export class DeferredEndpoint implements ManagedEndpoint {
     await inner.start();
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
-    if (this.#inner) return this.#inner.handle(req, res, body);
+  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
+    if (this.#inner) return this.#inner.handle(req, res, body, client);
     sendError(res, new BerthError('UPSTREAM_UNAVAILABLE', 'The MCP server is not started'));
   }
 
-  async handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string): Promise<void> {
+  async handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string, client?: ClientIdentity): Promise<void> {
     if (!this.#inner) return sendError(res, new BerthError('UPSTREAM_UNAVAILABLE', 'The MCP server is not started'));
     if (!this.#inner.handleLegacy) throw new BerthError('NOT_FOUND', 'This deployment does not serve the legacy HTTP+SSE transport');
-    return this.#inner.handleLegacy(req, res, body, kind, basePath);
+    return this.#inner.handleLegacy(req, res, body, kind, basePath, client);
   }
 
   probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {

@@ -4,9 +4,11 @@ import { authChallenge } from '../api/router.js';
 import { BerthError, toBerthError } from '../core/errors.js';
 import type { Principal } from '../core/index.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
-import type { McpEndpoint } from '../mcp/types.js';
-import { readBody } from './body.js';
+import type { ClientIdentity, McpEndpoint } from '../mcp/types.js';
+import { readBody, releaseBody } from './body.js';
 import { sendError as sendJsonRpcError } from '../mcp/http.js';
+import { clientIdentity } from './identity.js';
+import { retryAfterHeader, type RateLimiter } from './rate-limit.js';
 
 export interface GatewayDeps {
   /**
@@ -21,6 +23,12 @@ export interface GatewayDeps {
   maxBodyBytes: number;
   /** With `mcp.example.com`, `ID.mcp.example.com/mcp` routes to deployment ID. */
   baseDomain?: string;
+  /** Who sent a request, once authorized (default: `clientIdentity` of the principal and the socket's peer). */
+  identify?(req: IncomingMessage, principal: Principal): ClientIdentity;
+  /** Rate limits per token (principal) and per deployment; none when absent. */
+  rates?: { token: RateLimiter; deployment: RateLimiter };
+  /** Told which deployment a response is for (its log line names it if a slow client is cut off). */
+  outbound?: { forDeployment(res: ServerResponse, id: string): void };
 }
 
 export interface GatewayRoute {
@@ -36,9 +44,11 @@ const LEGACY_ROUTE = /^\/s\/([^/]*)\/(sse|message)\/?$/;
 /** The data plane: maps a request to a deployment and hands it to that deployment's MCP endpoint. */
 export class Gateway {
   private readonly hostSuffix: string | undefined;
+  private readonly identify: (req: IncomingMessage, principal: Principal) => ClientIdentity;
 
   constructor(private readonly deps: GatewayDeps) {
     this.hostSuffix = deps.baseDomain ? `.${deps.baseDomain.toLowerCase()}` : undefined;
+    this.identify = deps.identify ?? ((req, principal) => clientIdentity(principal.id, req.socket.remoteAddress));
   }
 
   /** The deployment a request addresses (`host`: the lower-cased effective Host), or null when it is not an MCP request. */
@@ -69,19 +79,27 @@ export class Gateway {
       if (!DEPLOYMENT_ID_PATTERN.test(route.id)) {
         throw new BerthError('DEPLOYMENT_NOT_FOUND', route.id ? `No deployment with id ${route.id}` : 'The endpoint URL has no deployment id: use /s/ID/mcp');
       }
-      await this.deps.authorize(req, route.id, route.legacy ? `${req.method} /s/:id/${route.legacy}` : `${req.method} /s/:id/mcp`);
+      const principal = await this.deps.authorize(req, route.id, route.legacy ? `${req.method} /s/:id/${route.legacy}` : `${req.method} /s/:id/mcp`);
       dropCredentials(req);
-      const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes) : EMPTY;
+      const client = this.identify(req, principal);
+      this.deps.outbound?.forDeployment(res, route.id);
+      // Before the body is read: a client over its rate costs Berth as little as possible.
+      this.deps.rates?.token.check(client.principal, 'this token');
+      this.deps.rates?.deployment.check(route.id, `deployment ${route.id}`);
+      // The body stays counted against the body budget until the endpoint has taken it (parsed it, written it to
+      // the server), so the copies a big request makes on its way are bounded by the budget as well.
+      const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes, { hold: true }) : EMPTY;
       const endpoint = await this.deps.endpointFor(route.id);
       if (req.method === 'POST') this.deps.onRequest(route.id);
-      if (!route.legacy) await endpoint.handle(req, res, body);
-      else if (endpoint.handleLegacy) await endpoint.handleLegacy(req, res, body, route.legacy, `/s/${encodeURIComponent(route.id)}`);
+      if (!route.legacy) await endpoint.handle(req, res, body, client);
+      else if (endpoint.handleLegacy) await endpoint.handleLegacy(req, res, body, route.legacy, `/s/${encodeURIComponent(route.id)}`, client);
       else throw new BerthError('NOT_FOUND', 'This deployment does not serve the legacy HTTP+SSE transport');
     } catch (err) {
       const e = toBerthError(err);
       const challenge = authChallenge(e, req);
-      if (challenge && !res.headersSent) res.setHeader('www-authenticate', challenge);
-      sendJsonRpcError(res, e);
+      sendJsonRpcError(res, e, { ...retryAfterHeader(e), ...(challenge ? { 'www-authenticate': challenge } : {}) });
+    } finally {
+      releaseBody(req);
     }
   }
 }

@@ -198,6 +198,8 @@ export abstract class IsolatedProcesses {
     const proc: IsoProc = { up: null as unknown as Upstream, role, session: null, pending: new Map(), primed: null, clientCaps: null, handshake: null };
     proc.up = new Upstream(raw, key, {
       maxLineBytes: this.opts.maxLineBytes,
+      maxStdinBytes: this.opts.maxStdinBytes,
+      pressure: this.opts.pressure,
       log: this.opts.log,
       onMessage: (m) => this.onUpstream(proc, m),
       onExit: (exit) => this.onExit(proc, exit),
@@ -271,6 +273,12 @@ export abstract class IsolatedProcesses {
       const err = errorResponse(req.id, INVALID_REQUEST, 'Invalid Request: the message is nested too deeply to forward');
       if (internal) internal(new Error(err.error.message));
       else exchange?.respond(err);
+      return;
+    }
+    if (proc.up.backlogged) {
+      const busy = proc.up.busyError(req.id);
+      if (internal) internal(new Error(busy.error.message));
+      else exchange?.respond(busy);
       return;
     }
     const timer = setTimeout(() => this.timedOut(proc, key, req), this.opts.limits.requestTimeoutMs);

@@ -8,7 +8,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '
 import { CreateMessageRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createIsolatedBridge } from './isolated.js';
 import type { IsolatedBridge, IsolatedBridgeOptions } from './types.js';
-import { ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawInitialize, rawPost, serveEndpoint, sseMessages, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
+import { ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, openGetStream, rawInitialize, rawPost, serveEndpoint, sseMessages, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
 import type { HttpFront, NodeSpawner } from '../../test/fixtures/mcp-helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -97,10 +97,12 @@ describe('isolated bridge', () => {
     expect(res.status).toBe(404);
   });
 
-  it('refuses sessions past max with 503', async () => {
+  it('refuses sessions past max with 503 when none is idle (each has a GET stream open)', async () => {
     const h = await setup({ isolated: { warm: 1, max: 2 } });
-    await rawInitialize(h.front.url);
-    await rawInitialize(h.front.url);
+    for (const sid of [await rawInitialize(h.front.url), await rawInitialize(h.front.url)]) {
+      const stream = await openGetStream(h.front.url, sid);
+      cleanups.push(async () => stream.close());
+    }
     const res = await rawPost(h.front.url, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '0' } } });
     expect(res.status).toBe(503);
     expect(h.bridge.stats().processes).toBe(2);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
-import type { EndpointStats, IsolatedBridge, IsolatedBridgeOptions } from './types.js';
+import type { ClientIdentity, EndpointStats, IsolatedBridge, IsolatedBridgeOptions } from './types.js';
 import type { Exchange } from './exchange.js';
 import type { SessionEndReason, TransportBackend } from './transport.js';
 import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
@@ -75,12 +75,12 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     if (spawned.some((ok) => !ok)) throw new Error('could not fill the warm pool: a process failed to start or to answer initialize');
   }
 
-  handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
-    return this.transport.handle(req, res, body);
+  handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
+    return this.transport.handle(req, res, body, client);
   }
 
-  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string): Promise<void> {
-    return this.transport.handleLegacy(req, res, body, kind, basePath);
+  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string, client?: ClientIdentity): Promise<void> {
+    return this.transport.handleLegacy(req, res, body, kind, basePath, client);
   }
 
   async probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {

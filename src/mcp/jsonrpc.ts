@@ -12,6 +12,9 @@
  * | -32011 | TOO_MANY_SESSIONS    | the deployment is at its session (or process) limit                |
  * | -32012 | SESSION_NOT_FOUND    | unknown or expired Mcp-Session-Id; re-initialize                   |
  * | -32013 | RESPONSE_TOO_LARGE   | the server's answer is longer than the stdout line limit (dropped) |
+ * | -32014 | UPSTREAM_BUSY        | the server is not reading its stdin: the bounded input buffer is full |
+ * | -32015 | RATE_LIMITED         | the token's or deployment's request rate is over its limit (HTTP 429) |
+ * | -32016 | SERVER_BUSY          | Berth is reading too many request bodies at once (HTTP 503)        |
  */
 
 export type JsonRpcId = string | number;
@@ -61,6 +64,9 @@ export const REQUEST_TIMEOUT = -32001;
 export const UPSTREAM_UNAVAILABLE = -32010;
 export const TOO_MANY_SESSIONS = -32011;
 export const SESSION_NOT_FOUND = -32012;
+export const UPSTREAM_BUSY = -32014;
+export const RATE_LIMITED = -32015;
+export const SERVER_BUSY = -32016;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

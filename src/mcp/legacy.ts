@@ -12,6 +12,7 @@ import type { JsonRpcMessage } from './jsonrpc.js';
 import { errorResponse, isMessage, isNotification, isRequest } from './jsonrpc.js';
 import { rpcCodeFor } from './http.js';
 import type { Session, StreamableHttpTransport, TransportBackend } from './transport.js';
+import type { ClientIdentity } from './types.js';
 
 export type LegacyKind = 'sse' | 'message';
 
@@ -48,11 +49,11 @@ export class LegacySseFront<T> {
     private readonly log?: (line: string) => void,
   ) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: LegacyKind, basePath: string): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: LegacyKind, basePath: string, client?: ClientIdentity): Promise<void> {
     try {
       if (kind === 'sse') {
         if (req.method !== 'GET') return sendError(res, new BerthError('METHOD_NOT_ALLOWED', 'Method not allowed; use GET'), { allow: 'GET' });
-        return this.open(req, res, basePath);
+        return this.open(req, res, basePath, client);
       }
       if (req.method !== 'POST') return sendError(res, new BerthError('METHOD_NOT_ALLOWED', 'Method not allowed; use POST'), { allow: 'POST' });
       await this.message(req, res, body);
@@ -62,13 +63,13 @@ export class LegacySseFront<T> {
     }
   }
 
-  private open(req: IncomingMessage, res: ServerResponse, basePath: string): void {
+  private open(req: IncomingMessage, res: ServerResponse, basePath: string, client: ClientIdentity | undefined): void {
     if (!acceptsAll(headerValue(req, 'accept'), ['text/event-stream'])) {
       return sendError(res, new BerthError('NOT_ACCEPTABLE', 'Not Acceptable: Accept must include text/event-stream'));
     }
     const session = this.transport.newSession('legacy');
     try {
-      this.transport.admit(session);
+      this.transport.admit(session, client);
     } catch (err) {
       session.ended = true;
       this.backend.sessionEnded(session, 'rejected');

@@ -1,16 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
 import type { ExitInfo } from '../runtime/types.js';
-import type { BridgeOptions, EndpointStats, SharedBridge } from './types.js';
+import type { BridgeOptions, ClientIdentity, EndpointStats, SharedBridge } from './types.js';
 import type { Exchange } from './exchange.js';
 import type { Session, SessionEndReason, TransportBackend } from './transport.js';
 import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
 import { StreamableHttpTransport } from './transport.js';
 import { BerthError } from '../core/errors.js';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import type { JsonRpcFailure, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import {
   METHOD_NOT_FOUND,
   REQUEST_TIMEOUT,
+  UPSTREAM_BUSY,
   UPSTREAM_EXITED,
   UPSTREAM_UNAVAILABLE,
   errorResponse,
@@ -24,7 +25,7 @@ import {
 } from './jsonrpc.js';
 import { isSupportedVersion } from './http.js';
 import { Supervisor } from './supervisor.js';
-import { describeExit } from './upstream.js';
+import { DEFAULT_MAX_STDIN_BYTES, describeExit } from './upstream.js';
 import { collectTools } from './probe.js';
 
 interface SharedSession {
@@ -64,8 +65,12 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   readonly listenSupport = { listChanged: true, resources: true };
   private nextId = 1;
   private closing = false;
+  /** Bytes of requests not yet written to the process (it is starting, or restarting). */
+  private queued = 0;
+  private readonly maxQueued: number;
 
   constructor(private readonly opts: BridgeOptions) {
+    this.maxQueued = opts.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES;
     this.transport = new StreamableHttpTransport(this, {
       limits: opts.limits,
       sseAfterMs: opts.timing?.sseAfterMs,
@@ -85,12 +90,12 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     return this.sup.start();
   }
 
-  handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
-    return this.transport.handle(req, res, body);
+  handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
+    return this.transport.handle(req, res, body, client);
   }
 
-  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string): Promise<void> {
-    return this.transport.handleLegacy(req, res, body, kind, basePath);
+  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string, client?: ClientIdentity): Promise<void> {
+    return this.transport.handleLegacy(req, res, body, kind, basePath, client);
   }
 
   async probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {
@@ -150,8 +155,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     const rid = msg.params?.requestId;
     for (const [uid, p] of this.pending) {
       if (p.session !== session || p.clientId !== rid) continue;
-      this.pending.delete(uid);
-      clearTimeout(p.timer);
+      this.remove(uid, p);
       if (p.json === null) this.sup.up?.send({ ...msg, params: { ...msg.params, requestId: uid } });
       p.exchange?.abandon();
       return;
@@ -168,8 +172,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     if (subs) for (const uri of subs) this.dropSubscriber(session, uri);
     for (const [uid, p] of this.pending) {
       if (p.session !== session) continue;
-      this.pending.delete(uid);
-      clearTimeout(p.timer);
+      this.remove(uid, p);
       if (p.json === null) this.sendCancel(uid, 'session ended');
     }
   }
@@ -239,15 +242,46 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       else exchange?.respond(err);
       return;
     }
+    const up = this.sup.ready ? this.sup.up : null;
+    const busy = up?.backlogged ? up.busyError(req.id) : !up && this.queued > 0 && this.queued + json.length > this.maxQueued ? this.queueFull(req.id) : null;
+    if (busy) {
+      if (internal) internal(new Error(busy.error.message));
+      else exchange?.respond(busy);
+      return;
+    }
     const timer = setTimeout(() => this.timedOut(uid), this.opts.limits.requestTimeoutMs);
     const p: Pending = { session, exchange, clientId: req.id, clientToken, json, timer, internal };
     this.pending.set(uid, p);
-    if (this.sup.ready) this.write(p);
+    this.queued += json.length;
+    if (this.sup.ready) this.write(uid, p);
     else this.sup.ensureRunning();
   }
 
-  private write(p: Pending): void {
-    if (p.json !== null && this.sup.up?.send(p.json)) p.json = null;
+  /** Write a pending request to the process; a server that does not read its stdin gets no more (UPSTREAM_BUSY). */
+  private write(uid: number, p: Pending): void {
+    const up = this.sup.up;
+    if (p.json === null || !up) return;
+    if (up.backlogged) {
+      this.remove(uid, p);
+      this.reply(p, up.busyError(p.clientId));
+      return;
+    }
+    if (!up.send(p.json)) return;
+    this.queued -= p.json.length;
+    p.json = null;
+  }
+
+  /** Forget a pending request (its timer too); what it had not written yet no longer counts as queued. */
+  private remove(uid: number, p: Pending): void {
+    this.pending.delete(uid);
+    clearTimeout(p.timer);
+    if (p.json !== null) this.queued -= p.json.length;
+  }
+
+  /** The answer to a request that does not fit the queue of requests waiting for the process to start. */
+  private queueFull(id: JsonRpcId): JsonRpcFailure {
+    const message = `MCP server busy: it is not ready, and ${this.queued} bytes of requests already wait for it (limit ${this.maxQueued}, BERTH_STDIN_BUFFER_BYTES); retry shortly`;
+    return errorResponse(id, UPSTREAM_BUSY, message, { code: 'UPSTREAM_BUSY', waitingBytes: this.queued, maxStdinBytes: this.maxQueued });
   }
 
   private internalRequest(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
@@ -272,7 +306,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   private timedOut(uid: number): void {
     const p = this.pending.get(uid);
     if (!p) return;
-    this.pending.delete(uid);
+    this.remove(uid, p);
     if (p.json === null) this.sendCancel(uid, 'request timed out');
     const ms = this.opts.limits.requestTimeoutMs;
     this.reply(p, errorResponse(p.clientId, REQUEST_TIMEOUT, `Request timed out: the MCP server gave no answer within ${ms} ms`));
@@ -289,7 +323,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
         this.opts.log?.(`bridge ${this.opts.deploymentId}: re-subscribe ${uri} failed: ${err.message}`),
       );
     }
-    for (const p of this.pending.values()) this.write(p);
+    for (const [uid, p] of this.pending) this.write(uid, p);
   }
 
   /** The process exited: requests already written upstream will never be answered. */
@@ -298,16 +332,14 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     const data = { exitCode: exit.code, signal: exit.signal };
     for (const [uid, p] of this.pending) {
       if (p.json !== null) continue;
-      this.pending.delete(uid);
-      clearTimeout(p.timer);
+      this.remove(uid, p);
       this.reply(p, errorResponse(p.clientId, UPSTREAM_EXITED, `MCP server process exited (${why}) before answering`, data));
     }
   }
 
   private failAll(code: number, message: string): void {
     for (const [uid, p] of this.pending) {
-      this.pending.delete(uid);
-      clearTimeout(p.timer);
+      this.remove(uid, p);
       this.reply(p, errorResponse(p.clientId, code, message));
     }
   }
@@ -318,8 +350,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     if (isResponse(m)) {
       const p = typeof m.id === 'number' ? this.pending.get(m.id) : undefined;
       if (!p) return;
-      this.pending.delete(m.id as number);
-      clearTimeout(p.timer);
+      this.remove(m.id as number, p);
       if (p.internal) p.internal(m);
       else {
         m.id = p.clientId;

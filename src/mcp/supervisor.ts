@@ -112,6 +112,8 @@ export class Supervisor {
       const proc = await this.opts.spawn(INSTANCE_KEY);
       up = new Upstream(proc, INSTANCE_KEY, {
         maxLineBytes: this.opts.maxLineBytes,
+        maxStdinBytes: this.opts.maxStdinBytes,
+        pressure: this.opts.pressure,
         log: this.opts.log,
         onMessage: (m) => this.onMessage(up, m),
         onExit: (exit) => this.onExit(up, exit),

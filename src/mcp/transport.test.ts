@@ -1,38 +1,25 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSharedBridge } from './shared.js';
-import type { BridgeOptions, SharedBridge } from './types.js';
+import type { BridgeOptions } from './types.js';
 import {
   ECHO_SERVER,
-  FAST_RESTART,
   LIMITS,
   RAW_SERVER,
-  nodeSpawner,
   openGetStream,
   rawInitialize,
   rawPost,
-  serveEndpoint,
   sseMessages,
+  startSharedBridge,
   textOf,
   waitFor,
 } from '../../test/fixtures/mcp-helpers.js';
-import type { HttpFront } from '../../test/fixtures/mcp-helpers.js';
+import type { SharedHarness } from '../../test/fixtures/mcp-helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(over: Partial<BridgeOptions> = {}, script = ECHO_SERVER): Promise<{ bridge: SharedBridge; front: HttpFront; logs: string[] }> {
-  const spawner = nodeSpawner(script);
-  const logs: string[] = [];
-  const bridge = createSharedBridge({ deploymentId: 't', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS, log: (l) => logs.push(l), ...over });
-  cleanups.push(() => spawner.stopAll());
-  cleanups.push(() => bridge.close());
-  await bridge.start();
-  const front = await serveEndpoint(bridge);
-  cleanups.push(() => front.close());
-  return { bridge, front, logs };
-}
+const setup = (over: Partial<BridgeOptions> = {}, script = ECHO_SERVER): Promise<SharedHarness> => startSharedBridge(script, over, cleanups);
 
 const call = (id: number, name: string, args: Record<string, unknown>, meta?: Record<string, unknown>): unknown => ({
   jsonrpc: '2.0',
@@ -172,10 +159,12 @@ describe('Streamable HTTP transport: sessions', () => {
     expect(ok.status).toBe(200);
   });
 
-  it('refuses initialize with 503 at maxSessions', async () => {
+  it('refuses initialize with 503 at maxSessions when no session is idle (each has a GET stream open)', async () => {
     const { front } = await setup({ limits: { ...LIMITS, maxSessions: 2 } });
-    await rawInitialize(front.url);
-    await rawInitialize(front.url);
+    for (const sid of [await rawInitialize(front.url), await rawInitialize(front.url)]) {
+      const stream = await openGetStream(front.url, sid);
+      cleanups.push(async () => stream.close());
+    }
     const res = await rawPost(front.url, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '0' } } });
     expect(res.status).toBe(503);
     expect(((await res.json()) as RpcBody).error?.code).toBe(-32011);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { BerthError } from '../core/errors.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SessionLimits } from './types.js';
+import type { ClientIdentity, SessionLimits } from './types.js';
+import { SessionAdmission } from './admission.js';
 import { PostExchange } from './exchange.js';
 import type { Exchange, ResumeHooks } from './exchange.js';
 import { GET_STREAM, ReplayLog, eventId, parseEventId, replayLimits } from './replay.js';
@@ -55,10 +56,12 @@ export interface Session<T> {
   prime: boolean;
   posts: Set<PostExchange> | null;
   ended: boolean;
+  /** Whose session it is (for the per-token and per-address caps), when the gateway said. */
+  owner: ClientIdentity | null;
   data: T;
 }
 
-export type SessionEndReason = 'deleted' | 'expired' | 'closed' | 'rejected' | 'upstream-exit';
+export type SessionEndReason = 'deleted' | 'expired' | 'closed' | 'rejected' | 'upstream-exit' | 'evicted';
 
 /** What the transport needs from a bridge mode (shared or isolated). */
 export interface TransportBackend<T> {
@@ -97,6 +100,7 @@ export class StreamableHttpTransport<T> {
   private readonly replayLimits: ReplayLimits;
   readonly stateless: StatelessFront | null;
   private readonly legacy: LegacySseFront<T>;
+  private readonly admission: SessionAdmission<T>;
 
   constructor(
     private readonly backend: TransportBackend<T>,
@@ -105,6 +109,7 @@ export class StreamableHttpTransport<T> {
     this.sseAfterMs = opts.sseAfterMs ?? 10_000;
     this.keepaliveMs = opts.keepaliveMs ?? 25_000;
     this.replayLimits = replayLimits(opts.limits.replay);
+    this.admission = new SessionAdmission(this.sessions, opts.limits, (s, reason) => this.endSession(s, reason), opts.log);
     this.legacy = new LegacySseFront(this, backend, opts.log);
     this.stateless = opts.stateless ? new StatelessFront(opts.stateless, { sseAfterMs: this.sseAfterMs, keepaliveMs: this.keepaliveMs, log: opts.log }) : null;
     const every = Math.max(20, Math.min(5_000, Math.floor(opts.limits.idleTimeoutMs / 4), this.keepaliveMs));
@@ -112,7 +117,7 @@ export class StreamableHttpTransport<T> {
     this.sweepTimer.unref();
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
     try {
       const version = headerValue(req, VERSION_HEADER);
       const modern = this.stateless !== null && headerValue(req, SESSION_HEADER) === undefined && isModernVersion(version);
@@ -130,7 +135,7 @@ export class StreamableHttpTransport<T> {
       }
       switch (req.method) {
         case 'POST':
-          await this.post(req, res, body);
+          await this.post(req, res, body, client);
           return;
         case 'GET':
           this.get(req, res);
@@ -148,12 +153,12 @@ export class StreamableHttpTransport<T> {
   }
 
   /** The legacy HTTP+SSE transport (2024-11-05): `kind` says which of its two URLs was addressed. */
-  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: LegacyKind, basePath: string): Promise<void> {
+  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: LegacyKind, basePath: string, client?: ClientIdentity): Promise<void> {
     if (this.closed) {
       sendError(res, new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closed'));
       return Promise.resolve();
     }
-    return this.legacy.handle(req, res, body, kind, basePath);
+    return this.legacy.handle(req, res, body, kind, basePath, client);
   }
 
   /** Send a message not tied to a request: on the GET stream, or kept in the replay log until one opens. */
@@ -183,6 +188,7 @@ export class StreamableHttpTransport<T> {
     if (session.ended) return;
     session.ended = true;
     this.sessions.delete(session.id);
+    this.admission.disown(session);
     this.backend.sessionEnded(session, reason);
     const stream = session.stream;
     session.stream = null;
@@ -212,16 +218,20 @@ export class StreamableHttpTransport<T> {
       prime: false,
       posts: null,
       ended: false,
+      owner: null,
       data: this.backend.newSessionData(),
     };
   }
 
-  /** Register a session that another front end (legacy SSE) opened; throws TOO_MANY_SESSIONS at the limit. */
-  admit(session: Session<T>): void {
+  /**
+   * Register a session that another front end (legacy SSE) opened, for `client`; at a cap an idle session
+   * makes room (SessionAdmission), else this throws TOO_MANY_SESSIONS.
+   */
+  admit(session: Session<T>, client?: ClientIdentity): void {
     if (this.closed) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closed');
-    if (this.sessions.size + this.initializing >= this.opts.limits.maxSessions) {
-      throw new BerthError('TOO_MANY_SESSIONS', 'Too many sessions: the deployment has reached its session limit');
-    }
+    const refused = this.admission.makeRoom(client, this.initializing);
+    if (refused) throw refused;
+    this.admission.own(session, client);
     this.sessions.set(session.id, session);
   }
 
@@ -288,10 +298,11 @@ export class StreamableHttpTransport<T> {
       return null;
     }
     session.lastSeen = Date.now();
+    this.admission.touch(session);
     return session;
   }
 
-  private async post(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+  private async post(req: IncomingMessage, res: ServerResponse, body: Buffer, client: ClientIdentity | undefined): Promise<void> {
     if (!isJsonContentType(headerValue(req, 'content-type'))) {
       sendError(res, new BerthError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported Media Type: Content-Type must be application/json'));
       return;
@@ -321,7 +332,7 @@ export class StreamableHttpTransport<T> {
         sendError(res, new BerthError('INVALID_JSONRPC', 'Invalid Request: initialize must be sent on its own, not in a batch'));
         return;
       }
-      await this.initialize(res, init);
+      await this.initialize(res, init, client);
       return;
     }
     const session = this.lookup(req, res);
@@ -339,6 +350,7 @@ export class StreamableHttpTransport<T> {
     exchange.onDone = () => {
       session.open--;
       session.lastSeen = Date.now();
+      this.admission.touch(session);
       session.posts?.delete(exchange);
       if (session.posts?.size === 0) session.posts = null;
     };
@@ -380,18 +392,21 @@ export class StreamableHttpTransport<T> {
     else this.backend.response(session, m);
   }
 
-  private async initialize(res: ServerResponse, init: JsonRpcRequest): Promise<void> {
-    if (this.sessions.size + this.initializing >= this.opts.limits.maxSessions) {
-      sendError(res, new BerthError('TOO_MANY_SESSIONS', 'Too many sessions: the deployment has reached its session limit'));
+  private async initialize(res: ServerResponse, init: JsonRpcRequest, client: ClientIdentity | undefined): Promise<void> {
+    const refused = this.admission.makeRoom(client, this.initializing);
+    if (refused) {
+      sendError(res, refused);
       return;
     }
     const session = this.newSession('streamable');
+    this.admission.own(session, client);
     this.initializing++;
     let answer: JsonRpcResponse;
     try {
-      answer = await this.backend.initialize(session, init);
+      answer = await this.initializeBackend(session, init);
     } catch (err) {
       session.ended = true;
+      this.admission.disown(session);
       this.backend.sessionEnded(session, 'rejected');
       if (err instanceof BerthError) sendError(res, err);
       else sendError(res, new BerthError('INTERNAL', `Initialize failed: ${err instanceof Error ? err.message : String(err)}`));
@@ -401,6 +416,7 @@ export class StreamableHttpTransport<T> {
     }
     if ('error' in answer || this.closed || res.destroyed) {
       session.ended = true;
+      this.admission.disown(session);
       this.backend.sessionEnded(session, 'rejected');
       if (!res.destroyed) sendJson(res, 200, JSON.stringify(answer));
       return;
@@ -409,6 +425,20 @@ export class StreamableHttpTransport<T> {
     session.prime = String((answer.result as { protocolVersion?: unknown } | null)?.protocolVersion) >= PRIMING_SINCE;
     this.sessions.set(session.id, session);
     sendJson(res, 200, JSON.stringify(answer), { [SESSION_HEADER]: session.id });
+  }
+
+  /**
+   * The backend's initialize. A backend at its own limit (isolated mode's processes, taken by listen streams
+   * and stateless calls too) refuses with TOO_MANY_SESSIONS: an idle session then makes room, once.
+   */
+  private async initializeBackend(session: Session<T>, init: JsonRpcRequest): Promise<JsonRpcResponse> {
+    try {
+      return await this.backend.initialize(session, init);
+    } catch (err) {
+      const full = err instanceof BerthError && err.code === 'TOO_MANY_SESSIONS';
+      if (!full || session.ended || !this.admission.evict(() => true, 'the limit of processes')) throw err;
+      return this.backend.initialize(session, init);
+    }
   }
 
   private get(req: IncomingMessage, res: ServerResponse): void {

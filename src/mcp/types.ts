@@ -4,20 +4,42 @@ import type { ExitInfo, StdioProcess } from '../runtime/types.js';
 import type { ReplayLimits } from './replay.js';
 
 /**
+ * Who sends a request, as the gateway knows it: sessions are counted (and evicted) per principal and per
+ * address, rate limits are kept per principal.
+ */
+export interface ClientIdentity {
+  /** The id of the token the request carried, or `anonymous`. Never the token itself. */
+  principal: string;
+  /** The client's address as the connection caps count it (an IPv6 client: its /64). */
+  address: string;
+}
+
+/**
+ * How far behind Berth is on its clients as a whole. While `high`, bridges stop reading their servers'
+ * stdout (a server then blocks on its own writes) instead of buffering for clients that cannot keep up.
+ */
+export interface OutboundPressure {
+  readonly high: boolean;
+  /** `listener(true)` when the pressure rises over its budget, `listener(false)` when it has fallen back; returns an unsubscribe. */
+  subscribe(listener: (high: boolean) => void): () => void;
+}
+
+/**
  * Something that serves the MCP Streamable HTTP transport for one deployment.
  * The gateway has already matched the route, checked the body size and read the body.
  */
 export interface McpEndpoint {
   /**
    * Handle one HTTP request addressed to the deployment's MCP endpoint (POST, GET or DELETE).
-   * `body` is the raw request body (empty for GET/DELETE). Never throws: answers errors itself.
+   * `body` is the raw request body (empty for GET/DELETE). `client` (when the gateway knows it) is whom a new
+   * session belongs to, for the per-token and per-address session caps. Never throws: answers errors itself.
    */
-  handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void>;
+  handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void>;
   /**
    * The legacy HTTP+SSE transport (protocol 2024-11-05): `kind` 'sse' is `GET BASE/sse` (the stream),
    * 'message' is `POST BASE/message?sessionId=…`. `basePath` (e.g. `/s/ID`) prefixes the endpoint event's URL.
    */
-  handleLegacy?(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string): Promise<void>;
+  handleLegacy?(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string, client?: ClientIdentity): Promise<void>;
   /** Health probe: an MCP round trip (tools/list). Rejects on failure or after `timeoutMs`. */
   probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }>;
   stats(): EndpointStats;
@@ -62,8 +84,20 @@ export interface RestartPolicy {
 export interface SessionLimits {
   /** Idle sessions are forgotten after this long. */
   idleTimeoutMs: number;
-  /** Most concurrent sessions per deployment. */
+  /**
+   * Most concurrent sessions per deployment. At the cap a new session takes the place of the least recently
+   * used idle one (no stream open, no request in flight); it is refused only when none is idle.
+   */
   maxSessions: number;
+  /** Most sessions one principal (token) may hold; at it, its own least recently used idle session goes. Default: maxSessions. */
+  maxSessionsPerPrincipal?: number;
+  /** The same per client address. Default: maxSessions. */
+  maxSessionsPerAddress?: number;
+  /**
+   * A session must have been idle this long before it may be evicted to make room (default 0): a client pausing
+   * between calls keeps its session, an abandoned one goes.
+   */
+  evictIdleAfterMs?: number;
   /** A request with no answer after this long gets a JSON-RPC error. */
   requestTimeoutMs: number;
   /** Per-session caps of the SSE replay log (defaults: 128 messages, 64 KiB). */
@@ -82,6 +116,13 @@ export interface BridgeOptions {
   events?: BridgeEvents;
   /** Longest stdout line accepted from a server (default 64 MiB); longer lines are dropped and logged. */
   maxLineBytes?: number;
+  /**
+   * Bytes that may wait for a server to read its stdin (default 4 MiB). Over it, requests are answered with
+   * UPSTREAM_BUSY and other messages are dropped (logged); one message of any size always fits.
+   */
+  maxStdinBytes?: number;
+  /** While high, the bridge stops reading its servers' stdout (see OutboundPressure). */
+  pressure?: OutboundPressure;
   /** Bridge lifecycle lines and stray (non JSON-RPC) stdout lines. */
   log?: (line: string) => void;
   /** Berth's version, sent as clientInfo.version in the bridge's own initialize. */

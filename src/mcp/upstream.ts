@@ -1,6 +1,8 @@
 import type { ExitInfo, StdioProcess } from '../runtime/types.js';
-import type { JsonRpcId, JsonRpcMessage } from './jsonrpc.js';
-import { RESPONSE_TOO_LARGE, errorResponse, isMessage } from './jsonrpc.js';
+import type { JsonRpcFailure, JsonRpcId, JsonRpcMessage } from './jsonrpc.js';
+import { RESPONSE_TOO_LARGE, UPSTREAM_BUSY, errorResponse, isMessage } from './jsonrpc.js';
+import { LogThrottle, andMore } from './throttle.js';
+import type { OutboundPressure } from './types.js';
 import { DEFAULT_MAX_LINE_BYTES, readLines } from './lines.js';
 import type { PeekKind } from './peek.js';
 import { peekMessage } from './peek.js';
@@ -17,6 +19,10 @@ export interface OversizeLine {
 
 export interface UpstreamOptions {
   maxLineBytes?: number;
+  /** Bytes that may wait for the server to read its stdin (default 4 MiB); see `backlogged`. */
+  maxStdinBytes?: number;
+  /** While high, stdout is not read (the server blocks on its own writes). */
+  pressure?: OutboundPressure;
   log?: (line: string) => void;
   onMessage(msg: JsonRpcMessage): void;
   onExit(exit: ExitInfo): void;
@@ -25,6 +31,9 @@ export interface UpstreamOptions {
 }
 
 const NOISE_PREVIEW = 200;
+export const DEFAULT_MAX_STDIN_BYTES = 4 * 1024 * 1024;
+/** A server that does not read its stdin is logged at most once per this long. */
+const BACKLOG_LOG_MS = 10_000;
 
 /**
  * One stdio MCP server process seen as a stream of JSON-RPC messages: newline-delimited JSON in
@@ -41,6 +50,9 @@ export class Upstream {
   /** Set when Berth asked the process to stop (the exit is expected). */
   stopping = false;
   private readonly detach: () => void;
+  private readonly maxStdin: number;
+  private readonly backlogLog = new LogThrottle(BACKLOG_LOG_MS);
+  private unsubscribe: (() => void) | null = null;
 
   constructor(
     readonly proc: StdioProcess,
@@ -58,20 +70,53 @@ export class Upstream {
     });
     proc.stdin.on('error', (err: Error) => log(`[${instanceKey}] stdin error: ${err.message}`));
     proc.stdout.on('error', (err: Error) => log(`[${instanceKey}] stdout error: ${err.message}`));
+    this.maxStdin = opts.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES;
+    const pressure = opts.pressure;
+    if (pressure) {
+      // Berth as a whole is behind on its clients: stop reading, so the server blocks instead of Berth buffering.
+      const apply = (high: boolean): void => {
+        if (!this.alive) return;
+        if (high) proc.stdout.pause();
+        else proc.stdout.resume();
+      };
+      this.unsubscribe = pressure.subscribe(apply);
+      if (pressure.high) apply(true);
+    }
     void proc.exited.then((exit) => {
       this.exitInfo = exit;
+      this.unsubscribe?.();
       this.detach();
       opts.onExit(exit);
     });
+  }
+
+  /**
+   * The server is not reading its stdin: more than `maxStdinBytes` wait for it. `send` refuses messages
+   * meanwhile; a bridge answers requests with `busyError` instead of queueing them.
+   */
+  get backlogged(): boolean {
+    return this.proc.stdin.writableLength > this.maxStdin;
+  }
+
+  /** The UPSTREAM_BUSY answer to a request refused because the server is backlogged. */
+  busyError(id: JsonRpcId): JsonRpcFailure {
+    this.logBacklog();
+    const waiting = this.proc.stdin.writableLength;
+    const message = `MCP server busy: it is not reading its input (${waiting} bytes are waiting for it, over the limit of ${this.maxStdin}, BERTH_STDIN_BUFFER_BYTES); retry shortly`;
+    return errorResponse(id, UPSTREAM_BUSY, message, { code: 'UPSTREAM_BUSY', waitingBytes: waiting, maxStdinBytes: this.maxStdin });
   }
 
   get alive(): boolean {
     return this.exitInfo === null;
   }
 
-  /** Write one message (an object, or already-serialised JSON without a newline). */
+  /** Write one message (an object, or already-serialised JSON without a newline); false when the process is gone or backlogged. */
   send(msg: object | string): boolean {
     if (!this.alive || this.proc.stdin.destroyed || this.proc.stdin.writableEnded) return false;
+    if (this.backlogged) {
+      this.logBacklog();
+      return false;
+    }
     const text = typeof msg === 'string' ? msg : JSON.stringify(msg);
     const stdin = this.proc.stdin;
     // Messages written in the same turn leave in one write to the pipe (under load, many sessions' requests).
@@ -82,6 +127,11 @@ export class Upstream {
     }
     stdin.write(text + '\n');
     return true;
+  }
+
+  private logBacklog(): void {
+    const quiet = this.backlogLog.hit();
+    if (quiet !== null) this.opts.log?.(`[${this.instanceKey}] the server is not reading its stdin: ${this.proc.stdin.writableLength} bytes wait for it (limit ${this.maxStdin}, BERTH_STDIN_BUFFER_BYTES); messages to it are refused until it reads${andMore(quiet)}`);
   }
 
   private readonly maxLineBytes: number;

@@ -5,7 +5,7 @@
  */
 
 /** HTTP statuses Berth (or Node's HTTP parser in front of it) may answer a fuzz request with. */
-export const ALLOWED_STATUS = new Set([200, 202, 204, 400, 401, 403, 404, 405, 406, 413, 415, 431, 503]);
+export const ALLOWED_STATUS = new Set([200, 202, 204, 400, 401, 403, 404, 405, 406, 413, 415, 429, 431, 503]);
 
 /** The gateway's own routes (as in src/gateway/gateway.ts): paths that must answer in JSON-RPC. */
 const PATH_ROUTE = /^\/s\/([^/]*)\/(mcp|sse|message)\/?$/;

@@ -20,7 +20,7 @@ import type { ToolSummary } from '../../core/index.js';
 import { SESSION_HEADER, VERSION_HEADER, headerValue, sendError } from '../http.js';
 import { createIsolatedBridge } from '../isolated.js';
 import { PROTOCOL_VERSION_KEY, claimsEnvelope, isModernVersion } from '../modern.js';
-import type { BridgeEvents, BridgeTiming, EndpointStats, IsolatedBridge, McpEndpoint, RestartPolicy, SessionLimits } from '../types.js';
+import type { BridgeEvents, BridgeTiming, ClientIdentity, EndpointStats, IsolatedBridge, McpEndpoint, RestartPolicy, SessionLimits } from '../types.js';
 import type { RemoteChannel } from './channel.js';
 import { detectTransport, fetchDiscover, type Detection, type RemoteTransport } from './detect.js';
 import { RemoteEndpoint } from './remote-endpoint.js';
@@ -132,21 +132,21 @@ export class AutoEndpoint implements McpEndpoint {
     this.opts.log?.(`remote transport ${setting === 'auto' ? 'detected' : 'set'}: ${d.transport}${d.modern && d.transport === 'streamable-http' ? ' + stateless' : ''} — the remote speaks ${DESCRIBE[key]} (${d.evidence.join('; ')})`);
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
     const d = this.detection;
     const bridge = this.bridge;
     if (!d || !bridge) return sendError(res, new BerthError('UPSTREAM_UNAVAILABLE', 'The remote endpoint is not started'));
     if (this.proxy && this.proxied(d, req, body)) return this.proxy.handle(req, res, body);
-    return bridge.handle(req, res, body);
+    return bridge.handle(req, res, body, client);
   }
 
-  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string): Promise<void> {
+  handleLegacy(req: IncomingMessage, res: ServerResponse, body: Buffer, kind: 'sse' | 'message', basePath: string, client?: ClientIdentity): Promise<void> {
     const bridge = this.bridge;
     if (!bridge?.handleLegacy) {
       sendError(res, new BerthError('UPSTREAM_UNAVAILABLE', 'The remote endpoint is not started'));
       return Promise.resolve();
     }
-    return bridge.handleLegacy(req, res, body, kind, basePath);
+    return bridge.handleLegacy(req, res, body, kind, basePath, client);
   }
 
   async probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {

@@ -3,17 +3,8 @@ import { BerthError } from '../core/errors.js';
 import { hashToken, newToken, newTokenId, parseOrThrow, parseScope, TOKEN_PATTERN, type Principal, type Scope } from '../core/index.js';
 import type { TokenRecord, TokenStore } from '../store/types.js';
 
-/** A token as the API shows it: never the token, never its hash. */
-export interface TokenView {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: Scope[];
-  created_at: string;
-  created_by: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-  last_used_at: string | null;
+/** A token as the API shows it: its record without the hash (and never the token), and whether it can be used. */
+export interface TokenView extends Omit<TokenRecord, 'hash'> {
   status: 'active' | 'expired' | 'revoked';
 }
 
@@ -181,20 +172,9 @@ export class TokenService {
     this.deps.tokens.touchToken(id, new Date(now).toISOString()).catch((err: unknown) => this.deps.log?.('token use not recorded', { error: String(err) }));
   }
 
-  private view(t: TokenRecord): TokenView {
+  private view({ hash: _hash, ...t }: TokenRecord): TokenView {
     const status = t.revoked_at !== null ? 'revoked' : t.expires_at !== null && Date.parse(t.expires_at) <= this.now() ? 'expired' : 'active';
-    return {
-      id: t.id,
-      name: t.name,
-      prefix: t.prefix,
-      scopes: t.scopes,
-      created_at: t.created_at,
-      created_by: t.created_by,
-      expires_at: t.expires_at,
-      revoked_at: t.revoked_at,
-      last_used_at: t.last_used_at,
-      status,
-    };
+    return { ...t, status };
   }
 }
 

@@ -75,8 +75,7 @@ export interface App {
 const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5, windowMs: 120_000 };
 
 /** The process runtime as the config describes it; what no server may see is Berth's own data. */
-function createRuntime(config: Config, logs: LogStore): ProcessRuntime {
-  const db = databaseTarget(config.databaseUrl);
+function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>): ProcessRuntime {
   // Never to be mounted into a sandbox: the master key file and the SQLite database with its journal.
   const sqlite = db.kind === 'sqlite' ? [db.path, `${db.path}-wal`, `${db.path}-shm`] : [];
   const forbiddenPaths = [config.masterKeyFile, ...sqlite];
@@ -120,7 +119,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const store = redactingStore(stores.deployments, redact);
   const logs = overrides.logs ?? new FileLogStore({ dir: logsDir, redact });
   const bus = redactingBus(overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) })), redact);
-  const runtime = overrides.runtime ?? createRuntime(config, logs);
+  const runtime = overrides.runtime ?? createRuntime(config, logs, target);
   for (const notice of runtime.notices()) logger.warn(`SANDBOX: ${notice}`);
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
   // Timeouts, connection caps, bounded writes to clients, the body budget, rate limits (README "Abuse limits").

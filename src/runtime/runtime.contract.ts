@@ -50,17 +50,27 @@ export function nodeProgram(deploymentId: string, program: string, extra: Partia
 export function firstLine(p: StdioProcess, timeoutMs = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`no stdout line within ${timeoutMs} ms (got ${JSON.stringify(buf)})`)), timeoutMs);
+    let settled = false;
+    const timer = setTimeout(() => fail(`no stdout line within ${timeoutMs} ms`), timeoutMs);
+    const fail = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new Error(`${why} (got ${JSON.stringify(buf)})`));
+    };
     const onData = (d: Buffer): void => {
       buf += d.toString('utf8');
       const i = buf.indexOf('\n');
-      if (i >= 0) {
+      if (i >= 0 && !settled) {
+        settled = true;
         clearTimeout(timer);
         p.stdout.off('data', onData);
         resolve(buf.slice(0, i));
       }
     };
     p.stdout.on('data', onData);
+    // A process that exits without a line fails at once (its stderr is in the deployment's logs).
+    void p.exited.then((e) => setTimeout(() => fail(`the process exited (${e.signal ?? `code ${e.code}`}${e.reason ? `, ${e.reason}` : ''}) without a stdout line`), 50));
   });
 }
 

@@ -149,7 +149,10 @@ if (hostHas('sandbox network (bwrap + slirp4netns)', ['bwrap', 'egress'])) {
         const routes = execFileSync('ip', ['route'], { encoding: 'utf8' });
         process.stdout.write(JSON.stringify({ resolv: fs.readFileSync('/etc/resolv.conf', 'utf8'), del, routes }) + '\\n');`;
       const p = await rt.launch({ deploymentId: 'routes', instanceKey: 'main', command: 'node', args: ['-e', script], env: {} });
-      const r = JSON.parse(await firstLine(p)) as { resolv: string; del: string; routes: string };
+      const line = await firstLine(p).catch(async (err: Error) => {
+        throw new Error(`${err.message}; logs: ${(await logs.read('routes')).map((e) => e.line).join(' | ')}`);
+      });
+      const r = JSON.parse(line) as { resolv: string; del: string; routes: string };
       expect(r.resolv).toMatch(/^nameserver 10\.0\.2\.3$/m);
       expect(r.del).toMatch(/Operation not permitted/);
       expect(r.routes).toMatch(/^prohibit 10\.0\.0\.0\/8/m);

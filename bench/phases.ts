@@ -94,7 +94,7 @@ export async function measureIsolated(
   for (const cell of cells) {
     await waitForPool(api, id, warm, loadMs);
     progress(`isolated C=${cell.concurrency}`);
-    out.cells.push(await runCell(url, cell));
+    out.cells.push(await runCell(url, { ...cell, headers: api.authHeaders() }));
   }
   return out;
 }

@@ -49,7 +49,8 @@ export interface TokenServiceDeps {
 }
 
 interface Cached {
-  record: TokenRecord | null;
+  /** The stored token, `env` for BERTH_API_TOKEN, or null for a token the store does not know. */
+  record: TokenRecord | 'env' | null;
   until: number;
 }
 
@@ -95,7 +96,7 @@ export class TokenService {
 
   async revoke(id: string): Promise<TokenView> {
     const t = await this.deps.tokens.revokeToken(id, new Date(this.now()).toISOString());
-    for (const [hash, c] of this.cache) if (c.record?.id === id) this.cache.delete(hash);
+    for (const [key, c] of this.cache) if (c.record !== 'env' && c.record?.id === id) this.cache.delete(key);
     return this.view(t);
   }
 
@@ -104,18 +105,19 @@ export class TokenService {
    * TOKEN_EXPIRED or TOKEN_REVOKED.
    */
   async verify(token: string): Promise<Principal> {
-    const hash = hashToken(token);
-    if (this.envHash !== undefined && hash === this.envHash) return ENV_PRINCIPAL;
-    // Not even shaped like a token: no store lookup (and no cache entry) for garbage.
-    if (!TOKEN_PATTERN.test(token)) throw unknownToken();
     const now = this.now();
-    let cached = this.cache.get(hash);
+    // Keyed by the presented token (it is in this process's memory anyway): a hit needs no hashing.
+    let cached = this.cache.get(token);
     if (!cached || cached.until <= now) {
-      const record = (await this.deps.tokens.findTokenByHash(hash)) ?? null;
-      cached = { record, until: now + this.ttl };
-      this.remember(hash, cached);
+      const hash = hashToken(token);
+      if (this.envHash !== undefined && hash === this.envHash) cached = { record: 'env', until: now + this.ttl };
+      // Not even shaped like a token: no store lookup (and no cache entry) for garbage.
+      else if (!TOKEN_PATTERN.test(token)) throw unknownToken();
+      else cached = { record: (await this.deps.tokens.findTokenByHash(hash)) ?? null, until: now + this.ttl };
+      this.remember(token, cached);
     }
     const t = cached.record;
+    if (t === 'env') return ENV_PRINCIPAL;
     if (!t) throw unknownToken();
     if (t.revoked_at !== null) throw new BerthError('TOKEN_REVOKED', `The API token ${t.id} was revoked at ${t.revoked_at}`);
     if (t.expires_at !== null && Date.parse(t.expires_at) <= now) throw new BerthError('TOKEN_EXPIRED', `The API token ${t.id} expired at ${t.expires_at}`);
@@ -151,13 +153,13 @@ export class TokenService {
     return { ...this.view(record), token };
   }
 
-  private remember(hash: string, c: Cached): void {
-    this.cache.delete(hash);
+  private remember(key: string, c: Cached): void {
+    this.cache.delete(key);
     if (this.cache.size >= this.max) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
     }
-    this.cache.set(hash, c);
+    this.cache.set(key, c);
   }
 
   private touch(id: string, now: number): void {

@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { AuditEntry } from './types.js';
 
 /** Row shapes of the tables, as Kysely sees them. Timestamps are ISO-8601 text in every dialect. */
 export interface DeploymentsTable {
@@ -45,17 +46,10 @@ export interface TokensTable {
   last_used_at: string | null;
 }
 
-export interface AuditTable {
-  /** Generated: order of appending. */
+/** An audit entry as a row: the generated seq (bigint in PostgreSQL), the result as text, the detail as JSON text. */
+export interface AuditTable extends Omit<AuditEntry, 'seq' | 'result' | 'detail'> {
   seq: Generated<number | string>;
-  at: string;
-  actor: string;
-  actor_name: string;
-  action: string;
-  target: string | null;
-  source: string | null;
   result: string;
-  code: string | null;
   /** JSON text or null. */
   detail: string | null;
 }

@@ -78,6 +78,6 @@ export interface Runtime extends StdioLauncher {
    * Returns what it ended.
    */
   reapOrphans(): Promise<{ deploymentId: string; instanceKey: string; pid: number }[]>;
-  /** Stops every process this runtime started (Berth shutdown). */
+  /** Stops every process this runtime started (Berth shutdown); launches after it are refused. */
   stopAll(graceMs?: number): Promise<void>;
 }

@@ -85,6 +85,9 @@ export class ProcessRuntime implements Runtime {
   private readonly facts: PolicyFacts;
   private readonly startNotices: string[] = [];
   private readonly live = new Map<string, ProcessHandle>();
+  /** Launches in progress (stopAll waits for them). */
+  private readonly launching = new Set<Promise<StdioProcess>>();
+  private stopping = false;
 
   constructor(opts: ProcessRuntimeOptions) {
     if (typeof opts !== 'object' || opts === null) fail('options are required');
@@ -189,6 +192,17 @@ export class ProcessRuntime implements Runtime {
   }
 
   async launch(req: LaunchRequest): Promise<StdioProcess> {
+    if (this.stopping) throw new LaunchError(`Cannot start "${req.command}": Berth is stopping`);
+    const launching = this.start(req);
+    this.launching.add(launching);
+    void launching.then(
+      () => this.launching.delete(launching),
+      () => this.launching.delete(launching),
+    );
+    return launching;
+  }
+
+  private async start(req: LaunchRequest): Promise<StdioProcess> {
     if (!NAME_PART.test(req.deploymentId)) throw new LaunchError(`invalid deploymentId ${JSON.stringify(req.deploymentId)}`);
     if (!NAME_PART.test(req.instanceKey)) throw new LaunchError(`invalid instanceKey ${JSON.stringify(req.instanceKey)}`);
     if (typeof req.command !== 'string' || req.command === '') throw new LaunchError('command must be a non-empty string');
@@ -327,7 +341,12 @@ export class ProcessRuntime implements Runtime {
   }
 
   async stopAll(graceMs: number = this.stopGraceMs): Promise<void> {
+    // No new process from here on, and the ones being started are waited for, so none escapes the stop.
+    this.stopping = true;
+    await Promise.allSettled([...this.launching]);
     await Promise.all([...this.live.values()].map((h) => h.stop(graceMs)));
+    // A group still in Berth's scope now belongs to no process Berth knows: end what is in it, remove it.
+    await this.cgroups?.reap(new Set());
     await this.cgroups?.close();
   }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BerthError } from '../core/errors.js';
-import { hashToken, newToken, newTokenId, parseOrThrow, parseScope, TOKEN_PATTERN, type Principal, type Scope } from '../core/index.js';
+import { durationMs, hashToken, newToken, newTokenId, parseOrThrow, parseScope, TOKEN_PATTERN, type Principal, type Scope } from '../core/index.js';
 import type { TokenRecord, TokenStore } from '../store/types.js';
 
 /** A token as the API shows it: its record without the hash (and never the token), and whether it can be used. */
@@ -13,18 +13,15 @@ export interface CreatedToken extends TokenView {
   token: string;
 }
 
-const DURATION = /^(\d{1,6})([mhdwy])$/;
-const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
-
 /** `30d`, `12h`, `90m`, `2w`, `1y` in milliseconds; throws VALIDATION_FAILED otherwise. */
 export function parseDuration(raw: string): number {
-  const m = DURATION.exec(raw.trim());
-  if (!m || Number(m[1]) === 0) {
+  const ms = durationMs(raw.trim(), ['m', 'h', 'd', 'w', 'y']);
+  if (!ms) {
     throw new BerthError('VALIDATION_FAILED', `expires_in must be a positive duration such as 30d, 12h, 90m, 2w or 1y, got ${JSON.stringify(raw.slice(0, 40))}`, {
       issues: [{ field: 'expires_in', message: 'not a duration' }],
     });
   }
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
+  return ms;
 }
 
 const CreateTokenSchema = z.strictObject({
@@ -114,7 +111,7 @@ export class TokenService {
       // Not even shaped like a token: no store lookup (and no cache entry) for garbage.
       else if (!TOKEN_PATTERN.test(token)) throw unknownToken();
       else cached = { record: (await this.deps.tokens.findTokenByHash(hash)) ?? null, until: now + this.ttl };
-      this.remember(token, cached);
+      setBounded(this.cache, token, cached, this.max);
     }
     const t = cached.record;
     if (t === 'env') return ENV_PRINCIPAL;
@@ -153,24 +150,10 @@ export class TokenService {
     return { ...this.view(record), token };
   }
 
-  private remember(key: string, c: Cached): void {
-    this.cache.delete(key);
-    if (this.cache.size >= this.max) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-    this.cache.set(key, c);
-  }
-
   private touch(id: string, now: number): void {
     const last = this.touched.get(id);
     if (last !== undefined && now - last < this.touchEvery) return;
-    this.touched.delete(id);
-    if (this.touched.size >= this.max) {
-      const oldest = this.touched.keys().next().value;
-      if (oldest !== undefined) this.touched.delete(oldest);
-    }
-    this.touched.set(id, now);
+    setBounded(this.touched, id, now, this.max);
     this.deps.tokens.touchToken(id, new Date(now).toISOString()).catch((err: unknown) => this.deps.log?.('token use not recorded', { error: String(err) }));
   }
 
@@ -182,6 +165,16 @@ export class TokenService {
 
 /** The operator's BERTH_API_TOKEN. */
 export const ENV_PRINCIPAL: Principal = Object.freeze({ id: 'env', name: 'BERTH_API_TOKEN', scopes: Object.freeze(['admin']) as readonly Scope[] });
+
+/** Sets `key` as the newest entry of `map`, forgetting the oldest when `map` holds `max` already. */
+function setBounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  if (map.size >= max) {
+    const oldest = map.keys().next();
+    if (!oldest.done) map.delete(oldest.value);
+  }
+  map.set(key, value);
+}
 
 function unknownToken(): BerthError {
   return new BerthError('UNAUTHORIZED', 'The API token is not valid (Authorization: Bearer brt_…)');

@@ -5,3 +5,4 @@ export * from './validate.js';
 export * from './deployment.js';
 export * from './auth.js';
 export * from './isolation.js';
+export * from './duration.js';

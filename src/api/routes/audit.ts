@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { AuditLog } from '../../control/audit.js';
 import { BerthError } from '../../core/errors.js';
+import { durationMs } from '../../core/duration.js';
 import type { AuditEntry, AuditQuery, AuditResult } from '../../store/types.js';
 import { sendJson } from '../http.js';
 import type { Router } from '../router.js';
@@ -11,8 +12,8 @@ const COLUMNS = ['seq', 'at', 'actor', 'actor_name', 'action', 'target', 'source
 function time(q: URLSearchParams, key: string, now: number): string | undefined {
   const raw = q.get(key);
   if (raw === null || raw === '') return undefined;
-  const rel = /^(\d{1,6})([smhd])$/.exec(raw);
-  if (rel) return new Date(now - Number(rel[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[rel[2] as 's' | 'm' | 'h' | 'd']).toISOString();
+  const ago = durationMs(raw, ['s', 'm', 'h', 'd']);
+  if (ago !== null) return new Date(now - ago).toISOString();
   const t = Date.parse(raw);
   if (Number.isNaN(t)) throw new BerthError('VALIDATION_FAILED', `${key} must be an ISO-8601 time or a duration such as 30m, 24h, 7d`);
   return new Date(t).toISOString();

@@ -13,6 +13,16 @@ export function notFound(id: string): BerthError {
   return new BerthError('DEPLOYMENT_NOT_FOUND', `No deployment with id ${id}`, { id });
 }
 
+export function tokenNotFound(id: string): BerthError {
+  return new BerthError('TOKEN_NOT_FOUND', `No API token with id ${id}`, { id });
+}
+
+/** An insert refused for a duplicate key, by better-sqlite3 or pg (SQLSTATE 23505 unique_violation). */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}
+
 export function alreadyExists(id: string): BerthError {
   return new BerthError('DEPLOYMENT_EXISTS', `A deployment with id ${id} already exists`, { id });
 }

@@ -1,5 +1,5 @@
 import { BerthError } from '../core/index.js';
-import { tokenNotFound } from './sql-tokens.js';
+import { tokenNotFound } from './common.js';
 import { auditLimit } from './token-rows.js';
 import type { AuditEntry, AuditQuery, AuditStore, NewToken, TokenRecord, TokenStore } from './types.js';
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Deployment } from '../core/index.js';
-import { alreadyExists, checkRequests, monotonicClock, notFound } from './common.js';
+import { alreadyExists, checkRequests, isUniqueViolation, monotonicClock, notFound } from './common.js';
 import { openDatabase } from './db.js';
 import type { DatabaseConfig } from './db.js';
 import { runMigrations } from './migrations/index.js';
@@ -78,11 +78,6 @@ export class SqlDeploymentStore implements DeploymentStore {
   }
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  // better-sqlite3 and pg (SQLSTATE 23505 unique_violation)
-  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
-}
 
 /** Open the database, bring its schema up to date, and return the store. */
 export async function openStore(config: DatabaseConfig, options: SqlStoreOptions = {}): Promise<SqlDeploymentStore> {

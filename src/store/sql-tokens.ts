@@ -1,12 +1,9 @@
 import type { Kysely } from 'kysely';
 import { BerthError } from '../core/index.js';
+import { isUniqueViolation, tokenNotFound } from './common.js';
 import type { BerthDatabase } from './schema.js';
 import { auditFromRow, auditLimit, auditToRow, tokenFromRow, tokenToRow } from './token-rows.js';
 import type { AuditEntry, AuditQuery, AuditStore, NewToken, TokenRecord, TokenStore } from './types.js';
-
-function tokenNotFound(id: string): BerthError {
-  return new BerthError('TOKEN_NOT_FOUND', `No API token with id ${id}`, { id });
-}
 
 /** TokenStore on SQLite or PostgreSQL (same queries on either dialect). */
 export class SqlTokenStore implements TokenStore {
@@ -17,10 +14,7 @@ export class SqlTokenStore implements TokenStore {
     try {
       await this.db.insertInto('tokens').values(tokenToRow(record)).execute();
     } catch (err) {
-      const code = (err as { code?: unknown } | null)?.code;
-      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505') {
-        throw new BerthError('VALIDATION_FAILED', 'A token with that id or hash exists already');
-      }
+      if (isUniqueViolation(err)) throw new BerthError('VALIDATION_FAILED', 'A token with that id or hash exists already');
       throw err;
     }
     return record;
@@ -79,5 +73,3 @@ export class SqlAuditStore implements AuditStore {
     return rows.map(auditFromRow);
   }
 }
-
-export { tokenNotFound };

@@ -29,7 +29,7 @@ import { createIsolatedBridge } from './mcp/isolated.js';
 import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
 import { RemoteAddressPolicy } from './mcp/remote/ssrf.js';
 import { createSharedBridge } from './mcp/shared.js';
-import type { BridgeOptions } from './mcp/types.js';
+import type { BridgeOptions, ClientIdentity } from './mcp/types.js';
 import { ProcessRuntime } from './runtime/process/index.js';
 import type { Runtime } from './runtime/types.js';
 import { EncryptedSecretStore } from './secrets/encrypted-store.js';
@@ -184,6 +184,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     trustedProxies: config.trustedProxies,
   });
   const sourceOf = (req: IncomingMessage): string => guard.clientAddress(req);
+  // Who a request is, for session caps and rate limits: its token (anonymous clients by address).
+  const identify = (req: IncomingMessage, principal: Principal): ClientIdentity => clientIdentity(principal.id, sourceOf(req));
   const tokens = new TokenService({ tokens: stores.tokens, envToken: config.apiToken, log: (msg, fields) => logger.warn(msg, fields) });
   const audit = new AuditLog({ store: stores.audit, log: (msg, fields) => logger.error(msg, fields) });
   const auth = new AuthGuard({ tokens, audit, accessOf: (id) => service.accessOf(id), sourceOf });
@@ -193,8 +195,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const apiAuth = {
     require: async (req: IncomingMessage, need: Need, route: string): Promise<Principal> => {
       const principal = await auth.require(req, need, route);
-      const limited = need === 'public' ? null : edge.apiRefusal(clientIdentity(principal.id, sourceOf(req)).principal);
-      if (limited) throw limited;
+      if (need !== 'public') edge.rates.api.check(identify(req, principal).principal, 'this token');
       return principal;
     },
   };
@@ -205,7 +206,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     onRequest: (id) => counter.hit(id),
     maxBodyBytes: config.maxBodyBytes,
     baseDomain: config.baseDomain,
-    identify: (req, principal) => clientIdentity(principal.id, sourceOf(req)),
+    identify,
     rates: edge.rates,
     outbound: edge.outbound,
   });

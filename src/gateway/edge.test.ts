@@ -136,9 +136,17 @@ describe('Edge: options and the API rate', () => {
   it('refuses API requests of a principal over its rate with RATE_LIMITED, others not', () => {
     const edge = new Edge({ ...base(), rates: { token: { perSecond: 1, burst: 2 }, deployment: { perSecond: 1, burst: 1 } } }, { warn: () => {}, deployment: () => {} });
     cleanups.push(() => edge.close());
-    expect(edge.apiRefusal('a')).toBeNull();
-    expect(edge.apiRefusal('a')).toBeNull();
-    expect(edge.apiRefusal('a')).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
-    expect(edge.apiRefusal('b')).toBeNull();
+    const api = (principal: string): unknown => {
+      try {
+        edge.rates.api.check(principal, 'this token');
+        return null;
+      } catch (err) {
+        return err;
+      }
+    };
+    expect(api('a')).toBeNull();
+    expect(api('a')).toBeNull();
+    expect(api('a')).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+    expect(api('b')).toBeNull();
   });
 });

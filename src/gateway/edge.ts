@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, RequestListener, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../config/config.js';
-import type { BerthError } from '../core/errors.js';
 import { LogThrottle, andMore } from '../mcp/throttle.js';
 import { BodyBudget } from './body.js';
 import { clientAddress } from './identity.js';
@@ -128,16 +127,6 @@ export class Edge {
       const quiet = this.quiet.hit('server-error');
       if (quiet !== null) this.log.warn(`server error: ${err.message}${andMore(quiet)}`, { code: err.code });
     });
-  }
-
-  /** An API request over its token's rate: the refusal to send (with Retry-After), or null. */
-  apiRefusal(principal: string): BerthError | null {
-    try {
-      this.rates.api.check(principal, 'this token');
-      return null;
-    } catch (err) {
-      return err as BerthError;
-    }
   }
 
   close(): void {

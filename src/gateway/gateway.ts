@@ -7,7 +7,6 @@ import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
 import type { ClientIdentity, McpEndpoint } from '../mcp/types.js';
 import { readBody, releaseBody } from './body.js';
 import { sendError as sendJsonRpcError } from '../mcp/http.js';
-import { clientIdentity } from './identity.js';
 import { retryAfterHeader, type RateLimiter } from './rate-limit.js';
 
 export interface GatewayDeps {
@@ -23,8 +22,8 @@ export interface GatewayDeps {
   maxBodyBytes: number;
   /** With `mcp.example.com`, `ID.mcp.example.com/mcp` routes to deployment ID. */
   baseDomain?: string;
-  /** Who sent a request, once authorized (default: `clientIdentity` of the principal and the socket's peer). */
-  identify?(req: IncomingMessage, principal: Principal): ClientIdentity;
+  /** Who sent a request, once authorized (for session caps and rate limits). */
+  identify(req: IncomingMessage, principal: Principal): ClientIdentity;
   /** Rate limits per token (principal) and per deployment; none when absent. */
   rates?: { token: RateLimiter; deployment: RateLimiter };
   /** Told which deployment a response is for (its log line names it if a slow client is cut off). */
@@ -44,11 +43,9 @@ const LEGACY_ROUTE = /^\/s\/([^/]*)\/(sse|message)\/?$/;
 /** The data plane: maps a request to a deployment and hands it to that deployment's MCP endpoint. */
 export class Gateway {
   private readonly hostSuffix: string | undefined;
-  private readonly identify: (req: IncomingMessage, principal: Principal) => ClientIdentity;
 
   constructor(private readonly deps: GatewayDeps) {
     this.hostSuffix = deps.baseDomain ? `.${deps.baseDomain.toLowerCase()}` : undefined;
-    this.identify = deps.identify ?? ((req, principal) => clientIdentity(principal.id, req.socket.remoteAddress));
   }
 
   /** The deployment a request addresses (`host`: the lower-cased effective Host), or null when it is not an MCP request. */
@@ -81,7 +78,7 @@ export class Gateway {
       }
       const principal = await this.deps.authorize(req, route.id, route.legacy ? `${req.method} /s/:id/${route.legacy}` : `${req.method} /s/:id/mcp`);
       dropCredentials(req);
-      const client = this.identify(req, principal);
+      const client = this.deps.identify(req, principal);
       this.deps.outbound?.forDeployment(res, route.id);
       // Before the body is read: a client over its rate costs Berth as little as possible.
       this.deps.rates?.token.check(client.principal, 'this token');

@@ -4,6 +4,7 @@
  * secret's value when the deployment starts.
  */
 import { BerthError } from '../core/errors.js';
+import { DEPLOYMENT_ID_PATTERN, SECRET_NAME } from '../core/index.js';
 import { GLOBAL_SCOPE } from './types.js';
 
 export const REF_PREFIX = 'secret_ref:';
@@ -15,8 +16,10 @@ export interface SecretRef {
   text: string;
 }
 
+/** A whole-string pattern's body, to build a larger pattern from it. */
+const inner = (re: RegExp): string => re.source.replace(/^\^|\$$/g, '');
 /** Scope: `global` or a deployment id; name: a secret name, not followed by more name characters. */
-const REF = /secret_ref:(global|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?):([A-Za-z_][A-Za-z0-9_]{0,127})(?![A-Za-z0-9_])/g;
+const REF = new RegExp(`secret_ref:(${GLOBAL_SCOPE}|${inner(DEPLOYMENT_ID_PATTERN)}):(${inner(SECRET_NAME)})(?![A-Za-z0-9_])`, 'g');
 
 export function refText(scope: string, name: string): string {
   return `${REF_PREFIX}${scope}:${name}`;

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { BerthError } from '../core/errors.js';
+import { DEFAULT_MAX_LIMITS, DEFAULT_SERVER_LIMITS } from '../core/isolation.js';
 import { issuesOf } from '../core/validate.js';
 
 /** A comma list in an env var (a list given directly, e.g. by a test, is taken as it is). */
@@ -63,17 +64,17 @@ export const ConfigSchema = z.object({
   /** BERTH_LIMITS: how server limits are enforced: auto (cgroups when writable, else prlimit), cgroup (required), prlimit. */
   limits: z.enum(['auto', 'cgroup', 'prlimit']).default('auto'),
   /** BERTH_SERVER_MEMORY_MB: memory of each server process (and its children) unless its spec says otherwise. */
-  serverMemoryMb: int(512, 16, 1_048_576),
+  serverMemoryMb: int(DEFAULT_SERVER_LIMITS.memoryMb, 16, 1_048_576),
   /** BERTH_SERVER_PIDS: processes and threads of each server unless its spec says otherwise. */
-  serverPids: int(256, 8, 1_000_000),
+  serverPids: int(DEFAULT_SERVER_LIMITS.pids, 8, 1_000_000),
   /** BERTH_SERVER_CPUS: CPU cores of each server (fractions allowed) unless its spec says otherwise. */
-  serverCpus: cpus(1),
+  serverCpus: cpus(DEFAULT_SERVER_LIMITS.cpus),
   /** BERTH_SERVER_MAX_MEMORY_MB: the most memory a spec may ask for. */
-  serverMaxMemoryMb: int(8192, 16, 1_048_576),
+  serverMaxMemoryMb: int(DEFAULT_MAX_LIMITS.memoryMb, 16, 1_048_576),
   /** BERTH_SERVER_MAX_PIDS: the most processes a spec may ask for. */
-  serverMaxPids: int(4096, 8, 1_000_000),
+  serverMaxPids: int(DEFAULT_MAX_LIMITS.pids, 8, 1_000_000),
   /** BERTH_SERVER_MAX_CPUS: the most CPU cores a spec may ask for. */
-  serverMaxCpus: cpus(4),
+  serverMaxCpus: cpus(DEFAULT_MAX_LIMITS.cpus),
   /** BERTH_MAX_BODY_BYTES: largest MCP or API request body. */
   maxBodyBytes: int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   /** BERTH_SESSION_IDLE_S: forget MCP sessions idle this long. */

@@ -14,6 +14,18 @@ export type MountMode = (typeof MOUNT_MODES)[number];
 export type LimitEnforcer = 'cgroup-v1' | 'cgroup-v2' | 'prlimit' | 'none';
 export type LimitName = 'memory_mb' | 'pids' | 'cpus';
 
+/** A server's limits: memory in MiB, processes and threads, CPU cores (fractions allowed). */
+export interface ServerLimits {
+  memoryMb: number;
+  pids: number;
+  cpus: number;
+}
+
+/** A server's limits unless its spec says otherwise (the defaults of BERTH_SERVER_MEMORY_MB, _PIDS, _CPUS). */
+export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = { memoryMb: 512, pids: 256, cpus: 1 };
+/** The most a spec may ask for unless the operator says otherwise (BERTH_SERVER_MAX_*). */
+export const DEFAULT_MAX_LIMITS: Readonly<ServerLimits> = { memoryMb: 8192, pids: 4096, cpus: 4 };
+
 export interface LimitsView {
   memory_mb: number;
   pids: number;

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { IsolationView, MountMode, NetworkPolicy } from '../core/isolation.js';
+import type { IsolationView, MountMode, NetworkPolicy, ServerLimits } from '../core/isolation.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -8,12 +8,8 @@ export interface ExitInfo {
   reason?: string;
 }
 
-/** Resource limits of one server process (and everything it starts). */
-export interface ServerLimits {
-  memoryMb: number;
-  pids: number;
-  cpus: number;
-}
+/** Resource limits of one server process (and everything it starts), defined in core beside their defaults. */
+export type { ServerLimits };
 
 export interface MountRequest {
   /** Absolute host path, seen at the same path inside the sandbox. */

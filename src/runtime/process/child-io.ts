@@ -15,6 +15,12 @@ export async function ensureOwnDir(dir: string): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
 }
 
+/** Resolves when `child` has exited (at once when it already has). */
+export function waitExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
 /** Writes bwrap's go signal; settles on flush, error or close, whichever comes first. */
 export function release(go: Writable): Promise<void> {
   return new Promise<void>((resolve) => {

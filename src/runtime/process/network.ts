@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { waitExit } from './child-io.js';
 import { resolveCommand } from './sandbox.js';
 
 /**
@@ -131,11 +132,6 @@ export interface EgressHelper {
   readonly pid: number;
   /** Ends the helper (idempotent); resolves when it has exited. */
   stop(): Promise<void>;
-}
-
-function waitExit(child: ReturnType<typeof spawn>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 /**

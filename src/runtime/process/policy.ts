@@ -3,10 +3,7 @@ import type { IsolationView, LimitEnforcer, LimitName, NetworkPolicy } from '../
 import type { LaunchPolicy, ServerLimits } from '../types.js';
 import type { MountGuard } from './mounts.js';
 
-/** A server's limits unless its spec says otherwise (ADR in ./index.ts). */
-export const DEFAULT_SERVER_LIMITS: ServerLimits = { memoryMb: 512, pids: 256, cpus: 1 };
-/** The most a spec may ask for unless the operator says otherwise. */
-export const DEFAULT_MAX_LIMITS: ServerLimits = { memoryMb: 8192, pids: 4096, cpus: 4 };
+export { DEFAULT_MAX_LIMITS, DEFAULT_SERVER_LIMITS } from '../../core/isolation.js';
 
 const SPEC_FIELD: Record<keyof ServerLimits, LimitName> = { memoryMb: 'memory_mb', pids: 'pids', cpus: 'cpus' };
 const CONFIG_MAX: Record<keyof ServerLimits, string> = { memoryMb: 'BERTH_SERVER_MAX_MEMORY_MB', pids: 'BERTH_SERVER_MAX_PIDS', cpus: 'BERTH_SERVER_MAX_CPUS' };

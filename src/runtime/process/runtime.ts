@@ -7,7 +7,7 @@ import type { IsolationView, LimitEnforcer, LimitName } from '../../core/isolati
 import type { LogStore } from '../../telemetry/logs.js';
 import type { ExitInfo, LaunchPolicy, LaunchRequest, Runtime, ServerLimits, StdioProcess } from '../types.js';
 import { openCgroups, type Cgroups, type ServerCgroup } from './cgroups.js';
-import { BLOCK_FD, ensureOwnDir, INFO_FD, release, sandboxPidOf } from './child-io.js';
+import { BLOCK_FD, ensureOwnDir, INFO_FD, release, sandboxPidOf, waitExit } from './child-io.js';
 import { ProcessHandle } from './handle.js';
 import { eachLine } from './lines.js';
 import { MountGuard, type OpenedMount } from './mounts.js';
@@ -295,7 +295,7 @@ export class ProcessRuntime implements Runtime {
         this.logs.append(req.deploymentId, 'system', `${tag} network egress ready in ${Date.now() - t0} ms (slirp4netns pid ${helper.pid})`);
       } catch (err) {
         safeKill(-pid, 'SIGKILL');
-        await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
+        await waitExit(child);
         await cgroup?.remove().catch(() => {});
         throw new LaunchError(`Cannot start "${req.command}": the sandbox's network could not be set up: ${(err as Error).message}`);
       }

@@ -54,12 +54,12 @@ function promptHidden(io: CliIo, stdin: InStream, prompt: string): Promise<strin
  * One value per name: a prompt each on a terminal; from a pipe, all of stdin for one name (less one
  * final newline, so multi-line values such as PEM keys work), or one line per name, in order.
  */
-export async function readSecretValues(io: CliIo, names: readonly string[]): Promise<Record<string, string>> {
+export async function readSecretValues(io: CliIo, names: readonly string[], promptFor = (name: string): string => `Value for ${name} (not shown): `): Promise<Record<string, string>> {
   const stdin = io.stdin;
   if (!stdin) throw new CliFailure('no stdin to read the secret value from', { exitCode: 2 });
   const values: Record<string, string> = {};
   if (stdin.isTTY) {
-    for (const name of names) values[name] = await promptHidden(io, stdin, `Value for ${name} (not shown): `);
+    for (const name of names) values[name] = await promptHidden(io, stdin, promptFor(name));
   } else {
     const text = (await readAll(stdin)).replace(/\r?\n$/, '');
     const parts = names.length === 1 ? [text] : text.split(/\r?\n/);
@@ -74,11 +74,7 @@ export async function readSecretValues(io: CliIo, names: readonly string[]): Pro
   return values;
 }
 
-/** One secret such as an API token: a prompt that echoes nothing on a terminal, else all of stdin less one final newline. */
-export async function readSecret(io: CliIo, prompt: string): Promise<string> {
-  const stdin = io.stdin;
-  if (!stdin) throw new CliFailure('no stdin to read the secret from', { exitCode: 2 });
-  const value = stdin.isTTY ? await promptHidden(io, stdin, prompt) : (await readAll(stdin)).replace(/\r?\n$/, '');
-  if (value === '') throw new CliFailure('the secret is empty', { code: 'VALIDATION_FAILED', exitCode: 2 });
-  return value;
+/** One secret, `what` (e.g. "the API token"), read as readSecretValues reads one value, with `prompt` on a terminal. */
+export async function readSecret(io: CliIo, what: string, prompt: string): Promise<string> {
+  return (await readSecretValues(io, [what], () => prompt))[what]!;
 }

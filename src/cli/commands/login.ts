@@ -19,7 +19,7 @@ export function registerLogin(program: Command, run: Runner): void {
       const path = pathOrFail(ctx);
       const url = urlKey(ctx.client.baseUrl);
       const given = (cmd.opts() as { token?: string }).token ?? ((cmd.parent?.opts() ?? {}) as { token?: string }).token;
-      const token = given ?? (await readSecret(ctx.io, `API token for ${url} (the one Berth printed at first start): `)).trim();
+      const token = given ?? (await readSecret(ctx.io, 'the API token', `API token for ${url} (the one Berth printed at first start): `)).trim();
       const who = await new ApiClient({ baseUrl: url, token }).whoami();
       const config = readConfig(path);
       config.servers[url] = { token };

@@ -17,6 +17,11 @@ export function redactingStore(store: DeploymentStore, redact: RedactText): Depl
     list: (opts) => store.list(opts),
     update: (id, patch) => store.update(id, clean(id, patch)),
     addRequests: (id, count, lastAt) => store.addRequests(id, count, lastAt),
+    findByName: (name) => store.findByName(name),
+    addRevision: (id, r) => store.addRevision(id, r),
+    listRevisions: (id) => store.listRevisions(id),
+    getRevision: (id, n) => store.getRevision(id, n),
+    setSnapshot: (id, n, snapshot) => store.setSnapshot(id, n, snapshot),
     close: () => store.close(),
   };
 }

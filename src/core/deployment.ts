@@ -43,6 +43,14 @@ export interface Deployment {
   /** Cached result of the last successful tools/list. */
   tools: ToolSummary[] | null;
   restart_count: number;
+  /** The revision the user wants running (every create, update, redeploy and rollback makes one). */
+  revision: number;
+  /** The revision that answers clients now; null while nothing has served yet. Differs from `revision` during an update, or after one failed. */
+  serving_revision: number | null;
+  /** Bumped by every change of what the user wants (a new revision, start, stop, restart, rm). */
+  generation: number;
+  /** The generation the controller last finished acting on. */
+  observed_generation: number;
   created_at: string;
   updated_at: string;
   /** When the current run became healthy (for uptime); null when not running. */
@@ -51,14 +59,39 @@ export interface Deployment {
   deleted_at: string | null;
 }
 
+/** Why a revision was made. */
+export type RevisionReason = 'create' | 'update' | 'redeploy' | 'rollback';
+
+/**
+ * One immutable version of what a deployment runs: its spec (with secret references, never values) and
+ * env_schema; later also the source digest and image. Only `snapshot` changes: what the revision's server
+ * last reported (initialize result and list results), so listing can be answered while it is scaled to zero.
+ */
+export interface Revision {
+  deployment_id: string;
+  number: number;
+  spec: DeploymentSpec;
+  env_schema: EnvVar[];
+  reason: RevisionReason;
+  /** For a rollback: the revision it copies. */
+  from_revision: number | null;
+  /** The token id that made it (`env`, `bootstrap`), or null when unknown. */
+  created_by: string | null;
+  created_at: string;
+  source_digest: string | null;
+  image: string | null;
+  /** JSON the data plane understands (src/mcp ServerSnapshot); null until the server first answered. */
+  snapshot: Record<string, unknown> | null;
+}
+
 const TRANSITIONS: Record<DeploymentStatus, readonly DeploymentStatus[]> = {
-  pending: ['building', 'deploying', 'stopped', 'failed', 'deleted'],
+  pending: ['pending', 'building', 'deploying', 'stopped', 'failed', 'deleted'],
   building: ['pushing', 'deploying', 'failed', 'stopped', 'deleted'],
   pushing: ['deploying', 'failed', 'stopped', 'deleted'],
-  deploying: ['running', 'failed', 'stopped', 'deleted', 'deploying'],
+  deploying: ['running', 'idle', 'failed', 'stopped', 'deleted', 'deploying'],
   running: ['deploying', 'idle', 'stopped', 'failed', 'deleted', 'running'],
-  idle: ['deploying', 'running', 'stopped', 'failed', 'deleted'],
-  stopped: ['deploying', 'pending', 'deleted', 'stopped'],
+  idle: ['deploying', 'running', 'idle', 'stopped', 'failed', 'deleted'],
+  stopped: ['deploying', 'pending', 'deleted', 'stopped', 'failed'],
   failed: ['deploying', 'pending', 'stopped', 'deleted', 'failed'],
   deleted: [],
 };

@@ -23,6 +23,10 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }
 
+export function nameTaken(name: string): BerthError {
+  return new BerthError('NAME_TAKEN', `Another deployment is already named ${JSON.stringify(name)}; pick another name, or update that one (berth update ${name})`, { name });
+}
+
 export function alreadyExists(id: string): BerthError {
   return new BerthError('DEPLOYMENT_EXISTS', `A deployment with id ${id} already exists`, { id });
 }

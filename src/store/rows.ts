@@ -1,6 +1,6 @@
-import type { Deployment, DeploymentSpec, DeploymentStatus, DesiredState, EnvVar, ToolSummary } from '../core/index.js';
-import type { DeploymentsTable } from './schema.js';
-import type { DeploymentPatch, NewDeployment } from './types.js';
+import type { Deployment, DeploymentSpec, DeploymentStatus, DesiredState, EnvVar, Revision, RevisionReason, ToolSummary } from '../core/index.js';
+import type { DeploymentsTable, RevisionsTable } from './schema.js';
+import type { DeploymentPatch, NewDeployment, NewRevision } from './types.js';
 
 /** The one place where deployments become rows and back (JSON columns, bigint counters). */
 export function toRow(d: Deployment): DeploymentsTable {
@@ -34,12 +34,64 @@ export function fromRow(row: DeploymentsTable): Deployment {
     stopped_at: row.stopped_at,
     deleted_at: row.deleted_at,
     access: row.access === 'public' ? 'public' : 'private',
+    revision: Number(row.revision),
+    serving_revision: row.serving_revision === null ? null : Number(row.serving_revision),
+    generation: Number(row.generation),
+    observed_generation: Number(row.observed_generation),
+  };
+}
+
+export function revisionToRow(r: Revision): RevisionsTable {
+  return {
+    ...r,
+    spec: JSON.stringify(r.spec),
+    env_schema: JSON.stringify(r.env_schema),
+    snapshot: r.snapshot === null ? null : JSON.stringify(r.snapshot),
+  };
+}
+
+export function revisionFromRow(row: RevisionsTable): Revision {
+  return {
+    deployment_id: row.deployment_id,
+    number: Number(row.number),
+    spec: JSON.parse(row.spec) as DeploymentSpec,
+    env_schema: JSON.parse(row.env_schema) as EnvVar[],
+    reason: row.reason as RevisionReason,
+    from_revision: row.from_revision === null ? null : Number(row.from_revision),
+    created_by: row.created_by,
+    created_at: row.created_at,
+    source_digest: row.source_digest,
+    image: row.image,
+    snapshot: row.snapshot === null ? null : (JSON.parse(row.snapshot) as Record<string, unknown>),
+  };
+}
+
+/** A revision as it is first stored. */
+export function newRevision(deploymentId: string, number: number, r: NewRevision, now: string): Revision {
+  return {
+    deployment_id: deploymentId,
+    number,
+    spec: r.spec,
+    env_schema: r.env_schema,
+    reason: r.reason,
+    from_revision: r.from_revision,
+    created_by: r.created_by,
+    created_at: now,
+    source_digest: r.source_digest ?? null,
+    image: r.image ?? null,
+    snapshot: null,
   };
 }
 
 /** The columns a patch sets; keys whose value is undefined are left alone. */
 export function patchToRow(patch: DeploymentPatch): Partial<DeploymentsTable> {
   const out: Partial<DeploymentsTable> = {};
+  if (patch.name !== undefined) out.name = patch.name;
+  if (patch.description !== undefined) out.description = patch.description;
+  if (patch.tags !== undefined) out.tags = JSON.stringify(patch.tags);
+  if (patch.access !== undefined) out.access = patch.access;
+  if (patch.serving_revision !== undefined) out.serving_revision = patch.serving_revision;
+  if (patch.observed_generation !== undefined) out.observed_generation = patch.observed_generation;
   if (patch.desired !== undefined) out.desired = patch.desired;
   if (patch.status !== undefined) out.status = patch.status;
   if (patch.status_message !== undefined) out.status_message = patch.status_message;
@@ -52,6 +104,12 @@ export function patchToRow(patch: DeploymentPatch): Partial<DeploymentsTable> {
 }
 
 const PATCH_KEYS = [
+  'name',
+  'description',
+  'tags',
+  'access',
+  'serving_revision',
+  'observed_generation',
   'desired',
   'status',
   'status_message',
@@ -68,11 +126,14 @@ export function applyPatch(d: Deployment, patch: DeploymentPatch, updatedAt: str
   for (const key of PATCH_KEYS) {
     if (patch[key] !== undefined) Object.assign(next, { [key]: patch[key] });
   }
+  if (patch.bump_generation) next.generation += 1;
+  if (patch.add_restarts !== undefined) next.restart_count += patch.add_restarts;
   return next;
 }
 
 /** A new deployment with every server-owned field at its initial value (only known fields are copied). */
 export function initialDeployment(d: NewDeployment, now: string): Deployment {
+  // created_by belongs to the revision, not the deployment row.
   return {
     id: d.id,
     name: d.name,
@@ -88,6 +149,10 @@ export function initialDeployment(d: NewDeployment, now: string): Deployment {
     last_request_at: null,
     tools: null,
     restart_count: 0,
+    revision: 1,
+    serving_revision: null,
+    generation: 1,
+    observed_generation: 0,
     created_at: now,
     updated_at: now,
     started_at: null,

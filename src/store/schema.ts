@@ -28,6 +28,41 @@ export interface DeploymentsTable {
   deleted_at: string | null;
   /** `private` or `public` (anonymous MCP clients allowed). */
   access: string;
+  revision: number;
+  serving_revision: number | null;
+  generation: number;
+  observed_generation: number;
+}
+
+export interface RevisionsTable {
+  deployment_id: string;
+  number: number;
+  /** JSON text: DeploymentSpec (secret references only) */
+  spec: string;
+  /** JSON text: EnvVar[] */
+  env_schema: string;
+  reason: string;
+  from_revision: number | null;
+  created_by: string | null;
+  created_at: string;
+  source_digest: string | null;
+  image: string | null;
+  /** JSON text or null: what the revision's server last reported (initialize and list results). */
+  snapshot: string | null;
+}
+
+/** POST /api/deployments requests by Idempotency-Key, per principal: a retry gets the first answer. */
+export interface IdempotencyTable {
+  principal: string;
+  key: string;
+  /** SHA-256 of the request body, hex: the same key with another body is refused. */
+  request_hash: string;
+  /** `pending` while the first request runs, then `done`. */
+  state: string;
+  status_code: number | null;
+  /** JSON text of the answer, once done. */
+  response: string | null;
+  created_at: string;
 }
 
 export interface TokensTable {
@@ -73,4 +108,6 @@ export interface BerthDatabase {
   tokens: TokensTable;
   audit_log: AuditTable;
   secrets: SecretsTable;
+  revisions: RevisionsTable;
+  idempotency_keys: IdempotencyTable;
 }

@@ -1,14 +1,15 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import type { Deployment } from '../core/index.js';
-import { alreadyExists, checkRequests, isUniqueViolation, monotonicClock, notFound } from './common.js';
+import type { Deployment, Revision } from '../core/index.js';
+import { alreadyExists, checkRequests, isUniqueViolation, monotonicClock, nameTaken, notFound } from './common.js';
 import { openDatabase } from './db.js';
 import type { DatabaseConfig } from './db.js';
 import { runMigrations } from './migrations/index.js';
-import { fromRow, initialDeployment, patchToRow, toRow } from './rows.js';
+import { fromRow, initialDeployment, newRevision, patchToRow, revisionFromRow, revisionToRow, toRow } from './rows.js';
 import type { BerthDatabase } from './schema.js';
+import { SqlIdempotencyStore } from './sql-idempotency.js';
 import { SqlAuditStore, SqlTokenStore } from './sql-tokens.js';
-import type { DeploymentPatch, DeploymentStore, NewDeployment, Stores } from './types.js';
+import type { DeploymentPatch, DeploymentStore, NewDeployment, NewRevision, Stores } from './types.js';
 
 export interface SqlStoreOptions {
   /** Clock for created_at / updated_at (tests pin it). */
@@ -27,13 +28,61 @@ export class SqlDeploymentStore implements DeploymentStore {
 
   async create(d: NewDeployment): Promise<Deployment> {
     const deployment = initialDeployment(d, this.#clock());
+    const first = newRevision(d.id, 1, { spec: d.spec, env_schema: d.env_schema, reason: 'create', from_revision: null, created_by: d.created_by ?? null }, deployment.created_at);
     try {
-      await this.db.insertInto('deployments').values(toRow(deployment)).execute();
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('deployments').values(toRow(deployment)).execute();
+        await trx.insertInto('revisions').values(revisionToRow(first)).execute();
+      });
     } catch (err) {
-      if (isUniqueViolation(err)) throw alreadyExists(d.id);
-      throw err;
+      if (!isUniqueViolation(err)) throw err;
+      if (await this.findByName(d.name)) throw nameTaken(d.name);
+      throw alreadyExists(d.id);
     }
     return deployment;
+  }
+
+  async findByName(name: string): Promise<Deployment | undefined> {
+    const row = await this.db.selectFrom('deployments').selectAll().where('name', '=', name).where('desired', '!=', 'deleted').executeTakeFirst();
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  async addRevision(id: string, r: NewRevision): Promise<{ deployment: Deployment; revision: Revision }> {
+    return this.db.transaction().execute(async (trx) => {
+      // The deployment's revision is always its newest: bumping it in the update locks the row, so concurrent
+      // callers get the numbers one after another.
+      const now = this.#clock();
+      const row = await trx
+        .updateTable('deployments')
+        .set((eb) => ({ spec: JSON.stringify(r.spec), env_schema: JSON.stringify(r.env_schema), revision: eb('revision', '+', 1), generation: eb('generation', '+', 1), updated_at: now }))
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
+      if (row === undefined) throw notFound(id);
+      const deployment = fromRow(row);
+      const revision = newRevision(id, deployment.revision, r, now);
+      await trx.insertInto('revisions').values(revisionToRow(revision)).execute();
+      return { deployment, revision };
+    });
+  }
+
+  async listRevisions(id: string): Promise<Revision[]> {
+    const rows = await this.db.selectFrom('revisions').selectAll().where('deployment_id', '=', id).orderBy('number', 'desc').execute();
+    return rows.map(revisionFromRow);
+  }
+
+  async getRevision(id: string, number: number): Promise<Revision | undefined> {
+    const row = await this.db.selectFrom('revisions').selectAll().where('deployment_id', '=', id).where('number', '=', number).executeTakeFirst();
+    return row === undefined ? undefined : revisionFromRow(row);
+  }
+
+  async setSnapshot(id: string, number: number, snapshot: Record<string, unknown> | null): Promise<void> {
+    await this.db
+      .updateTable('revisions')
+      .set({ snapshot: snapshot === null ? null : JSON.stringify(snapshot) })
+      .where('deployment_id', '=', id)
+      .where('number', '=', number)
+      .execute();
   }
 
   async get(id: string): Promise<Deployment | undefined> {
@@ -49,12 +98,24 @@ export class SqlDeploymentStore implements DeploymentStore {
   }
 
   async update(id: string, patch: DeploymentPatch): Promise<Deployment> {
-    const row = await this.db
-      .updateTable('deployments')
-      .set({ ...patchToRow(patch), updated_at: this.#clock() })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst();
+    let row;
+    try {
+      row = await this.db
+        .updateTable('deployments')
+        .set((eb) => ({
+          ...patchToRow(patch),
+          updated_at: this.#clock(),
+          // Counters move in the statement itself, so concurrent writers add up.
+          ...(patch.bump_generation ? { generation: eb('generation', '+', 1) } : {}),
+          ...(patch.add_restarts !== undefined ? { restart_count: eb('restart_count', '+', patch.add_restarts) } : {}),
+        }))
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
+    } catch (err) {
+      if (patch.name !== undefined && isUniqueViolation(err)) throw nameTaken(patch.name);
+      throw err;
+    }
     if (row === undefined) throw notFound(id);
     return fromRow(row);
   }
@@ -101,5 +162,5 @@ export interface SqlStores extends Stores {
 export async function openStores(config: DatabaseConfig, options: SqlStoreOptions = {}): Promise<SqlStores> {
   const deployments = await openStore(config, options);
   const db = deployments.db;
-  return { deployments, tokens: new SqlTokenStore(db), audit: new SqlAuditStore(db), db, close: () => deployments.close() };
+  return { deployments, tokens: new SqlTokenStore(db), audit: new SqlAuditStore(db), idempotency: new SqlIdempotencyStore(db), db, close: () => deployments.close() };
 }

@@ -86,7 +86,7 @@ describe('SQLite store durability', () => {
         `await new Promise((r) => setTimeout(r, Number(process.argv[4]) - Date.now()));`,
         `const store = await openStore({ kind: 'sqlite', path: process.argv[2] });`,
         `const d = ${JSON.stringify(sampleDeployment('x'))};`,
-        `await store.create({ ...d, id: process.argv[3] });`,
+        `await store.create({ ...d, id: process.argv[3], name: process.argv[3] });`,
         `await store.close();`,
       ].join('\n'),
     );

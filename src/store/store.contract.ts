@@ -89,7 +89,13 @@ export function runDeploymentStoreContract(name: string, make: () => Promise<Sto
 
     it('update round-trips every patchable field, keeps the rest and returns what get returns', async () => {
       const created = await store.create(sampleDeployment('upd-c3'));
-      const patch: Required<DeploymentPatch> = {
+      const patch: Required<Omit<DeploymentPatch, 'bump_generation' | 'add_restarts'>> = {
+        name: 'Renamed',
+        description: null,
+        tags: ['x'],
+        access: 'private',
+        serving_revision: 1,
+        observed_generation: 1,
         desired: 'stopped',
         status: 'running',
         status_message: 'all good',
@@ -179,6 +185,60 @@ export function runDeploymentStoreContract(name: string, make: () => Promise<Sto
       expect(await store.get('copy-j0')).toMatchObject({ name: 'Server copy-j0', tags: ['alpha', 'beta'], env_schema: sampleDeployment('x').env_schema });
       const again = await store.get('copy-j0');
       expect(again?.spec).toStrictEqual(sampleDeployment('x').spec);
+    });
+
+    it('create makes revision 1; addRevision makes the next one and points the deployment at it', async () => {
+      const created = await store.create({ ...sampleDeployment('rev-k1'), created_by: 'tok1' });
+      expect(created).toMatchObject({ revision: 1, serving_revision: null, generation: 1, observed_generation: 0 });
+      const [first] = await store.listRevisions('rev-k1');
+      expect(first).toMatchObject({ number: 1, reason: 'create', created_by: 'tok1', spec: created.spec, env_schema: created.env_schema, snapshot: null });
+      const spec = { ...created.spec, args: ['two'] } as typeof created.spec;
+      const { deployment, revision } = await store.addRevision('rev-k1', { spec, env_schema: [], reason: 'update', from_revision: null, created_by: null });
+      expect(revision).toMatchObject({ number: 2, reason: 'update', spec });
+      expect(deployment).toMatchObject({ revision: 2, generation: 2, spec, env_schema: [] });
+      expect(await store.get('rev-k1')).toStrictEqual(deployment);
+      const back = await store.addRevision('rev-k1', { spec: first!.spec, env_schema: first!.env_schema, reason: 'rollback', from_revision: 1, created_by: 'tok2' });
+      expect(back.revision).toMatchObject({ number: 3, from_revision: 1, created_by: 'tok2' });
+      expect((await store.listRevisions('rev-k1')).map((r) => r.number)).toStrictEqual([3, 2, 1]);
+      expect((await store.getRevision('rev-k1', 1))?.spec).toStrictEqual(created.spec);
+      expect(await store.getRevision('rev-k1', 9)).toBeUndefined();
+      expect(await codeOf(store.addRevision('nope-k1', { spec, env_schema: [], reason: 'update', from_revision: null, created_by: null }))).toBe('DEPLOYMENT_NOT_FOUND');
+    });
+
+    it('concurrent addRevision calls get distinct numbers', async () => {
+      const created = await store.create(sampleDeployment('rev-race'));
+      const made = await Promise.all(
+        Array.from({ length: 6 }, () => store.addRevision('rev-race', { spec: created.spec, env_schema: [], reason: 'redeploy', from_revision: null, created_by: null })),
+      );
+      expect(new Set(made.map((m) => m.revision.number)).size).toBe(6);
+      expect((await store.get('rev-race'))?.generation).toBe(7);
+    });
+
+    it('setSnapshot keeps what a revision reported; the rest of it never changes', async () => {
+      await store.create(sampleDeployment('snap-l2'));
+      const snapshot = { initialize: { protocolVersion: '2025-11-25', serverInfo: { name: 'x' } }, lists: { 'tools/list': { tools: [{ name: 'echo' }] } } };
+      await store.setSnapshot('snap-l2', 1, snapshot);
+      expect((await store.getRevision('snap-l2', 1))?.snapshot).toStrictEqual(snapshot);
+      await store.setSnapshot('snap-l2', 1, null);
+      expect((await store.getRevision('snap-l2', 1))?.snapshot).toBeNull();
+    });
+
+    it('names are unique among live deployments; a deleted one frees its name', async () => {
+      await store.create(sampleDeployment('name-a', { name: 'svc' }));
+      expect(await codeOf(store.create(sampleDeployment('name-b', { name: 'svc' })))).toBe('NAME_TAKEN');
+      expect((await store.findByName('svc'))?.id).toBe('name-a');
+      await store.create(sampleDeployment('name-c', { name: 'other' }));
+      expect(await codeOf(store.update('name-c', { name: 'svc' }))).toBe('NAME_TAKEN');
+      await store.update('name-a', { desired: 'deleted' });
+      expect(await store.findByName('svc')).toBeUndefined();
+      await store.create(sampleDeployment('name-d', { name: 'svc' }));
+      expect((await store.findByName('svc'))?.id).toBe('name-d');
+    });
+
+    it('bump_generation and add_restarts add up under concurrent writers', async () => {
+      await store.create(sampleDeployment('ctr-m3'));
+      await Promise.all(Array.from({ length: 5 }, () => store.update('ctr-m3', { add_restarts: 1, bump_generation: true })));
+      expect(await store.get('ctr-m3')).toMatchObject({ restart_count: 5, generation: 6 });
     });
   });
 }

@@ -1,11 +1,38 @@
-import type { Deployment, DeploymentStatus, DesiredState, Scope, ToolSummary } from '../core/index.js';
+import type { Deployment, DeploymentAccess, DeploymentStatus, DesiredState, Revision, Scope, ToolSummary } from '../core/index.js';
 
+/** A new deployment: its revision 1 is made with it (`created_by` is recorded on that revision). */
 export type NewDeployment = Omit<
   Deployment,
-  'request_count' | 'last_request_at' | 'tools' | 'restart_count' | 'created_at' | 'updated_at' | 'started_at' | 'stopped_at' | 'deleted_at'
->;
+  | 'request_count'
+  | 'last_request_at'
+  | 'tools'
+  | 'restart_count'
+  | 'created_at'
+  | 'updated_at'
+  | 'started_at'
+  | 'stopped_at'
+  | 'deleted_at'
+  | 'revision'
+  | 'serving_revision'
+  | 'generation'
+  | 'observed_generation'
+> & { created_by?: string | null };
+
+/** A new revision of a deployment; its number is the next one. */
+export type NewRevision = Pick<Revision, 'spec' | 'env_schema' | 'reason' | 'from_revision' | 'created_by'> &
+  Partial<Pick<Revision, 'source_digest' | 'image'>>;
 
 export interface DeploymentPatch {
+  name?: string;
+  description?: string | null;
+  tags?: string[];
+  access?: DeploymentAccess;
+  serving_revision?: number | null;
+  observed_generation?: number;
+  /** Adds one to generation (a change of what the user wants: start, stop, restart, rm). */
+  bump_generation?: true;
+  /** Adds this to restart_count in the same statement (no read-modify-write). */
+  add_restarts?: number;
   desired?: DesiredState;
   status?: DeploymentStatus;
   status_message?: string | null;
@@ -27,7 +54,37 @@ export interface DeploymentStore {
   update(id: string, patch: DeploymentPatch): Promise<Deployment>;
   /** Adds `count` to request_count and sets last_request_at (batched by the gateway). */
   addRequests(id: string, count: number, lastAt: string): Promise<void>;
+  /** The live (not deleted, not being deleted) deployment with this name. */
+  findByName(name: string): Promise<Deployment | undefined>;
+  /**
+   * Makes the next revision and points the deployment at it (spec, env_schema, revision, generation + 1),
+   * in one transaction. Throws DEPLOYMENT_NOT_FOUND.
+   */
+  addRevision(id: string, r: NewRevision): Promise<{ deployment: Deployment; revision: Revision }>;
+  /** Newest first. */
+  listRevisions(id: string): Promise<Revision[]>;
+  getRevision(id: string, number: number): Promise<Revision | undefined>;
+  /** Records what the revision's server reported (the only field of a revision that changes). */
+  setSnapshot(id: string, number: number, snapshot: Record<string, unknown> | null): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What claiming an Idempotency-Key found. */
+export type IdempotencyClaim =
+  | { state: 'claimed' }
+  | { state: 'pending' }
+  | { state: 'mismatch' }
+  | { state: 'done'; statusCode: number; response: unknown };
+
+/** Keys of create requests, so a retried POST gets the first answer instead of a second deployment. */
+export interface IdempotencyStore {
+  /** Claims `key` for this principal and request hash, or says what an earlier request with it left. */
+  claimIdempotencyKey(principal: string, key: string, requestHash: string, at: string): Promise<IdempotencyClaim>;
+  finishIdempotencyKey(principal: string, key: string, statusCode: number, response: unknown): Promise<void>;
+  /** Forgets a claim whose request failed, so a retry runs again. */
+  releaseIdempotencyKey(principal: string, key: string): Promise<void>;
+  /** Forgets keys older than `before` (ISO-8601); returns how many. */
+  purgeIdempotencyKeys(before: string): Promise<number>;
 }
 
 /** A stored API token. The token itself is never stored: only its SHA-256 (`hash`). */
@@ -108,5 +165,6 @@ export interface Stores {
   deployments: DeploymentStore;
   tokens: TokenStore;
   audit: AuditStore;
+  idempotency: IdempotencyStore;
   close(): Promise<void>;
 }

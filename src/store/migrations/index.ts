@@ -5,6 +5,7 @@ import { m001Deployments } from './001_deployments.js';
 import { m002Tokens } from './002_tokens.js';
 import { m003Secrets } from './003_secrets.js';
 import { m004Audit } from './004_audit.js';
+import { m005Revisions } from './005_revisions.js';
 
 /**
  * Every migration, in order. Forward-only: never edit or remove one that has
@@ -15,6 +16,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '002_tokens': m002Tokens,
   '003_secrets': m003Secrets,
   '004_audit': m004Audit,
+  '005_revisions': m005Revisions,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -8,9 +9,11 @@ import { databaseTarget, type Config } from './config/config.js';
 import { AuditLog } from './control/audit.js';
 import { DeferredEndpoint } from './control/deferred-endpoint.js';
 import { DeploymentService } from './control/deployments.js';
+import { Idempotency } from './control/idempotency.js';
+import { RevisionService } from './control/revisions.js';
 import { launchEnv } from './control/env.js';
 import { launchPolicy } from './control/launch-policy.js';
-import { Reconciler, type EndpointFactory, type ManagedEndpoint } from './control/reconciler.js';
+import { Reconciler, type EndpointFactory, type ManagedEndpoint, type SpawnFactory } from './control/reconciler.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
 import { RequestCounter } from './control/request-counter.js';
 import { SecretsService } from './control/secrets.js';
@@ -139,18 +142,25 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const secrets = new SecretsService({ secrets: secretStore, keys, redactor, deployments: store });
   const resolveSecrets = secrets.resolve.bind(secrets);
   // Secret references are resolved at each start (a missing one fails that start), never stored resolved.
-  const makeEndpoint: EndpointFactory = (d, events): ManagedEndpoint => new DeferredEndpoint(() => buildEndpoint(d, events));
-  const buildEndpoint = async (d: Parameters<EndpointFactory>[0], events: Parameters<EndpointFactory>[1]): Promise<ManagedEndpoint> => {
+  const makeEndpoint: EndpointFactory = (d, events, extras): ManagedEndpoint => new DeferredEndpoint(() => buildEndpoint(d, events, extras?.snapshot ?? null));
+  // A process revision's launcher, secret references resolved for this start.
+  const makeSpawn: SpawnFactory = async (d) => {
+    const spec = d.spec;
+    if (spec.type !== 'process') throw new BerthError('INTERNAL', `Deployment ${d.id} is not a process deployment`);
+    const env = await launchEnv(d, resolveSecrets);
+    return (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, ...launchPolicy(spec) });
+  };
+  const buildEndpoint = async (d: Parameters<EndpointFactory>[0], events: Parameters<EndpointFactory>[1], snapshot: Record<string, unknown> | null): Promise<ManagedEndpoint> => {
     const spec = d.spec;
     if (spec.type === 'url') {
       const log = (line: string): void => logs.append(d.id, 'system', line);
       const headers = await resolveSecrets(d, 'spec.headers', spec.headers);
       return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: remoteAddresses, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
     }
-    const env = await launchEnv(d, resolveSecrets);
     const opts: BridgeOptions = {
       deploymentId: d.id,
-      spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, ...launchPolicy(spec) }),
+      spawn: await makeSpawn(d),
+      ...(spec.scale?.min === 0 ? { scale: { idleMs: spec.scale.idle_s * 1000, snapshot } } : {}),
       restart: RESTART_POLICY,
       limits,
       events,
@@ -172,8 +182,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bus,
     runtime,
     makeEndpoint,
+    makeSpawn,
+    cleanup: async (id, { keepLogs }) => {
+      await rm(join(config.dataDir, 'work', id), { recursive: true, force: true });
+      if (!keepLogs) await logs.remove(id);
+    },
     startTimeoutMs: config.startTimeoutS * 1000,
     stopGraceMs: config.stopGraceS * 1000,
+    drainMs: config.drainS * 1000,
+    retry: { initialMs: 5_000, maxMs: config.retryMaxS * 1000 },
+    resyncMs: config.resyncS * 1000,
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
@@ -199,7 +217,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       return principal;
     },
   };
-  const api = new Api({ service, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION });
+  const revisions = new RevisionService({ deployments: service, store, bus, logs, secrets });
+  const idempotency = new Idempotency({ store: stores.idempotency, ttlMs: config.idempotencyTtlS * 1000 });
+  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor: (id) => reconciler.endpointFor(id),

@@ -10,11 +10,15 @@ import { annotateScopes, openApiDocument } from './openapi.js';
 import { Router, type RouteContext, type RouteInfo } from './router.js';
 import { auditRoutes } from './routes/audit.js';
 import { deploymentRoutes } from './routes/deployments.js';
+import type { Idempotency } from '../control/idempotency.js';
+import type { RevisionService } from '../control/revisions.js';
 import { secretRoutes } from './routes/secrets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
 export interface ApiDeps {
   service: DeploymentService;
+  revisions: RevisionService;
+  idempotency: Idempotency;
   secrets: SecretsService;
   tokens: TokenService;
   audit: AuditLog;
@@ -47,7 +51,7 @@ export class Api {
         const body: WhoAmI = { id: principal.id, name: principal.name, scopes: [...principal.scopes] };
         sendJson(res, 200, body);
       });
-    deploymentRoutes(this.router, deps.service);
+    deploymentRoutes(this.router, deps.service, deps.revisions, deps.idempotency);
     secretRoutes(this.router, deps.secrets);
     tokenRoutes(this.router, deps.tokens);
     auditRoutes(this.router, deps.audit);

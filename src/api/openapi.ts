@@ -15,7 +15,7 @@ const errorResponses = (...codes: (keyof typeof ERROR_CATALOGUE)[]) => {
   }
   return out;
 };
-const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
+const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the deployment's id or its name" }];
 const keyParam = { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: SECRET_NAME.source }, description: 'the secret name (KEY of secret_ref:SCOPE:KEY)' };
 const secretList = { '200': { description: 'Names and update times, never values', content: json(ref('SecretList')) } };
 const secretSet = {
@@ -128,10 +128,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/deployments': {
         post: {
           summary: 'Deploy an MCP server',
+          parameters: [
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              schema: { type: 'string', maxLength: 255 },
+              description: 'A retry with the same key and body gets the first answer (header Idempotent-Replayed: true) instead of a second deployment; the berth CLI always sends one',
+            },
+          ],
           requestBody: { required: true, content: json(ref('CreateDeployment')) },
           responses: {
             '201': { description: 'Created; starts in the background', content: json(ref('Deployment')) },
-            ...errorResponses('VALIDATION_FAILED', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'REMOTE_ADDRESS_FORBIDDEN', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE'),
+            ...errorResponses('VALIDATION_FAILED', 'NAME_TAKEN', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_IN_PROGRESS', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'REMOTE_ADDRESS_FORBIDDEN', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE'),
           },
         },
         get: {
@@ -143,7 +151,54 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/deployments/{id}': {
         parameters: idParam,
         get: { summary: 'Get a deployment', responses: { '200': { description: 'The deployment', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } },
-        delete: { summary: 'Delete a deployment (stops it)', responses: { '200': { description: 'Deleted', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } },
+        patch: {
+          summary: 'Change a deployment: a change of spec (a JSON merge patch), env_schema or secrets makes a new revision, rolled out blue-green',
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: {
+                spec: { type: 'object', description: 'JSON merge patch (RFC 7396) on the current spec: objects merge, null removes, the rest replaces' },
+                env_schema: { type: 'array', items: { type: 'object' } },
+                secrets: { type: 'object', additionalProperties: { type: 'string' }, description: 'secret values (stored encrypted; spec.env.KEY becomes secret_ref:ID:KEY)' },
+                name: { type: 'string' },
+                description: { type: ['string', 'null'] },
+                tags: { type: 'array', items: { type: 'string' } },
+                access: { type: 'string', enum: ['private', 'public'] },
+              },
+            }),
+          },
+          responses: {
+            '200': { description: 'Only metadata changed (no new revision)', content: json(ref('Deployment')) },
+            '202': { description: 'A new revision is rolling out; status shows revision and serving_revision', content: json(ref('Deployment')) },
+            ...errorResponses('DEPLOYMENT_NOT_FOUND', 'VALIDATION_FAILED', 'NOTHING_TO_UPDATE', 'NAME_TAKEN', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'REMOTE_ADDRESS_FORBIDDEN'),
+          },
+        },
+        delete: {
+          summary: 'Delete a deployment: stops it and removes its work folder, secrets and logs',
+          parameters: [{ name: 'keep_logs', in: 'query', schema: { type: 'boolean' }, description: 'keep its logs' }],
+          responses: { '200': { description: 'Deleted', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') },
+        },
+      },
+      '/api/deployments/{id}/revisions': {
+        parameters: idParam,
+        get: { summary: 'Revision history, newest first (current and serving marked)', responses: { '200': { description: 'Revisions', content: json({ type: 'object' }) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } },
+      },
+      '/api/deployments/{id}/redeploy': {
+        parameters: idParam,
+        post: { summary: 'New revision with the same spec (fresh processes, secrets resolved again), blue-green', responses: { '202': { description: 'Rolling out', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } },
+      },
+      '/api/deployments/{id}/rollback': {
+        parameters: idParam,
+        post: {
+          summary: 'New revision copying an earlier one (default: the newest earlier one that differs), blue-green',
+          requestBody: { required: false, content: json({ type: 'object', properties: { revision: { type: 'integer', minimum: 1 } } }) },
+          responses: { '202': { description: 'Rolling out', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND', 'REVISION_NOT_FOUND') },
+        },
+      },
+      '/api/deployments/{id}/restart': {
+        parameters: idParam,
+        post: { summary: 'Restart on the current revision; a failed deployment is retried at once', responses: { '202': { description: 'Restarting', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } },
       },
       '/api/deployments/{id}/status': {
         parameters: idParam,

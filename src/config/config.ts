@@ -91,6 +91,14 @@ export const ConfigSchema = z.object({
   startTimeoutS: int(120, 1, 3600),
   /** BERTH_STOP_GRACE_S: SIGTERM, then SIGKILL after this long. */
   stopGraceS: int(5, 0, 300),
+  /** BERTH_DRAIN_S: after an update, how long the old revision may finish requests in flight (and keep isolated sessions) before it stops. */
+  drainS: int(30, 0, 3600),
+  /** BERTH_RETRY_MAX_S: a failed deployment is retried after 5 s, doubling up to this (and at every Berth start, and on berth restart). */
+  retryMaxS: int(300, 5, 86_400),
+  /** BERTH_RESYNC_S: every deployment is compared with what runs this often (0: only on changes). */
+  resyncS: int(30, 0, 3600),
+  /** BERTH_IDEMPOTENCY_TTL_S: how long POST /api/deployments remembers an Idempotency-Key. */
+  idempotencyTtlS: int(86_400, 60, 30 * 86_400),
   /** BERTH_LOG_LEVEL */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /**
@@ -171,6 +179,10 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   requestTimeoutS: 'BERTH_REQUEST_TIMEOUT_S',
   startTimeoutS: 'BERTH_START_TIMEOUT_S',
   stopGraceS: 'BERTH_STOP_GRACE_S',
+  drainS: 'BERTH_DRAIN_S',
+  retryMaxS: 'BERTH_RETRY_MAX_S',
+  resyncS: 'BERTH_RESYNC_S',
+  idempotencyTtlS: 'BERTH_IDEMPOTENCY_TTL_S',
   logLevel: 'BERTH_LOG_LEVEL',
   masterKey: 'BERTH_MASTER_KEY',
   previousMasterKey: 'BERTH_PREVIOUS_MASTER_KEY',

@@ -38,6 +38,12 @@ export class DeferredEndpoint implements ManagedEndpoint {
     return this.#inner.handleLegacy(req, res, body, kind, basePath, client);
   }
 
+  /** The real endpoint's swap, when it has one (a stdio bridge); absent before it started. */
+  get swap(): ManagedEndpoint['swap'] {
+    const inner = this.#inner;
+    return inner?.swap ? (spawn, opts) => inner.swap!(spawn, opts) : undefined;
+  }
+
   probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {
     if (!this.#inner) return Promise.reject(new BerthError('UPSTREAM_UNAVAILABLE', 'The MCP server is not started'));
     return this.#inner.probe(timeoutMs);

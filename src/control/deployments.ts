@@ -16,7 +16,7 @@ export interface DeploymentServiceDeps {
   store: DeploymentStore;
   logs: LogStore;
   bus: EventBus;
-  reconciler: Pick<Reconciler, 'reconcile' | 'stats' | 'lastExit'>;
+  reconciler: Pick<Reconciler, 'reconcile' | 'stats' | 'lastExit' | 'forgetOnDelete' | 'retryNow' | 'scaleView'>;
   /** Deploy-time checks of a process spec's sandbox policy, and what status reports of it. */
   runtime: Pick<Runtime, 'admit' | 'isolation'>;
   counter: Pick<RequestCounter, 'unflushed'>;
@@ -26,12 +26,18 @@ export interface DeploymentServiceDeps {
   checkRemote: (endpoint: string) => void;
 }
 
-/** The deployment use-cases behind the API and CLI. Writes desired state; the reconciler does the rest. */
+/** Who asked, for the revision's `created_by` (a token id, `env`, `bootstrap`). */
+export type Actor = string | null;
+
+/**
+ * The deployment use-cases behind the API and CLI. Writes what the user wants (desired state, revisions,
+ * generation); the reconciler, the only writer of status, does the rest. Every method takes a name or an id.
+ */
 export class DeploymentService {
-  /** Access of deployments seen so far: it is fixed at creation, so it never goes stale (deletion removes it). */
+  /** Access of deployments seen so far; changed only through `update` (which refreshes it) and forgotten at deletion. */
   private readonly access = new Map<string, DeploymentAccess>();
 
-  constructor(private readonly deps: DeploymentServiceDeps) {}
+  constructor(readonly deps: DeploymentServiceDeps) {}
 
   /** A deployment's access (`private` or `public`), or undefined when there is no such deployment. Cached. */
   async accessOf(id: string): Promise<DeploymentAccess | undefined> {
@@ -43,15 +49,29 @@ export class DeploymentService {
     return d.access;
   }
 
-  async create(body: unknown): Promise<DeploymentView> {
-    const input = parseOrThrow(CreateDeploymentSchema, body, 'deployment');
-    const id = newDeploymentId(input.name);
+  /** Forgets the cached access of `id` (its access changed). */
+  accessChanged(id: string): void {
+    this.access.delete(id);
+  }
+
+  /** Checks a spec against the schema, the sandbox policy, the SSRF guard and the secret store; returns the spec with references. */
+  async admitSpec(id: string, input: { spec: Deployment['spec']; env_schema: Deployment['env_schema']; secrets?: Record<string, string> }): Promise<{ spec: Deployment['spec']; values: Map<string, string> }> {
     // Secret values leave the spec here: it keeps references, the values go to the secret store.
     const { spec, values } = withSecretRefs(id, input.spec, input.secrets);
     checkEnvAgainstSchema(spec, input.env_schema);
     if (spec.type === 'url') this.deps.checkRemote(spec.endpoint);
     if (spec.type === 'process') this.deps.runtime.admit(launchPolicy(spec));
     await this.deps.secrets.checkRefs(id, spec, input.env_schema, values);
+    return { spec, values };
+  }
+
+  async create(body: unknown, actor: Actor = null): Promise<DeploymentView> {
+    const input = parseOrThrow(CreateDeploymentSchema, body, 'deployment');
+    if (await this.deps.store.findByName(input.name)) {
+      throw new BerthError('NAME_TAKEN', `Another deployment is already named ${JSON.stringify(input.name)}; pick another name, or change that one with: berth update ${input.name} …`, { name: input.name });
+    }
+    const id = newDeploymentId(input.name);
+    const { spec, values } = await this.admitSpec(id, input);
     await this.deps.secrets.storeNew(id, values);
     let d: Deployment;
     try {
@@ -66,12 +86,13 @@ export class DeploymentService {
         desired: input.start ? 'running' : 'stopped',
         status: input.start ? 'pending' : 'stopped',
         status_message: input.start ? 'queued' : null,
+        created_by: actor,
       });
     } catch (err) {
       await this.deps.secrets.dropScope(id).catch(() => undefined);
       throw err;
     }
-    this.deps.logs.append(d.id, 'system', `created ${d.name} (${d.spec.type})`);
+    this.deps.logs.append(d.id, 'system', `created ${d.name} (${d.spec.type}), revision 1`);
     await this.deps.bus.publish({ type: 'DeploymentCreated', id: d.id, at: d.created_at });
     return this.view(d);
   }
@@ -81,75 +102,101 @@ export class DeploymentService {
     return all.map((d) => this.view(d));
   }
 
-  async get(id: string): Promise<DeploymentView> {
-    return this.view(await this.find(id));
+  async get(ref: string): Promise<DeploymentView> {
+    return this.view(await this.find(ref));
   }
 
-  async status(id: string): Promise<DeploymentStatusView> {
-    const d = await this.find(id);
+  async status(ref: string): Promise<DeploymentStatusView> {
+    const d = await this.find(ref);
+    const id = d.id;
     const stats = this.deps.reconciler.stats(id);
     const isolation = d.spec.type === 'process' ? this.deps.runtime.isolation(launchPolicy(d.spec)) : null;
     return {
-      id: d.id,
+      id,
+      name: d.name,
       status: d.status,
       desired: d.desired,
       status_message: d.status_message,
-      ready: d.status === 'running',
-      endpoint: endpointUrl(this.deps.publicUrl, d.id),
+      ready: d.status === 'running' || d.status === 'idle',
+      endpoint: endpointUrl(this.deps.publicUrl, id),
+      revision: d.revision,
+      serving_revision: d.serving_revision,
+      generation: d.generation,
+      observed_generation: d.observed_generation,
       restart_count: d.restart_count,
       tools_count: d.tools ? d.tools.length : null,
       sessions: stats.sessions,
       processes: stats.processes,
       uptime_s: uptimeSeconds(d, Date.now()),
+      scale: this.deps.reconciler.scaleView(id, d),
       sandbox: isolation?.sandbox ?? null,
       limits: isolation?.limits ?? null,
       last_exit: this.deps.reconciler.lastExit(id),
     };
   }
 
-  async logs(id: string, tail?: number): Promise<LogEntry[]> {
-    await this.find(id, { includeDeleted: true });
-    return this.deps.logs.read(id, { tail });
+  async logs(ref: string, tail?: number): Promise<LogEntry[]> {
+    const d = await this.find(ref, { includeDeleted: true });
+    return this.deps.logs.read(d.id, { tail });
   }
 
   /** Checks the deployment exists, then subscribes to its new log lines. */
-  async followLogs(id: string, onEntry: (e: LogEntry) => void): Promise<() => void> {
-    await this.find(id, { includeDeleted: true });
-    return this.deps.logs.follow(id, onEntry);
+  async followLogs(ref: string, onEntry: (e: LogEntry) => void): Promise<() => void> {
+    const d = await this.find(ref, { includeDeleted: true });
+    return this.deps.logs.follow(d.id, onEntry);
   }
 
-  async stop(id: string): Promise<DeploymentView> {
-    await this.find(id);
-    await this.deps.store.update(id, { desired: 'stopped' });
-    await this.deps.reconciler.reconcile(id);
-    return this.get(id);
+  async stop(ref: string): Promise<DeploymentView> {
+    const d = await this.find(ref);
+    if (d.desired !== 'stopped') await this.deps.store.update(d.id, { desired: 'stopped', bump_generation: true });
+    await this.deps.reconciler.reconcile(d.id);
+    return this.get(d.id);
   }
 
-  /** Start a stopped or failed deployment (or restart a running one that is stuck). Returns at once; status shows progress. */
-  async start(id: string): Promise<DeploymentView> {
-    const d = await this.find(id);
-    if (d.status === 'running' && d.desired === 'running') return this.view(d);
-    const updated = await this.deps.store.update(id, { desired: 'running', status: 'pending', status_message: 'start requested' });
-    await this.deps.bus.publish({ type: 'DeploymentDesiredChanged', id, desired: 'running', at: updated.updated_at });
+  /** Start a stopped or failed deployment. Returns at once; status shows progress. */
+  async start(ref: string): Promise<DeploymentView> {
+    const d = await this.find(ref);
+    if (d.desired === 'running' && d.status !== 'failed') return this.view(d);
+    const updated = await this.deps.store.update(d.id, { desired: 'running', bump_generation: true });
+    this.deps.reconciler.retryNow(d.id);
+    await this.deps.bus.publish({ type: 'DeploymentDesiredChanged', id: d.id, desired: 'running', at: updated.updated_at });
     return this.view(updated);
   }
 
-  async remove(id: string): Promise<DeploymentView> {
-    await this.find(id);
-    this.access.delete(id);
-    await this.deps.store.update(id, { desired: 'deleted' });
-    await this.deps.reconciler.reconcile(id);
-    await this.deps.secrets.dropScope(id);
-    return this.view(await this.find(id, { includeDeleted: true }));
+  /**
+   * Restarts a deployment on its current revision: a failed one is retried at once (its backoff reset), a running
+   * one gets fresh processes without dropping its clients (blue-green, as an update). Returns at once.
+   */
+  async restart(ref: string): Promise<DeploymentView> {
+    const d = await this.find(ref);
+    const updated = await this.deps.store.update(d.id, { desired: 'running', bump_generation: true });
+    this.deps.reconciler.retryNow(d.id);
+    this.deps.logs.append(d.id, 'system', `restart requested (revision ${d.revision})`);
+    await this.deps.bus.publish({ type: 'DeploymentChanged', id: d.id, generation: updated.generation, revision: updated.revision, at: updated.updated_at });
+    return this.view(updated);
   }
 
-  private async find(id: string, opts: { includeDeleted?: boolean } = {}): Promise<Deployment> {
-    const d = await this.deps.store.get(id);
-    if (!d || (!opts.includeDeleted && d.status === 'deleted')) throw new BerthError('DEPLOYMENT_NOT_FOUND', `No deployment with id ${id}`);
-    return d;
+  /** Removes the deployment: its processes, work folder, secrets and (unless `keepLogs`) its logs. */
+  async remove(ref: string, opts: { keepLogs?: boolean } = {}): Promise<DeploymentView> {
+    const d = await this.find(ref);
+    this.access.delete(d.id);
+    this.deps.reconciler.forgetOnDelete(d.id, { keepLogs: opts.keepLogs === true });
+    await this.deps.store.update(d.id, { desired: 'deleted', bump_generation: true });
+    await this.deps.reconciler.reconcile(d.id);
+    await this.deps.secrets.dropScope(d.id);
+    return this.view(await this.find(d.id, { includeDeleted: true }));
   }
 
-  private view(d: Deployment): DeploymentView {
+  /** A deployment by id, or else by its (live) name. */
+  async find(ref: string, opts: { includeDeleted?: boolean } = {}): Promise<Deployment> {
+    const byId = await this.deps.store.get(ref);
+    if (byId && (opts.includeDeleted || byId.status !== 'deleted')) return byId;
+    const byName = await this.deps.store.findByName(ref);
+    if (byName) return byName;
+    throw new BerthError('DEPLOYMENT_NOT_FOUND', `No deployment with id or name ${JSON.stringify(ref)}`);
+  }
+
+  view(d: Deployment): DeploymentView {
     const v = toView(d, this.deps.publicUrl);
     v.request_count += this.deps.counter.unflushed(d.id);
     return v;

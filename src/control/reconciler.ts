@@ -1,8 +1,8 @@
-import type { LastExitView } from '../api/contract.js';
+import type { LastExitView, ScaleView } from '../api/contract.js';
 import { BerthError, toBerthError } from '../core/errors.js';
-import type { Deployment, DeploymentStatus, ToolSummary } from '../core/index.js';
+import { assertTransition, canTransition, type Deployment, type DeploymentStatus, type ToolSummary } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
-import type { BridgeEvents, EndpointStats, McpEndpoint } from '../mcp/types.js';
+import type { BridgeEvents, EndpointStats, McpEndpoint, SpawnProcess } from '../mcp/types.js';
 import type { Runtime } from '../runtime/types.js';
 import type { DeploymentPatch, DeploymentStore } from '../store/types.js';
 import type { LogStore } from '../telemetry/logs.js';
@@ -12,19 +12,43 @@ import { startingLine, stderrHint } from './stderr-hint.js';
 /** An MCP endpoint the control plane can start (bridge or remote proxy). */
 export interface ManagedEndpoint extends McpEndpoint {
   start(): Promise<void>;
+  /**
+   * Moves the endpoint onto a new revision's processes without ending its sessions (blue-green inside the bridge).
+   * Resolves once the new process answered; rejects, with the old one still serving, when it fails.
+   */
+  swap?(spawn: SpawnProcess, opts?: { drainMs?: number }): Promise<{ tools: ToolSummary[] }>;
 }
-export type EndpointFactory = (d: Deployment, events: BridgeEvents) => ManagedEndpoint;
+/** What the factory needs beyond the deployment: what the revision's server last reported, for scale to zero. */
+export interface EndpointExtras {
+  snapshot: Record<string, unknown> | null;
+}
+export type EndpointFactory = (d: Deployment, events: BridgeEvents, extras?: EndpointExtras) => ManagedEndpoint;
+/** A launcher for a process deployment's revision (secret references resolved), for a swap. */
+export type SpawnFactory = (d: Deployment) => Promise<SpawnProcess>;
 
 /** The process key the shared bridge uses for its one process; only its exits change the deployment's status. */
 export const SHARED_INSTANCE_KEY = 'main';
 
 interface Active {
   endpoint: ManagedEndpoint;
+  /** The revision it serves and the generation it last acted on. */
+  revision: number;
+  generation: number;
+  /** What must match for a swap: spec type and mode. */
+  shape: string;
   ready: boolean;
   whenReady: Promise<void>;
   gaveUp: string | null;
   closing: boolean;
+  /** Scaled to zero: no process runs; health probes would wake it, so none are sent. */
+  idle: boolean;
   health: { intervalMs: number; timeoutMs: number; failuresBeforeRestart: number };
+}
+
+interface Retry {
+  attempt: number;
+  dueAt: number;
+  timer: NodeJS.Timeout | undefined;
 }
 
 export interface ReconcilerDeps {
@@ -33,23 +57,38 @@ export interface ReconcilerDeps {
   bus: EventBus;
   runtime: Pick<Runtime, 'reapOrphans' | 'stopAll'>;
   makeEndpoint: EndpointFactory;
+  /** For blue-green swaps inside a bridge; without it every update starts a second endpoint. */
+  makeSpawn?: SpawnFactory;
+  /** A deleted deployment's leftovers: its work folder, and its logs unless `keepLogs`. */
+  cleanup?: (id: string, opts: { keepLogs: boolean }) => Promise<void>;
   startTimeoutMs: number;
   stopGraceMs: number;
+  /** How long an old revision may finish its in-flight requests after an update (default 30 s). */
+  drainMs?: number;
+  /** Backoff of a failed deployment's retries: doubling from `initialMs` up to `maxMs` (defaults 5 s, 5 min). */
+  retry?: { initialMs: number; maxMs: number };
+  /** Every deployment is compared with what runs this often (default 30 s; 0 turns it off). */
+  resyncMs?: number;
   /** Tick of the health monitor; tests shorten it. */
   healthTickMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 /**
- * Converges what runs to what the store says should run (desired state), one deployment at a time.
- * Domain events only wake it early: every pass re-reads the store, so a lost event costs nothing.
+ * The controller: converges what runs to what the store says should run, one deployment at a time. It is the
+ * only writer of a deployment's status (every change checked against the status machine), rolls out new
+ * revisions blue-green, retries failed deployments with a capped backoff, and resyncs periodically. Domain
+ * events only wake it early: every pass re-reads the store, so a lost event costs nothing.
  */
 export class Reconciler {
   private readonly active = new Map<string, Active>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly lastExits = new Map<string, LastExitView>();
+  private readonly retries = new Map<string, Retry>();
+  private readonly keepLogs = new Map<string, boolean>();
   private readonly health: HealthMonitor;
   private unsubscribe: (() => void) | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(private readonly deps: ReconcilerDeps) {
@@ -66,11 +105,24 @@ export class Reconciler {
     const reaped = await this.deps.runtime.reapOrphans();
     for (const r of reaped) this.deps.logs.append(r.deploymentId, 'system', `ended process ${r.pid} left over from a previous Berth run`);
     this.unsubscribe = this.deps.bus.subscribe((e) => {
-      if (e.type === 'DeploymentCreated' || e.type === 'DeploymentDesiredChanged') void this.reconcile(e.id);
+      if (e.type === 'DeploymentCreated' || e.type === 'DeploymentDesiredChanged' || e.type === 'DeploymentChanged') void this.reconcile(e.id);
     });
-    const all = await this.deps.store.list();
-    await Promise.all(all.map((d) => this.reconcile(d.id)));
+    await this.resync();
     this.health.start();
+    const every = this.deps.resyncMs ?? 30_000;
+    if (every > 0) {
+      this.resyncTimer = setInterval(() => void this.resync().catch((err: unknown) => this.deps.log?.('resync failed', { error: String(err) })), every);
+      this.resyncTimer.unref();
+    }
+  }
+
+  /** One pass over every deployment in the store, and an end to whatever runs for one that is gone. */
+  async resync(): Promise<void> {
+    if (this.stopped) return;
+    const all = await this.deps.store.list();
+    const live = new Set(all.map((d) => d.id));
+    const gone = [...this.active.keys()].filter((id) => !live.has(id));
+    await Promise.all([...all.map((d) => this.reconcile(d.id)), ...gone.map((id) => this.reconcile(id))]);
   }
 
   /** Runs one reconcile pass for `id`, after any pass already queued for it. */
@@ -78,9 +130,21 @@ export class Reconciler {
     return this.serial(id, () => this.pass(id));
   }
 
+  /** A failed deployment is to be tried again at once (berth start / restart), not at its next backoff. */
+  retryNow(id: string): void {
+    const r = this.retries.get(id);
+    if (r?.timer) clearTimeout(r.timer);
+    this.retries.delete(id);
+  }
+
+  /** The next deletion of `id` keeps (or removes) its logs. */
+  forgetOnDelete(id: string, opts: { keepLogs: boolean }): void {
+    this.keepLogs.set(id, opts.keepLogs);
+  }
+
   /**
-   * The endpoint for a gateway request: immediate when running, waits while starting,
-   * and fails with a clear code when the deployment is unknown, stopped or failed.
+   * The endpoint for a gateway request: immediate when running (or scaled to zero: the bridge wakes it), waits
+   * while starting, and fails with a clear code when the deployment is unknown, stopped or failed.
    */
   async endpointFor(id: string): Promise<McpEndpoint> {
     const a = this.active.get(id);
@@ -89,7 +153,7 @@ export class Reconciler {
     const d = await this.deps.store.get(id);
     if (!d || d.status === 'deleted' || d.desired === 'deleted') throw new BerthError('DEPLOYMENT_NOT_FOUND', `No deployment with id ${id}`);
     if (d.desired === 'stopped') throw new BerthError('UPSTREAM_UNAVAILABLE', `Deployment ${id} is stopped; start it with: berth start ${id}`);
-    if (d.status === 'failed') throw new BerthError('UPSTREAM_UNAVAILABLE', `Deployment ${id} has failed: ${d.status_message ?? 'unknown reason'}`);
+    if (d.status === 'failed') throw new BerthError('UPSTREAM_UNAVAILABLE', `Deployment ${id} has failed: ${d.status_message ?? 'unknown reason'}${this.retryHint(id)}`);
     // Starting: wait for it (the pass may not have begun yet).
     const deadline = Date.now() + this.deps.startTimeoutMs;
     while (Date.now() < deadline) {
@@ -120,10 +184,28 @@ export class Reconciler {
     return this.active.get(id)?.endpoint.stats() ?? { sessions: 0, processes: 0, inFlight: 0 };
   }
 
+  /** Scale to zero as status shows it; null when the deployment always runs. */
+  scaleView(id: string, d: Deployment): ScaleView | null {
+    const scale = d.spec.type === 'process' ? d.spec.scale : undefined;
+    if (!scale || scale.min !== 0) return null;
+    const stats = this.active.get(id)?.endpoint.stats();
+    const lastMs = Math.max(stats?.lastRequestAt ?? 0, d.last_request_at ? Date.parse(d.last_request_at) : 0);
+    const idleAt = stats?.idleAt ?? null;
+    return {
+      min: 0,
+      idle_s: scale.idle_s,
+      last_request_at: lastMs > 0 ? new Date(lastMs).toISOString() : null,
+      idle_for_s: lastMs > 0 ? Math.max(0, Math.floor((Date.now() - lastMs) / 1000)) : null,
+      next_idle_stop_at: idleAt === null ? null : new Date(idleAt).toISOString(),
+    };
+  }
+
   /** Berth is shutting down: stop everything that runs but leave the desired state as it is. */
   async shutdown(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    for (const r of this.retries.values()) if (r.timer) clearTimeout(r.timer);
     this.health.stop();
     await Promise.allSettled([...this.locks.values()]);
     await Promise.allSettled([...this.active.keys()].map((id) => this.deactivate(id)));
@@ -144,35 +226,48 @@ export class Reconciler {
   private async pass(id: string): Promise<void> {
     if (this.stopped) return;
     const d = await this.deps.store.get(id);
-    const a = this.active.get(id);
+    let a = this.active.get(id);
     if (!d) {
       if (a) await this.deactivate(id);
       return;
     }
     if (d.desired === 'deleted') {
       if (a) await this.deactivate(id);
+      this.retryNow(id);
       if (d.status !== 'deleted') {
-        await this.setStatus(d, 'deleted', null, { deleted_at: new Date().toISOString(), started_at: null });
+        await this.setStatus(d, 'deleted', null, { deleted_at: new Date().toISOString(), started_at: null, observed_generation: d.generation });
+        const keepLogs = this.keepLogs.get(id) ?? false;
+        this.keepLogs.delete(id);
+        await this.deps.cleanup?.(id, { keepLogs }).catch((err: unknown) => this.deps.log?.('cleanup failed', { id, error: String(err) }));
         await this.deps.bus.publish({ type: 'DeploymentDeleted', id, at: new Date().toISOString() });
       }
       return;
     }
     if (d.desired === 'stopped') {
       if (a) await this.deactivate(id);
-      if (d.status !== 'stopped') await this.setStatus(d, 'stopped', null, { stopped_at: new Date().toISOString(), started_at: null });
+      this.retryNow(id);
+      if (d.status !== 'stopped') await this.setStatus(d, 'stopped', null, { stopped_at: new Date().toISOString(), started_at: null, serving_revision: null, observed_generation: d.generation });
+      else await this.observed(d);
       return;
     }
     // desired running
-    if (a && !a.gaveUp && d.status !== 'pending' && d.status !== 'failed') return;
-    if (!a && d.status === 'failed') return; // stays failed until the user starts it again
-    if (a) await this.deactivate(id);
-    await this.activate(d);
+    if (a && a.gaveUp) {
+      const r = this.retries.get(id);
+      if (r && Date.now() < r.dueAt) return;
+      await this.deactivate(id);
+      a = undefined;
+    }
+    if (!a) {
+      const r = this.retries.get(id);
+      if (d.status === 'failed' && r && Date.now() < r.dueAt) return; // its retry timer comes back
+      await this.activate(d);
+      return;
+    }
+    if (a.closing || d.generation <= a.generation) return;
+    await this.rollout(d, a);
   }
 
-  private async activate(d: Deployment): Promise<void> {
-    const id = d.id;
-    await this.setStatus(d, 'deploying', 'starting');
-    this.deps.logs.append(id, 'system', startingLine(describeSpec(d)));
+  private newActive(d: Deployment): { active: Active; markReady: () => void; markFailed: (err: unknown) => void } {
     let markReady!: () => void;
     let markFailed!: (err: unknown) => void;
     const whenReady = new Promise<void>((res, rej) => {
@@ -183,38 +278,156 @@ export class Reconciler {
     const h = d.spec.health;
     const active: Active = {
       endpoint: undefined as unknown as ManagedEndpoint,
+      revision: d.revision,
+      generation: d.generation,
+      shape: shapeOf(d),
       ready: false,
       whenReady,
       gaveUp: null,
       closing: false,
+      idle: false,
       health: { intervalMs: h.interval_s * 1000, timeoutMs: h.timeout_s * 1000, failuresBeforeRestart: h.failures_before_restart },
     };
-    active.endpoint = this.deps.makeEndpoint(d, this.bridgeEvents(id, active));
+    return { active, markReady, markFailed };
+  }
+
+  /** Makes and starts the endpoint of the deployment's revision; resolves with the tools it reported. */
+  private async startEndpoint(d: Deployment, active: Active): Promise<ToolSummary[]> {
+    const snapshot = (await this.deps.store.getRevision(d.id, d.revision))?.snapshot ?? null;
+    active.endpoint = this.deps.makeEndpoint(d, this.bridgeEvents(d.id, active), { snapshot });
+    await withTimeout(active.endpoint.start(), this.deps.startTimeoutMs, `did not start within ${Math.round(this.deps.startTimeoutMs / 1000)}s`);
+    if (scaledToZero(d) && snapshot !== null) {
+      // Started idle from what the revision last reported: probing would wake it.
+      active.idle = true;
+      return d.tools ?? [];
+    }
+    const { tools } = await active.endpoint.probe(Math.min(this.deps.startTimeoutMs, d.spec.health.timeout_s * 1000));
+    return tools;
+  }
+
+  private async activate(d: Deployment): Promise<void> {
+    const id = d.id;
+    await this.setStatus(d, 'deploying', 'starting');
+    this.deps.logs.append(id, 'system', startingLine(`${describeSpec(d)} (revision ${d.revision})`));
+    const { active, markReady, markFailed } = this.newActive(d);
     this.active.set(id, active);
     try {
-      await withTimeout(active.endpoint.start(), this.deps.startTimeoutMs, `did not start within ${Math.round(this.deps.startTimeoutMs / 1000)}s`);
-      const { tools } = await active.endpoint.probe(Math.min(this.deps.startTimeoutMs, d.spec.health.timeout_s * 1000));
+      const tools = await this.startEndpoint(d, active);
       active.ready = true;
       markReady();
-      await this.deps.store.update(id, { status: 'running', status_message: null, tools, started_at: new Date().toISOString(), stopped_at: null });
-      await this.publishStatus(id, 'running', null);
-      this.deps.logs.append(id, 'system', `ready: ${tools.length} tool${tools.length === 1 ? '' : 's'} (${tools.map((t) => t.name).join(', ')})`);
+      this.retries.delete(id);
+      const status = active.idle ? 'idle' : 'running';
+      await this.setStatus(d, status, active.idle ? 'scaled to zero; the first call starts it' : null, {
+        tools,
+        started_at: new Date().toISOString(),
+        stopped_at: null,
+        serving_revision: d.revision,
+        observed_generation: d.generation,
+      });
+      this.deps.logs.append(id, 'system', active.idle ? `ready, idle: listing is answered from revision ${d.revision}'s snapshot` : `ready: ${tools.length} tool${tools.length === 1 ? '' : 's'} (${tools.map((t) => t.name).join(', ')})`);
       this.health.reset(id);
     } catch (err) {
-      let message = `failed to start: ${toBerthError(err).message}`;
-      if (d.spec.type === 'process') {
-        // The status message is all an API or UI user sees: name the server's own complaint.
-        const hint = stderrHint(await this.deps.logs.read(id, { tail: 200 }).catch(() => []));
-        if (hint) message += ` (stderr: ${hint})`;
-      }
+      const message = await this.failureMessage(d, `failed to start: ${toBerthError(err).message}`);
       markFailed(err);
       active.closing = true;
       this.active.delete(id);
-      await active.endpoint.close().catch(() => {});
+      await active.endpoint?.close().catch(() => {});
+      const fresh = await this.deps.store.get(id);
+      if (fresh && fresh.desired === 'running') {
+        const retry = this.scheduleRetry(id);
+        this.deps.logs.append(id, 'system', `${message}; ${retry}`);
+        await this.setStatus(fresh, 'failed', `${message}; ${retry}`, { serving_revision: null, observed_generation: d.generation });
+      } else {
+        this.deps.logs.append(id, 'system', message);
+      }
+    }
+  }
+
+  /**
+   * Blue-green: the deployment's new revision (or fresh processes, for a restart) starts and answers before it
+   * takes traffic; the old one finishes what it has in flight. A new revision that fails leaves the old serving.
+   */
+  private async rollout(d: Deployment, old: Active): Promise<void> {
+    const id = d.id;
+    const what = d.revision === old.revision ? `restarting revision ${d.revision}` : `rolling out revision ${d.revision}`;
+    await this.setStatus(d, 'deploying', `${what}; revision ${old.revision} serving`);
+    this.deps.logs.append(id, 'system', `${what}: ${describeSpec(d)}`);
+    old.generation = d.generation; // acted on, whatever the outcome: a failing revision is not retried on every pass
+    let tools: ToolSummary[];
+    try {
+      if (old.endpoint.swap && this.deps.makeSpawn && old.shape === shapeOf(d) && !scaledToZero(d)) {
+        const spawn = await this.deps.makeSpawn(d);
+        tools = (await withTimeout(old.endpoint.swap(spawn, { drainMs: this.drainMs() }), this.deps.startTimeoutMs, `revision ${d.revision} did not start within ${Math.round(this.deps.startTimeoutMs / 1000)}s`)).tools;
+        old.revision = d.revision;
+        old.idle = false;
+        const h = d.spec.health;
+        old.health = { intervalMs: h.interval_s * 1000, timeoutMs: h.timeout_s * 1000, failuresBeforeRestart: h.failures_before_restart };
+      } else {
+        const { active, markReady, markFailed } = this.newActive(d);
+        try {
+          tools = await this.startEndpoint(d, active);
+        } catch (err) {
+          markFailed(err);
+          active.closing = true;
+          await active.endpoint?.close().catch(() => {});
+          throw err;
+        }
+        active.ready = true;
+        markReady();
+        // The switch: new requests get the new endpoint; the old finishes what it has, then closes.
+        this.active.set(id, active);
+        old.closing = true;
+        void this.drain(id, old);
+      }
+    } catch (err) {
+      const message = await this.failureMessage(d, `revision ${d.revision} failed to start: ${toBerthError(err).message}; revision ${old.revision} still serving`);
       this.deps.logs.append(id, 'system', message);
       const fresh = await this.deps.store.get(id);
-      if (fresh && fresh.desired === 'running') await this.setStatus(fresh, 'failed', message);
+      if (fresh) await this.setStatus(fresh, old.idle ? 'idle' : 'running', message, { observed_generation: d.generation });
+      return;
     }
+    const now = this.active.get(id);
+    const idle = now?.idle ?? false;
+    await this.setStatus(d, idle ? 'idle' : 'running', null, { tools, serving_revision: d.revision, observed_generation: d.generation, started_at: new Date().toISOString() });
+    this.deps.logs.append(id, 'system', `revision ${d.revision} serving: ${tools.length} tool${tools.length === 1 ? '' : 's'}`);
+    this.health.reset(id);
+  }
+
+  private drainMs(): number {
+    return this.deps.drainMs ?? 30_000;
+  }
+
+  /** Lets an old endpoint finish its in-flight requests (up to the drain time), then closes it. */
+  private async drain(id: string, old: Active): Promise<void> {
+    const deadline = Date.now() + this.drainMs();
+    while (Date.now() < deadline && old.endpoint.stats().inFlight > 0 && !this.stopped) await new Promise((r) => setTimeout(r, 50));
+    await old.endpoint.close().catch((err: unknown) => this.deps.log?.('close failed', { id, error: String(err) }));
+    this.deps.logs.append(id, 'system', `revision ${old.revision} stopped`);
+  }
+
+  private async failureMessage(d: Deployment, message: string): Promise<string> {
+    if (d.spec.type !== 'process') return message;
+    // The status message is all an API or UI user sees: name the server's own complaint.
+    const hint = stderrHint(await this.deps.logs.read(d.id, { tail: 200 }).catch(() => []));
+    return hint ? `${message} (stderr: ${hint})` : message;
+  }
+
+  /** Schedules the next try of a failed deployment; returns what to tell the user. */
+  private scheduleRetry(id: string): string {
+    const { initialMs, maxMs } = this.deps.retry ?? { initialMs: 5_000, maxMs: 300_000 };
+    const prev = this.retries.get(id);
+    if (prev?.timer) clearTimeout(prev.timer);
+    const attempt = (prev?.attempt ?? 0) + 1;
+    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30));
+    const timer = setTimeout(() => void this.reconcile(id), delay);
+    timer.unref();
+    this.retries.set(id, { attempt, dueAt: Date.now() + delay, timer });
+    return `retry ${attempt} in ${formatDelay(delay)} (or now: berth restart ${id})`;
+  }
+
+  private retryHint(id: string): string {
+    const r = this.retries.get(id);
+    return r ? `; next retry in ${formatDelay(Math.max(0, r.dueAt - Date.now()))}` : '';
   }
 
   private async deactivate(id: string): Promise<void> {
@@ -233,7 +446,11 @@ export class Reconciler {
       onProcessReady: ({ pid, instanceKey }) => {
         if (!current()) return;
         this.deps.logs.append(id, 'system', `process ${pid} ready (${instanceKey})`);
-        if (instanceKey === SHARED_INSTANCE_KEY && active.ready) void this.updateIfRunning(id, 'running', null);
+        if (active.idle) {
+          active.idle = false;
+          this.health.reset(id);
+        }
+        if (instanceKey === SHARED_INSTANCE_KEY && active.ready) void this.statusIfRunning(id, 'running', null);
       },
       onProcessExit: ({ pid, instanceKey, exit, expected }) => {
         if (!current() || expected) return;
@@ -241,22 +458,36 @@ export class Reconciler {
         this.lastExits.set(id, { at: new Date().toISOString(), pid, instance_key: instanceKey, exit: how, reason: exit.reason ?? null });
         this.deps.logs.append(id, 'system', `process ${pid} (${instanceKey}) exited unexpectedly with ${how}${exit.reason ? `: ${exit.reason}` : ''}`);
         if (instanceKey !== SHARED_INSTANCE_KEY || !active.ready) return;
-        void this.bumpRestarts(id, exit.reason ? `${exit.reason}; restarting` : `server exited with ${how}; restarting`);
+        void this.crashed(id, exit.reason ? `${exit.reason}; restarting` : `server exited with ${how}; restarting`);
       },
       onGaveUp: (reason) => {
         if (!current()) return;
         active.gaveUp = reason;
-        this.deps.logs.append(id, 'system', `gave up: ${reason}`);
-        void this.updateIfRunning(id, 'failed', reason);
+        const retry = this.scheduleRetry(id);
+        this.deps.logs.append(id, 'system', `gave up: ${reason}; ${retry}`);
+        void this.statusIfRunning(id, 'failed', `${reason}; ${retry}`);
       },
       onNeedsIsolation: (reason) => {
         if (!current()) return;
-        const hint = `this server needs per-client features (${reason}); redeploy it with spec.mode "isolated" (berth deploy --isolated)`;
+        const hint = `this server needs per-client features (${reason}); redeploy it with spec.mode "isolated" (berth update ${id} --isolated)`;
         this.deps.logs.append(id, 'system', hint);
         void this.deps.store.update(id, { status_message: hint }).catch(() => {});
       },
       onListChanged: () => {
-        if (current() && active.ready) this.health.probeSoon(id);
+        if (current() && active.ready && !active.idle) this.health.probeSoon(id);
+      },
+      onIdle: () => {
+        if (!current()) return;
+        active.idle = true;
+        this.health.forget(id);
+        this.deps.logs.append(id, 'system', 'idle: processes stopped (scaled to zero); the next call starts the server');
+        void this.statusIfRunning(id, 'idle', 'scaled to zero; the first call starts it');
+      },
+      onWake: () => {
+        if (current()) this.deps.logs.append(id, 'system', 'waking: a request arrived');
+      },
+      onSnapshot: (snapshot) => {
+        if (current()) void this.deps.store.setSnapshot(id, active.revision, snapshot as unknown as Record<string, unknown>).catch(() => {});
       },
     };
   }
@@ -264,7 +495,7 @@ export class Reconciler {
   private healthTargets() {
     const out: HealthTarget[] = [];
     for (const [id, a] of this.active) {
-      if (a.ready && !a.closing && !a.gaveUp && a.health.intervalMs > 0) out.push({ id, endpoint: a.endpoint, ...a.health });
+      if (a.ready && !a.closing && !a.gaveUp && !a.idle && a.health.intervalMs > 0) out.push({ id, endpoint: a.endpoint, ...a.health });
     }
     return out;
   }
@@ -278,26 +509,36 @@ export class Reconciler {
     const reason = toBerthError(err).message;
     this.deps.logs.append(id, 'system', `health probe failed (${failures}/${limit}): ${reason}`);
     if (failures < limit) return;
-    const d = await this.deps.store.get(id);
-    if (!d || d.desired !== 'running') return;
-    await this.deps.store.update(id, { restart_count: d.restart_count + 1, status: 'pending', status_message: `unhealthy: ${reason}; restarting` });
-    await this.reconcile(id);
+    await this.serial(id, async () => {
+      const d = await this.deps.store.get(id);
+      if (!d || d.desired !== 'running' || !this.active.has(id)) return;
+      await this.deps.store.update(id, { add_restarts: 1 });
+      this.deps.logs.append(id, 'system', `unhealthy: ${reason}; restarting`);
+      await this.deactivate(id);
+      await this.activate((await this.deps.store.get(id)) ?? d);
+    });
   }
 
-  private async bumpRestarts(id: string, message: string): Promise<void> {
-    const d = await this.deps.store.get(id);
-    if (!d || d.desired !== 'running') return;
-    await this.deps.store.update(id, { restart_count: d.restart_count + 1, status: 'deploying', status_message: message });
-    await this.publishStatus(id, 'deploying', message);
+  private async crashed(id: string, message: string): Promise<void> {
+    await this.deps.store.update(id, { add_restarts: 1 });
+    await this.statusIfRunning(id, 'deploying', message);
   }
 
-  private async updateIfRunning(id: string, status: DeploymentStatus, message: string | null): Promise<void> {
+  /** A status change reported by a bridge: applied only while the deployment should run and the change is allowed. */
+  private async statusIfRunning(id: string, status: DeploymentStatus, message: string | null): Promise<void> {
     const d = await this.deps.store.get(id);
-    if (!d || d.desired !== 'running' || d.status === status) return;
+    if (!d || d.desired !== 'running' || d.status === status || !canTransition(d.status, status)) return;
     await this.setStatus(d, status, message, status === 'running' ? { started_at: new Date().toISOString() } : {});
   }
 
+  private async observed(d: Deployment): Promise<void> {
+    if (d.observed_generation !== d.generation) await this.deps.store.update(d.id, { observed_generation: d.generation });
+  }
+
+  /** The one place a status is written: the move is checked against the status machine. */
   private async setStatus(d: Deployment, status: DeploymentStatus, message: string | null, extra: DeploymentPatch = {}): Promise<void> {
+    const cur = (await this.deps.store.get(d.id))?.status ?? d.status;
+    assertTransition(d.id, cur, status);
     await this.deps.store.update(d.id, { status, status_message: message, ...extra });
     await this.publishStatus(d.id, status, message);
   }
@@ -305,6 +546,20 @@ export class Reconciler {
   private publishStatus(id: string, status: DeploymentStatus, message: string | null): Promise<void> {
     return this.deps.bus.publish({ type: 'DeploymentStatusChanged', id, status, message, at: new Date().toISOString() });
   }
+}
+
+function scaledToZero(d: Deployment): boolean {
+  return d.spec.type === 'process' && d.spec.scale?.min === 0;
+}
+
+/** What a swap inside a bridge cannot change: the kind of endpoint and the bridge mode. */
+function shapeOf(d: Deployment): string {
+  return d.spec.type === 'process' ? `process/${d.spec.mode}` : d.spec.type;
+}
+
+function formatDelay(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s}s` : `${Math.round(s / 60)}m`;
 }
 
 function describeSpec(d: Deployment): string {

@@ -84,6 +84,14 @@ export interface Revision {
   snapshot: Record<string, unknown> | null;
 }
 
+/** One revision as the API shows it (secret references as they are, never values). */
+export interface RevisionView extends Revision {
+  /** The revision the user wants running. */
+  current: boolean;
+  /** The revision answering clients now. */
+  serving: boolean;
+}
+
 const TRANSITIONS: Record<DeploymentStatus, readonly DeploymentStatus[]> = {
   pending: ['pending', 'building', 'deploying', 'stopped', 'failed', 'deleted'],
   building: ['pushing', 'deploying', 'failed', 'stopped', 'deleted'],

@@ -67,6 +67,17 @@ const LimitsSchema = z.strictObject({
   cpus: z.number().min(0.01).max(1024).optional().describe('CPU cores, fractions allowed (default BERTH_SERVER_CPUS, 1)'),
 });
 
+/**
+ * Scale to zero (seeds 000, 002, 004). `min: 0`: after `idle_s` without requests the server's processes stop
+ * (status `idle`); listing is answered from what the revision last reported and the first call wakes it.
+ */
+export const ScaleSchema = z.strictObject({
+  min: z.union([z.literal(0), z.literal(1)], { error: 'scale.min must be 0 or 1' }).default(1).describe('0: stop when idle and wake on the first call; 1 (default): always running'),
+  max: z.number().int().min(1).max(10_000).default(1).describe('Most processes (isolated mode: caps max_sessions); the process runtime runs one shared process'),
+  idle_s: z.number().int().min(1).max(86_400).default(300).describe('Seconds without a request before an idle stop (min 0 only)'),
+});
+export type Scale = z.infer<typeof ScaleSchema>;
+
 /** json_spec type `process`: a stdio MCP server started as a child process. */
 export const ProcessSpecSchema = z.strictObject({
   type: z.literal('process'),
@@ -90,6 +101,8 @@ export const ProcessSpecSchema = z.strictObject({
   mode: z.enum(['shared', 'isolated']).default('shared'),
   isolated: IsolatedSchema.default({ max_sessions: 32, warm: 1 }),
   health: HealthSchema.default({ interval_s: 30, timeout_s: 10, failures_before_restart: 3 }),
+  /** Absent: always running (rows stored before the field existed have none). */
+  scale: ScaleSchema.optional(),
 });
 export type ProcessSpec = z.infer<typeof ProcessSpecSchema>;
 
@@ -141,4 +154,32 @@ export const CreateDeploymentSchema = z.strictObject({
   start: z.boolean().default(true),
 });
 export type CreateDeploymentInput = z.input<typeof CreateDeploymentSchema>;
+
+/**
+ * The body of PATCH /api/deployments/ID. `spec` is a JSON merge patch (RFC 7396) on the current spec: objects
+ * merge, `null` removes a key, arrays and other values replace; the result is validated as a whole spec.
+ * A change of `spec`, `env_schema` or `secrets` makes a new revision (rolled out blue-green); the rest does not.
+ */
+export const UpdateDeploymentSchema = z.strictObject({
+  name: z.string().trim().min(1).max(100).optional(),
+  description: z.string().max(2000).nullable().optional(),
+  tags: z.array(z.string().min(1).max(64)).max(32).optional(),
+  access: z.enum(['private', 'public'], { error: 'access must be private or public' }).optional(),
+  env_schema: z.array(EnvVarSchema).max(200).optional(),
+  spec: z.record(z.string(), z.unknown()).optional().describe('JSON merge patch (RFC 7396) on the current spec'),
+  secrets: CreateDeploymentSchema.shape.secrets,
+});
+export type UpdateDeployment = z.infer<typeof UpdateDeploymentSchema>;
+
+/** RFC 7396 JSON merge patch: objects merge key by key, `null` deletes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const base: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    if (key === '__proto__') continue; // JSON may carry it as a plain key; assigning it would swap the prototype.
+    if (value === null) delete base[key];
+    else base[key] = mergePatch(base[key], value);
+  }
+  return base;
+}
 export type CreateDeployment = z.infer<typeof CreateDeploymentSchema>;

@@ -4,6 +4,8 @@ import type { DeploymentStatus } from '../core/index.js';
 export type DomainEvent =
   | { type: 'DeploymentCreated'; id: string; at: string }
   | { type: 'DeploymentDesiredChanged'; id: string; desired: 'running' | 'stopped' | 'deleted'; at: string }
+  /** What the user wants changed otherwise: a new revision (update, redeploy, rollback) or a restart. */
+  | { type: 'DeploymentChanged'; id: string; generation: number; revision: number; at: string }
   | { type: 'DeploymentStatusChanged'; id: string; status: DeploymentStatus; message: string | null; at: string }
   | { type: 'DeploymentDeleted'; id: string; at: string };
 

@@ -51,7 +51,14 @@ export interface EndpointStats {
   sessions: number;
   processes: number;
   inFlight: number;
+  /** When the last client request arrived (ms since the epoch); scale to zero only. */
+  lastRequestAt?: number | null;
+  /** When the processes stop if nothing comes (ms since the epoch); null while stopped or busy. */
+  idleAt?: number | null;
 }
+
+/** What a server reported (initialize result and list results), JSON, kept per revision for scale to zero. */
+export type ServerSnapshot = Record<string, unknown>;
 
 /** Events a bridge reports to whoever supervises it (the control plane). */
 export interface BridgeEvents {
@@ -70,6 +77,12 @@ export interface BridgeEvents {
    * the deployment should run in isolated mode. Raised once per bridge.
    */
   onNeedsIsolation?(reason: string): void;
+  /** Scale to zero: the processes stopped after the idle time without requests. */
+  onIdle?(): void;
+  /** Scale to zero: a request started a process again. */
+  onWake?(): void;
+  /** The server's handshake or lists were learned or changed. */
+  onSnapshot?(snapshot: ServerSnapshot): void;
 }
 
 export interface RestartPolicy {

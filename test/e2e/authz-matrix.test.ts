@@ -27,6 +27,11 @@ const RULES: Record<string, 'public' | 'token' | 'read' | 'deploy' | 'admin' | '
   'GET /api/deployments/:id/status': 'read',
   'POST /api/deployments/:id/stop': 'deploy',
   'POST /api/deployments/:id/start': 'deploy',
+  'PATCH /api/deployments/:id': 'deploy',
+  'POST /api/deployments/:id/redeploy': 'deploy',
+  'POST /api/deployments/:id/rollback': 'deploy',
+  'POST /api/deployments/:id/restart': 'deploy',
+  'GET /api/deployments/:id/revisions': 'read',
   'GET /api/deployments/:id/logs': 'read',
   'GET /api/deployments/:id/secrets': 'deploy',
   'PUT /api/deployments/:id/secrets/:key': 'deploy',
@@ -158,7 +163,7 @@ interface Case {
 function casesFor(method: string, pattern: string): Case[] {
   const route = `${method} ${pattern}`;
   const out: Case[] = [];
-  const body = method === 'POST' || method === 'PUT' ? '{}' : undefined;
+  const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? '{}' : undefined;
   if (pattern.startsWith(':id.')) {
     for (const t of ['target', 'public'] as const) out.push({ route, method, path: '/mcp', host: `${ids[t]}.mcp.test`, body, target: t });
     return out;

@@ -1,6 +1,9 @@
 import type { DeploymentService } from '../../control/deployments.js';
+import type { Idempotency } from '../../control/idempotency.js';
+import type { RevisionService } from '../../control/revisions.js';
 import { BerthError } from '../../core/errors.js';
-import type { DeploymentList, LogList } from '../contract.js';
+import type { DeploymentView } from '../../core/index.js';
+import type { DeploymentList, LogList, RevisionList } from '../contract.js';
 import { readJson, sendJson } from '../http.js';
 import type { Router } from '../router.js';
 import { streamLogs } from './log-stream.js';
@@ -15,24 +18,72 @@ function tailParam(q: URLSearchParams): number | undefined {
   return n;
 }
 
-/** Seed 004's hosting endpoints, under /api/deployments. */
-export function deploymentRoutes(router: Router, service: DeploymentService): void {
+function flag(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  return v === '1' || v === 'true';
+}
+
+/** Seed 004's hosting endpoints, under /api/deployments. `:id` is a deployment's id or its name. */
+export function deploymentRoutes(router: Router, service: DeploymentService, revisions: RevisionService, idempotency: Idempotency): void {
   router
     .add('POST', '/api/deployments', { need: 'deploy', audit: 'deployment.create' }, async (ctx) => {
-      const d = await service.create(await readJson(ctx.req, API_BODY_LIMIT));
+      const body = await readJson(ctx.req, API_BODY_LIMIT);
+      const create = async () => ({ statusCode: 201, body: await service.create(body, ctx.principal.id) });
+      const key = ctx.req.headers['idempotency-key'];
+      const out = typeof key === 'string' ? await idempotency.run<DeploymentView>(ctx.principal.id, key, body, create) : { ...(await create()), replayed: false };
+      ctx.audit.target = out.body.id;
+      ctx.audit.detail = { name: out.body.name, type: out.body.spec.type, access: out.body.access, ...(out.replayed ? { replayed: true } : {}) };
+      if (out.replayed) ctx.res.setHeader('idempotent-replayed', 'true');
+      sendJson(ctx.res, out.statusCode, out.body);
+    })
+    .add('PATCH', '/api/deployments/:id', { need: 'deploy', audit: 'deployment.update' }, async (ctx) => {
+      const out = await revisions.update(ctx.params.id!, await readJson(ctx.req, API_BODY_LIMIT), ctx.principal.id);
+      ctx.audit.target = out.deployment.id;
+      ctx.audit.detail = { revision: out.revision };
+      sendJson(ctx.res, out.revision === null ? 200 : 202, out.deployment);
+    })
+    .add('POST', '/api/deployments/:id/redeploy', { need: 'deploy', audit: 'deployment.redeploy' }, async (ctx) => {
+      const out = await revisions.redeploy(ctx.params.id!, ctx.principal.id);
+      ctx.audit.target = out.deployment.id;
+      ctx.audit.detail = { revision: out.revision };
+      sendJson(ctx.res, 202, out.deployment);
+    })
+    .add('POST', '/api/deployments/:id/rollback', { need: 'deploy', audit: 'deployment.rollback' }, async (ctx) => {
+      const out = await revisions.rollback(ctx.params.id!, await readJson(ctx.req, API_BODY_LIMIT), ctx.principal.id);
+      ctx.audit.target = out.deployment.id;
+      ctx.audit.detail = { revision: out.revision, from: out.deployment.spec.type };
+      sendJson(ctx.res, 202, out.deployment);
+    })
+    .add('POST', '/api/deployments/:id/restart', { need: 'deploy', audit: 'deployment.restart' }, async (ctx) => {
+      const d = await service.restart(ctx.params.id!);
       ctx.audit.target = d.id;
-      ctx.audit.detail = { name: d.name, type: d.spec.type, access: d.access };
-      sendJson(ctx.res, 201, d);
+      sendJson(ctx.res, 202, d);
+    })
+    .add('GET', '/api/deployments/:id/revisions', { need: 'read' }, async ({ res, params }) => {
+      const list: RevisionList = { items: await revisions.history(params.id!) };
+      sendJson(res, 200, list);
     })
     .add('GET', '/api/deployments', { need: 'read' }, async ({ res, query }) => {
-      const list: DeploymentList = { items: await service.list({ includeDeleted: query.get('all') === '1' || query.get('all') === 'true' }) };
+      const list: DeploymentList = { items: await service.list({ includeDeleted: flag(query, 'all') }) };
       sendJson(res, 200, list);
     })
     .add('GET', '/api/deployments/:id', { need: 'read' }, async ({ res, params }) => sendJson(res, 200, await service.get(params.id!)))
-    .add('DELETE', '/api/deployments/:id', { need: 'deploy', audit: 'deployment.delete' }, async ({ res, params }) => sendJson(res, 200, await service.remove(params.id!)))
+    .add('DELETE', '/api/deployments/:id', { need: 'deploy', audit: 'deployment.delete' }, async (ctx) => {
+      const d = await service.remove(ctx.params.id!, { keepLogs: flag(ctx.query, 'keep_logs') });
+      ctx.audit.target = d.id;
+      sendJson(ctx.res, 200, d);
+    })
     .add('GET', '/api/deployments/:id/status', { need: 'read' }, async ({ res, params }) => sendJson(res, 200, await service.status(params.id!)))
-    .add('POST', '/api/deployments/:id/stop', { need: 'deploy', audit: 'deployment.stop' }, async ({ res, params }) => sendJson(res, 200, await service.stop(params.id!)))
-    .add('POST', '/api/deployments/:id/start', { need: 'deploy', audit: 'deployment.start' }, async ({ res, params }) => sendJson(res, 202, await service.start(params.id!)))
+    .add('POST', '/api/deployments/:id/stop', { need: 'deploy', audit: 'deployment.stop' }, async (ctx) => {
+      const d = await service.stop(ctx.params.id!);
+      ctx.audit.target = d.id;
+      sendJson(ctx.res, 200, d);
+    })
+    .add('POST', '/api/deployments/:id/start', { need: 'deploy', audit: 'deployment.start' }, async (ctx) => {
+      const d = await service.start(ctx.params.id!);
+      ctx.audit.target = d.id;
+      sendJson(ctx.res, 202, d);
+    })
     .add('GET', '/api/deployments/:id/logs', { need: 'read' }, async ({ req, res, params, query }) => {
       const tail = tailParam(query);
       const follow = query.get('follow');

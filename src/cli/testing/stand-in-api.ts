@@ -120,11 +120,17 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
     if (step) Object.assign(d, { status: step.status, status_message: step.message ?? null });
     return {
       id: d.id,
+      name: d.name,
       status: d.status,
       desired: d.desired,
       status_message: d.status_message,
       ready: d.status === 'running',
       endpoint: d.endpoint,
+      revision: d.revision,
+      serving_revision: d.serving_revision,
+      generation: d.generation,
+      observed_generation: d.observed_generation,
+      scale: null,
       restart_count: d.restart_count,
       tools_count: d.tools?.length ?? null,
       sessions: 2,

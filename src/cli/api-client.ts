@@ -3,7 +3,8 @@
  * Non-2xx answers become ApiClientError with the API's error code; a Berth that
  * cannot be reached becomes ApiClientError code UNREACHABLE.
  */
-import type { DeploymentList, DeploymentStatusView, LogList, RotateResult, SecretInfo, SecretList, WhoAmI } from '../api/contract.js';
+import { randomUUID } from 'node:crypto';
+import type { DeploymentList, DeploymentStatusView, LogList, RevisionList, RotateResult, SecretInfo, SecretList, WhoAmI } from '../api/contract.js';
 import type { CreatedToken, TokenView } from '../control/tokens.js';
 import type { AuditEntry } from '../store/types.js';
 import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
@@ -58,8 +59,43 @@ export class ApiClient {
     this.fetchFn = options.fetch ?? globalThis.fetch;
   }
 
-  createDeployment(body: CreateDeploymentInput): Promise<DeploymentView> {
-    return this.json('POST', '/api/deployments', body);
+  /**
+   * Creates a deployment with an Idempotency-Key, so the retries made here (Berth unreachable for a moment, or
+   * still busy with the first attempt) can never create it twice.
+   */
+  async createDeployment(body: CreateDeploymentInput, opts: { key?: string; attempts?: number; retryDelayMs?: number } = {}): Promise<DeploymentView> {
+    const key = opts.key ?? randomUUID();
+    const attempts = opts.attempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.json<DeploymentView>('POST', '/api/deployments', body, { 'idempotency-key': key });
+      } catch (err) {
+        const retryable = err instanceof ApiClientError && (err.code === 'UNREACHABLE' || err.code === 'IDEMPOTENCY_IN_PROGRESS' || err.status === 502 || err.status === 503 || err.status === 504);
+        if (!retryable || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, (opts.retryDelayMs ?? 500) * attempt));
+      }
+    }
+  }
+
+  /** PATCH: `spec` is a JSON merge patch on the current spec. */
+  updateDeployment(id: string, body: Record<string, unknown>): Promise<DeploymentView> {
+    return this.json('PATCH', `/api/deployments/${enc(id)}`, body);
+  }
+
+  redeploy(id: string): Promise<DeploymentView> {
+    return this.json('POST', `/api/deployments/${enc(id)}/redeploy`);
+  }
+
+  rollback(id: string, revision?: number): Promise<DeploymentView> {
+    return this.json('POST', `/api/deployments/${enc(id)}/rollback`, revision === undefined ? {} : { revision });
+  }
+
+  restart(id: string): Promise<DeploymentView> {
+    return this.json('POST', `/api/deployments/${enc(id)}/restart`);
+  }
+
+  revisions(id: string): Promise<RevisionList> {
+    return this.json('GET', `/api/deployments/${enc(id)}/revisions`);
   }
 
   listDeployments(opts: { all?: boolean } = {}): Promise<DeploymentList> {
@@ -112,8 +148,8 @@ export class ApiClient {
     return this.json('POST', `/api/deployments/${enc(id)}/start`);
   }
 
-  remove(id: string): Promise<DeploymentView> {
-    return this.json('DELETE', `/api/deployments/${enc(id)}`);
+  remove(id: string, opts: { keepLogs?: boolean } = {}): Promise<DeploymentView> {
+    return this.json('DELETE', `/api/deployments/${enc(id)}${opts.keepLogs ? '?keep_logs=1' : ''}`);
   }
 
   whoami(): Promise<WhoAmI> {
@@ -162,8 +198,8 @@ export class ApiClient {
     return this.json('POST', '/api/secrets/rotate-key');
   }
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.request(method, path, body, { accept: 'application/json' });
+  private async json<T>(method: string, path: string, body?: unknown, extraHeaders?: Record<string, string>): Promise<T> {
+    const res = await this.request(method, path, body, { accept: 'application/json', headers: extraHeaders });
     if (!res.ok) throw await errorFrom(res);
     const text = await res.text();
     try {
@@ -177,9 +213,9 @@ export class ApiClient {
     method: string,
     path: string,
     body: unknown,
-    opts: { accept: string; signal?: AbortSignal | undefined },
+    opts: { accept: string; signal?: AbortSignal | undefined; headers?: Record<string, string> | undefined },
   ): Promise<Response> {
-    const headers: Record<string, string> = { accept: opts.accept };
+    const headers: Record<string, string> = { ...opts.headers, accept: opts.accept };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     try {

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { NETWORK_POLICIES, SECRET_NAME, type CreateDeploymentInput, type MountMode, type NetworkPolicy } from '../core/index.js';
 import { InvalidArgumentError } from 'commander';
+import { scaleOf } from './update-args.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -142,6 +143,9 @@ export interface DeployFlags {
   pids?: number;
   cpus?: number;
   isolated?: boolean;
+  /** `--min` / `--idle`: scale to zero. */
+  min?: 0 | 1;
+  idle?: number;
   /** `--public`: anonymous MCP clients may use it. */
   public?: boolean;
   start: boolean;
@@ -190,6 +194,8 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
       ['--pids', flags.pids],
       ['--cpus', flags.cpus],
       ['--isolated', flags.isolated],
+      ['--min', flags.min],
+      ['--idle', flags.idle],
     ] as const;
     for (const [flag, set] of commandOnly) {
       if (set !== undefined && set !== false) throw new Error(`${flag} applies to a command, not to --url`);
@@ -217,6 +223,7 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
       ...(flags.network === undefined ? {} : { network: flags.network }),
       ...(limitsOf(flags) ?? {}),
       ...(flags.isolated ? { mode: 'isolated' as const } : {}),
+      ...(scaleOf(flags) ? { scale: scaleOf(flags) } : {}),
     },
   };
 }

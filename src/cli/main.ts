@@ -12,6 +12,9 @@ import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerStop } from './commands/stop.js';
 import { registerTokens } from './commands/tokens.js';
+import { registerHistory } from './commands/history.js';
+import { registerRestart } from './commands/restart.js';
+import { registerUpdate } from './commands/update.js';
 import type { CliIo, Runner } from './context.js';
 import { CliFailure, DEFAULT_URL, contextFor } from './context.js';
 import { VERSION } from '../version.js';
@@ -25,7 +28,10 @@ Examples:
   berth ls
   berth status everything-k3x9f2ab01cd
   berth logs everything-k3x9f2ab01cd -f
-  berth stop|start|rm everything-k3x9f2ab01cd
+  berth stop|start|restart|rm everything          # a name or an id
+  berth update everything -e LOG_LEVEL=debug      # a new revision, blue-green; same id and endpoint
+  berth history everything / berth rollback everything [REV] / berth redeploy everything
+  berth deploy --min 0 --idle 60 -- npx -y @modelcontextprotocol/server-memory   # scale to zero
   berth login                      # paste the token Berth printed at first start
   berth tokens create --scope invoke:everything-k3x9f2ab01cd --expires 30d
   berth audit --since 7d --action deployment.create
@@ -73,7 +79,10 @@ function buildProgram(io: CliIo, signal: AbortSignal): Command {
   registerLogs(program, run);
   registerStop(program, run);
   registerStart(program, run);
+  registerRestart(program, run);
   registerRm(program, run);
+  registerUpdate(program, run);
+  registerHistory(program, run);
   registerLogin(program, run);
   registerTokens(program, run);
   registerAudit(program, run);

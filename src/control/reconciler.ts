@@ -458,7 +458,7 @@ export class Reconciler {
         this.lastExits.set(id, { at: new Date().toISOString(), pid, instance_key: instanceKey, exit: how, reason: exit.reason ?? null });
         this.deps.logs.append(id, 'system', `process ${pid} (${instanceKey}) exited unexpectedly with ${how}${exit.reason ? `: ${exit.reason}` : ''}`);
         if (instanceKey !== SHARED_INSTANCE_KEY || !active.ready) return;
-        void this.crashed(id, exit.reason ? `${exit.reason}; restarting` : `server exited with ${how}; restarting`);
+        void this.crashed(id, active, exit.reason ? `${exit.reason}; restarting` : `server exited with ${how}; restarting`);
       },
       onGaveUp: (reason) => {
         if (!current()) return;
@@ -519,9 +519,10 @@ export class Reconciler {
     });
   }
 
-  private async crashed(id: string, message: string): Promise<void> {
+  private async crashed(id: string, active: Active, message: string): Promise<void> {
     await this.deps.store.update(id, { add_restarts: 1 });
-    await this.statusIfRunning(id, 'deploying', message);
+    // The bridge may have given up on this very exit: then `failed` stands.
+    if (!active.gaveUp) await this.statusIfRunning(id, 'deploying', message);
   }
 
   /** A status change reported by a bridge: applied only while the deployment should run and the change is allowed. */

@@ -8,6 +8,7 @@ import type { DeployFlags } from '../deploy-args.js';
 import { buildCreateInput, collectEnv, collectHeader, collectMount, collectSecret, collectTag, parseNetwork, parseTimeout, positiveNumber, withSecretValues } from '../deploy-args.js';
 import { absoluteEndpoint, clientSnippet } from '../format.js';
 import { readSecretValues } from '../secret-input.js';
+import { parseIdle, parseMin } from '../update-args.js';
 import { waitUntilRunning } from '../wait.js';
 
 interface DeployOpts extends DeployFlags {
@@ -35,6 +36,8 @@ export function registerDeploy(program: Command, run: Runner): void {
     .option('--pids <n>', 'process and thread limit per server process', positiveNumber(true))
     .option('--cpus <n>', 'CPU limit per server process, in cores (fractions allowed)', positiveNumber(false))
     .option('--isolated', 'one process per client session instead of one shared process')
+    .option('--min <0|1>', 'scale: 0 stops it when idle and wakes it on the first call (listing needs no wake); 1 (default) keeps it running', parseMin)
+    .option('--idle <seconds>', 'scale: seconds without requests before an idle stop (default 300; with --min 0)', parseIdle)
     .option('--public', 'let MCP clients in without a token (default: they need one with invoke scope)')
     .option('--no-start', 'create it stopped')
     .option('--no-wait', 'return once created, without waiting for it to run')
@@ -52,6 +55,7 @@ Examples:
   berth deploy --name fs --mount /data:rw -- npx -y @modelcontextprotocol/server-filesystem /data
   berth deploy --secret GITHUB_TOKEN -- npx -y @modelcontextprotocol/server-github
   berth deploy --url https://mcp.example.com/mcp --secret Authorization   # prompts for "Bearer …"
+  berth deploy --min 0 --idle 60 -- npx -y @modelcontextprotocol/server-memory   # scale to zero
 `,
     )
     .action(async (commandLine: string[], _opts: unknown, cmd: Command) => {

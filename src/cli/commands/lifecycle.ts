@@ -10,12 +10,12 @@ export function registerLifecycle(
   run: Runner,
   name: string,
   description: string,
-  call: (client: ApiClient, id: string) => Promise<DeploymentView>,
+  call: (client: ApiClient, id: string, opts: Record<string, unknown>) => Promise<DeploymentView>,
 ): Command {
-  return withApiOptions(program.command(name).description(description).argument('<id>', 'deployment id')).action(
+  return withApiOptions(program.command(name).description(description).argument('<id>', 'deployment name or id')).action(
     (id: string, _opts: unknown, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const view = await call(ctx.client, id);
+        const view = await call(ctx.client, id, cmd.opts());
         if (ctx.json) ctx.printJson(view);
       }),
   );

@@ -4,7 +4,8 @@ import type { Runner } from '../context.js';
 import { registerLifecycle } from './lifecycle.js';
 
 export function registerRm(program: Command, run: Runner): void {
-  registerLifecycle(program, run, 'rm', 'delete a deployment', (client, id) => client.remove(id))
+  registerLifecycle(program, run, 'rm', 'delete a deployment: its processes, work folder, secrets and logs', (client, id, opts) => client.remove(id, { keepLogs: opts.keepLogs === true }))
     .alias('delete')
+    .option('--keep-logs', 'keep its logs (berth logs ID still shows them)')
     .option('-y, --yes', 'do not ask for confirmation (the default today)');
 }

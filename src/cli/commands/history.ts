@@ -1,0 +1,27 @@
+/** `berth history <name|id>`: a deployment's revisions, newest first. */
+import type { Command } from 'commander';
+import type { RevisionView } from '../../core/index.js';
+import type { Runner } from '../context.js';
+import { withApiOptions } from '../context.js';
+import { renderTable } from '../format.js';
+
+export function registerHistory(program: Command, run: Runner): void {
+  withApiOptions(program.command('history').description("a deployment's revisions, newest first").argument('<ref>', 'deployment name or id')).action(
+    (ref: string, _opts: unknown, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { items } = await ctx.client.revisions(ref);
+        if (ctx.json) {
+          ctx.printJson(items);
+          return;
+        }
+        ctx.out(renderTable(['REV', '', 'REASON', 'CREATED', 'BY', 'WHAT'], items.map(row)));
+      }),
+  );
+}
+
+function row(r: RevisionView): string[] {
+  const mark = r.serving && r.current ? 'serving' : r.serving ? 'serving (old)' : r.current ? 'wanted' : '';
+  const reason = r.reason === 'rollback' && r.from_revision !== null ? `rollback to ${r.from_revision}` : r.reason;
+  const what = r.spec.type === 'url' ? r.spec.endpoint : [r.spec.command, ...r.spec.args].join(' ');
+  return [String(r.number), mark, reason, r.created_at.replace('T', ' ').slice(0, 19), r.created_by ?? '', what.length > 60 ? `${what.slice(0, 57)}...` : what];
+}

@@ -91,6 +91,13 @@ export const ConfigSchema = z.object({
   startTimeoutS: int(120, 1, 3600),
   /** BERTH_STOP_GRACE_S: SIGTERM, then SIGKILL after this long. */
   stopGraceS: int(5, 0, 300),
+  /** BERTH_LEASE_RETRY_S: how often a standby Berth (another one holds this store's reconciler lease) tries to take the lease over. */
+  leaseRetryS: int(5, 1, 3600),
+  /**
+   * BERTH_LEASE_STALE_S: a SQLite lock file whose holder has not refreshed it for this long is taken over even when the holder
+   * cannot be checked (another host, a hung process); a PostgreSQL lease connection is checked every third of it.
+   */
+  leaseStaleS: int(30, 3, 3600),
   /** BERTH_LOG_LEVEL */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /**
@@ -171,6 +178,8 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   requestTimeoutS: 'BERTH_REQUEST_TIMEOUT_S',
   startTimeoutS: 'BERTH_START_TIMEOUT_S',
   stopGraceS: 'BERTH_STOP_GRACE_S',
+  leaseRetryS: 'BERTH_LEASE_RETRY_S',
+  leaseStaleS: 'BERTH_LEASE_STALE_S',
   logLevel: 'BERTH_LOG_LEVEL',
   masterKey: 'BERTH_MASTER_KEY',
   previousMasterKey: 'BERTH_PREVIOUS_MASTER_KEY',

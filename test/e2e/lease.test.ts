@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTempDatabase, withPostgres } from '../../src/store/testing/postgres.js';
 import { TestApi } from '../support/api.js';
@@ -124,6 +125,42 @@ await withPostgres('two Berths on one store', () => {
       });
       expect(now).toHaveLength(1);
       expect(nodeProcessesWith(marker2)).toHaveLength(1);
+    });
+
+    it('makes a leader whose lease connection drops stop its servers and stand by, while the other Berth takes over', async () => {
+      const db = await createTempDatabase();
+      cleanups.push(() => db.drop());
+      const env = sharedEnv(db.url);
+      const first = await start(env);
+      const second = await start(env);
+      expect(await role(first)).toBe('leader');
+      expect(await role(second)).toBe('standby');
+      const marker = `--berth-test-marker=${randomUUID()}`;
+      const d = await new TestApi(first.url, first.token).deploy(echoSpec('dropped', [marker]));
+      await new TestApi(first.url, first.token).waitFor(d.id);
+      const [oldPid] = nodeProcessesWith(marker);
+      expect(oldPid).toBeDefined();
+
+      // PostgreSQL ends the leader's lease session (a network cut, an operator, a failover of the database).
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      try {
+        const r = await admin.query<{ ok: boolean }>(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name like $1`, [`berth-lease:${first.proc.pid}:%`]);
+        expect(r.rows).toEqual([{ ok: true }]);
+      } finally {
+        await admin.end();
+      }
+      await until('the roles swap', async () => ((await role(first)) === 'standby' && (await role(second)) === 'leader' ? true : undefined));
+      expect(await until('the deployment answers on the new leader', () => echo(`${second.url}/s/${d.id}/mcp`, second.authHeaders()))).toBe('hello');
+      const pids = await until('only the new leader’s server runs', () => {
+        const now = nodeProcessesWith(marker);
+        return now.length === 1 && now[0] !== oldPid ? now : undefined;
+      });
+      expect(pids).toHaveLength(1);
+      const refused = await initialize(first, d.id);
+      expect(refused.body.error?.data?.code).toBe('STANDBY');
+      expect(refused.body.error?.message).toContain(`pid ${second.proc.pid} on `);
+      expect(first.output()).toContain('lost the reconciler lease');
     });
   });
 });

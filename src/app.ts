@@ -305,7 +305,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     async close() {
       server.closeIdleConnections?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await leadership.close();
+      leadership.close();
       await reconciler.shutdown();
       await leadership.release();
       server.closeAllConnections?.();

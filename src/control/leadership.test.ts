@@ -56,8 +56,8 @@ describe('Leadership', () => {
       expect(b.calls).toEqual(['start']);
       expect(a.calls).toEqual(['start', 'suspend']);
     } finally {
-      await one.close();
-      await two.close();
+      one.close();
+      two.close();
     }
   });
 
@@ -68,7 +68,7 @@ describe('Leadership', () => {
     const r = recorder();
     const l = new Leadership({ lease: new MemoryLease(board), reconciler: r.reconciler, retryMs: 1, log: quiet });
     expect(await l.start()).toBe('standby');
-    await l.close();
+    l.close();
     await holder.release();
     await new Promise((res) => setTimeout(res, 20));
     expect(l.role).toBe('standby');
@@ -77,7 +77,7 @@ describe('Leadership', () => {
 
     const m = new Leadership({ lease: new MemoryLease(board), reconciler: r.reconciler, retryMs: 1, log: quiet });
     expect(await m.start()).toBe('leader');
-    await m.close();
+    m.close();
     await m.release();
     expect(board.holder).toBeNull();
   });

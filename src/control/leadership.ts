@@ -75,11 +75,10 @@ export class Leadership {
   }
 
   /** Berth is stopping: no more tries. The caller then shuts the reconciler down and calls `release`. */
-  async close(): Promise<void> {
+  close(): void {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#transition;
   }
 
   /** Gives the lease up; call after the reconciler has shut down. */

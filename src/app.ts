@@ -11,6 +11,7 @@ import { DeferredEndpoint } from './control/deferred-endpoint.js';
 import { DeploymentService } from './control/deployments.js';
 import { Idempotency } from './control/idempotency.js';
 import { RevisionService } from './control/revisions.js';
+import { Leadership } from './control/leadership.js';
 import { launchEnv } from './control/env.js';
 import { launchPolicy } from './control/launch-policy.js';
 import { Reconciler, type EndpointFactory, type ManagedEndpoint, type SpawnFactory } from './control/reconciler.js';
@@ -43,6 +44,9 @@ import { Redactor } from './secrets/redactor.js';
 import { SqlSecretRows } from './secrets/sql-rows.js';
 import { settleSecrets } from './secrets/startup.js';
 import type { SecretStore } from './secrets/types.js';
+import { FileLease } from './store/lease/file-lease.js';
+import { MemoryLease } from './store/lease/memory-lease.js';
+import type { Lease } from './store/lease/types.js';
 import { openStores } from './store/sql-store.js';
 import type { Stores } from './store/types.js';
 import { FileLogStore } from './telemetry/file-logs.js';
@@ -58,6 +62,8 @@ export interface AppOverrides {
   runtime?: Runtime;
   /** Secret values; by default encrypted in the stores' database (in memory when `stores` is given). */
   secrets?: SecretStore;
+  /** The reconciler lease; by default the store's (a lock file beside SQLite, an advisory lock in PostgreSQL; in memory when `stores` is given). */
+  lease?: Lease;
   healthTickMs?: number;
 }
 
@@ -65,6 +71,8 @@ export interface App {
   config: Config;
   server: Server;
   reconciler: Reconciler;
+  /** Leader (holds this store's reconciler lease, runs the servers) or standby (API only; MCP answers STANDBY). */
+  leadership: Leadership;
   service: DeploymentService;
   secrets: SecretsService;
   /** The admin token made at this start because none could be used (a first start): to be shown once, then forgotten. */
@@ -80,7 +88,7 @@ const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5,
 /** The process runtime as the config describes it; what no server may see is Berth's own data. */
 function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>): ProcessRuntime {
   // Never to be mounted into a sandbox: the master key file and the SQLite database with its journal.
-  const sqlite = db.kind === 'sqlite' ? [db.path, `${db.path}-wal`, `${db.path}-shm`] : [];
+  const sqlite = db.kind === 'sqlite' ? [db.path, `${db.path}-wal`, `${db.path}-shm`, `${db.path}.lock`] : [];
   const forbiddenPaths = [config.masterKeyFile, ...sqlite];
   return new ProcessRuntime({
     dataDir: config.dataDir,
@@ -96,6 +104,14 @@ function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof dat
       max: { memoryMb: config.serverMaxMemoryMb, pids: config.serverMaxPids, cpus: config.serverMaxCpus },
     },
   });
+}
+
+/** The store's reconciler lease (ADR 0019): a lock file beside SQLite, an advisory lock in PostgreSQL, in memory for given stores. */
+async function openLease(config: Config, db: ReturnType<typeof databaseTarget>, storesGiven: boolean): Promise<Lease> {
+  if (storesGiven) return new MemoryLease();
+  if (db.kind === 'sqlite') return new FileLease({ path: `${db.path}.lock`, staleMs: config.leaseStaleS * 1000 });
+  const { PgLease } = await import('./store/lease/pg-lease.js');
+  return new PgLease({ url: db.url, checkMs: Math.max(1000, Math.floor((config.leaseStaleS * 1000) / 3)) });
 }
 
 /** The composition root: the one place that picks concrete drivers and wires them together. */
@@ -195,7 +211,21 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
-  const service = new DeploymentService({ store, logs, bus, reconciler, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint) });
+  // ---- Reconciler lease (ADR 0019): only the Berth holding it reconciles this store; the others are standbys. ----
+  // A standby writes desired state through the API but runs no reconcile pass (the leader's store reads pick it up)
+  // and answers MCP requests with STANDBY, naming the leader.
+  const leadership = new Leadership({ lease: overrides.lease ?? (await openLease(config, target, overrides.stores !== undefined)), reconciler, retryMs: config.leaseRetryS * 1000, log: logger });
+  const leading = {
+    reconcile: (id: string): Promise<void> => (leadership.standby ? Promise.resolve() : reconciler.reconcile(id)),
+    stats: (id: string) => reconciler.stats(id),
+    lastExit: (id: string) => reconciler.lastExit(id),
+    scaleView: (...args: Parameters<Reconciler['scaleView']>) => reconciler.scaleView(...args),
+    retryNow: (id: string) => reconciler.retryNow(id),
+    forgetOnDelete: (...args: Parameters<Reconciler['forgetOnDelete']>) => reconciler.forgetOnDelete(...args),
+  };
+  const endpointFor = (id: string) => (leadership.standby ? Promise.reject(leadership.standbyError()) : reconciler.endpointFor(id));
+  // ---- end of the lease wiring ----
+  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint) });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),
@@ -219,10 +249,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   const revisions = new RevisionService({ deployments: service, store, bus, logs, secrets });
   const idempotency = new Idempotency({ store: stores.idempotency, ttlMs: config.idempotencyTtlS * 1000 });
-  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION });
+  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
-    endpointFor: (id) => reconciler.endpointFor(id),
+    endpointFor,
     onRequest: (id) => counter.hit(id),
     maxBodyBytes: config.maxBodyBytes,
     baseDomain: config.baseDomain,
@@ -273,6 +303,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     config,
     server,
     reconciler,
+    leadership,
     service,
     secrets,
     bootstrapToken,
@@ -288,8 +319,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       const port = (server.address() as AddressInfo).port;
       if (!started) {
         started = true;
-        // Deployments come back in the background; /healthz answers meanwhile.
-        reconciler.start().catch((err: unknown) => logger.error('reconciler failed to start', { error: String(err) }));
+        // The first try for the reconciler lease; as leader, deployments come back in the background (/healthz answers meanwhile).
+        await leadership.start();
       }
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       return { url: `http://${host}:${port}`, port };
@@ -297,7 +328,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     async close() {
       server.closeIdleConnections?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      leadership.close();
       await reconciler.shutdown();
+      await leadership.release();
       server.closeAllConnections?.();
       edge.close();
       await closed;

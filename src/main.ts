@@ -1,5 +1,6 @@
 import { createApp } from './app.js';
 import { loadConfig } from './config/config.js';
+import type { Leadership } from './control/leadership.js';
 import { BerthError } from './core/errors.js';
 
 /** What a start that had to make the admin token prints: the token (this once), and how to use it. */
@@ -18,6 +19,14 @@ function bootstrapNotice(token: string, publicUrl: string): string {
   ].join('\n');
 }
 
+/** Whether this Berth runs the servers, said once at start. */
+function roleNotice(leadership: Leadership, retryS: number): string {
+  if (leadership.role === 'leader') return 'berth: leader: this Berth holds the reconciler lease for its store and runs the servers\n';
+  const l = leadership.leader;
+  const who = l ? `the Berth at pid ${l.pid} on ${l.host}` : 'another Berth';
+  return `berth: standby: ${who} holds the reconciler lease for this store. This Berth serves the API, answers MCP requests with STANDBY, and tries to take over every ${retryS}s\n`;
+}
+
 /** Berth's entry point: read the config, start, stop cleanly on SIGINT/SIGTERM. */
 async function run(): Promise<void> {
   // Berth's own files (database and its WAL, logs, key file, pid files) are readable by its user only.
@@ -33,6 +42,7 @@ async function run(): Promise<void> {
   }
   const { url } = await app.listen();
   process.stderr.write(`berth: listening on ${url} (data in ${app.config.dataDir}, database ${app.config.databaseUrl.split(':')[0]})\n`);
+  process.stderr.write(roleNotice(app.leadership, app.config.leaseRetryS));
   if (app.bootstrapToken) process.stderr.write(bootstrapNotice(app.bootstrapToken.token, app.config.publicUrl));
   let stopping = false;
   const stop = (signal: string) => {

@@ -27,6 +27,8 @@ export interface ApiDeps {
   /** The client's address, for the audit log. */
   sourceOf(req: IncomingMessage): string;
   version: string;
+  /** Whether this Berth holds the store's reconciler lease (default leader). */
+  role?: () => 'leader' | 'standby';
 }
 
 /** The REST control API: thin routes over the control services, each with the scope it needs. */
@@ -43,7 +45,7 @@ export class Api {
     this.router
       .add('GET', '/', { need: 'public' }, ({ res }) => sendJson(res, 200, { name: 'berth', version: deps.version, api: '/api/openapi.json', mcp: '/s/{id}/mcp' }))
       .add('GET', '/healthz', { need: 'public' }, ({ res }) => {
-        const body: Health = { status: 'ok', version: deps.version, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000) };
+        const body: Health = { status: 'ok', version: deps.version, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000), role: deps.role?.() ?? 'leader' };
         sendJson(res, 200, body);
       })
       .add('GET', '/api/openapi.json', { need: 'public' }, ({ res }) => sendJson(res, 200, openapi))

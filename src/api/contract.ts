@@ -99,6 +99,8 @@ export interface Health {
   status: 'ok';
   version: string;
   uptime_s: number;
+  /** `leader`: holds the store's reconciler lease and runs the servers; `standby`: serves the API, refuses MCP traffic (STANDBY), takes over when the leader stops. */
+  role: 'leader' | 'standby';
 }
 
 /** GET /api/whoami: the token the request was made with. */

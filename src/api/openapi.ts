@@ -218,7 +218,17 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/deployments/{id}/stop': { parameters: idParam, post: { summary: 'Stop', responses: { '200': { description: 'Stopped', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } } },
       '/api/deployments/{id}/start': { parameters: idParam, post: { summary: 'Start (or retry a failed one)', responses: { '202': { description: 'Starting', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } } },
       '/': { get: { summary: 'What this is', responses: { '200': { description: 'name, version and where the API and MCP endpoints are' } } } },
-      '/healthz': { get: { summary: 'Berth is up', responses: { '200': { description: 'ok' } } } },
+      '/healthz': {
+        get: {
+          summary: 'Berth is up, and whether it leads (holds the reconciler lease) or stands by',
+          responses: {
+            '200': {
+              description: 'ok',
+              content: json({ type: 'object', required: ['status', 'version', 'uptime_s', 'role'], properties: { status: { const: 'ok' }, version: { type: 'string' }, uptime_s: { type: 'integer' }, role: { enum: ['leader', 'standby'] } } }),
+            },
+          },
+        },
+      },
       '/api/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
       '/api/whoami': { get: { summary: 'The token this request was made with', responses: { '200': { description: 'id, name and scopes', content: json({ type: 'object' }) }, ...errorResponses('UNAUTHORIZED') } } },
       '/api/tokens': {
@@ -280,7 +290,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/s/{id}/mcp': {
         parameters: idParam,
-        post: { summary: 'MCP Streamable HTTP endpoint of a deployment (JSON-RPC)', responses: { '200': { description: 'JSON-RPC response (JSON or SSE)' }, '202': { description: 'Accepted' }, ...errorResponses('DEPLOYMENT_NOT_FOUND', 'SESSION_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UPSTREAM_UNAVAILABLE') } },
+        post: { summary: 'MCP Streamable HTTP endpoint of a deployment (JSON-RPC)', responses: { '200': { description: 'JSON-RPC response (JSON or SSE)' }, '202': { description: 'Accepted' }, ...errorResponses('DEPLOYMENT_NOT_FOUND', 'SESSION_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UPSTREAM_UNAVAILABLE', 'STANDBY') } },
       },
     },
   };

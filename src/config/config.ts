@@ -99,6 +99,13 @@ export const ConfigSchema = z.object({
   resyncS: int(30, 0, 3600),
   /** BERTH_IDEMPOTENCY_TTL_S: how long POST /api/deployments remembers an Idempotency-Key. */
   idempotencyTtlS: int(86_400, 60, 30 * 86_400),
+  /** BERTH_LEASE_RETRY_S: how often a standby Berth (another one holds this store's reconciler lease) tries to take the lease over. */
+  leaseRetryS: int(5, 1, 3600),
+  /**
+   * BERTH_LEASE_STALE_S: a SQLite lock file whose holder has not refreshed it for this long is taken over even when the holder
+   * cannot be checked (another host, a hung process); a PostgreSQL lease connection is checked every third of it.
+   */
+  leaseStaleS: int(30, 3, 3600),
   /** BERTH_LOG_LEVEL */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /**
@@ -183,6 +190,8 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   retryMaxS: 'BERTH_RETRY_MAX_S',
   resyncS: 'BERTH_RESYNC_S',
   idempotencyTtlS: 'BERTH_IDEMPOTENCY_TTL_S',
+  leaseRetryS: 'BERTH_LEASE_RETRY_S',
+  leaseStaleS: 'BERTH_LEASE_STALE_S',
   logLevel: 'BERTH_LOG_LEVEL',
   masterKey: 'BERTH_MASTER_KEY',
   previousMasterKey: 'BERTH_PREVIOUS_MASTER_KEY',

@@ -195,3 +195,22 @@ describe('Reconciler (in-memory store, scripted endpoints)', () => {
     expect(lines).toContain('health probe failed (2/2)');
   });
 });
+
+describe('Reconciler suspend and start again (the reconciler lease lost, then won back)', () => {
+  it('closes every endpoint on suspend, ignores events while suspended, and brings deployments back on the next start', async () => {
+    const t = (current = setup());
+    await t.create('a');
+    await t.r.start();
+    expect(t.endpoints).toHaveLength(1);
+    await t.r.suspend();
+    expect(t.endpoints[0]!.closed).toBe(1);
+    // An event while suspended starts nothing (another Berth leads now).
+    await t.create('b');
+    await t.bus.publish({ type: 'DeploymentCreated', id: 'b', at: new Date().toISOString() });
+    expect(t.endpoints).toHaveLength(1);
+    await t.r.start();
+    expect(t.endpoints.map((e) => e.started)).toEqual([1, 1, 1]);
+    expect((await t.store.get('b'))?.status).toBe('running');
+    expect(t.reaped).toHaveLength(2);
+  });
+});

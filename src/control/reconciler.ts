@@ -102,12 +102,16 @@ export class Reconciler {
 
   /** Ends orphans of a previous run, brings every deployment to its desired state, then listens for events. */
   async start(): Promise<void> {
+    // A start may follow a shutdown (the reconciler lease lost, then won back); a shutdown during a start ends it.
+    this.stopped = false;
     const reaped = await this.deps.runtime.reapOrphans();
     for (const r of reaped) this.deps.logs.append(r.deploymentId, 'system', `ended process ${r.pid} left over from a previous Berth run`);
+    if (this.stopped) return;
     this.unsubscribe = this.deps.bus.subscribe((e) => {
       if (e.type === 'DeploymentCreated' || e.type === 'DeploymentDesiredChanged' || e.type === 'DeploymentChanged') void this.reconcile(e.id);
     });
     await this.resync();
+    if (this.stopped) return;
     this.health.start();
     const every = this.deps.resyncMs ?? 30_000;
     if (every > 0) {
@@ -202,14 +206,25 @@ export class Reconciler {
 
   /** Berth is shutting down: stop everything that runs but leave the desired state as it is. */
   async shutdown(): Promise<void> {
+    await this.suspend();
+    await this.deps.runtime.stopAll(this.deps.stopGraceMs);
+  }
+
+  /**
+   * Stop reconciling and stop every endpoint (and so its processes), leaving the desired state as it is and
+   * the runtime usable: the reconciler lease was lost, and `start` follows if it is won back.
+   */
+  async suspend(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
+    this.unsubscribe = undefined;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
     for (const r of this.retries.values()) if (r.timer) clearTimeout(r.timer);
+    this.retries.clear();
     this.health.stop();
     await Promise.allSettled([...this.locks.values()]);
     await Promise.allSettled([...this.active.keys()].map((id) => this.deactivate(id)));
-    await this.deps.runtime.stopAll(this.deps.stopGraceMs);
   }
 
   private serial(id: string, fn: () => Promise<void>): Promise<void> {

@@ -45,6 +45,7 @@ export const ERROR_CATALOGUE = {
   SERVER_BUSY: { status: 503, message: 'Berth is reading too many request bodies at once; retry shortly' },
   UPSTREAM_BUSY: { status: 503, message: 'The MCP server is not reading its input fast enough; retry shortly' },
   UPSTREAM_UNAVAILABLE: { status: 503, message: 'The MCP server is not available' },
+  STANDBY: { status: 503, message: 'This Berth is a standby: another Berth holds the reconciler lease for this store and runs its servers; send MCP traffic to it' },
   UPSTREAM_FAILED: { status: 502, message: 'The MCP server failed while handling the request' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'The MCP server did not answer in time' },
   CONFIG_INVALID: { status: 500, message: 'Berth configuration is invalid' },

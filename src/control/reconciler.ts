@@ -46,6 +46,8 @@ interface Active {
 }
 
 interface Retry {
+  /** The generation that failed: a newer one (an update, a restart) is tried at once. */
+  generation: number;
   attempt: number;
   dueAt: number;
   timer: NodeJS.Timeout | undefined;
@@ -268,13 +270,13 @@ export class Reconciler {
     // desired running
     if (a && a.gaveUp) {
       const r = this.retries.get(id);
-      if (r && Date.now() < r.dueAt) return;
+      if (r && Date.now() < r.dueAt && r.generation >= d.generation) return;
       await this.deactivate(id);
       a = undefined;
     }
     if (!a) {
       const r = this.retries.get(id);
-      if (d.status === 'failed' && r && Date.now() < r.dueAt) return; // its retry timer comes back
+      if (d.status === 'failed' && r && Date.now() < r.dueAt && r.generation >= d.generation) return; // its retry timer comes back
       await this.activate(d);
       return;
     }
@@ -349,7 +351,7 @@ export class Reconciler {
       await active.endpoint?.close().catch(() => {});
       const fresh = await this.deps.store.get(id);
       if (fresh && fresh.desired === 'running') {
-        const retry = this.scheduleRetry(id);
+        const retry = this.scheduleRetry(id, d.generation);
         this.deps.logs.append(id, 'system', `${message}; ${retry}`);
         await this.setStatus(fresh, 'failed', `${message}; ${retry}`, { serving_revision: null, observed_generation: d.generation });
       } else {
@@ -428,7 +430,7 @@ export class Reconciler {
   }
 
   /** Schedules the next try of a failed deployment; returns what to tell the user. */
-  private scheduleRetry(id: string): string {
+  private scheduleRetry(id: string, generation: number): string {
     const { initialMs, maxMs } = this.deps.retry ?? { initialMs: 5_000, maxMs: 300_000 };
     const prev = this.retries.get(id);
     if (prev?.timer) clearTimeout(prev.timer);
@@ -436,7 +438,7 @@ export class Reconciler {
     const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30));
     const timer = setTimeout(() => void this.reconcile(id), delay);
     timer.unref();
-    this.retries.set(id, { attempt, dueAt: Date.now() + delay, timer });
+    this.retries.set(id, { generation, attempt, dueAt: Date.now() + delay, timer });
     return `retry ${attempt} in ${formatDelay(delay)} (or now: berth restart ${id})`;
   }
 
@@ -478,7 +480,7 @@ export class Reconciler {
       onGaveUp: (reason) => {
         if (!current()) return;
         active.gaveUp = reason;
-        const retry = this.scheduleRetry(id);
+        const retry = this.scheduleRetry(id, active.generation);
         this.deps.logs.append(id, 'system', `gave up: ${reason}; ${retry}`);
         void this.statusIfRunning(id, 'failed', `${reason}; ${retry}`);
       },

@@ -21,7 +21,7 @@ import { BodyBudget, readBody } from './gateway/body.js';
 import { sendError, sendJson } from './mcp/http.js';
 import { createIsolatedBridge } from './mcp/isolated.js';
 import { createSharedBridge } from './mcp/shared.js';
-import type { BridgeOptions, McpEndpoint, RestartPolicy } from './mcp/types.js';
+import type { BridgeOptions, McpEndpoint, RestartPolicy, SpawnProcess } from './mcp/types.js';
 import { spawnPlain } from './runtime/process/plain.js';
 import { VERSION } from './version.js';
 
@@ -31,6 +31,8 @@ export interface BridgeServerOptions {
   /** The child's complete environment. */
   env: Record<string, string>;
   cwd?: string;
+  /** Starts the server instead of `command` (a runtime's launcher, e.g. a process workload's stdio address). */
+  spawn?: SpawnProcess;
   /** Default 127.0.0.1. */
   host?: string;
   /** 0 picks a free port. */
@@ -89,7 +91,7 @@ export async function startBridgeServer(opts: BridgeServerOptions): Promise<Brid
 
   const bridgeOpts: BridgeOptions = {
     deploymentId: 'server',
-    spawn: () => spawnPlain({ command: opts.command, args: opts.args, env: opts.env, cwd: opts.cwd, onStderr: (line) => log(`server: ${line}`) }),
+    spawn: opts.spawn ?? (() => spawnPlain({ command: opts.command, args: opts.args, env: opts.env, cwd: opts.cwd, onStderr: (line) => log(`server: ${line}`) })),
     restart: opts.restart ?? DEFAULT_RESTART,
     limits: { idleTimeoutMs: 30 * 60_000, maxSessions: opts.maxSessions ?? 256, requestTimeoutMs: 5 * 60_000 },
     version: VERSION,

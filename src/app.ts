@@ -1,16 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Api } from './api/api.js';
 import { sendError } from './api/http.js';
 import type { RouteInfo } from './api/router.js';
 import { databaseTarget, type Config } from './config/config.js';
 import { AuditLog } from './control/audit.js';
-import { DeferredEndpoint } from './control/deferred-endpoint.js';
 import { DeploymentService } from './control/deployments.js';
-import { launchEnv } from './control/env.js';
-import { launchPolicy } from './control/launch-policy.js';
-import { Reconciler, type EndpointFactory, type ManagedEndpoint } from './control/reconciler.js';
+import { createEndpointFactory } from './control/endpoints.js';
+import { Reconciler } from './control/reconciler.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
 import { RequestCounter } from './control/request-counter.js';
 import { SecretsService } from './control/secrets.js';
@@ -25,13 +24,11 @@ import { Edge, edgeOptions } from './gateway/edge.js';
 import { Gateway } from './gateway/gateway.js';
 import { clientIdentity } from './gateway/identity.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
-import { createIsolatedBridge } from './mcp/isolated.js';
-import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
 import { RemoteAddressPolicy } from './mcp/remote/ssrf.js';
-import { createSharedBridge } from './mcp/shared.js';
-import type { BridgeOptions, ClientIdentity } from './mcp/types.js';
-import { ProcessRuntime } from './runtime/process/index.js';
-import type { Runtime } from './runtime/types.js';
+import type { ClientIdentity } from './mcp/types.js';
+import { bridgeProgram, LocalHttpRuntime } from './runtime/local-http/index.js';
+import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
+import type { WorkloadRuntime } from './runtime/types.js';
 import { EncryptedSecretStore } from './secrets/encrypted-store.js';
 import { protectDataFiles } from './secrets/file-modes.js';
 import { MasterKeys } from './secrets/master-key.js';
@@ -52,7 +49,7 @@ export interface AppOverrides {
   stores?: Stores;
   logs?: LogStore;
   bus?: EventBus;
-  runtime?: Runtime;
+  runtime?: WorkloadRuntime;
   /** Secret values; by default encrypted in the stores' database (in memory when `stores` is given). */
   secrets?: SecretStore;
   healthTickMs?: number;
@@ -74,26 +71,35 @@ export interface App {
 
 const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5, windowMs: 120_000 };
 
-/** The process runtime as the config describes it; what no server may see is Berth's own data. */
-function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>): ProcessRuntime {
+/** The workload runtime the config names (BERTH_RUNTIME); what no server may see is Berth's own data. */
+function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>): WorkloadRuntime {
   // Never to be mounted into a sandbox: the master key file and the SQLite database with its journal.
   const sqlite = db.kind === 'sqlite' ? [db.path, `${db.path}-wal`, `${db.path}-shm`] : [];
   const forbiddenPaths = [config.masterKeyFile, ...sqlite];
-  return new ProcessRuntime({
+  const common = {
     dataDir: config.dataDir,
     logs,
     sandbox: config.sandbox,
     stopGraceMs: config.stopGraceS * 1000,
-    hostNetwork: config.sandboxHostNetwork,
-    mountRoots: config.mountRoots,
     forbiddenPaths,
     limits: {
       mode: config.limits,
       defaults: { memoryMb: config.serverMemoryMb, pids: config.serverPids, cpus: config.serverCpus },
       max: { memoryMb: config.serverMaxMemoryMb, pids: config.serverMaxPids, cpus: config.serverMaxCpus },
     },
-  });
+  };
+  if (config.runtime === 'local-http') {
+    // The bridge program is this installation's own `berth bridge`, which the sandbox shows read-only; it listens on the host's loopback.
+    const bridge = bridgeProgram(INSTALL_ROOT);
+    const launcher = new ProcessRuntime({ ...common, hostNetwork: 'allow', mountRoots: [...config.mountRoots, ...bridge.mounts] });
+    return new LocalHttpRuntime({ launcher, dataDir: config.dataDir, logs, bridge, operatorMountRoots: config.mountRoots, readyTimeoutMs: config.startTimeoutS * 1000 });
+  }
+  const runtime = new ProcessRuntime({ ...common, hostNetwork: config.sandboxHostNetwork, mountRoots: config.mountRoots });
+  return new ProcessWorkloads({ runtime, dataDir: config.dataDir, logs });
 }
+
+/** The folder with bin/, dist/ and node_modules/ (this file is dist/app.js or src/app.ts). */
+const INSTALL_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
@@ -138,33 +144,19 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const remoteAddresses = new RemoteAddressPolicy(config.remoteAllow);
   const secrets = new SecretsService({ secrets: secretStore, keys, redactor, deployments: store });
   const resolveSecrets = secrets.resolve.bind(secrets);
-  // Secret references are resolved at each start (a missing one fails that start), never stored resolved.
-  const makeEndpoint: EndpointFactory = (d, events): ManagedEndpoint => new DeferredEndpoint(() => buildEndpoint(d, events));
-  const buildEndpoint = async (d: Parameters<EndpointFactory>[0], events: Parameters<EndpointFactory>[1]): Promise<ManagedEndpoint> => {
-    const spec = d.spec;
-    if (spec.type === 'url') {
-      const log = (line: string): void => logs.append(d.id, 'system', line);
-      const headers = await resolveSecrets(d, 'spec.headers', spec.headers);
-      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: remoteAddresses, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
-    }
-    const env = await launchEnv(d, resolveSecrets);
-    const opts: BridgeOptions = {
-      deploymentId: d.id,
-      spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, ...launchPolicy(spec) }),
-      restart: RESTART_POLICY,
-      limits,
-      events,
-      version: VERSION,
-      log: (line) => logs.append(d.id, 'system', line),
-      maxStdinBytes: config.stdinBufferBytes,
-      pressure: edge.outbound,
-      timing: { stopGraceMs: config.stopGraceS * 1000, handshakeTimeoutMs: config.startTimeoutS * 1000 },
-    };
-    if (spec.mode === 'isolated') {
-      return createIsolatedBridge({ ...opts, isolated: { warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, config.maxSessions), prime: spec.isolated.prime } });
-    }
-    return createSharedBridge(opts);
-  };
+  const makeEndpoint = createEndpointFactory({
+    runtime,
+    log: (id, line) => logs.append(id, 'system', line),
+    resolveSecrets,
+    remoteGuard: remoteAddresses,
+    limits,
+    restart: RESTART_POLICY,
+    version: VERSION,
+    maxStdinBytes: config.stdinBufferBytes,
+    pressure: edge.outbound,
+    timing: { stopGraceMs: config.stopGraceS * 1000, handshakeTimeoutMs: config.startTimeoutS * 1000 },
+    maxSessions: config.maxSessions,
+  });
 
   const reconciler = new Reconciler({
     store,

@@ -8,7 +8,8 @@
 import type { Deployment, ProcessSpec } from '../core/index.js';
 import { createIsolatedBridge } from '../mcp/isolated.js';
 import { AutoEndpoint } from '../mcp/remote/auto-endpoint.js';
-import { exactOrigin, type ConnectGuard } from '../mcp/remote/ssrf.js';
+import { exactOrigin } from '../mcp/remote/exact-origin.js';
+import type { ConnectGuard } from '../mcp/remote/ssrf.js';
 import { createSharedBridge } from '../mcp/shared.js';
 import type { BridgeEvents, BridgeOptions, BridgeTiming, OutboundPressure, RestartPolicy, SessionLimits } from '../mcp/types.js';
 import { ownerLabels, type Workload, type WorkloadAddress, type WorkloadRuntime } from '../runtime/types.js';
@@ -55,6 +56,8 @@ export function workloadOf(d: Deployment & { spec: ProcessSpec }, env: Record<st
 
 /** A deferred endpoint that also ends its workload when it closes (an HTTP workload runs apart from its endpoint). */
 class WorkloadEndpoint extends DeferredEndpoint {
+  private closing = false;
+
   constructor(
     prepare: () => Promise<ManagedEndpoint>,
     private readonly end: () => Promise<void>,
@@ -62,7 +65,18 @@ class WorkloadEndpoint extends DeferredEndpoint {
     super(prepare);
   }
 
+  override async start(): Promise<void> {
+    try {
+      await super.start();
+    } catch (err) {
+      // Closed while the workload was being made: what ensure started after close() ran is ended here.
+      if (this.closing) await this.end().catch(() => {});
+      throw err;
+    }
+  }
+
   override async close(): Promise<void> {
+    this.closing = true;
     try {
       await super.close();
     } finally {

@@ -267,25 +267,3 @@ function describe(cls: AddressClass): string {
       return 'a public address';
   }
 }
-
-/**
- * A guard that lets connections go to one origin only (host and port exactly, no name resolution of its own):
- * for a workload's bridge, which Berth reaches on the loopback address its runtime gave, whatever
- * BERTH_REMOTE_ALLOW says about url deployments.
- */
-export function exactOrigin(url: string): ConnectGuard {
-  const u = new URL(url);
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
-  return {
-    connector(options: buildConnector.BuildOptions = {}): buildConnector.connector {
-      const base = buildConnector(options);
-      return (opts, callback) => {
-        const to = opts.hostname.replace(/^\[(.*)\]$/, '$1');
-        const toPort = opts.port || (opts.protocol === 'https:' ? '443' : '80');
-        if (to !== host || String(toPort) !== port) return callback(new RemoteAddressForbiddenError(`only ${u.origin} may be reached here, not ${to}:${toPort}`), null);
-        base(opts, callback);
-      };
-    },
-  };
-}

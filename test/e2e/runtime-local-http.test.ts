@@ -2,7 +2,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { describe, expect, it } from 'vitest';
 import { CLIENTS, textOf, type ToolResult } from '../support/clients.js';
-import { everythingSpec } from '../support/servers.js';
+import { echoSpec, everythingSpec } from '../support/servers.js';
 import { useBerth } from '../support/use-berth.js';
 
 // BERTH_RUNTIME=local-http: every server runs behind its own `berth bridge` on a 127.0.0.1 port and Berth
@@ -38,6 +38,19 @@ describe('deployments on the local-http runtime (HTTP workloads, no container en
       expect(textOf(await c.call('get-env'))).not.toContain('BERTH_BRIDGE_TOKEN');
     } finally {
       await c.close();
+    }
+  });
+
+  it('runs an isolated deployment as an isolated bridge inside the workload: one server process per session', async () => {
+    const d = await ctx.api.deploy(echoSpec('echo-isolated-http', [], {}, { mode: 'isolated', isolated: { warm: 1, max_sessions: 4 } }));
+    await ctx.api.waitFor(d.id);
+    const [a, b] = await Promise.all(CLIENTS.map(([, connect]) => connect(d.endpoint, ctx.berth.authHeaders())));
+    try {
+      const [pa, pb] = await Promise.all([a!.call('whoami'), b!.call('whoami')]);
+      expect(textOf(pa)).toMatch(/^\d+$/);
+      expect(textOf(pa)).not.toBe(textOf(pb));
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
     }
   });
 });

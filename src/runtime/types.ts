@@ -175,9 +175,10 @@ export interface WorkloadRuntime {
   notices(): string[];
   /**
    * Makes the workload exist and returns its state with an address. Idempotent: the same deployment and
-   * revision again returns what exists (nothing is started twice). Another revision of the same deployment
-   * replaces it (blue-green runs two deployments' worth of workloads under distinct ids or waits for remove).
-   * Rejects with a BerthError or LaunchError when it cannot be started.
+   * revision again returns what exists (nothing is started twice; one that exited is started again).
+   * Another revision of the same deployment is a second workload beside the first (blue-green): end the old
+   * one with `stop(id, { revision })`. Rejects with a BerthError or LaunchError when it cannot be started
+   * (an HTTP workload that exited before it was ready stays observable as `exited`).
    */
   ensure(workload: Workload): Promise<WorkloadState & { address: WorkloadAddress }>;
   /** What exists for the deployment now, or null. */

@@ -135,6 +135,21 @@ export function runWorkloadContract(name: string, makeRuntime: (ctx: WorkloadCon
       expect(existsSync(path.join(ctx.dataDir, 'work', 'wl-keep'))).toBe(false);
     });
 
+    it('runs two revisions of one deployment side by side (blue-green) and stops one of them alone', async () => {
+      const [one, two] = [await rt.ensure(everythingWorkload('wl-bg', 1)), await rt.ensure(everythingWorkload('wl-bg', 2))];
+      const [c1, c2] = [await connect(one.address), await connect(two.address)];
+      for (const c of [c1, c2]) expect(((await c.callTool({ name: 'echo', arguments: { message: 'both' } })) as { content: { text: string }[] }).content[0]!.text).toContain('both');
+      const both = await rt.list({ [LABEL_DEPLOYMENT]: 'wl-bg' });
+      expect(both.map((s) => s.revision).sort()).toEqual([1, 2]);
+      const oldPids = both.find((s) => s.revision === 1)!.pids;
+      expect(oldPids.length).toBeGreaterThan(0);
+      await rt.stop('wl-bg', { revision: 1 });
+      for (const pid of oldPids) expect(pidAlive(pid)).toBe(false);
+      expect((await rt.list({ [LABEL_DEPLOYMENT]: 'wl-bg' })).map((s) => s.revision)).toEqual([2]);
+      expect(await rt.observe('wl-bg')).toMatchObject({ revision: 2, phase: 'running' });
+      expect(((await c2.callTool({ name: 'echo', arguments: { message: 'still here' } })) as { content: { text: string }[] }).content[0]!.text).toContain('still here');
+    });
+
     it('a restarted Berth lists what the previous one left running, by its labels, and reaps it', async () => {
       const s = await rt.ensure(everythingWorkload('wl-left', 2));
       await connect(s.address);

@@ -1,20 +1,18 @@
-import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Api } from './api/api.js';
 import { sendError } from './api/http.js';
 import type { RouteInfo } from './api/router.js';
 import { databaseTarget, type Config } from './config/config.js';
 import { AuditLog } from './control/audit.js';
-import { DeferredEndpoint } from './control/deferred-endpoint.js';
 import { DeploymentService } from './control/deployments.js';
 import { Idempotency } from './control/idempotency.js';
 import { RevisionService } from './control/revisions.js';
 import { Leadership } from './control/leadership.js';
-import { launchEnv } from './control/env.js';
-import { launchPolicy } from './control/launch-policy.js';
-import { Reconciler, type EndpointFactory, type ManagedEndpoint, type SpawnFactory } from './control/reconciler.js';
+import { createEndpointFactory } from './control/endpoints.js';
+import { Reconciler } from './control/reconciler.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
 import { RequestCounter } from './control/request-counter.js';
 import { SecretsService } from './control/secrets.js';
@@ -29,13 +27,11 @@ import { Edge, edgeOptions } from './gateway/edge.js';
 import { Gateway } from './gateway/gateway.js';
 import { clientIdentity } from './gateway/identity.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
-import { createIsolatedBridge } from './mcp/isolated.js';
-import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
 import { RemoteAddressPolicy } from './mcp/remote/ssrf.js';
-import { createSharedBridge } from './mcp/shared.js';
-import type { BridgeOptions, ClientIdentity } from './mcp/types.js';
-import { ProcessRuntime } from './runtime/process/index.js';
-import type { Runtime } from './runtime/types.js';
+import type { ClientIdentity } from './mcp/types.js';
+import { bridgeProgram, LocalHttpRuntime } from './runtime/local-http/index.js';
+import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
+import type { WorkloadRuntime } from './runtime/types.js';
 import { EncryptedSecretStore } from './secrets/encrypted-store.js';
 import { protectDataFiles } from './secrets/file-modes.js';
 import { MasterKeys } from './secrets/master-key.js';
@@ -59,7 +55,7 @@ export interface AppOverrides {
   stores?: Stores;
   logs?: LogStore;
   bus?: EventBus;
-  runtime?: Runtime;
+  runtime?: WorkloadRuntime;
   /** Secret values; by default encrypted in the stores' database (in memory when `stores` is given). */
   secrets?: SecretStore;
   /** The reconciler lease; by default the store's (a lock file beside SQLite, an advisory lock in PostgreSQL; in memory when `stores` is given). */
@@ -85,25 +81,31 @@ export interface App {
 
 const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5, windowMs: 120_000 };
 
-/** The process runtime as the config describes it; what no server may see is Berth's own data. */
-function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>): ProcessRuntime {
+/** The workload runtime the config names (BERTH_RUNTIME); what no server may see is Berth's own data. */
+function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>): WorkloadRuntime {
   // Never to be mounted into a sandbox: the master key file and the SQLite database with its journal.
   const sqlite = db.kind === 'sqlite' ? [db.path, `${db.path}-wal`, `${db.path}-shm`, `${db.path}.lock`] : [];
   const forbiddenPaths = [config.masterKeyFile, ...sqlite];
-  return new ProcessRuntime({
+  const common = {
     dataDir: config.dataDir,
     logs,
     sandbox: config.sandbox,
     stopGraceMs: config.stopGraceS * 1000,
-    hostNetwork: config.sandboxHostNetwork,
-    mountRoots: config.mountRoots,
     forbiddenPaths,
     limits: {
       mode: config.limits,
       defaults: { memoryMb: config.serverMemoryMb, pids: config.serverPids, cpus: config.serverCpus },
       max: { memoryMb: config.serverMaxMemoryMb, pids: config.serverMaxPids, cpus: config.serverMaxCpus },
     },
-  });
+  };
+  if (config.runtime === 'local-http') {
+    // The bridge program is this installation's own `berth bridge`, which the sandbox shows read-only; it listens on the host's loopback.
+    const bridge = bridgeProgram(INSTALL_ROOT);
+    const launcher = new ProcessRuntime({ ...common, hostNetwork: 'allow', mountRoots: [...config.mountRoots, ...bridge.mounts] });
+    return new LocalHttpRuntime({ launcher, dataDir: config.dataDir, logs, bridge, operatorMountRoots: config.mountRoots, readyTimeoutMs: config.startTimeoutS * 1000 });
+  }
+  const runtime = new ProcessRuntime({ ...common, hostNetwork: config.sandboxHostNetwork, mountRoots: config.mountRoots });
+  return new ProcessWorkloads({ runtime, dataDir: config.dataDir, logs });
 }
 
 /** The store's reconciler lease (ADR 0019): a lock file beside SQLite, an advisory lock in PostgreSQL, in memory for given stores. */
@@ -113,6 +115,9 @@ async function openLease(config: Config, db: ReturnType<typeof databaseTarget>, 
   const { PgLease } = await import('./store/lease/pg-lease.js');
   return new PgLease({ url: db.url, checkMs: Math.max(1000, Math.floor((config.leaseStaleS * 1000) / 3)) });
 }
+
+/** The folder with bin/, dist/ and node_modules/ (this file is dist/app.js or src/app.ts). */
+const INSTALL_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
@@ -157,40 +162,19 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const remoteAddresses = new RemoteAddressPolicy(config.remoteAllow);
   const secrets = new SecretsService({ secrets: secretStore, keys, redactor, deployments: store });
   const resolveSecrets = secrets.resolve.bind(secrets);
-  // Secret references are resolved at each start (a missing one fails that start), never stored resolved.
-  const makeEndpoint: EndpointFactory = (d, events, extras): ManagedEndpoint => new DeferredEndpoint(() => buildEndpoint(d, events, extras?.snapshot ?? null));
-  // A process revision's launcher, secret references resolved for this start.
-  const makeSpawn: SpawnFactory = async (d) => {
-    const spec = d.spec;
-    if (spec.type !== 'process') throw new BerthError('INTERNAL', `Deployment ${d.id} is not a process deployment`);
-    const env = await launchEnv(d, resolveSecrets);
-    return (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, ...launchPolicy(spec) });
-  };
-  const buildEndpoint = async (d: Parameters<EndpointFactory>[0], events: Parameters<EndpointFactory>[1], snapshot: Record<string, unknown> | null): Promise<ManagedEndpoint> => {
-    const spec = d.spec;
-    if (spec.type === 'url') {
-      const log = (line: string): void => logs.append(d.id, 'system', line);
-      const headers = await resolveSecrets(d, 'spec.headers', spec.headers);
-      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: remoteAddresses, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
-    }
-    const opts: BridgeOptions = {
-      deploymentId: d.id,
-      spawn: await makeSpawn(d),
-      ...(spec.scale?.min === 0 ? { scale: { idleMs: spec.scale.idle_s * 1000, snapshot } } : {}),
-      restart: RESTART_POLICY,
-      limits,
-      events,
-      version: VERSION,
-      log: (line) => logs.append(d.id, 'system', line),
-      maxStdinBytes: config.stdinBufferBytes,
-      pressure: edge.outbound,
-      timing: { stopGraceMs: config.stopGraceS * 1000, handshakeTimeoutMs: config.startTimeoutS * 1000 },
-    };
-    if (spec.mode === 'isolated') {
-      return createIsolatedBridge({ ...opts, isolated: { warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, config.maxSessions), prime: spec.isolated.prime } });
-    }
-    return createSharedBridge(opts);
-  };
+  const makeEndpoint = createEndpointFactory({
+    runtime,
+    log: (id, line) => logs.append(id, 'system', line),
+    resolveSecrets,
+    remoteGuard: remoteAddresses,
+    limits,
+    restart: RESTART_POLICY,
+    version: VERSION,
+    maxStdinBytes: config.stdinBufferBytes,
+    pressure: edge.outbound,
+    timing: { stopGraceMs: config.stopGraceS * 1000, handshakeTimeoutMs: config.startTimeoutS * 1000 },
+    maxSessions: config.maxSessions,
+  });
 
   const reconciler = new Reconciler({
     store,
@@ -198,11 +182,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bus,
     runtime,
     makeEndpoint,
-    makeSpawn,
-    cleanup: async (id, { keepLogs }) => {
-      await rm(join(config.dataDir, 'work', id), { recursive: true, force: true });
-      if (!keepLogs) await logs.remove(id);
-    },
+    cleanup: (id, opts) => runtime.remove(id, { ...opts, graceMs: config.stopGraceS * 1000 }),
     startTimeoutMs: config.startTimeoutS * 1000,
     stopGraceMs: config.stopGraceS * 1000,
     drainMs: config.drainS * 1000,

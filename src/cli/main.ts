@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ApiClientError } from './api-client.js';
 import { registerAudit } from './commands/audit.js';
+import { registerBridge } from './commands/bridge.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerLogin } from './commands/login.js';
 import { registerLogs } from './commands/logs.js';
@@ -38,6 +39,7 @@ Examples:
   berth deploy --secret API_KEY -- npx -y some-mcp-server    # prompts for API_KEY
   berth secrets set global GH_TOKEN
   berth --url http://berth.internal:8080 ls --json
+  berth bridge --port 3000 -- npx -y @modelcontextprotocol/server-everything   # no Berth: one server on /mcp
 `;
 
 /** Runs the CLI on `argv` (process.argv style: node, script, args...) and resolves to the exit code. */
@@ -87,6 +89,7 @@ function buildProgram(io: CliIo, signal: AbortSignal): Command {
   registerTokens(program, run);
   registerAudit(program, run);
   registerSecrets(program, run);
+  registerBridge(program, run);
   return program;
 }
 

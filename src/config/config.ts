@@ -55,6 +55,12 @@ export const ConfigSchema = z.object({
    * set and never stored. Without it, the first start creates an admin token and prints it once.
    */
   apiToken: z.string().regex(/^brt_[A-Za-z0-9]{32,}$/, 'must be brt_ followed by at least 32 letters and digits').optional(),
+  /**
+   * BERTH_RUNTIME: where workloads run. `process` (default): each server is a sandboxed child process and its
+   * bridge runs inside Berth. `local-http`: each server runs behind its own bridge program (`berth bridge`) in a
+   * sandboxed child on a 127.0.0.1 port, reached over HTTP like a container (spec.network is not enforced).
+   */
+  runtime: z.enum(['process', 'local-http']).default('process'),
   /** BERTH_SANDBOX: process sandbox (auto = bubblewrap when installed). */
   sandbox: z.enum(['auto', 'bubblewrap', 'none']).default('auto'),
   /** BERTH_SANDBOX_HOST_NETWORK: `allow` lets a deployment ask for spec.network "host" (the host's network: Berth, other servers, the LAN). Default deny. */
@@ -168,6 +174,7 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   trustedProxies: 'BERTH_TRUSTED_PROXIES',
   remoteAllow: 'BERTH_REMOTE_ALLOW',
   apiToken: 'BERTH_API_TOKEN',
+  runtime: 'BERTH_RUNTIME',
   sandbox: 'BERTH_SANDBOX',
   sandboxHostNetwork: 'BERTH_SANDBOX_HOST_NETWORK',
   mountRoots: 'BERTH_MOUNT_ROOTS',

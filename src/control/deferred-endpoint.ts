@@ -38,10 +38,9 @@ export class DeferredEndpoint implements ManagedEndpoint {
     return this.#inner.handleLegacy(req, res, body, kind, basePath, client);
   }
 
-  /** The real endpoint's swap, when it has one (a stdio bridge); absent before it started. */
-  get swap(): ManagedEndpoint['swap'] {
-    const inner = this.#inner;
-    return inner?.swap ? (spawn, opts) => inner.swap!(spawn, opts) : undefined;
+  /** The real endpoint, once made (for subclasses that act on it). */
+  protected get inner(): ManagedEndpoint | null {
+    return this.#inner;
   }
 
   probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {

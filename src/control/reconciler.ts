@@ -2,7 +2,7 @@ import type { LastExitView, ScaleView } from '../api/contract.js';
 import { BerthError, toBerthError } from '../core/errors.js';
 import { assertTransition, canTransition, type Deployment, type DeploymentStatus, type ToolSummary } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
-import type { BridgeEvents, EndpointStats, McpEndpoint, SpawnProcess } from '../mcp/types.js';
+import type { BridgeEvents, EndpointStats, McpEndpoint } from '../mcp/types.js';
 import type { Runtime } from '../runtime/types.js';
 import type { DeploymentPatch, DeploymentStore } from '../store/types.js';
 import type { LogStore } from '../telemetry/logs.js';
@@ -13,18 +13,17 @@ import { startingLine, stderrHint } from './stderr-hint.js';
 export interface ManagedEndpoint extends McpEndpoint {
   start(): Promise<void>;
   /**
-   * Moves the endpoint onto a new revision's processes without ending its sessions (blue-green inside the bridge).
-   * Resolves once the new process answered; rejects, with the old one still serving, when it fails.
+   * Moves the endpoint onto `d`'s revision in place, without ending its sessions (blue-green inside a bridge):
+   * resolves with the new revision's tools once it answered, rejects with the old one still serving when it
+   * fails, and resolves undefined when this endpoint cannot (the caller then starts a second endpoint).
    */
-  swap?(spawn: SpawnProcess, opts?: { drainMs?: number }): Promise<{ tools: ToolSummary[] }>;
+  update?(d: Deployment, opts: { drainMs: number }): Promise<{ tools: ToolSummary[] } | undefined>;
 }
 /** What the factory needs beyond the deployment: what the revision's server last reported, for scale to zero. */
 export interface EndpointExtras {
   snapshot: Record<string, unknown> | null;
 }
 export type EndpointFactory = (d: Deployment, events: BridgeEvents, extras?: EndpointExtras) => ManagedEndpoint;
-/** A launcher for a process deployment's revision (secret references resolved), for a swap. */
-export type SpawnFactory = (d: Deployment) => Promise<SpawnProcess>;
 
 /** The process key the shared bridge uses for its one process; only its exits change the deployment's status. */
 export const SHARED_INSTANCE_KEY = 'main';
@@ -59,8 +58,6 @@ export interface ReconcilerDeps {
   bus: EventBus;
   runtime: Pick<Runtime, 'reapOrphans' | 'stopAll'>;
   makeEndpoint: EndpointFactory;
-  /** For blue-green swaps inside a bridge; without it every update starts a second endpoint. */
-  makeSpawn?: SpawnFactory;
   /** A deleted deployment's leftovers: its work folder, and its logs unless `keepLogs`. */
   cleanup?: (id: string, opts: { keepLogs: boolean }) => Promise<void>;
   startTimeoutMs: number;
@@ -372,9 +369,12 @@ export class Reconciler {
     old.generation = d.generation; // acted on, whatever the outcome: a failing revision is not retried on every pass
     let tools: ToolSummary[];
     try {
-      if (old.endpoint.swap && this.deps.makeSpawn && old.shape === shapeOf(d) && !scaledToZero(d)) {
-        const spawn = await this.deps.makeSpawn(d);
-        tools = (await withTimeout(old.endpoint.swap(spawn, { drainMs: this.drainMs() }), this.deps.startTimeoutMs, `revision ${d.revision} did not start within ${Math.round(this.deps.startTimeoutMs / 1000)}s`)).tools;
+      const inPlace =
+        old.endpoint.update && old.shape === shapeOf(d)
+          ? await withTimeout(old.endpoint.update(d, { drainMs: this.drainMs() }), this.deps.startTimeoutMs, `revision ${d.revision} did not start within ${Math.round(this.deps.startTimeoutMs / 1000)}s`)
+          : undefined;
+      if (inPlace) {
+        tools = inPlace.tools;
         old.revision = d.revision;
         old.idle = false;
         const h = d.spec.health;

@@ -48,6 +48,8 @@ export interface LaunchRequest extends LaunchPolicy {
   args: string[];
   /** Complete environment for the child (the runtime adds nothing secret on its own). */
   env: Record<string, string>;
+  /** Owner labels, kept in the pid file so a later Berth can list what it finds by them. */
+  labels?: Record<string, string>;
 }
 
 /** Starts stdio server processes. The process runtime is the first driver; containers come later. */
@@ -75,5 +77,125 @@ export interface Runtime extends StdioLauncher {
    */
   reapOrphans(): Promise<{ deploymentId: string; instanceKey: string; pid: number }[]>;
   /** Stops every process this runtime started (Berth shutdown); launches after it are refused. */
+  stopAll(graceMs?: number): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workloads (ADR 0017): what the controller asks a runtime driver for. A workload is one revision of a
+// deployment as the runtime sees it; the driver makes it exist (`ensure`), reports what exists
+// (`observe`, `list` by owner labels), removes it with its work folder and logs, and says how the data
+// plane reaches it (`address`).
+// ---------------------------------------------------------------------------------------------
+
+/** The owner labels every workload carries (and drivers store with what they start: pid files, container labels). */
+export const LABEL_DEPLOYMENT = 'berth.deployment';
+export const LABEL_REVISION = 'berth.revision';
+
+/** The owner labels of revision `revision` of deployment `deploymentId`. */
+export function ownerLabels(deploymentId: string, revision: number): Record<string, string> {
+  return { [LABEL_DEPLOYMENT]: deploymentId, [LABEL_REVISION]: String(revision) };
+}
+
+/** What to run: the server command and its complete environment, with the isolation it asks for. */
+export interface WorkloadLaunch extends LaunchPolicy {
+  command: string;
+  args: string[];
+  /** Complete environment (secret references already resolved). */
+  env: Record<string, string>;
+}
+
+export interface Workload {
+  deploymentId: string;
+  /** The revision this workload runs (1, 2, …). */
+  revision: number;
+  /** Owner labels: at least `berth.deployment` and `berth.revision` (see ownerLabels). */
+  labels: Record<string, string>;
+  launch: WorkloadLaunch;
+  /**
+   * How the bridge multiplexes clients, for drivers where the bridge runs inside the workload (default shared).
+   * Where the bridge runs in Berth (address kind `stdio`), Berth's own bridge decides and this is ignored.
+   */
+  bridge?: { mode: 'shared' } | { mode: 'isolated'; warm: number; max: number };
+}
+
+/** Starts one stdio server process of a workload (the process driver: Berth's bridge calls it). */
+export type SpawnWorkloadProcess = (instanceKey: string) => Promise<StdioProcess>;
+
+/**
+ * How the data plane reaches a workload.
+ * - `stdio`: the bridge runs in Berth and starts the workload's processes itself through `spawn`.
+ * - `http`: the bridge runs inside the workload (`berth bridge`); Berth proxies MCP to `url` (its `/mcp`),
+ *   sending `headers` (the bridge's bearer token) with every request.
+ */
+export type WorkloadAddress = { kind: 'stdio'; spawn: SpawnWorkloadProcess } | { kind: 'http'; url: string; headers: Record<string, string> };
+
+/**
+ * - `created`: it exists but runs nothing yet (stdio: no process until the bridge spawns one);
+ * - `running`: its processes run (http: the bridge answers /health);
+ * - `starting`: started, not answering yet;
+ * - `exited`: it ended on its own (a crash, or a server that cannot start); `lastExit` says how.
+ */
+export type WorkloadPhase = 'created' | 'starting' | 'running' | 'exited';
+
+export interface WorkloadState {
+  deploymentId: string;
+  revision: number;
+  labels: Record<string, string>;
+  phase: WorkloadPhase;
+  /** Pids of its processes that are alive now. */
+  pids: number[];
+  /** How its last process ended on its own (not stopped by Berth), if one did. */
+  lastExit: ExitInfo | null;
+  /** Null when it cannot be reached: stopped or removed, an HTTP workload that exited, or one another Berth started (found by its labels only). */
+  address: WorkloadAddress | null;
+  /** True when this runtime instance started it; false when it was found from a previous Berth's records. */
+  owned: boolean;
+}
+
+/** The log lines a workload runtime writes and serves (LogStore fits it). */
+export interface WorkloadLogLine {
+  seq: number;
+  ts: string;
+  stream: 'stderr' | 'stdout' | 'system';
+  line: string;
+}
+
+export interface WorkloadLogs {
+  append(deploymentId: string, stream: WorkloadLogLine['stream'], line: string): void;
+  read(deploymentId: string, opts?: { tail?: number }): Promise<WorkloadLogLine[]>;
+  remove(deploymentId: string): Promise<void>;
+}
+
+/** The runtime as the controller sees it: one interface, one driver per place workloads run (process, local-http, container…). */
+export interface WorkloadRuntime {
+  readonly name: string;
+  /** Deploy-time check of a launch policy (Runtime.admit). */
+  admit(policy: LaunchPolicy): void;
+  isolation(policy: LaunchPolicy): IsolationView;
+  notices(): string[];
+  /**
+   * Makes the workload exist and returns its state with an address. Idempotent: the same deployment and
+   * revision again returns what exists (nothing is started twice; one that exited is started again).
+   * Another revision of the same deployment is a second workload beside the first (blue-green): end the old
+   * one with `stop(id, { revision })`. Rejects with a BerthError or LaunchError when it cannot be started
+   * (an HTTP workload that exited before it was ready stays observable as `exited`).
+   */
+  ensure(workload: Workload): Promise<WorkloadState & { address: WorkloadAddress }>;
+  /** What exists for the deployment now, or null. */
+  observe(deploymentId: string): Promise<WorkloadState | null>;
+  /** Every workload whose labels include all of `labels` (all of this runtime's when empty), including ones a previous Berth left. */
+  list(labels?: Record<string, string>): Promise<WorkloadState[]>;
+  /**
+   * Stops the deployment's workload (only `revision` when given: the old side of a blue-green switch) and
+   * forgets it; its work folder and logs stay (a stopped deployment keeps its HOME). Idempotent.
+   */
+  stop(deploymentId: string, opts?: { revision?: number; graceMs?: number }): Promise<void>;
+  /** Stops everything of the deployment, deletes its work folder under the data dir, and its logs unless keepLogs. Idempotent. */
+  remove(deploymentId: string, opts?: { keepLogs?: boolean; graceMs?: number }): Promise<void>;
+  /** The last `tail` log lines of the deployment (default 200), oldest first. */
+  logs(deploymentId: string, opts?: { tail?: number }): Promise<WorkloadLogLine[]>;
+  /** Berth start-up: ends what a previous Berth left running (see Runtime.reapOrphans). */
+  reapOrphans(): Promise<{ deploymentId: string; instanceKey: string; pid: number }[]>;
+  /** Berth shutdown: stops every workload (their folders and logs stay). */
   stopAll(graceMs?: number): Promise<void>;
 }

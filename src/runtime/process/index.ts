@@ -75,4 +75,6 @@
  * that hairpins back to the host through a NAT the host cannot see, and cgroup v2 delegation below
  * Berth's own group (v2 was not available to test here; its file writes are tested on a simulated tree).
  */
-export { LaunchError, ProcessRuntime, type LimitsMode, type ProcessRuntimeOptions, type SandboxMode } from './runtime.js';
+export { LaunchError, ProcessRuntime, type FoundProcess, type LimitsMode, type ProcessRuntimeOptions, type SandboxMode } from './runtime.js';
+export { ProcessWorkloads, type ProcessWorkloadsOptions } from './workloads.js';
+export { spawnPlain, type PlainLaunch } from './plain.js';

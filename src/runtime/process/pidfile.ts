@@ -10,6 +10,8 @@ export interface PidFile {
   deploymentId: string;
   instanceKey: string;
   sandbox: 'bubblewrap' | 'none';
+  /** The workload's owner labels (berth.deployment, berth.revision), when it was launched as one. */
+  labels?: Record<string, string>;
 }
 
 export function pidFilePath(runDir: string, deploymentId: string, instanceKey: string): string {

@@ -43,6 +43,16 @@ export interface ProcessRuntimeOptions {
   hostPath?: string;
 }
 
+/** A live process found from its pid file (ProcessRuntime.found). */
+export interface FoundProcess {
+  deploymentId: string;
+  instanceKey: string;
+  pid: number;
+  labels: Record<string, string>;
+  /** Started by this runtime instance (false: left by a previous Berth). */
+  mine: boolean;
+}
+
 /** Launch failures (command missing, bad cwd, spawn error); `code` is the errno when there is one. */
 export class LaunchError extends Error {
   constructor(
@@ -333,6 +343,7 @@ export class ProcessRuntime implements Runtime {
       deploymentId: req.deploymentId,
       instanceKey: req.instanceKey,
       sandbox: this.sandbox,
+      ...(req.labels ? { labels: req.labels } : {}),
     };
     // Unless it already exited, in which case the exit handler has (or will) clean up.
     if (this.live.get(key) === handle) await writePidFile(pidFile, data);
@@ -372,6 +383,22 @@ export class ProcessRuntime implements Runtime {
     // Whatever is still in a leftover cgroup (a server that left its process group) goes too.
     await this.cgroups?.reap(new Set(this.live.keys()));
     return ended;
+  }
+
+  /**
+   * Processes started by this data dir's runtimes that are alive now, from their pid files: this runtime's own
+   * and those a previous Berth left (`mine` false), with the owner labels they were launched with.
+   */
+  async found(): Promise<FoundProcess[]> {
+    const mine = new Set([...this.live.values()].map((h) => h.pid));
+    const out: FoundProcess[] = [];
+    for (const { data } of await listPidFiles(this.runDir)) {
+      if (!data) continue;
+      const st = await readStat(data.pid);
+      if (!st || st.state === 'Z' || st.startTime !== data.startTime) continue;
+      out.push({ deploymentId: data.deploymentId, instanceKey: data.instanceKey, pid: data.pid, labels: data.labels ?? {}, mine: mine.has(data.pid) });
+    }
+    return out;
   }
 
   private openMount(given: string, field: string): OpenedMount {

@@ -1,0 +1,208 @@
+/**
+ * The endpoint factory: what serves a deployment's MCP traffic. A url deployment gets a remote endpoint; a
+ * process deployment becomes a workload (`runtime.ensure`), and its endpoint follows from the address the
+ * runtime gives: `stdio` → Berth's own bridge (shared or isolated) over the workload's spawn; `http` → a proxy
+ * to the bridge inside the workload, allowed to connect to exactly that URL.
+ * Secret references are resolved at each start (a missing one fails that start), never stored resolved.
+ */
+import type { Deployment, ProcessSpec } from '../core/index.js';
+import { createIsolatedBridge } from '../mcp/isolated.js';
+import { AutoEndpoint } from '../mcp/remote/auto-endpoint.js';
+import { exactOrigin } from '../mcp/remote/exact-origin.js';
+import type { ConnectGuard } from '../mcp/remote/ssrf.js';
+import { createSharedBridge } from '../mcp/shared.js';
+import type { BridgeEvents, BridgeOptions, BridgeTiming, OutboundPressure, RestartPolicy, ServerSnapshot, SessionLimits, SpawnProcess } from '../mcp/types.js';
+import type { ToolSummary } from '../core/index.js';
+import { ownerLabels, type Workload, type WorkloadAddress, type WorkloadRuntime } from '../runtime/types.js';
+import { DeferredEndpoint } from './deferred-endpoint.js';
+import { launchEnv, type ResolveSecrets } from './env.js';
+import { launchPolicy } from './launch-policy.js';
+import type { EndpointExtras, EndpointFactory, ManagedEndpoint } from './reconciler.js';
+
+/** A bridge that can move onto a new revision's processes without ending sessions (src/mcp SharedBridge, IsolatedBridge). */
+interface Swappable {
+  swap(spawn: SpawnProcess, opts?: { drainMs?: number }): Promise<{ tools: ToolSummary[] }>;
+}
+
+function swappable(e: ManagedEndpoint | null): (ManagedEndpoint & Swappable) | null {
+  return e !== null && typeof (e as Partial<Swappable>).swap === 'function' ? (e as ManagedEndpoint & Swappable) : null;
+}
+
+export interface EndpointDeps {
+  runtime: Pick<WorkloadRuntime, 'ensure' | 'stop'>;
+  /** A deployment log line (bridge lifecycle, remote detection). */
+  log(deploymentId: string, line: string): void;
+  resolveSecrets: ResolveSecrets;
+  /** The SSRF guard for url deployments (BERTH_REMOTE_ALLOW). */
+  remoteGuard: ConnectGuard;
+  limits: SessionLimits;
+  restart: RestartPolicy;
+  version: string;
+  maxStdinBytes: number;
+  pressure?: OutboundPressure;
+  timing: BridgeTiming;
+  /** Most processes an isolated deployment may run (BERTH_MAX_SESSIONS). */
+  maxSessions: number;
+}
+
+/** The revision a deployment's spec is. */
+export function revisionOf(d: Deployment): number {
+  return d.revision;
+}
+
+/** A process deployment as the runtime sees it: its revision's launch, labels and bridge mode. */
+export function workloadOf(d: Deployment & { spec: ProcessSpec }, env: Record<string, string>, maxSessions: number): Workload {
+  const spec = d.spec;
+  const revision = revisionOf(d);
+  return {
+    deploymentId: d.id,
+    revision,
+    labels: ownerLabels(d.id, revision),
+    launch: { command: spec.command, args: spec.args, env, ...launchPolicy(spec) },
+    bridge: spec.mode === 'isolated' ? { mode: 'isolated', warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, maxSessions) } : { mode: 'shared' },
+  };
+}
+
+/**
+ * A deferred endpoint that also ends its workloads when it closes (an HTTP workload runs apart from its endpoint),
+ * and moves a stdio bridge onto a new revision in place (`update`): the revision's workload is ensured, the bridge
+ * swaps onto its spawn, and the old revision's workload is ended.
+ */
+class WorkloadEndpoint extends DeferredEndpoint {
+  private closing = false;
+  /** Revisions whose workloads this endpoint has started (more than one only during an update). */
+  private readonly revisions = new Set<number>();
+
+  constructor(
+    revision: number,
+    prepare: () => Promise<ManagedEndpoint>,
+    private readonly end: (revision: number) => Promise<void>,
+    private readonly spawnFor: ((d: Deployment) => Promise<SpawnProcess | null>) | null,
+  ) {
+    super(prepare);
+    this.revisions.add(revision);
+  }
+
+  async update(d: Deployment, opts: { drainMs: number }): Promise<{ tools: ToolSummary[] } | undefined> {
+    const bridge = swappable(this.inner);
+    if (!bridge || !this.spawnFor || this.closing) return undefined;
+    const spawn = await this.spawnFor(d);
+    if (spawn === null) return undefined;
+    const revision = revisionOf(d);
+    const before = [...this.revisions];
+    this.revisions.add(revision);
+    try {
+      const out = await bridge.swap(spawn, { drainMs: opts.drainMs });
+      for (const r of before) if (r !== revision) this.revisions.delete(r);
+      // The bridge stopped the old processes itself; this ends what the runtime still keeps for those revisions.
+      await Promise.all(before.filter((r) => r !== revision).map((r) => this.end(r).catch(() => undefined)));
+      return out;
+    } catch (err) {
+      this.revisions.delete(revision);
+      await this.end(revision).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  override async start(): Promise<void> {
+    try {
+      await super.start();
+    } catch (err) {
+      // Closed while the workload was being made: what ensure started after close() ran is ended here.
+      if (this.closing) await this.endAll().catch(() => {});
+      throw err;
+    }
+  }
+
+  override async close(): Promise<void> {
+    this.closing = true;
+    try {
+      await super.close();
+    } finally {
+      await this.endAll();
+    }
+  }
+
+  private async endAll(): Promise<void> {
+    await Promise.all([...this.revisions].map((r) => this.end(r)));
+  }
+}
+
+export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
+  /** Ensures `d`'s revision as a workload; its address. */
+  const ensure = async (d: Deployment & { spec: ProcessSpec }): Promise<{ address: WorkloadAddress; workload: Workload }> => {
+    const env = await launchEnv(d, deps.resolveSecrets);
+    const workload = workloadOf(d, env, deps.maxSessions);
+    const { address } = await deps.runtime.ensure(workload);
+    return { address, workload };
+  };
+
+  const build = async (d: Deployment, events: BridgeEvents, snapshot: ServerSnapshot | null): Promise<ManagedEndpoint> => {
+    const spec = d.spec;
+    const log = (line: string): void => deps.log(d.id, line);
+    if (spec.type === 'url') {
+      const headers = await deps.resolveSecrets(d, 'spec.headers', spec.headers);
+      return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: deps.remoteGuard, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits: deps.limits, restart: deps.restart, events, log, version: deps.version });
+    }
+    const { address, workload } = await ensure(d as Deployment & { spec: ProcessSpec });
+    return endpointFor(d, address, workload, events, log, snapshot);
+  };
+
+  const endpointFor = (d: Deployment, address: WorkloadAddress, workload: Workload, events: BridgeEvents, log: (line: string) => void, snapshot: ServerSnapshot | null): ManagedEndpoint => {
+    if (address.kind === 'http') {
+      // The bridge inside the workload speaks every revision and legacy SSE; the proxy goes straight to it.
+      return new AutoEndpoint({
+        deploymentId: d.id,
+        endpoint: address.url,
+        headers: address.headers,
+        guard: exactOrigin(address.url),
+        timeoutMs: deps.limits.requestTimeoutMs,
+        transport: 'auto',
+        limits: deps.limits,
+        restart: deps.restart,
+        events,
+        log,
+        version: deps.version,
+      });
+    }
+    const opts: BridgeOptions = {
+      deploymentId: d.id,
+      spawn: address.spawn,
+      restart: deps.restart,
+      limits: deps.limits,
+      events,
+      version: deps.version,
+      log,
+      maxStdinBytes: deps.maxStdinBytes,
+      ...(deps.pressure ? { pressure: deps.pressure } : {}),
+      timing: deps.timing,
+      // Scale to zero: stop after idle_s without requests; answer listing from what the revision last reported.
+      ...(d.spec.type === 'process' && d.spec.scale?.min === 0 ? { scale: { idleMs: d.spec.scale.idle_s * 1000, snapshot } } : {}),
+    };
+    const mode = workload.bridge;
+    if (mode?.mode === 'isolated') {
+      const spec = d.spec as ProcessSpec;
+      return createIsolatedBridge({ ...opts, isolated: { warm: mode.warm, max: mode.max, prime: spec.mode === 'isolated' ? spec.isolated.prime : undefined } });
+    }
+    return createSharedBridge(opts);
+  };
+
+  // Only a stdio address can be swapped onto inside Berth's bridge; an HTTP workload is replaced by a second endpoint.
+  const spawnFor = async (d: Deployment): Promise<SpawnProcess | null> => {
+    if (d.spec.type !== 'process') return null;
+    const { address } = await ensure(d as Deployment & { spec: ProcessSpec });
+    if (address.kind === 'stdio') return address.spawn;
+    await deps.runtime.stop(d.id, { revision: revisionOf(d) });
+    return null;
+  };
+
+  return (d: Deployment, events: BridgeEvents, extras?: EndpointExtras) =>
+    new WorkloadEndpoint(
+      revisionOf(d),
+      () => build(d, events, extras?.snapshot ?? null),
+      async (revision) => {
+        if (d.spec.type === 'process') await deps.runtime.stop(d.id, { revision });
+      },
+      spawnFor,
+    );
+}

@@ -92,8 +92,7 @@ describe('revisions: update, history, rollback', () => {
     const d = await ctx.api.deploy(echoSpec('rev-cli', [], {}, { env: { REV: 'a' } }));
     await ctx.api.waitFor(d.id);
     const up = await berthCli(ctx.berth, ['update', 'rev-cli', '-e', 'REV=b', '--timeout', '60']);
-    expect(up.stderr).toBe('');
-    expect(up.code).toBe(0);
+    expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/revision 2 of rev-cli serves/);
     expect(await envThroughClient(d.endpoint, 'REV')).toBe('b');
     const hist = await berthCli(ctx.berth, ['history', 'rev-cli']);
@@ -156,7 +155,8 @@ describe('names and idempotent creates', () => {
 
 describe('the controller', () => {
   it('rm removes the work folder and the logs; --keep-logs keeps the logs', async () => {
-    const spec = (name: string) => echoSpec(name, [], {}, { cwd: undefined });
+    // No cwd: each gets a work folder of its own under the data dir; the fixture is seen through a mount.
+    const spec = (name: string) => echoSpec(name, [], {}, { cwd: undefined, mounts: [{ path: process.cwd(), mode: 'ro' }] });
     const a = await ctx.api.deploy(spec('rm-clean'));
     const b = await ctx.api.deploy(spec('rm-keep'));
     await ctx.api.waitFor(a.id);

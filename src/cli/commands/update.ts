@@ -56,7 +56,6 @@ export function registerUpdate(program: Command, run: Runner): void {
         .option('--name <name>', 'rename it (the id and endpoint stay)')
         .option('--description <text>', 'description')
         .option('--tag <tag>', 'replace the tags (repeatable)', collectTag)
-        .passThroughOptions()
         .addHelpText(
           'after',
           `

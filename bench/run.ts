@@ -3,6 +3,7 @@
 //   (each target's MEASURE_MS and WARMUP_MS per C are split into ROUNDS interleaved slices)
 //   BENCH_REFERENCE=off (skip the reference gateways: HAProxy, when installed, and a bare Node.js TCP relay)
 //   BENCH_UPSTREAM_JSON=1 (the baseline answers application/json instead of the SDK's default SSE)
+//   BENCH_LIFECYCLE=off (skip deploy-20, update-under-load and idle-memory phases)
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { TestApi } from '../test/support/api.js';
 import { ROOT, startBerth } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
 import { measureBurstOpens, measureOpens, mergeCells, runCell, type CellOptions, type CellResult } from './load.js';
+import { lifecycleReport } from './lifecycle.js';
 import { isMeasured, startReferences } from './reference.js';
 import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSpec, measureIsolated, measureSessionMemory, progress, type IsolatedResult } from './phases.js';
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
@@ -204,6 +206,7 @@ async function main(): Promise<number> {
   try {
     const { text, problems } = buildReport(await bench());
     process.stdout.write(`${text}\n`);
+    if (process.env.BENCH_LIFECYCLE !== 'off') process.stdout.write(`${await lifecycleReport()}\n`);
     for (const p of problems) process.stderr.write(`bench: HARNESS FAILURE: ${p}\n`);
     return problems.length ? 1 : 0;
   } finally {

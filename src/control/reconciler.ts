@@ -3,7 +3,7 @@ import { BerthError, toBerthError } from '../core/errors.js';
 import { assertTransition, canTransition, type Deployment, type DeploymentStatus, type ToolSummary } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
 import type { BridgeEvents, EndpointStats, McpEndpoint } from '../mcp/types.js';
-import type { Runtime } from '../runtime/types.js';
+import type { WorkloadRuntime } from '../runtime/types.js';
 import type { DeploymentPatch, DeploymentStore } from '../store/types.js';
 import type { LogStore } from '../telemetry/logs.js';
 import { HealthMonitor, type HealthTarget } from './health.js';
@@ -56,7 +56,8 @@ export interface ReconcilerDeps {
   store: DeploymentStore;
   logs: LogStore;
   bus: EventBus;
-  runtime: Pick<Runtime, 'reapOrphans' | 'stopAll'>;
+  /** `list` and `stop` (optional) let a resync end workloads nothing should be running. */
+  runtime: Pick<WorkloadRuntime, 'reapOrphans' | 'stopAll'> & Partial<Pick<WorkloadRuntime, 'list' | 'stop'>>;
   makeEndpoint: EndpointFactory;
   /** A deleted deployment's leftovers: its work folder, and its logs unless `keepLogs`. */
   cleanup?: (id: string, opts: { keepLogs: boolean }) => Promise<void>;
@@ -126,6 +127,18 @@ export class Reconciler {
     const live = new Set(all.map((d) => d.id));
     const gone = [...this.active.keys()].filter((id) => !live.has(id));
     await Promise.all([...all.map((d) => this.reconcile(d.id)), ...gone.map((id) => this.reconcile(id))]);
+    await this.endStrayWorkloads(new Set(all.filter((d) => d.desired === 'running').map((d) => d.id)));
+  }
+
+  /** What the runtime observes against what should run: a workload of this Berth's with no deployment wanting it is ended. */
+  private async endStrayWorkloads(wanted: Set<string>): Promise<void> {
+    const { list, stop } = this.deps.runtime;
+    if (!list || !stop || this.stopped) return;
+    for (const w of await list.call(this.deps.runtime)) {
+      if (!w.owned || wanted.has(w.deploymentId) || this.active.has(w.deploymentId) || this.locks.has(w.deploymentId)) continue;
+      this.deps.logs.append(w.deploymentId, 'system', `ended revision ${w.revision}'s workload: no deployment wants it running (resync)`);
+      await stop.call(this.deps.runtime, w.deploymentId, { revision: w.revision, graceMs: this.deps.stopGraceMs });
+    }
   }
 
   /** Runs one reconcile pass for `id`, after any pass already queued for it. */

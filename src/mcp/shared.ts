@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
 import type { ExitInfo } from '../runtime/types.js';
-import type { BridgeOptions, ClientIdentity, EndpointStats, SharedBridge } from './types.js';
+import type { BridgeOptions, ClientIdentity, EndpointStats, ServerSnapshot, SharedBridge, SpawnProcess } from './types.js';
 import type { Exchange } from './exchange.js';
 import type { Session, SessionEndReason, TransportBackend } from './transport.js';
 import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
@@ -25,8 +25,12 @@ import {
 } from './jsonrpc.js';
 import { isSupportedVersion } from './http.js';
 import { Supervisor } from './supervisor.js';
+import type { SupervisorOptions } from './supervisor.js';
+import type { Upstream } from './upstream.js';
 import { DEFAULT_MAX_STDIN_BYTES, describeExit } from './upstream.js';
 import { collectTools } from './probe.js';
+import { answerFromSnapshot, changedLists, learnSnapshot, listsChangedBy, toolSummaries } from './snapshot.js';
+import { ScaleKeeper } from './scale.js';
 
 interface SharedSession {
   /** Resource URIs this session subscribed to. */
@@ -48,6 +52,10 @@ interface Pending {
   json: string | null;
   timer: NodeJS.Timeout;
   internal: ((msg: JsonRpcResponse | Error) => void) | null;
+  /** The process generation it goes to (the active one when it came, or a swap's new one). */
+  sup: Supervisor;
+  /** The process it was written to (for its cancellation, and to fail it if that process exits). */
+  up: Upstream | null;
 }
 
 /** Create a bridge that multiplexes all client sessions onto one stdio server process. */
@@ -57,7 +65,17 @@ export function createSharedBridge(opts: BridgeOptions): SharedBridge {
 
 class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>, StatelessBackend {
   private readonly transport: StreamableHttpTransport<SharedSession>;
-  private readonly sup: Supervisor;
+  /** The process generation new requests go to. */
+  private sup: Supervisor;
+  /** Swapped-out generations finishing their requests in flight, with their drain deadline. */
+  private readonly draining = new Map<Supervisor, NodeJS.Timeout>();
+  /** Pending requests per generation (a drained one stops at 0). */
+  private readonly counts = new Map<Supervisor, number>();
+  private generation = 0;
+  private swaps: Promise<unknown> = Promise.resolve();
+  private swapping = false;
+  /** Scale to zero: the server's snapshot and the idle clock. */
+  private readonly scale: ScaleKeeper;
   private readonly pending = new Map<number, Pending>();
   private readonly subscribers = new Map<string, Set<Subscriber>>();
   private readonly listeners = new Set<ListenStream>();
@@ -78,16 +96,54 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       log: opts.log,
       stateless: this,
     });
-    this.sup = new Supervisor(opts, {
-      onMessage: (m) => this.onUpstream(m),
-      onReady: () => this.onReady(),
-      onExit: (_up, exit) => this.failSent(exit),
-      onGaveUp: (reason) => this.failAll(UPSTREAM_UNAVAILABLE, `MCP server unavailable: ${reason}`),
+    this.sup = this.supervisor({});
+    const timeout = opts.limits.requestTimeoutMs;
+    this.scale = new ScaleKeeper(opts.scale, opts.events, {
+      busy: () => this.swapping || this.pending.size > 0 || this.subscribers.size > 0,
+      running: () => this.sup.ready,
+      serving: () => !this.closing && this.sup.state !== 'gaveup' && this.sup.state !== 'closed',
+      sleep: () => this.sup.sleep(opts.timing?.stopGraceMs),
+      initResult: () => this.sup.initResult,
+      request: (method, params) => this.internalRequest(method, params, timeout),
+      announce: (method) => this.announce(method),
+      log: (line) => this.log(line),
     });
   }
 
+  private log(line: string): void {
+    this.opts.log?.(`bridge ${this.opts.deploymentId}: ${line}`);
+  }
+
+  private supervisor(o: SupervisorOptions): Supervisor {
+    const sup: Supervisor = new Supervisor(
+      this.opts,
+      {
+        onMessage: (m, up) => this.onUpstream(m, sup, up),
+        onReady: () => this.onReady(sup),
+        onExit: (up, exit) => this.onExit(sup, up, exit),
+        onGaveUp: (reason) => this.failAll(UPSTREAM_UNAVAILABLE, `MCP server unavailable: ${reason}`, sup),
+        onSlept: (waking) => {
+          if (sup === this.sup) this.scale.slept(waking);
+        },
+      },
+      o,
+    );
+    return sup;
+  }
+
   start(): Promise<void> {
+    if (this.scale.startsAsleep) {
+      // Scaled to zero from the start: the snapshot answers until a request needs the server.
+      this.scale.asleep = true;
+      return Promise.resolve();
+    }
     return this.sup.start();
+  }
+
+  swap(spawn: SpawnProcess, opts: { drainMs?: number } = {}): Promise<{ tools: ToolSummary[] }> {
+    const run = this.swaps.then(() => this.runSwap(spawn, opts.drainMs ?? this.opts.limits.requestTimeoutMs));
+    this.swaps = run.catch(() => {});
+    return run;
   }
 
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
@@ -99,6 +155,9 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   }
 
   async probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {
+    // An idle server is not woken by health probes: its snapshot says what it lists.
+    const snap = this.scale.idleSnapshot();
+    if (snap?.tools) return { tools: toolSummaries(snap.tools) };
     const deadline = Date.now() + timeoutMs;
     const tools = await collectTools(async (params) => {
       const left = deadline - Date.now();
@@ -109,15 +168,101 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   }
 
   stats(): EndpointStats {
-    return { sessions: this.transport.sessions.size, processes: this.sup.up?.alive ? 1 : 0, inFlight: this.pending.size };
+    let processes = this.sup.up?.alive ? 1 : 0;
+    for (const old of this.draining.keys()) if (old.up?.alive) processes++;
+    return { sessions: this.transport.sessions.size, processes, inFlight: this.pending.size, lastRequestAt: this.scale.lastRequestAt, idleAt: this.scale.idleAt() };
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.scale.close();
     this.failAll(UPSTREAM_UNAVAILABLE, 'The endpoint is closing');
     this.transport.close();
-    await this.sup.close(this.opts.timing?.stopGraceMs);
+    const grace = this.opts.timing?.stopGraceMs;
+    const old = [...this.draining.keys()];
+    for (const t of this.draining.values()) clearTimeout(t);
+    this.draining.clear();
+    await Promise.all([this.sup.close(grace), ...old.map((s) => s.close(grace))]);
+  }
+
+  // ---- blue-green swap ----
+
+  private async runSwap(spawn: SpawnProcess, drainMs: number): Promise<{ tools: ToolSummary[] }> {
+    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
+    this.swapping = true;
+    const cand = this.supervisor({ spawn, instanceKey: `main-${++this.generation}`, trial: true });
+    const timeout = this.opts.limits.requestTimeoutMs;
+    let next: ServerSnapshot;
+    let prev: ServerSnapshot | null;
+    try {
+      await cand.start();
+      const listed = learnSnapshot(cand.initResult ?? {}, (m, params) => this.internalRequest(m, params, timeout, cand), true);
+      [next, prev] = await Promise.all([listed, this.currentLists()]);
+      if (this.closing) throw new Error('the endpoint is closing');
+      // Subscriptions held by sessions and listen streams move along.
+      await Promise.all(
+        [...this.subscribers.keys()].map((uri) =>
+          this.internalRequest('resources/subscribe', { uri }, timeout, cand).catch((err: Error) => this.log(`subscribe ${uri} on the new process failed: ${err.message}`)),
+        ),
+      );
+    } catch (err) {
+      this.swapping = false;
+      const why = err instanceof Error ? err.message : String(err);
+      this.log(`swap failed, the running process keeps serving: ${why}`);
+      this.failAll(UPSTREAM_UNAVAILABLE, 'the new process failed', cand);
+      await cand.close(this.opts.timing?.stopGraceMs);
+      this.scale.arm();
+      throw new BerthError('UPSTREAM_UNAVAILABLE', `The new MCP server process failed: ${why}`);
+    }
+    this.promote(cand, drainMs);
+    this.swapping = false;
+    if (!this.scale.snapshot) this.scale.snapshot = prev;
+    this.scale.learned(next, true, true);
+    if (!prev) for (const m of changedLists(null, next)) this.announce(m);
+    this.scale.arm();
+    return { tools: toolSummaries(next.tools) };
+  }
+
+  /** The listings of the process being swapped out: the snapshot, else asked from it (null if it cannot answer). */
+  private async currentLists(): Promise<ServerSnapshot | null> {
+    if (this.scale.snapshot) return this.scale.snapshot;
+    const old = this.sup;
+    if (!old.ready || !old.initResult) return null;
+    const t = this.opts.limits.requestTimeoutMs;
+    return learnSnapshot(old.initResult, (m, params) => this.internalRequest(m, params, t, old)).catch(() => null);
+  }
+
+  /** New requests (and those not yet written) go to `cand`; the old generation drains, then stops. */
+  private promote(cand: Supervisor, drainMs: number): void {
+    const old = this.sup;
+    this.sup = cand;
+    cand.promote();
+    old.retire();
+    this.scale.awake();
+    for (const [uid, p] of this.pending) {
+      if (p.sup !== old || p.json !== null) continue;
+      this.count(old, -1);
+      this.count(cand, 1);
+      p.sup = cand;
+      this.write(uid, p);
+    }
+    this.log(`swapped to process ${cand.up?.pid}; the previous one finishes ${this.counts.get(old) ?? 0} request(s) in flight`);
+    if (!this.counts.has(old) || !old.up?.alive) {
+      void old.close(this.opts.timing?.stopGraceMs);
+      return;
+    }
+    const timer = setTimeout(() => this.stopDrained(old), drainMs);
+    timer.unref();
+    this.draining.set(old, timer);
+  }
+
+  /** A swapped-out generation has no requests left (or its drain time is up): stop it (SIGTERM). */
+  private stopDrained(old: Supervisor): void {
+    const timer = this.draining.get(old);
+    if (timer !== undefined) clearTimeout(timer);
+    this.draining.delete(old);
+    void old.close(this.opts.timing?.stopGraceMs);
   }
 
   // ---- TransportBackend ----
@@ -127,13 +272,17 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   }
 
   async initialize(_session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
-    this.opts.events?.onClientRequest?.(req.method);
-    try {
-      await this.sup.waitReady(this.opts.limits.requestTimeoutMs);
-    } catch (err) {
-      throw new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
+    this.noteRequest(req.method);
+    let cached = this.scale.idleSnapshot()?.initialize;
+    if (!cached) {
+      try {
+        this.run(this.sup);
+        await this.sup.waitReady(this.opts.limits.requestTimeoutMs);
+      } catch (err) {
+        throw new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      cached = this.sup.initResult ?? {};
     }
-    const cached = this.sup.initResult ?? {};
     const upstreamVersion = String(cached.protocolVersion ?? '');
     const asked = req.params?.protocolVersion;
     const version = isSupportedVersion(asked) && (asked as string) <= upstreamVersion ? (asked as string) : upstreamVersion;
@@ -141,7 +290,13 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   }
 
   request(session: S, req: JsonRpcRequest, exchange: Exchange): void {
-    this.opts.events?.onClientRequest?.(req.method);
+    this.noteRequest(req.method);
+    const snap = this.scale.idleSnapshot();
+    const local = snap ? answerFromSnapshot(snap, req) : null;
+    if (local) {
+      exchange.respond(resultResponse(req.id, local));
+      return;
+    }
     if (req.method === 'resources/subscribe' || req.method === 'resources/unsubscribe') {
       const uri = req.params?.uri;
       if (typeof uri === 'string' && this.subscription(session, req, exchange, uri)) return;
@@ -156,7 +311,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     for (const [uid, p] of this.pending) {
       if (p.session !== session || p.clientId !== rid) continue;
       this.remove(uid, p);
-      if (p.json === null) this.sup.up?.send({ ...msg, params: { ...msg.params, requestId: uid } });
+      if (p.json === null) p.up?.send({ ...msg, params: { ...msg.params, requestId: uid } });
       p.exchange?.abandon();
       return;
     }
@@ -173,19 +328,22 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     for (const [uid, p] of this.pending) {
       if (p.session !== session) continue;
       this.remove(uid, p);
-      if (p.json === null) this.sendCancel(uid, 'session ended');
+      if (p.json === null) this.sendCancel(uid, p, 'session ended');
     }
   }
 
   // ---- StatelessBackend (revision 2026-07-28) ----
 
   async initResult(): Promise<Record<string, unknown>> {
+    const snap = this.scale.idleSnapshot();
+    if (snap) return snap.initialize;
+    this.run(this.sup);
     await this.sup.waitReady(this.opts.limits.requestTimeoutMs);
     return this.sup.initResult ?? {};
   }
 
   cachedInit(): Record<string, unknown> | null {
-    return this.sup.initResult;
+    return this.sup.initResult ?? this.scale.snapshot?.initialize ?? null;
   }
 
   statelessRequest(call: StatelessCall): void {
@@ -205,6 +363,8 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       const first = !set || set.size === 0;
       if (!set) this.subscribers.set(uri, (set = new Set()));
       set.add(stream);
+      // A subscription needs the server: an idle one wakes (and subscribes once ready, in onReady).
+      if (first && !this.sup.ready) this.run(this.sup);
       if (first && this.sup.ready) {
         setup.push(
           this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
@@ -223,8 +383,9 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
 
   // ---- requests upstream ----
 
-  private forward(session: S | null, exchange: Exchange | null, req: JsonRpcRequest, internal: Pending['internal'] = null): void {
-    const state = this.sup.state;
+  private forward(session: S | null, exchange: Exchange | null, req: JsonRpcRequest, internal: Pending['internal'] = null, target?: Supervisor): void {
+    const sup = target ?? this.sup;
+    const state = sup.state;
     if (state === 'gaveup' || state === 'closed' || this.closing) {
       const err = errorResponse(req.id, UPSTREAM_UNAVAILABLE, 'MCP server unavailable: it is not running');
       if (internal) internal(new Error(err.error.message));
@@ -242,7 +403,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       else exchange?.respond(err);
       return;
     }
-    const up = this.sup.ready ? this.sup.up : null;
+    const up = sup.ready ? sup.up : null;
     const busy = up?.backlogged ? up.busyError(req.id) : !up && this.queued > 0 && this.queued + json.length > this.maxQueued ? this.queueFull(req.id) : null;
     if (busy) {
       if (internal) internal(new Error(busy.error.message));
@@ -250,16 +411,41 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       return;
     }
     const timer = setTimeout(() => this.timedOut(uid), this.opts.limits.requestTimeoutMs);
-    const p: Pending = { session, exchange, clientId: req.id, clientToken, json, timer, internal };
+    const p: Pending = { session, exchange, clientId: req.id, clientToken, json, timer, internal, sup, up: null };
     this.pending.set(uid, p);
+    this.count(sup, 1);
     this.queued += json.length;
-    if (this.sup.ready) this.write(uid, p);
-    else this.sup.ensureRunning();
+    if (!internal) this.scale.noteActive();
+    if (sup.ready) this.write(uid, p);
+    else this.run(sup);
+  }
+
+  /** Start `sup`'s process if none runs; an idle bridge woken by it says so (onWake). */
+  private run(sup: Supervisor): void {
+    if (sup.ensureRunning() && sup === this.sup) this.scale.woke();
+  }
+
+  private noteRequest(method: string): void {
+    this.scale.noteRequest();
+    this.opts.events?.onClientRequest?.(method);
+  }
+
+  /** A listing changed: every session (GET stream) and listen stream hears it, and control (onListChanged). */
+  private announce(method: string, params?: Record<string, unknown>): void {
+    this.transport.broadcast(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
+    for (const l of this.listeners) l.deliver(method, params);
+    this.opts.events?.onListChanged?.(method);
+  }
+
+  private count(sup: Supervisor, delta: number): void {
+    const n = (this.counts.get(sup) ?? 0) + delta;
+    if (n > 0) this.counts.set(sup, n);
+    else this.counts.delete(sup);
   }
 
   /** Write a pending request to the process; a server that does not read its stdin gets no more (UPSTREAM_BUSY). */
   private write(uid: number, p: Pending): void {
-    const up = this.sup.up;
+    const up = p.sup.ready ? p.sup.up : null;
     if (p.json === null || !up) return;
     if (up.backlogged) {
       this.remove(uid, p);
@@ -269,13 +455,18 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     if (!up.send(p.json)) return;
     this.queued -= p.json.length;
     p.json = null;
+    p.up = up;
   }
 
   /** Forget a pending request (its timer too); what it had not written yet no longer counts as queued. */
   private remove(uid: number, p: Pending): void {
-    this.pending.delete(uid);
+    if (!this.pending.delete(uid)) return;
     clearTimeout(p.timer);
     if (p.json !== null) this.queued -= p.json.length;
+    this.count(p.sup, -1);
+    if (!p.internal) this.scale.noteActive();
+    if (this.draining.has(p.sup) && !this.counts.has(p.sup)) this.stopDrained(p.sup);
+    if (this.pending.size === 0) this.scale.arm();
   }
 
   /** The answer to a request that does not fit the queue of requests waiting for the process to start. */
@@ -284,7 +475,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     return errorResponse(id, UPSTREAM_BUSY, message, { code: 'UPSTREAM_BUSY', waitingBytes: this.queued, maxStdinBytes: this.maxQueued });
   }
 
-  private internalRequest(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+  private internalRequest(method: string, params: Record<string, unknown>, timeoutMs: number, target?: Supervisor): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const req: JsonRpcRequest = { jsonrpc: '2.0', id: 0, method, params };
       const done = (msg: JsonRpcResponse | Error): void => {
@@ -295,19 +486,19 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       };
       // An own guard so probe's deadline holds even if shorter than requestTimeoutMs.
       const guard = setTimeout(() => done(new Error(`${method} timed out after ${timeoutMs} ms`)), timeoutMs);
-      this.forward(null, null, req, done);
+      this.forward(null, null, req, done, target);
     });
   }
 
-  private sendCancel(uid: number, reason: string): void {
-    this.sup.up?.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: uid, reason } });
+  private sendCancel(uid: number, p: Pending, reason: string): void {
+    p.up?.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: uid, reason } });
   }
 
   private timedOut(uid: number): void {
     const p = this.pending.get(uid);
     if (!p) return;
     this.remove(uid, p);
-    if (p.json === null) this.sendCancel(uid, 'request timed out');
+    if (p.json === null) this.sendCancel(uid, p, 'request timed out');
     const ms = this.opts.limits.requestTimeoutMs;
     this.reply(p, errorResponse(p.clientId, REQUEST_TIMEOUT, `Request timed out: the MCP server gave no answer within ${ms} ms`));
   }
@@ -317,28 +508,42 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     else p.exchange?.respond(msg);
   }
 
-  private onReady(): void {
-    for (const uri of this.subscribers.keys()) {
-      this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
-        this.opts.log?.(`bridge ${this.opts.deploymentId}: re-subscribe ${uri} failed: ${err.message}`),
-      );
+  private onReady(sup: Supervisor): void {
+    if (sup === this.sup) {
+      this.scale.woke();
+      for (const uri of this.subscribers.keys()) {
+        this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
+          this.opts.log?.(`bridge ${this.opts.deploymentId}: re-subscribe ${uri} failed: ${err.message}`),
+        );
+      }
     }
-    for (const [uid, p] of this.pending) this.write(uid, p);
+    for (const [uid, p] of this.pending) if (p.sup === sup) this.write(uid, p);
+    if (sup === this.sup) this.scale.ready();
   }
 
-  /** The process exited: requests already written upstream will never be answered. */
-  private failSent(exit: ExitInfo): void {
+  private onExit(sup: Supervisor, up: Upstream, exit: ExitInfo): void {
+    this.failSent(up, exit);
+    const timer = this.draining.get(sup);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.draining.delete(sup);
+  }
+
+  /** A process exited: requests already written to it will never be answered. */
+  private failSent(up: Upstream, exit: ExitInfo): void {
     const why = describeExit(exit);
     const data = { exitCode: exit.code, signal: exit.signal };
     for (const [uid, p] of this.pending) {
-      if (p.json !== null) continue;
+      if (p.json !== null || p.up !== up) continue;
       this.remove(uid, p);
       this.reply(p, errorResponse(p.clientId, UPSTREAM_EXITED, `MCP server process exited (${why}) before answering`, data));
     }
   }
 
-  private failAll(code: number, message: string): void {
+  /** Fail every pending request (of one generation, when `sup` is given). */
+  private failAll(code: number, message: string, sup?: Supervisor): void {
     for (const [uid, p] of this.pending) {
+      if (sup && p.sup !== sup) continue;
       this.remove(uid, p);
       this.reply(p, errorResponse(p.clientId, code, message));
     }
@@ -346,7 +551,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
 
   // ---- messages from upstream ----
 
-  private onUpstream(m: JsonRpcMessage): void {
+  private onUpstream(m: JsonRpcMessage, sup: Supervisor, up: Upstream): void {
     if (isResponse(m)) {
       const p = typeof m.id === 'number' ? this.pending.get(m.id) : undefined;
       if (!p) return;
@@ -359,15 +564,17 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       return;
     }
     if (isRequest(m)) {
-      this.serverRequest(m);
+      this.serverRequest(m, up);
       return;
     }
+    // A swapped-out process still finishes its requests (progress, logs), but speaks no more for the server.
+    if (sup !== this.sup && (m.method === 'notifications/resources/updated' || m.method.endsWith('/list_changed'))) return;
     this.serverNotification(m);
   }
 
-  private serverRequest(m: JsonRpcRequest): void {
+  private serverRequest(m: JsonRpcRequest, up: Upstream): void {
     if (m.method === 'ping') {
-      this.sup.up?.send(resultResponse(m.id, {}));
+      up.send(resultResponse(m.id, {}));
       return;
     }
     if (!this.refused.has(m.method)) {
@@ -377,7 +584,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       this.opts.log?.(`bridge ${this.opts.deploymentId}: ${reason}`);
     }
     const msg = `${m.method} is not available: this deployment runs in shared mode; run it in isolated mode for server-to-client requests`;
-    this.sup.up?.send(errorResponse(m.id, METHOD_NOT_FOUND, msg));
+    up.send(errorResponse(m.id, METHOD_NOT_FOUND, msg));
   }
 
   private serverNotification(m: JsonRpcNotification): void {
@@ -404,9 +611,9 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       return;
     }
     if (method.endsWith('/list_changed')) {
-      this.transport.broadcast(JSON.stringify(m));
-      for (const l of this.listeners) l.deliver(method, m.params);
-      this.opts.events?.onListChanged?.(method);
+      this.announce(method, m.params);
+      const lists = listsChangedBy(method);
+      if (lists.length > 0 && this.scale.snapshot) this.scale.refresh(lists, false);
       return;
     }
     if (method === 'notifications/message') {
@@ -458,5 +665,6 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     if (this.sup.ready && !this.closing) {
       this.internalRequest('resources/unsubscribe', { uri }, this.opts.limits.requestTimeoutMs).catch(() => {});
     }
+    if (this.subscribers.size === 0) this.scale.arm();
   }
 }

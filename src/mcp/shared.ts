@@ -241,7 +241,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     old.retire();
     this.scale.awake();
     for (const [uid, p] of this.pending) {
-      if (p.sup !== old || p.json !== null) continue;
+      if (p.sup !== old || p.json === null) continue;
       this.count(old, -1);
       this.count(cand, 1);
       p.sup = cand;

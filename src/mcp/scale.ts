@@ -118,6 +118,8 @@ export class ScaleKeeper {
   /** The active process is ready: learn its listings unless the snapshot is already this server's. */
   ready(): void {
     if (!this.scale) return;
+    // A process that just started gets its full idleMs.
+    this.noteActive();
     const init = this.host.initResult();
     if (!this.snapshot || JSON.stringify(this.snapshot.initialize) !== JSON.stringify(init)) this.refresh(null, true);
     this.arm();

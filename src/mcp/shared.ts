@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
 import type { ExitInfo } from '../runtime/types.js';
-import type { BridgeOptions, ClientIdentity, EndpointStats, ServerSnapshot, SharedBridge, SpawnProcess } from './types.js';
+import type { BridgeOptions, ClientIdentity, EndpointStats, SharedBridge, SpawnProcess } from './types.js';
 import type { Exchange } from './exchange.js';
 import type { Session, SessionEndReason, TransportBackend } from './transport.js';
 import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
@@ -29,18 +29,13 @@ import type { SupervisorOptions } from './supervisor.js';
 import type { Upstream } from './upstream.js';
 import { DEFAULT_MAX_STDIN_BYTES, describeExit } from './upstream.js';
 import { collectTools } from './probe.js';
-import { answerFromSnapshot, changedLists, learnSnapshot, listsChangedBy, toolSummaries } from './snapshot.js';
+import { answerFromSnapshot, listsChangedBy, toolSummaries } from './snapshot.js';
 import { ScaleKeeper } from './scale.js';
-
-interface SharedSession {
-  /** Resource URIs this session subscribed to. */
-  subs: Set<string> | null;
-}
+import { Generations } from './swap.js';
+import { Subscriptions } from './shared-subs.js';
+import type { SharedSession } from './shared-subs.js';
 
 type S = Session<SharedSession>;
-/** A resource subscriber: a 2025 session or a 2026 listen stream. */
-type Subscriber = S | ListenStream;
-const isListen = (s: Subscriber): s is ListenStream => 'deliver' in s;
 
 /** A request sent (or waiting to be sent) upstream under a bridge-assigned id. */
 interface Pending {
@@ -65,20 +60,12 @@ export function createSharedBridge(opts: BridgeOptions): SharedBridge {
 
 class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>, StatelessBackend {
   private readonly transport: StreamableHttpTransport<SharedSession>;
-  /** The process generation new requests go to. */
-  private sup: Supervisor;
-  /** Swapped-out generations finishing their requests in flight, with their drain deadline. */
-  private readonly draining = new Map<Supervisor, NodeJS.Timeout>();
-  /** Pending requests per generation (a drained one stops at 0). */
-  private readonly counts = new Map<Supervisor, number>();
-  private generation = 0;
-  private swaps: Promise<unknown> = Promise.resolve();
-  private swapping = false;
+  /** The process generations: the active one and those draining after a swap. */
+  private readonly gens: Generations;
   /** Scale to zero: the server's snapshot and the idle clock. */
   private readonly scale: ScaleKeeper;
   private readonly pending = new Map<number, Pending>();
-  private readonly subscribers = new Map<string, Set<Subscriber>>();
-  private readonly listeners = new Set<ListenStream>();
+  private readonly subs: Subscriptions;
   private readonly refused = new Set<string>();
   readonly listenSupport = { listChanged: true, resources: true };
   private nextId = 1;
@@ -96,10 +83,17 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       log: opts.log,
       stateless: this,
     });
-    this.sup = this.supervisor({});
     const timeout = opts.limits.requestTimeoutMs;
+    this.subs = new Subscriptions({
+      ready: () => this.sup.ready && !this.closing,
+      wake: () => this.run(this.sup),
+      request: (method, params) => this.internalRequest(method, params, timeout),
+      sendToSession: (session, json) => this.transport.sendToSession(session, json),
+      none: () => this.scale.arm(),
+      log: (line) => this.log(line),
+    });
     this.scale = new ScaleKeeper(opts.scale, opts.events, {
-      busy: () => this.swapping || this.pending.size > 0 || this.subscribers.size > 0,
+      busy: () => this.gens.swapping || this.pending.size > 0 || this.subs.size > 0,
       running: () => this.sup.ready,
       serving: () => !this.closing && this.sup.state !== 'gaveup' && this.sup.state !== 'closed',
       sleep: () => this.sup.sleep(opts.timing?.stopGraceMs),
@@ -108,6 +102,25 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       announce: (method) => this.announce(method),
       log: (line) => this.log(line),
     });
+    this.gens = new Generations(
+      {
+        supervisor: (o) => this.supervisor(o),
+        request: (sup) => (method, params) => this.internalRequest(method, params, timeout, sup),
+        closing: () => this.closing,
+        fail: (sup, message) => this.failAll(UPSTREAM_UNAVAILABLE, message, sup),
+        moveUnsent: (old, cand) => this.moveUnsent(old, cand),
+        resubscribe: (sup) => this.subs.resubscribe((method, params) => this.internalRequest(method, params, timeout, sup), 'on the new process: subscribe'),
+        scale: this.scale,
+        announce: (method) => this.announce(method),
+        log: (line) => this.log(line),
+      },
+      opts.timing?.stopGraceMs,
+    );
+  }
+
+  /** The generation new requests go to. */
+  private get sup(): Supervisor {
+    return this.gens.active;
   }
 
   private log(line: string): void {
@@ -141,9 +154,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   }
 
   swap(spawn: SpawnProcess, opts: { drainMs?: number } = {}): Promise<{ tools: ToolSummary[] }> {
-    const run = this.swaps.then(() => this.runSwap(spawn, opts.drainMs ?? this.opts.limits.requestTimeoutMs));
-    this.swaps = run.catch(() => {});
-    return run;
+    return this.gens.swap(spawn, opts.drainMs ?? this.opts.limits.requestTimeoutMs);
   }
 
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
@@ -168,8 +179,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   }
 
   stats(): EndpointStats {
-    let processes = this.sup.up?.alive ? 1 : 0;
-    for (const old of this.draining.keys()) if (old.up?.alive) processes++;
+    const processes = this.gens.processes();
     return { sessions: this.transport.sessions.size, processes, inFlight: this.pending.size, lastRequestAt: this.scale.lastRequestAt, idleAt: this.scale.idleAt() };
   }
 
@@ -179,90 +189,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     this.scale.close();
     this.failAll(UPSTREAM_UNAVAILABLE, 'The endpoint is closing');
     this.transport.close();
-    const grace = this.opts.timing?.stopGraceMs;
-    const old = [...this.draining.keys()];
-    for (const t of this.draining.values()) clearTimeout(t);
-    this.draining.clear();
-    await Promise.all([this.sup.close(grace), ...old.map((s) => s.close(grace))]);
-  }
-
-  // ---- blue-green swap ----
-
-  private async runSwap(spawn: SpawnProcess, drainMs: number): Promise<{ tools: ToolSummary[] }> {
-    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
-    this.swapping = true;
-    const cand = this.supervisor({ spawn, instanceKey: `main-${++this.generation}`, trial: true });
-    const timeout = this.opts.limits.requestTimeoutMs;
-    let next: ServerSnapshot;
-    let prev: ServerSnapshot | null;
-    try {
-      await cand.start();
-      const listed = learnSnapshot(cand.initResult ?? {}, (m, params) => this.internalRequest(m, params, timeout, cand), true);
-      [next, prev] = await Promise.all([listed, this.currentLists()]);
-      if (this.closing) throw new Error('the endpoint is closing');
-      // Subscriptions held by sessions and listen streams move along.
-      await Promise.all(
-        [...this.subscribers.keys()].map((uri) =>
-          this.internalRequest('resources/subscribe', { uri }, timeout, cand).catch((err: Error) => this.log(`subscribe ${uri} on the new process failed: ${err.message}`)),
-        ),
-      );
-    } catch (err) {
-      this.swapping = false;
-      const why = err instanceof Error ? err.message : String(err);
-      this.log(`swap failed, the running process keeps serving: ${why}`);
-      this.failAll(UPSTREAM_UNAVAILABLE, 'the new process failed', cand);
-      await cand.close(this.opts.timing?.stopGraceMs);
-      this.scale.arm();
-      throw new BerthError('UPSTREAM_UNAVAILABLE', `The new MCP server process failed: ${why}`);
-    }
-    this.promote(cand, drainMs);
-    this.swapping = false;
-    if (!this.scale.snapshot) this.scale.snapshot = prev;
-    this.scale.learned(next, true, true);
-    if (!prev) for (const m of changedLists(null, next)) this.announce(m);
-    this.scale.arm();
-    return { tools: toolSummaries(next.tools) };
-  }
-
-  /** The listings of the process being swapped out: the snapshot, else asked from it (null if it cannot answer). */
-  private async currentLists(): Promise<ServerSnapshot | null> {
-    if (this.scale.snapshot) return this.scale.snapshot;
-    const old = this.sup;
-    if (!old.ready || !old.initResult) return null;
-    const t = this.opts.limits.requestTimeoutMs;
-    return learnSnapshot(old.initResult, (m, params) => this.internalRequest(m, params, t, old)).catch(() => null);
-  }
-
-  /** New requests (and those not yet written) go to `cand`; the old generation drains, then stops. */
-  private promote(cand: Supervisor, drainMs: number): void {
-    const old = this.sup;
-    this.sup = cand;
-    cand.promote();
-    old.retire();
-    this.scale.awake();
-    for (const [uid, p] of this.pending) {
-      if (p.sup !== old || p.json === null) continue;
-      this.count(old, -1);
-      this.count(cand, 1);
-      p.sup = cand;
-      this.write(uid, p);
-    }
-    this.log(`swapped to process ${cand.up?.pid}; the previous one finishes ${this.counts.get(old) ?? 0} request(s) in flight`);
-    if (!this.counts.has(old) || !old.up?.alive) {
-      void old.close(this.opts.timing?.stopGraceMs);
-      return;
-    }
-    const timer = setTimeout(() => this.stopDrained(old), drainMs);
-    timer.unref();
-    this.draining.set(old, timer);
-  }
-
-  /** A swapped-out generation has no requests left (or its drain time is up): stop it (SIGTERM). */
-  private stopDrained(old: Supervisor): void {
-    const timer = this.draining.get(old);
-    if (timer !== undefined) clearTimeout(timer);
-    this.draining.delete(old);
-    void old.close(this.opts.timing?.stopGraceMs);
+    await this.gens.close();
   }
 
   // ---- TransportBackend ----
@@ -299,7 +226,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     }
     if (req.method === 'resources/subscribe' || req.method === 'resources/unsubscribe') {
       const uri = req.params?.uri;
-      if (typeof uri === 'string' && this.subscription(session, req, exchange, uri)) return;
+      if (typeof uri === 'string' && this.subs.local(session, req, exchange, uri)) return;
     }
     this.forward(session, exchange, req);
   }
@@ -322,9 +249,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   }
 
   sessionEnded(session: S, _reason: SessionEndReason): void {
-    const subs = session.data.subs;
-    session.data.subs = null;
-    if (subs) for (const uri of subs) this.dropSubscriber(session, uri);
+    this.subs.sessionEnded(session);
     for (const [uid, p] of this.pending) {
       if (p.session !== session) continue;
       this.remove(uid, p);
@@ -354,31 +279,12 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     this.request(session, call.req, call.exchange);
   }
 
-  /** Resolves once the upstream subscriptions the stream asked for are in place, so the ack comes after them. */
-  async listen(stream: ListenStream): Promise<void> {
-    this.listeners.add(stream);
-    const setup: Promise<unknown>[] = [];
-    for (const uri of stream.filter.resourceSubscriptions ?? []) {
-      let set = this.subscribers.get(uri);
-      const first = !set || set.size === 0;
-      if (!set) this.subscribers.set(uri, (set = new Set()));
-      set.add(stream);
-      // A subscription needs the server: an idle one wakes (and subscribes once ready, in onReady).
-      if (first && !this.sup.ready) this.run(this.sup);
-      if (first && this.sup.ready) {
-        setup.push(
-          this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
-            this.opts.log?.(`bridge ${this.opts.deploymentId}: subscribe ${uri} failed: ${err.message}`),
-          ),
-        );
-      }
-    }
-    await Promise.all(setup);
+  listen(stream: ListenStream): Promise<void> {
+    return this.subs.listen(stream);
   }
 
   unlisten(stream: ListenStream): void {
-    this.listeners.delete(stream);
-    for (const uri of stream.filter.resourceSubscriptions ?? []) this.dropSubscriber(stream, uri);
+    this.subs.unlisten(stream);
   }
 
   // ---- requests upstream ----
@@ -413,7 +319,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     const timer = setTimeout(() => this.timedOut(uid), this.opts.limits.requestTimeoutMs);
     const p: Pending = { session, exchange, clientId: req.id, clientToken, json, timer, internal, sup, up: null };
     this.pending.set(uid, p);
-    this.count(sup, 1);
+    this.gens.count(sup, 1);
     this.queued += json.length;
     if (!internal) this.scale.noteActive();
     if (sup.ready) this.write(uid, p);
@@ -433,14 +339,19 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   /** A listing changed: every session (GET stream) and listen stream hears it, and control (onListChanged). */
   private announce(method: string, params?: Record<string, unknown>): void {
     this.transport.broadcast(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
-    for (const l of this.listeners) l.deliver(method, params);
+    for (const l of this.subs.listeners) l.deliver(method, params);
     this.opts.events?.onListChanged?.(method);
   }
 
-  private count(sup: Supervisor, delta: number): void {
-    const n = (this.counts.get(sup) ?? 0) + delta;
-    if (n > 0) this.counts.set(sup, n);
-    else this.counts.delete(sup);
+  /** After a swap: requests still waiting to be written go to the new process. */
+  private moveUnsent(old: Supervisor, cand: Supervisor): void {
+    for (const [uid, p] of this.pending) {
+      if (p.sup !== old || p.json === null) continue;
+      this.gens.count(old, -1);
+      this.gens.count(cand, 1);
+      p.sup = cand;
+      this.write(uid, p);
+    }
   }
 
   /** Write a pending request to the process; a server that does not read its stdin gets no more (UPSTREAM_BUSY). */
@@ -463,9 +374,8 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     if (!this.pending.delete(uid)) return;
     clearTimeout(p.timer);
     if (p.json !== null) this.queued -= p.json.length;
-    this.count(p.sup, -1);
+    this.gens.count(p.sup, -1);
     if (!p.internal) this.scale.noteActive();
-    if (this.draining.has(p.sup) && !this.counts.has(p.sup)) this.stopDrained(p.sup);
     if (this.pending.size === 0) this.scale.arm();
   }
 
@@ -511,11 +421,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   private onReady(sup: Supervisor): void {
     if (sup === this.sup) {
       this.scale.woke();
-      for (const uri of this.subscribers.keys()) {
-        this.internalRequest('resources/subscribe', { uri }, this.opts.limits.requestTimeoutMs).catch((err: Error) =>
-          this.opts.log?.(`bridge ${this.opts.deploymentId}: re-subscribe ${uri} failed: ${err.message}`),
-        );
-      }
+      void this.subs.resubscribe((method, params) => this.internalRequest(method, params, this.opts.limits.requestTimeoutMs));
     }
     for (const [uid, p] of this.pending) if (p.sup === sup) this.write(uid, p);
     if (sup === this.sup) this.scale.ready();
@@ -523,10 +429,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
 
   private onExit(sup: Supervisor, up: Upstream, exit: ExitInfo): void {
     this.failSent(up, exit);
-    const timer = this.draining.get(sup);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.draining.delete(sup);
+    this.gens.exited(sup);
   }
 
   /** A process exited: requests already written to it will never be answered. */
@@ -600,14 +503,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       return;
     }
     if (method === 'notifications/resources/updated') {
-      const uri = m.params?.uri;
-      const subs = typeof uri === 'string' ? this.subscribers.get(uri) : undefined;
-      if (!subs) return;
-      const json = JSON.stringify(m);
-      for (const s of subs) {
-        if (isListen(s)) s.deliver(method, m.params);
-        else this.transport.sendToSession(s, json);
-      }
+      this.subs.updated(m);
       return;
     }
     if (method.endsWith('/list_changed')) {
@@ -618,53 +514,9 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     }
     if (method === 'notifications/message') {
       this.transport.broadcast(JSON.stringify(m));
-      for (const l of this.listeners) l.deliver(method, m.params);
+      for (const l of this.subs.listeners) l.deliver(method, m.params);
       return;
     }
     // notifications/cancelled (for server requests we refused) and unknown kinds stay here.
-  }
-
-  // ---- resource subscriptions ----
-
-  /** Handles subscribe/unsubscribe locally when possible; returns false when it must go upstream. */
-  private subscription(session: S, req: JsonRpcRequest, exchange: Exchange, uri: string): boolean {
-    const mine = (session.data.subs ??= new Set());
-    let set = this.subscribers.get(uri);
-    if (req.method === 'resources/subscribe') {
-      if (mine.has(uri) || (set && set.size > 0)) {
-        mine.add(uri);
-        set?.add(session);
-        exchange.respond(resultResponse(req.id, {}));
-        return true;
-      }
-      mine.add(uri);
-      set = new Set<Subscriber>([session]);
-      this.subscribers.set(uri, set);
-      return false;
-    }
-    if (!mine.has(uri)) {
-      exchange.respond(resultResponse(req.id, {}));
-      return true;
-    }
-    mine.delete(uri);
-    set?.delete(session);
-    if (set && set.size > 0) {
-      exchange.respond(resultResponse(req.id, {}));
-      return true;
-    }
-    this.subscribers.delete(uri);
-    return false;
-  }
-
-  private dropSubscriber(sub: Subscriber, uri: string): void {
-    const set = this.subscribers.get(uri);
-    if (!set) return;
-    set.delete(sub);
-    if (set.size > 0) return;
-    this.subscribers.delete(uri);
-    if (this.sup.ready && !this.closing) {
-      this.internalRequest('resources/unsubscribe', { uri }, this.opts.limits.requestTimeoutMs).catch(() => {});
-    }
-    if (this.subscribers.size === 0) this.scale.arm();
   }
 }

@@ -19,7 +19,7 @@ interface Harness {
   events: { idle: number; wake: number; snapshots: ServerSnapshot[]; exits: { pid: number; expected: boolean }[]; ready: number; gaveUp: number };
 }
 
-async function setup(scale: BridgeOptions['scale'], over: Partial<BridgeOptions> = {}, env: Record<string, string> = {}): Promise<Harness> {
+async function setup(scale: BridgeOptions['scale'], over: Partial<BridgeOptions> = {}, env: Record<string, string> = {}, logs: string[] = []): Promise<Harness> {
   const spawner = nodeSpawner(ECHO_SERVER, [], env);
   cleanups.push(() => spawner.stopAll());
   const events: Harness['events'] = { idle: 0, wake: 0, snapshots: [], exits: [], ready: 0, gaveUp: 0 };
@@ -29,6 +29,7 @@ async function setup(scale: BridgeOptions['scale'], over: Partial<BridgeOptions>
     restart: FAST_RESTART,
     limits: LIMITS,
     scale,
+    log: (l) => logs.push(l),
     events: {
       onIdle: () => void events.idle++,
       onWake: () => void events.wake++,
@@ -196,5 +197,42 @@ describe('shared bridge: scale to zero', () => {
     expect(page2.resources.map((r) => r.uri)).toEqual(['mem://item/3', 'mem://item/4', 'mem://item/5']);
     expect(h.spawner.procs.length).toBe(2);
     expect(h.events.wake).toBe(1);
+  });
+
+  it('a request that comes while the idle process is being stopped gets a new process once it is gone', async () => {
+    const logs: string[] = [];
+    const h = await setup({ idleMs: 300 }, {}, { ECHO_TERM_DELAY_MS: '1500' }, logs);
+    const a = await sdk1(h.front.url);
+    await waitFor(() => logs.some((l) => l.includes('idle: stopping it')), 10_000, 'the idle stop to begin');
+    // The old process takes 1.5 s to exit: this call arrives meanwhile.
+    expect(h.events.exits).toEqual([]);
+    expect(textOf(await a.callTool({ name: 'whoami', arguments: {} }))).toBe(String(h.spawner.procs[1]?.pid));
+    expect(h.events).toMatchObject({ idle: 1, wake: 1, gaveUp: 0 });
+    expect(h.events.exits).toEqual([{ pid: h.spawner.procs[0]!.pid, expected: true }]);
+  });
+
+  it('ignores a malformed stored snapshot and starts the server', async () => {
+    const logs: string[] = [];
+    const h = await setup({ idleMs: 60_000, snapshot: { tools: 'nope' } as unknown as ServerSnapshot }, {}, {}, logs);
+    expect(h.spawner.procs.length).toBe(1);
+    expect(logs.some((l) => l.includes('snapshot is malformed'))).toBe(true);
+    const a = await sdk1(h.front.url);
+    expect(names((await a.listTools()).tools)).toContain('echo');
+  });
+
+  it('a swap while scaled to zero starts the new revision, learns its snapshot, and goes idle again', async () => {
+    const snapshot = await learnedSnapshot();
+    const h = await setup({ idleMs: 300, snapshot });
+    const a = await sdk1(h.front.url);
+    const next = nodeSpawner(ECHO_SERVER, [], { ECHO_REVISION: '2' });
+    cleanups.push(() => next.stopAll());
+    const { tools } = await h.bridge.swap(next.spawn);
+    expect(tools.map((t) => t.name)).toContain('rev_2');
+    expect((h.events.snapshots.at(-1)?.tools as { name: string }[]).map((t) => t.name)).toContain('rev_2');
+    await waitFor(() => h.events.idle === 1, 10_000, 'onIdle after the swap');
+    expect(names((await a.listTools()).tools)).toContain('rev_2');
+    expect(h.spawner.procs.length + next.procs.length).toBe(1);
+    expect(textOf(await a.callTool({ name: 'revision', arguments: {} }))).toBe('2');
+    expect(next.procs.length).toBe(2);
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '@modelcontextprotocol/client';
 import { ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { BerthError } from '../core/errors.js';
@@ -54,12 +55,12 @@ interface Caller {
   listChanged: number;
 }
 
-async function sdk1(url: string): Promise<Caller> {
+async function sdk1(url: string, legacySse?: string): Promise<Caller> {
   const client = new Client({ name: 'sdk1', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(legacySse ? new SSEClientTransport(new URL(legacySse)) : new StreamableHTTPClientTransport(new URL(url)));
   cleanups.push(() => client.close());
   const c: Caller = {
-    kind: 'sdk1/2025-11-25',
+    kind: legacySse ? 'sdk1/legacy-sse-2024-11-05' : 'sdk1/2025-11-25',
     listChanged: 0,
     call: async (name, args, onprogress) => textOf(await client.callTool({ name, arguments: args }, undefined, onprogress ? { onprogress: (p) => onprogress(p.progress) } : undefined)),
   };
@@ -80,9 +81,10 @@ async function sdk2(url: string, modern: boolean): Promise<Caller> {
   return c;
 }
 
-/** Eight sessions: SDK 1.x and 2.x clients, on revisions 2025-11-25 and 2026-07-28. */
-async function eightClients(url: string): Promise<Caller[]> {
-  return Promise.all([sdk1(url), sdk1(url), sdk1(url), sdk2(url, false), sdk2(url, false), sdk2(url, false), sdk2(url, true), sdk2(url, true)]);
+/** Eight sessions: SDK 1.x and 2.x clients, on revisions 2025-11-25 and 2026-07-28, one over legacy HTTP+SSE. */
+async function eightClients(front: HttpFront): Promise<Caller[]> {
+  const url = front.url;
+  return Promise.all([sdk1(url), sdk1(url), sdk1(url, front.sseUrl), sdk2(url, false), sdk2(url, false), sdk2(url, false), sdk2(url, true), sdk2(url, true)]);
 }
 
 interface Load {
@@ -106,7 +108,9 @@ function load(clients: Caller[]): Load {
         else {
           const seen: number[] = [];
           const text = await c.call('slow', { ms: 120, steps: 3 }, (p) => seen.push(p));
-          if (text !== 'slept 120' || seen.join() !== '1,2,3') out.failures.push(`${c.kind}: slow answered ${text} with progress ${seen.join()}`);
+          // The SDK's legacy SSE client may handle the last progress after the result (one chunk): see legacy.test.ts.
+          const progressOk = c.kind.includes('legacy') ? '1,2,3'.startsWith(seen.join()) : seen.join() === '1,2,3';
+          if (text !== 'slept 120' || !progressOk) out.failures.push(`${c.kind}: slow answered ${text} with progress ${seen.join()}`);
         }
         out.calls++;
       } catch (err) {
@@ -130,7 +134,7 @@ describe('shared bridge swap (blue-green)', () => {
     const r2 = revision('2');
     const r3 = revision('3');
     const h = await setup(r1, process.env.DEBUG_SWAP ? { log: (l) => console.log(Date.now() % 100000, l) } : {});
-    const clients = await eightClients(h.front.url);
+    const clients = await eightClients(h.front);
     const run = load(clients);
     await waitFor(() => run.calls >= 16, 10_000, 'load to get going');
     const first = await h.bridge.swap(r2.spawn, { drainMs: 10_000 });

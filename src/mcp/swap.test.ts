@@ -220,6 +220,26 @@ describe('shared bridge swap (blue-green)', () => {
     expect(await c.call('revision', {})).toBe('2');
   });
 
+  it('a 2026-07-28 listen stream hears the new tools and keeps its resource subscription across a swap', async () => {
+    const r1 = revision('1');
+    const r2 = revision('2');
+    const h = await setup(r1);
+    const client = new Client2({ name: 'listener', version: '2' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(new Transport2(new URL(h.front.url)));
+    cleanups.push(() => client.close());
+    let changed = 0;
+    const updated: string[] = [];
+    client.setNotificationHandler('notifications/tools/list_changed', () => void changed++);
+    client.setNotificationHandler('notifications/resources/updated', (n) => void updated.push(n.params.uri));
+    const sub = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['mem://counter'] });
+    cleanups.push(() => sub.close());
+    await h.bridge.swap(r2.spawn);
+    await waitFor(() => changed === 1, 5000, 'list_changed on the listen stream');
+    await client.callTool({ name: 'touch', arguments: { uri: 'mem://counter' } });
+    await waitFor(() => updated.length === 1, 5000, 'resources/updated from the new process');
+    expect(textOf(await client.callTool({ name: 'revision', arguments: {} }))).toBe('2');
+  });
+
   const failing: [string, () => NodeSpawner | { spawn: () => Promise<never> }, RegExp][] = [
     ['exits at once', () => nodeSpawner('-e', ['process.exit(3)']), /exit code 3/],
     ['never answers initialize', () => nodeSpawner('-e', ['setInterval(() => {}, 1000)']), /no initialize answer within 3000 ms/],

@@ -28,6 +28,13 @@ function results(over: Partial<BenchResults> = {}): BenchResults {
     rss: { start: 80_000, idle: 90_000, afterLoad: 91_000 },
     memory: 'failed: no memory phase in this test',
     expiry: { idleS: 2, opened: 5, sessionsAfterOpen: 5, sessionsAfterWait: 0, waitedMs: 3000, expiredStatus: 404, pass: true },
+    wake: {
+      rounds: 2,
+      cold: [{ spawn: 2, handshake: 100, call: 10, total: 112 }, { spawn: 2, handshake: 100, call: 10, total: 112 }],
+      wake: [{ spawn: 3, handshake: 100, call: 12, total: 115 }, { spawn: 3, handshake: 100, call: 12, total: 115 }],
+      listMs: [1, 1],
+      listSpawns: 0,
+    },
     ...over,
   };
 }

@@ -1,5 +1,6 @@
 import { percentile, type CellResult } from './load.js';
 import type { ExpiryResult, IsolatedResult, MemoryResult } from './phases.js';
+import type { WakeResult } from './wake.js';
 
 export interface TargetResult {
   name: string;
@@ -24,6 +25,8 @@ export interface BenchResults {
   rss: { start: number; idle: number; afterLoad: number };
   memory: MemoryResult | string;
   expiry: ExpiryResult | string;
+  /** Scale to zero: wake from a snapshot vs a bare cold start of the same server, or why it was not measured. */
+  wake: WakeResult | string;
 }
 
 export interface CellSummary {
@@ -166,6 +169,27 @@ function formatExpiry(e: ExpiryResult | string): string[] {
   ];
 }
 
+const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 0.5);
+
+export function formatWake(w: WakeResult | string): string[] {
+  if (typeof w === 'string') return [`## wake (scale to zero): ${w}`, ''];
+  const phases = ['spawn', 'handshake', 'call', 'total'] as const;
+  const rows = phases.map((p) => {
+    const c = median(w.cold.map((x) => x[p]));
+    const k = median(w.wake.map((x) => x[p]));
+    return [p, ms(c), ms(k), ratio(k / c), `${ms(k - c)} ms`];
+  });
+  return [
+    `## wake (scale to zero): first tools/call answer from zero, ${w.rounds} rounds each, medians`,
+    'bare: spawn node mcp-echo-server.mjs, initialize, tools/call over its stdio (no HTTP);',
+    'wake: a shared bridge started from a stored snapshot (nothing running), a session opened from the snapshot, then tools/call over HTTP:',
+    'spawn = request received → child running, handshake = → the bridge\'s own initialize answered, call = → answer at the client',
+    ...table(['phase', 'bare ms', 'wake ms', 'wake / bare', 'added'], rows),
+    `tools/list of the idle bridge (from the snapshot): p50 ${ms(median(w.listMs))} ms, processes started by it: ${w.listSpawns}`,
+    '',
+  ];
+}
+
 const openCheck = (label: string, v: number): TargetCheck => ({ label, goal: '≤ 5 ms', actual: `${ms(v)} ms`, ok: Number.isFinite(v) ? v <= 5 : null });
 
 /** The issue's targets beside what this run measured. */
@@ -211,6 +235,12 @@ function checks(r: BenchResults, iso: IsolatedResult | null): TargetCheck[] {
     const perSession = Math.max(m.kbPerSession, Number.isFinite(m.heapKbPerSession) ? m.heapKbPerSession : 0);
     out.push({ label: 'memory per extra idle session', goal: '≤ 100 KB', actual: `${m.kbPerSession.toFixed(1)} KB RSS, ${ms(m.heapKbPerSession, 1)} KB heap`, ok: perSession <= 100 });
   }
+  const w = r.wake;
+  if (typeof w !== 'string') {
+    const v = median(w.wake.map((x) => x.total)) / median(w.cold.map((x) => x.total));
+    out.push({ label: 'wake from zero vs bare cold start (total)', goal: 'for comparison', actual: ratio(v), ok: null });
+    out.push({ label: 'listing an idle deployment starts nothing', goal: '0 processes', actual: String(w.listSpawns), ok: w.listSpawns === 0 });
+  }
   const e = r.expiry;
   out.push({ label: 'idle sessions expire', goal: 'sessions → 0', actual: typeof e === 'string' ? 'not measured' : String(e.sessionsAfterWait), ok: typeof e === 'string' ? false : e.pass });
   return out;
@@ -236,6 +266,7 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
     ...formatRatios(r.targets[2], [r.stateless], '## stateless 2026-07-28 vs the same bridge with 2025-11-25 sessions (same run)'),
     ...formatMemory(r),
     ...formatExpiry(r.expiry),
+    ...formatWake(r.wake),
   );
   lines.push('## targets', ...table(['target', 'goal', 'measured', ''], checks(r, iso).map((c) => [c.label, c.goal, c.actual, mark(c.ok)])), '');
 
@@ -257,5 +288,6 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   if (typeof r.memory === 'string') problems.push(`memory phase ${r.memory}`);
   else if (r.memory.errors > r.meta.idleSessions * 2 * MAX_ERROR_RATE) problems.push(`memory phase: ${r.memory.errors} session opens failed`);
   if (typeof r.expiry === 'string') problems.push(`idle expiry phase ${r.expiry}`);
+  if (typeof r.wake === 'string') problems.push(`wake phase ${r.wake}`);
   return { text: lines.join('\n'), problems };
 }

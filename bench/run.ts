@@ -1,5 +1,5 @@
 // `npm run bench`: Berth's gateway and stdio bridge against a direct Streamable HTTP baseline, in one run.
-// Knobs (env): BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_ROUNDS=5  BENCH_IDLE_SESSIONS=2000
+// Knobs (env): BENCH_WAKE_ROUNDS=10  BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_ROUNDS=5  BENCH_IDLE_SESSIONS=2000
 //   (each target's MEASURE_MS and WARMUP_MS per C are split into ROUNDS interleaved slices)
 //   BENCH_REFERENCE=off (skip the reference gateways: HAProxy, when installed, and a bare Node.js TCP relay)
 //   BENCH_UPSTREAM_JSON=1 (the baseline answers application/json instead of the SDK's default SSE)
@@ -16,6 +16,7 @@ import { isMeasured, startReferences } from './reference.js';
 import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSpec, measureIsolated, measureSessionMemory, progress, type IsolatedResult } from './phases.js';
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
 import { buildReport, type BenchResults, type TargetResult } from './report.js';
+import { measureWake } from './wake.js';
 
 const num = (name: string, def: number): number => {
   const v = Number(process.env[name] ?? def);
@@ -29,6 +30,7 @@ const ROUNDS = Math.max(1, Math.round(num('BENCH_ROUNDS', 5)));
 const IDLE_SESSIONS = num('BENCH_IDLE_SESSIONS', 2000);
 const UPSTREAM_JSON = process.env.BENCH_UPSTREAM_JSON === '1';
 const SERIAL_OPENS = 200;
+const WAKE_ROUNDS = Math.max(1, Math.round(num('BENCH_WAKE_ROUNDS', 10)));
 const ISO_WARM = 4;
 /** Isolated opens from a full pool: rounds of one session, then rounds of ISO_WARM at once. */
 const ISO_ROUNDS = { singles: 10, bursts: 3 };
@@ -171,6 +173,8 @@ async function bench(): Promise<BenchResults> {
   const memory = await measureSessionMemory(IDLE_SESSIONS).catch(failed);
   progress('idle expiry: another Berth with BERTH_SESSION_IDLE_S=2');
   const expiry = await checkIdleExpiry(500, 2, 4000).catch(failed);
+  progress(`wake: ${WAKE_ROUNDS} starts from zero (shared bridge from a snapshot) and as many bare cold starts`);
+  const wake = await measureWake(WAKE_ROUNDS).catch(failed);
 
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const header = [
@@ -191,6 +195,7 @@ async function bench(): Promise<BenchResults> {
     rss: { start: rssStart, idle: rssIdle, afterLoad: rssAfterLoad },
     memory,
     expiry,
+    wake,
   };
 }
 

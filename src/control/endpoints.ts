@@ -199,7 +199,8 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
   return (d: Deployment, events: BridgeEvents, extras?: EndpointExtras) =>
     new WorkloadEndpoint(
       revisionOf(d),
-      () => build(d, events, extras?.snapshot ?? null),
+      // Stored JSON: the bridge checks its shape (isServerSnapshot) and ignores a malformed one.
+      () => build(d, events, (extras?.snapshot ?? null) as ServerSnapshot | null),
       async (revision) => {
         if (d.spec.type === 'process') await deps.runtime.stop(d.id, { revision });
       },

@@ -41,6 +41,11 @@ interface Active {
   closing: boolean;
   /** Scaled to zero: no process runs; health probes would wake it, so none are sent. */
   idle: boolean;
+  /** The instance key of the shared bridge's serving process (`main`, then `main-N` after each swap). */
+  sharedKey: string;
+  /** A swap inside the bridge is under way: its trial process (`trialKey`) does not speak for the deployment. */
+  rolling: boolean;
+  trialKey: string | null;
   health: { intervalMs: number; timeoutMs: number; failuresBeforeRestart: number };
 }
 
@@ -313,6 +318,9 @@ export class Reconciler {
       gaveUp: null,
       closing: false,
       idle: false,
+      sharedKey: SHARED_INSTANCE_KEY,
+      rolling: false,
+      trialKey: null,
       health: { intervalMs: h.interval_s * 1000, timeoutMs: h.timeout_s * 1000, failuresBeforeRestart: h.failures_before_restart },
     };
     return { active, markReady, markFailed };
@@ -382,10 +390,18 @@ export class Reconciler {
     old.generation = d.generation; // acted on, whatever the outcome: a failing revision is not retried on every pass
     let tools: ToolSummary[];
     try {
-      const inPlace =
-        old.endpoint.update && old.shape === shapeOf(d)
-          ? await withTimeout(old.endpoint.update(d, { drainMs: this.drainMs() }), this.deps.startTimeoutMs, `revision ${d.revision} did not start within ${Math.round(this.deps.startTimeoutMs / 1000)}s`)
-          : undefined;
+      let inPlace: { tools: ToolSummary[] } | undefined;
+      if (old.endpoint.update && old.shape === shapeOf(d)) {
+        old.rolling = true;
+        old.trialKey = null;
+        try {
+          inPlace = await withTimeout(old.endpoint.update(d, { drainMs: this.drainMs() }), this.deps.startTimeoutMs, `revision ${d.revision} did not start within ${Math.round(this.deps.startTimeoutMs / 1000)}s`);
+          if (inPlace && old.trialKey !== null) old.sharedKey = old.trialKey;
+        } finally {
+          old.rolling = false;
+          old.trialKey = null;
+        }
+      }
       if (inPlace) {
         tools = inPlace.tools;
         old.revision = d.revision;
@@ -476,18 +492,24 @@ export class Reconciler {
       onProcessReady: ({ pid, instanceKey }) => {
         if (!current()) return;
         this.deps.logs.append(id, 'system', `process ${pid} ready (${instanceKey})`);
+        if (active.rolling && instanceKey !== active.sharedKey && /^main-\d+$/.test(instanceKey)) {
+          active.trialKey = instanceKey; // the new revision's process, on trial until the swap resolves
+          return;
+        }
         if (active.idle) {
           active.idle = false;
           this.health.reset(id);
         }
-        if (instanceKey === SHARED_INSTANCE_KEY && active.ready) void this.statusIfRunning(id, 'running', null);
+        if (instanceKey === active.sharedKey && active.ready) void this.statusIfRunning(id, 'running', null);
       },
       onProcessExit: ({ pid, instanceKey, exit, expected }) => {
         if (!current() || expected) return;
+        // A trial process of a swap that dies fails that swap (the rollout reports it), not the deployment.
+        if (active.rolling && instanceKey !== active.sharedKey && /^main-\d+$/.test(instanceKey)) return;
         const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
         this.lastExits.set(id, { at: new Date().toISOString(), pid, instance_key: instanceKey, exit: how, reason: exit.reason ?? null });
         this.deps.logs.append(id, 'system', `process ${pid} (${instanceKey}) exited unexpectedly with ${how}${exit.reason ? `: ${exit.reason}` : ''}`);
-        if (instanceKey !== SHARED_INSTANCE_KEY || !active.ready) return;
+        if (instanceKey !== active.sharedKey || !active.ready) return;
         void this.crashed(id, active, exit.reason ? `${exit.reason}; restarting` : `server exited with ${how}; restarting`);
       },
       onGaveUp: (reason) => {

@@ -1,21 +1,39 @@
 import type { ExitInfo } from '../runtime/types.js';
-import type { BridgeOptions } from './types.js';
+import type { BridgeOptions, SpawnProcess } from './types.js';
 import type { JsonRpcMessage } from './jsonrpc.js';
 import { isResponse } from './jsonrpc.js';
 import { LATEST_PROTOCOL_VERSION } from './http.js';
 import { Upstream, describeExit } from './upstream.js';
 
-export type SupervisorState = 'idle' | 'starting' | 'ready' | 'backoff' | 'gaveup' | 'closed';
+/** `sleeping`: Berth is stopping an idle process (scale to zero); it becomes `idle` when the process is gone. */
+export type SupervisorState = 'idle' | 'starting' | 'ready' | 'sleeping' | 'backoff' | 'gaveup' | 'closed';
 
 export interface SupervisorHooks {
-  /** Any upstream message except the handshake's own response. */
-  onMessage(msg: JsonRpcMessage): void;
+  /** Any upstream message except the handshake's own response, with the process it came from. */
+  onMessage(msg: JsonRpcMessage, up: Upstream): void;
   /** The process answered initialize; requests may flow. */
   onReady(up: Upstream): void;
   /** The current process exited (crash or stop). Runs before any restart is scheduled. */
   onExit(up: Upstream, exit: ExitInfo): void;
   /** Restarting was abandoned (too many crashes). */
   onGaveUp(reason: string): void;
+  /**
+   * An idle process Berth stopped (`sleep`) has exited. `waking`: requests came meanwhile, a new process
+   * is being started now; else nothing runs until the next `ensureRunning`.
+   */
+  onSlept?(waking: boolean): void;
+}
+
+export interface SupervisorOptions {
+  /** What to start (default: the bridge's spawn); a blue-green swap passes the new revision's. */
+  spawn?: SpawnProcess;
+  /** The runtime's instance key (pid file, logs); two processes of one bridge at once need two keys. */
+  instanceKey?: string;
+  /**
+   * A trial (a swap's new process): the first failed attempt ends it (state `gaveup`, start() rejected with
+   * the reason) with no restart and no onGaveUp event. `promote()` makes it a normal supervisor.
+   */
+  trial?: boolean;
 }
 
 interface Waiter {
@@ -41,19 +59,61 @@ export class Supervisor {
   private restartTimer: NodeJS.Timeout | null = null;
   private handshakeSeq = 0;
   private handshake: { id: string; resolve(r: Record<string, unknown>): void; reject(e: Error): void } | null = null;
+  private readonly spawn: SpawnProcess;
+  readonly instanceKey: string;
+  private trial: boolean;
+  /** A request came while an idle process was being stopped: start again once it is gone. */
+  private wake = false;
 
   constructor(
     private readonly opts: BridgeOptions,
     private readonly hooks: SupervisorHooks,
-  ) {}
+    sup: SupervisorOptions = {},
+  ) {
+    this.spawn = sup.spawn ?? opts.spawn;
+    this.instanceKey = sup.instanceKey ?? INSTANCE_KEY;
+    this.trial = sup.trial ?? false;
+  }
 
   get ready(): boolean {
     return this.state === 'ready' && this.up !== null;
   }
 
-  /** Start if nothing is running or being started. */
-  ensureRunning(): void {
-    if (this.state === 'idle') void this.launch();
+  /** Start if nothing is running or being started; true when this call started a process. */
+  ensureRunning(): boolean {
+    if (this.state === 'sleeping') this.wake = true;
+    if (this.state !== 'idle') return false;
+    void this.launch();
+    return true;
+  }
+
+  /** A trial that came up becomes the bridge's process: crashes now restart it. */
+  promote(): void {
+    this.trial = false;
+  }
+
+  /**
+   * Scale to zero: stop the ready process (an expected exit, not a crash). The state is `idle` once it is
+   * gone (`onSlept`); a request meanwhile (`ensureRunning`, `waitReady`) starts a new one right after.
+   */
+  sleep(graceMs?: number): void {
+    const up = this.up;
+    if (this.state !== 'ready' || !up) return;
+    this.state = 'sleeping';
+    this.log(`process ${up.pid} idle: stopping it`);
+    void up.stop(graceMs);
+  }
+
+  /**
+   * Swapped out: the process keeps serving the requests it has, but is never restarted; waiters (who want
+   * any ready process) are released, since the bridge's new process is ready. Stop it with `close`.
+   */
+  retire(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.settleWaiters(null, false);
   }
 
   /** Resolves when a process is ready; rejects if this attempt fails. */
@@ -92,13 +152,12 @@ export class Supervisor {
   }
 
   async close(graceMs?: number): Promise<void> {
-    const prev = this.state;
     this.state = 'closed';
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     this.settleWaiters(new Error('bridge closed'), false);
     const up = this.up;
-    if (up && prev !== 'closed') await up.stop(graceMs);
+    if (up?.alive) await up.stop(graceMs);
   }
 
   private log(line: string): void {
@@ -108,9 +167,10 @@ export class Supervisor {
   private async launch(): Promise<void> {
     this.state = 'starting';
     let up: Upstream;
+    const key = this.instanceKey;
     try {
-      const proc = await this.opts.spawn(INSTANCE_KEY);
-      up = new Upstream(proc, INSTANCE_KEY, {
+      const proc = await this.spawn(key);
+      up = new Upstream(proc, key, {
         maxLineBytes: this.opts.maxLineBytes,
         maxStdinBytes: this.opts.maxStdinBytes,
         pressure: this.opts.pressure,
@@ -130,7 +190,15 @@ export class Supervisor {
     try {
       this.initResult = await this.runHandshake(up);
     } catch (err) {
-      this.log(`handshake failed: ${err instanceof Error ? err.message : String(err)}`);
+      const why = `handshake failed: ${err instanceof Error ? err.message : String(err)}`;
+      this.log(why);
+      if (this.trial && this.up === up) {
+        // A trial ends here, with the handshake's own reason (not the exit it causes).
+        this.up = null;
+        if (up.alive) void up.stop(this.opts.timing?.stopGraceMs);
+        this.attemptFailed(why);
+        return;
+      }
       // The exit handler turns this into a crash (and a restart).
       if (up.alive) void up.proc.stop(this.opts.timing?.stopGraceMs);
       return;
@@ -139,7 +207,7 @@ export class Supervisor {
     up.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     this.state = 'ready';
     this.log(`process ${up.pid} ready`);
-    this.opts.events?.onProcessReady?.({ pid: up.pid, instanceKey: INSTANCE_KEY });
+    this.opts.events?.onProcessReady?.({ pid: up.pid, instanceKey: key });
     this.hooks.onReady(up);
     this.settleWaiters(null, false);
   }
@@ -186,12 +254,12 @@ export class Supervisor {
       else hs.reject(new Error('initialize result is not an object'));
       return;
     }
-    this.hooks.onMessage(m);
+    this.hooks.onMessage(m, up);
   }
 
   private onExit(up: Upstream, exit: ExitInfo): void {
     const expected = up.stopping;
-    this.opts.events?.onProcessExit?.({ pid: up.pid, instanceKey: INSTANCE_KEY, exit, expected });
+    this.opts.events?.onProcessExit?.({ pid: up.pid, instanceKey: up.instanceKey, exit, expected });
     if (up !== this.up) return;
     this.up = null;
     const hs = this.handshake;
@@ -199,6 +267,15 @@ export class Supervisor {
     hs?.reject(new Error(`process exited (${describeExit(exit)})`));
     this.hooks.onExit(up, exit);
     if (this.state === 'closed') return;
+    if (this.state === 'sleeping') {
+      this.state = 'idle';
+      this.log(`process ${up.pid} stopped (idle)`);
+      const wake = this.wake || this.waiters.length > 0;
+      this.wake = false;
+      this.hooks.onSlept?.(wake);
+      if (wake && (this.state as SupervisorState) === 'idle') void this.launch();
+      return;
+    }
     this.log(`process ${up.pid} exited (${describeExit(exit)})`);
     this.attemptFailed(`process exited (${describeExit(exit)})`);
   }
@@ -207,6 +284,11 @@ export class Supervisor {
   private attemptFailed(reason: string): void {
     if (this.state === 'closed') return;
     this.settleWaiters(new Error(reason), true);
+    if (this.trial) {
+      this.state = 'gaveup';
+      this.settleWaiters(new Error(reason), false);
+      return;
+    }
     const { initialDelayMs, maxDelayMs, maxCrashes, windowMs } = this.opts.restart;
     const now = Date.now();
     this.crashes = this.crashes.filter((t) => now - t < windowMs);

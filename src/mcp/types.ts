@@ -51,14 +51,38 @@ export interface EndpointStats {
   sessions: number;
   processes: number;
   inFlight: number;
-  /** When the last client request arrived (ms since the epoch); scale to zero only. */
+  /** When the last client request arrived (ms since the epoch), null before the first; set by shared bridges. */
   lastRequestAt?: number | null;
-  /** When the processes stop if nothing comes (ms since the epoch); null while stopped or busy. */
+  /** When the process will be stopped for idleness if no request comes (scale to zero), else null. */
   idleAt?: number | null;
 }
 
-/** What a server reported (initialize result and list results), JSON, kept per revision for scale to zero. */
-export type ServerSnapshot = Record<string, unknown>;
+/**
+ * What a stdio server said about itself, enough to answer a client's handshake and listings without
+ * starting it (scale to zero). JSON: the control plane stores it with the revision.
+ */
+export interface ServerSnapshot {
+  /** The server's InitializeResult to Berth's own initialize. */
+  initialize: Record<string, unknown>;
+  /** Every page of tools/list merged (the items), or null when the server offers no tools or did not answer. */
+  tools: unknown[] | null;
+  prompts: unknown[] | null;
+  resources: unknown[] | null;
+  resourceTemplates: unknown[] | null;
+  /** When it was learned (ms since the epoch). */
+  at: number;
+}
+
+/** Scale to zero for a shared bridge (src/mcp/README.md, "Scale to zero"). */
+export interface ScaleOptions {
+  /** Stop the process after this long without requests (none in flight, none received). */
+  idleMs: number;
+  /**
+   * A snapshot learned earlier (e.g. before Berth restarted): with it, start() starts nothing, and the
+   * handshake and listings are answered from it until a request needs the server.
+   */
+  snapshot?: ServerSnapshot | null;
+}
 
 /** Events a bridge reports to whoever supervises it (the control plane). */
 export interface BridgeEvents {
@@ -77,11 +101,11 @@ export interface BridgeEvents {
    * the deployment should run in isolated mode. Raised once per bridge.
    */
   onNeedsIsolation?(reason: string): void;
-  /** Scale to zero: the processes stopped after the idle time without requests. */
+  /** Scale to zero: the process was stopped after `idleMs` without requests. */
   onIdle?(): void;
-  /** Scale to zero: a request started a process again. */
+  /** Scale to zero: a request started the process of an idle bridge. */
   onWake?(): void;
-  /** The server's handshake or lists were learned or changed. */
+  /** The server's snapshot was learned or changed (store it to answer listings after a restart). */
   onSnapshot?(snapshot: ServerSnapshot): void;
 }
 
@@ -142,6 +166,8 @@ export interface BridgeOptions {
   version?: string;
   /** Timing knobs; the defaults suit production, tests shorten them. */
   timing?: BridgeTiming;
+  /** Scale to zero (shared mode); absent: the process always runs. */
+  scale?: ScaleOptions;
 }
 
 export interface BridgeTiming {
@@ -159,8 +185,19 @@ export interface BridgeTiming {
 
 /** A bridge that multiplexes every session onto one process. */
 export interface SharedBridge extends McpEndpoint {
-  /** Spawns the process and completes the initialize handshake; rejects if that fails. */
+  /**
+   * Spawns the process and completes the initialize handshake; rejects if that fails. With
+   * `scale.snapshot` it starts nothing (the first request that needs the server does).
+   */
   start(): Promise<void>;
+  /**
+   * Blue-green: start `spawn`'s process, handshake and list it; then new requests go to it while requests in
+   * flight finish on the old process, which is stopped once it has none (or after `drainMs`, default
+   * `limits.requestTimeoutMs`). Sessions stay; they get list_changed for the lists that differ. Rejects
+   * with a BerthError (UPSTREAM_UNAVAILABLE, naming why) when the new process fails: it is stopped and the
+   * old one keeps serving. Swaps run one after another.
+   */
+  swap(spawn: SpawnProcess, opts?: { drainMs?: number }): Promise<{ tools: ToolSummary[] }>;
 }
 
 export interface IsolatedBridgeOptions extends BridgeOptions {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Api } from './api/api.js';
 import { sendError } from './api/http.js';
 import type { RouteInfo } from './api/router.js';
@@ -10,6 +10,7 @@ import { DeferredEndpoint } from './control/deferred-endpoint.js';
 import { DeploymentService } from './control/deployments.js';
 import { launchEnv } from './control/env.js';
 import { launchPolicy } from './control/launch-policy.js';
+import { packageLaunch, pinPackageSpec } from './control/package-launch.js';
 import { Reconciler, type EndpointFactory, type ManagedEndpoint } from './control/reconciler.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
 import { RequestCounter } from './control/request-counter.js';
@@ -30,7 +31,9 @@ import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
 import { RemoteAddressPolicy } from './mcp/remote/ssrf.js';
 import { createSharedBridge } from './mcp/shared.js';
 import type { BridgeOptions, ClientIdentity } from './mcp/types.js';
+import { NpmDriver, PackageCache, PypiDriver, runTool } from './packages/index.js';
 import { ProcessRuntime } from './runtime/process/index.js';
+import { DEFAULT_PATH } from './runtime/process/sandbox.js';
 import type { Runtime } from './runtime/types.js';
 import { EncryptedSecretStore } from './secrets/encrypted-store.js';
 import { protectDataFiles } from './secrets/file-modes.js';
@@ -56,6 +59,8 @@ export interface AppOverrides {
   /** Secret values; by default encrypted in the stores' database (in memory when `stores` is given). */
   secrets?: SecretStore;
   healthTickMs?: number;
+  /** The package cache (default: under the data dir, npm and pypi drivers as the config says). */
+  packages?: PackageCache;
 }
 
 export interface App {
@@ -87,12 +92,26 @@ function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof dat
     hostNetwork: config.sandboxHostNetwork,
     mountRoots: config.mountRoots,
     forbiddenPaths,
+    // The package cache's entries: the one part of the data dir a sandbox sees, read-only.
+    internalRoots: [packageCacheEntries(config)],
     limits: {
       mode: config.limits,
       defaults: { memoryMb: config.serverMemoryMb, pids: config.serverPids, cpus: config.serverCpus },
       max: { memoryMb: config.serverMaxMemoryMb, pids: config.serverMaxPids, cpus: config.serverMaxCpus },
     },
   });
+}
+
+const packageCacheRoot = (config: Config): string => join(config.dataDir, 'packages');
+const packageCacheEntries = (config: Config): string => join(packageCacheRoot(config), 'entries');
+
+/** The shared package cache (README "Packages"): npm and pypi drivers, run with Berth's own HOME, never the user's. */
+export function createPackageCache(config: Config): PackageCache {
+  const root = packageCacheRoot(config);
+  const env = { PATH: `${dirname(process.execPath)}:${DEFAULT_PATH}`, HOME: join(root, 'home'), LANG: 'C.UTF-8' };
+  const npm = new NpmDriver({ cacheDir: join(root, 'npm-cache'), env, run: runTool, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}), ...(config.npmFindLinks ? { findLinks: config.npmFindLinks } : {}) });
+  const pypi = new PypiDriver({ cacheDir: join(root, 'pip-cache'), env, run: runTool, python: config.python, ...(config.pypiIndexUrl ? { indexUrl: config.pypiIndexUrl } : {}), ...(config.pypiFindLinks ? { findLinks: config.pypiFindLinks } : {}) });
+  return new PackageCache({ root, drivers: [npm, pypi], installTimeoutMs: config.packageInstallTimeoutS * 1000, allowInstallScripts: config.packageInstallScripts === 'allow' });
 }
 
 /** The composition root: the one place that picks concrete drivers and wires them together. */
@@ -120,6 +139,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logs = overrides.logs ?? new FileLogStore({ dir: logsDir, redact });
   const bus = redactingBus(overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) })), redact);
   const runtime = overrides.runtime ?? createRuntime(config, logs, target);
+  const packages = overrides.packages ?? createPackageCache(config);
   for (const notice of runtime.notices()) logger.warn(`SANDBOX: ${notice}`);
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
   // Timeouts, connection caps, bounded writes to clients, the body budget, rate limits (README "Abuse limits").
@@ -147,10 +167,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       const headers = await resolveSecrets(d, 'spec.headers', spec.headers);
       return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: remoteAddresses, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
     }
-    const env = await launchEnv(d, resolveSecrets);
+    const log = (line: string): void => logs.append(d.id, 'system', line);
+    // A package is installed into the shared cache (once) and its executable run directly.
+    const launch =
+      spec.type === 'package'
+        ? await packageLaunch(spec, { cache: packages, log, progress: (m) => void store.update(d.id, { status_message: m }).catch(() => {}) })
+        : { command: spec.command, args: spec.args, env: {}, internalMounts: [] };
+    const env = { ...launch.env, ...(await launchEnv(d, resolveSecrets)) };
     const opts: BridgeOptions = {
       deploymentId: d.id,
-      spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: spec.command, args: spec.args, env, ...launchPolicy(spec) }),
+      spawn: (instanceKey) => runtime.launch({ deploymentId: d.id, instanceKey, command: launch.command, args: launch.args, env, internalMounts: launch.internalMounts, ...launchPolicy(spec) }),
       restart: RESTART_POLICY,
       limits,
       events,
@@ -177,7 +203,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
-  const service = new DeploymentService({ store, logs, bus, reconciler, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint) });
+  const service = new DeploymentService({ store, logs, bus, reconciler, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint), pinPackage: (spec) => pinPackageSpec(spec, packages) });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),

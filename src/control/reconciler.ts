@@ -202,7 +202,7 @@ export class Reconciler {
       this.health.reset(id);
     } catch (err) {
       let message = `failed to start: ${toBerthError(err).message}`;
-      if (d.spec.type === 'process') {
+      if (d.spec.type !== 'url') {
         // The status message is all an API or UI user sees: name the server's own complaint.
         const hint = stderrHint(await this.deps.logs.read(id, { tail: 200 }).catch(() => []));
         if (hint) message += ` (stderr: ${hint})`;
@@ -310,6 +310,7 @@ export class Reconciler {
 function describeSpec(d: Deployment): string {
   const s = d.spec;
   if (s.type === 'url') return `remote ${s.endpoint}`;
+  if (s.type === 'package') return `${s.registry} package ${s.name}@${s.version ?? 'latest'}${s.args.length > 0 ? ` ${s.args.join(' ')}` : ''}${s.mode === 'isolated' ? ', isolated mode' : ''}`;
   return `${[s.command, ...s.args].join(' ')}${s.mode === 'isolated' ? ', isolated mode' : ''}`;
 }
 

@@ -48,6 +48,12 @@ export interface LaunchRequest extends LaunchPolicy {
   args: string[];
   /** Complete environment for the child (the runtime adds nothing secret on its own). */
   env: Record<string, string>;
+  /**
+   * Folders Berth itself shows the server read-only, at the same path (a package cache entry, the
+   * interpreter it needs); never from a spec. The runtime allows them inside its internal folders,
+   * or anywhere that touches none of Berth's protected paths.
+   */
+  internalMounts?: string[];
 }
 
 /** Starts stdio server processes. The process runtime is the first driver; containers come later. */

@@ -101,6 +101,7 @@ export class NpmDriver implements PackageDriver {
     if (!ref.installScripts) args.push('--ignore-scripts');
     if (source !== ref.version) ctx.log(`from ${local}`);
     let fetched = 0;
+    let cached = 0;
     const r = await this.opts.run({
       command: this.npm,
       args,
@@ -109,6 +110,10 @@ export class NpmDriver implements PackageDriver {
       timeoutMs: ctx.timeoutMs,
       onLine: (line) => {
         // One line per download would flood the log: count them, and pass on what is not a fetch.
+        if (/^npm http cache /.test(line)) {
+          cached++;
+          return;
+        }
         if (/^npm http fetch /.test(line)) {
           fetched++;
           if (fetched % 25 === 0) ctx.log(`… ${fetched} requests to the registry`);
@@ -118,7 +123,7 @@ export class NpmDriver implements PackageDriver {
       },
     });
     if (r.code !== 0 || r.timedOut) throw npmFailure(`${ref.name}@${ref.version}`, 'installing', r.stderrTail, r.timedOut, ctx.timeoutMs);
-    ctx.log(`npm made ${fetched} registry request${fetched === 1 ? '' : 's'}`);
+    ctx.log(`npm made ${fetched} registry request${fetched === 1 ? '' : 's'}; ${cached} tarball${cached === 1 ? '' : 's'} came from its download cache`);
     const pkgDir = path.join('node_modules', ref.name);
     const pkgJson = JSON.parse(await fsp.readFile(path.join(ctx.dir, pkgDir, 'package.json'), 'utf8')) as { name?: string; version?: string; bin?: unknown };
     if (pkgJson.version !== ref.version) throw new BerthError('PACKAGE_INSTALL_FAILED', `${ref.name}: npm installed version ${String(pkgJson.version)}, not ${ref.version}`);

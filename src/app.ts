@@ -110,7 +110,7 @@ export function createPackageCache(config: Config): PackageCache {
   const root = packageCacheRoot(config);
   const env = { PATH: `${dirname(process.execPath)}:${DEFAULT_PATH}`, HOME: join(root, 'home'), LANG: 'C.UTF-8' };
   const npm = new NpmDriver({ cacheDir: join(root, 'npm-cache'), env, run: runTool, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}), ...(config.npmFindLinks ? { findLinks: config.npmFindLinks } : {}) });
-  const pypi = new PypiDriver({ cacheDir: join(root, 'pip-cache'), env, run: runTool, python: config.python, ...(config.pypiIndexUrl ? { indexUrl: config.pypiIndexUrl } : {}), ...(config.pypiFindLinks ? { findLinks: config.pypiFindLinks } : {}) });
+  const pypi = new PypiDriver({ cacheDir: join(root, 'pip-cache'), toolsDir: join(root, 'pip-tools'), env, run: runTool, python: config.python, ...(config.pypiIndexUrl ? { indexUrl: config.pypiIndexUrl } : {}), ...(config.pypiFindLinks ? { findLinks: config.pypiFindLinks } : {}) });
   return new PackageCache({ root, drivers: [npm, pypi], installTimeoutMs: config.packageInstallTimeoutS * 1000, allowInstallScripts: config.packageInstallScripts === 'allow' });
 }
 

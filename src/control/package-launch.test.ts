@@ -6,7 +6,6 @@ import { PackageSpecSchema } from '../core/index.js';
 import { NpmDriver, PackageCache, removeTree, runTool } from '../packages/index.js';
 import { buildWheel, packNpmFixture } from '../packages/testing/fixtures.js';
 import { PypiDriver } from '../packages/pypi.js';
-import { DEFAULT_PATH } from '../runtime/process/sandbox.js';
 import { packageLaunch, pinPackageSpec } from './package-launch.js';
 
 const work = realpathSync(mkdtempSync(path.join(tmpdir(), 'berth-pkglaunch-')));
@@ -15,10 +14,10 @@ const links = path.join(work, 'links');
 const wheels = path.join(work, 'wheels');
 packNpmFixture(links, 'tiny-launch', '3.1.4');
 buildWheel(wheels, 'tiny-launch-py', '0.1.0');
-const env = { PATH: `${path.dirname(process.execPath)}:${DEFAULT_PATH}`, HOME: path.join(work, 'home') };
+const env = { PATH: `${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`, HOME: path.join(work, 'home') };
 const cache = new PackageCache({
   root: path.join(work, 'cache'),
-  drivers: [new NpmDriver({ cacheDir: path.join(work, 'npm-cache'), env, run: runTool, findLinks: links }), new PypiDriver({ cacheDir: path.join(work, 'pip-cache'), env, run: runTool, findLinks: wheels })],
+  drivers: [new NpmDriver({ cacheDir: path.join(work, 'npm-cache'), env, run: runTool, findLinks: links }), new PypiDriver({ cacheDir: path.join(work, 'pip-cache'), toolsDir: path.join(work, 'pip-tools'), env, run: runTool, findLinks: wheels })],
   installTimeoutMs: 120_000,
   allowInstallScripts: false,
 });

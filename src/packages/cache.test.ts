@@ -3,7 +3,6 @@ import { mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_PATH } from '../runtime/process/sandbox.js';
 import { PackageCache, removeTree } from './cache.js';
 import { NpmDriver } from './npm.js';
 import { PypiDriver } from './pypi.js';
@@ -13,7 +12,7 @@ import type { Entrypoint, PackageDriver } from './types.js';
 
 const work = realpathSync(mkdtempSync(path.join(tmpdir(), 'berth-pkgcache-')));
 afterAll(() => removeTree(work));
-const env = { PATH: `${path.dirname(process.execPath)}:${DEFAULT_PATH}`, HOME: path.join(work, 'home'), LANG: 'C.UTF-8' };
+const env = { PATH: `${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`, HOME: path.join(work, 'home'), LANG: 'C.UTF-8' };
 
 /** The real runner, counting what ran (the proof that a cache hit installs nothing). */
 function counting(): { run: ToolRunner; calls: ToolRun[] } {
@@ -78,7 +77,7 @@ const cases: Case[] = [
     registry: 'pypi',
     name: 'berth-tiny-mcp',
     publish: (v) => void buildWheel(pyLinks, 'berth-tiny-mcp', v),
-    driver: (run) => new PypiDriver({ cacheDir: path.join(work, 'pip-cache'), env, run, findLinks: pyLinks }),
+    driver: (run) => new PypiDriver({ cacheDir: path.join(work, 'pip-cache'), toolsDir: path.join(work, 'pip-tools'), env, run, findLinks: pyLinks }),
     isInstall: (r) => r.args.includes('install'),
   },
 ];

@@ -14,6 +14,8 @@ export interface PypiDriverOptions {
   findLinks?: string;
   /** pip's download cache (shared by installs, never seen by servers). */
   cacheDir: string;
+  /** A venv of Berth's own whose pip looks versions up (so the host needs no pip of its own, only venv). */
+  toolsDir: string;
   env: Record<string, string>;
   run: ToolRunner;
   resolveTimeoutMs?: number;
@@ -38,6 +40,7 @@ const SYSTEM = ['/usr', '/bin', '/lib', '/lib64'];
 export class PypiDriver implements PackageDriver {
   readonly registry = 'pypi' as const;
   private readonly python: string;
+  private tools: Promise<string> | null = null;
 
   constructor(private readonly opts: PypiDriverOptions) {
     this.python = opts.python ?? 'python3';
@@ -49,7 +52,7 @@ export class PypiDriver implements PackageDriver {
       throw new BerthError('VALIDATION_FAILED', `spec.version: a PyPI package takes an exact version (like 1.2.3) or none (the latest), got ${wanted}`);
     }
     const timeoutMs = this.opts.resolveTimeoutMs ?? 60_000;
-    const r = await this.pip(this.python, ['index', 'versions', name, ...this.sources()], this.opts.cacheDir, timeoutMs);
+    const r = await this.pip(await this.toolsPython(timeoutMs), ['index', 'versions', name, ...this.sources()], this.opts.cacheDir, timeoutMs);
     const m = /^Available versions: (.+)$/m.exec(r.stdout);
     if (r.code !== 0 || !m) throw this.failure(name, 'looking up', r, timeoutMs);
     const versions = m[1]!.split(',').map((v) => v.trim());
@@ -92,8 +95,24 @@ export class PypiDriver implements PackageDriver {
     };
   }
 
+  /** The python of Berth's tools venv, made once (ensurepip puts pip in it, offline). */
+  private toolsPython(timeoutMs: number): Promise<string> {
+    const py = path.join(this.opts.toolsDir, 'bin', 'python');
+    this.tools ??= (async () => {
+      if (await fsp.access(py).then(() => true, () => false)) return py;
+      const tmp = `${this.opts.toolsDir}.${process.pid}.tmp`;
+      await fsp.rm(tmp, { recursive: true, force: true });
+      const r = await this.opts.run({ command: this.python, args: ['-m', 'venv', tmp], cwd: this.opts.cacheDir, env: this.opts.env, timeoutMs });
+      if (r.code !== 0) throw this.failure('a tools venv', 'making', r, timeoutMs);
+      await fsp.rename(tmp, this.opts.toolsDir);
+      return py;
+    })();
+    void this.tools.catch(() => (this.tools = null));
+    return this.tools;
+  }
+
   private pip(python: string, args: string[], cwd: string, timeoutMs: number, onLine?: (line: string) => void): Promise<ToolResult> {
-    const all = ['-m', 'pip', ...args, '--disable-pip-version-check', '--retries=2', '--timeout=20', `--cache-dir=${this.opts.cacheDir}`];
+    const all = ['-m', 'pip', ...args, '--disable-pip-version-check', '--retries=1', '--timeout=15', `--cache-dir=${this.opts.cacheDir}`];
     return this.opts.run({ command: python, args: all, cwd, env: this.opts.env, timeoutMs, ...(onLine ? { onLine } : {}) });
   }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PackageCache, removeTree } from './cache.js';
+import { INSTALL_LOG_LINES, PackageCache, removeTree } from './cache.js';
 import { NpmDriver } from './npm.js';
 import { PypiDriver } from './pypi.js';
 import { runTool, type ToolRun, type ToolRunner } from './run.js';
@@ -172,6 +172,25 @@ describe('npm bins', () => {
     await expect(cache.ensure({ registry: 'npm', name: 'broken-pkg', version: '1.0.0', installScripts: false }, { log: () => {} })).rejects.toMatchObject({ code: 'PACKAGE_INSTALL_FAILED' });
     expect(readdirSync(path.join(root, 'tmp'))).toEqual([]);
     expect(() => readdirSync(path.join(root, 'entries', 'npm'))).toThrow();
+  });
+});
+
+describe('install output (a stand-in driver that fakes a chatty installer)', () => {
+  it('passes at most INSTALL_LOG_LINES lines of one install to the deployment log, then says how many it dropped', async () => {
+    const chatty: PackageDriver = {
+      registry: 'npm',
+      resolveVersion: async () => '1.0.0',
+      install: async (_ref, ctx) => {
+        for (let i = 0; i < 5000; i++) ctx.log(`line ${i}`);
+        return { lock: 'x', bins: { chatty: 'bin.js' }, mounts: [] };
+      },
+      entrypoint: (m, dir) => ({ command: 'node', args: [path.join(dir, m.bins.chatty!)], env: {}, mounts: [dir] }),
+    };
+    const cache = new PackageCache({ root: path.join(work, 'cache-chatty'), drivers: [chatty], installTimeoutMs: 1000, allowInstallScripts: false });
+    const log: string[] = [];
+    await cache.ensure({ registry: 'npm', name: 'chatty', version: '1.0.0', installScripts: false }, { log: (l) => log.push(l) });
+    expect(log.filter((l) => /^line /.test(l))).toHaveLength(INSTALL_LOG_LINES);
+    expect(log).toContain(`… ${5000 - INSTALL_LOG_LINES} more install lines not shown`);
   });
 });
 

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BerthError } from '../core/errors.js';
 import type { PackageRegistry } from '../core/index.js';
-import type { Entrypoint, Manifest, PackageDriver, PackageRef } from './types.js';
+import type { Entrypoint, Installed, Manifest, PackageDriver, PackageRef } from './types.js';
 
 export interface PackageCacheOptions {
   /** The cache's folder (`<dataDir>/packages`): entries, the index, temp installs and the tools' download caches. */
@@ -35,6 +35,21 @@ export interface EnsureOptions {
 }
 
 const MANIFEST = 'berth-package.json';
+/** Lines one install may add to a deployment's log (npm and pip can be chatty; a hostile package, more so). */
+export const INSTALL_LOG_LINES = 300;
+
+/** `log`, passing on at most `max` lines and then saying once how many it drops. */
+function cappedLog(log: (line: string) => void, max: number): { log: (line: string) => void; end: () => void } {
+  let n = 0;
+  return {
+    log: (line) => {
+      if (++n <= max) log(line);
+    },
+    end: () => {
+      if (n > max) log(`… ${n - max} more install lines not shown`);
+    },
+  };
+}
 
 /** The file-name form of a package name: npm scopes keep their `@`, the `/` becomes `+` (never in an npm name); PyPI names are normalised (PEP 503). */
 export function safeName(registry: PackageRegistry, name: string): string {
@@ -181,10 +196,16 @@ export class PackageCache {
     this.counts.installs++;
     const tmp = path.join(this.root, 'tmp', `${safeName(ref.registry, ref.name)}-${randomBytes(6).toString('hex')}`);
     await fsp.mkdir(tmp, { recursive: true });
+    const out = cappedLog(opts.log, INSTALL_LOG_LINES);
     try {
       const t0 = Date.now();
       opts.log(`installing ${ref.name}@${ref.version} from ${ref.registry} into the package cache${ref.installScripts ? ' (install scripts allowed)' : ''}`);
-      const installed = await driver.install(ref, { dir: tmp, log: opts.log, timeoutMs: this.opts.installTimeoutMs });
+      let installed: Installed;
+      try {
+        installed = await driver.install(ref, { dir: tmp, log: out.log, timeoutMs: this.opts.installTimeoutMs });
+      } finally {
+        out.end();
+      }
       const digest = createHash('sha256').update(installed.lock).digest('hex');
       const manifest: Manifest = { ...ref, ...installed, digest, installed_at: new Date().toISOString() };
       await fsp.writeFile(path.join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -1,5 +1,5 @@
 /** The package cache (see docs/adr/0018-package-cache.md): one interface, a driver per registry. */
-export { chooseBin, keyOf, PackageCache, removeTree, safeName, type EnsureOptions, type PackageCacheOptions, type ReadyPackage } from './cache.js';
+export { chooseBin, INSTALL_LOG_LINES, keyOf, PackageCache, removeTree, safeName, type EnsureOptions, type PackageCacheOptions, type ReadyPackage } from './cache.js';
 export { NpmDriver, tarballName, type NpmDriverOptions } from './npm.js';
 export { PypiDriver, type PypiDriverOptions } from './pypi.js';
 export { runTool, type ToolResult, type ToolRun, type ToolRunner } from './run.js';

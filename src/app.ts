@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Api } from './api/api.js';
 import { sendError } from './api/http.js';
@@ -13,6 +13,7 @@ import { RevisionService } from './control/revisions.js';
 import { Leadership } from './control/leadership.js';
 import { createEndpointFactory } from './control/endpoints.js';
 import { Reconciler } from './control/reconciler.js';
+import { pinPackageSpec } from './control/package-launch.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
 import { RequestCounter } from './control/request-counter.js';
 import { SecretsService } from './control/secrets.js';
@@ -32,6 +33,8 @@ import type { ClientIdentity } from './mcp/types.js';
 import { bridgeProgram, LocalHttpRuntime } from './runtime/local-http/index.js';
 import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
 import type { WorkloadRuntime } from './runtime/types.js';
+import { NpmDriver, PackageCache, PypiDriver, runTool } from './packages/index.js';
+import { DEFAULT_PATH } from './runtime/process/sandbox.js';
 import { EncryptedSecretStore } from './secrets/encrypted-store.js';
 import { protectDataFiles } from './secrets/file-modes.js';
 import { MasterKeys } from './secrets/master-key.js';
@@ -61,6 +64,8 @@ export interface AppOverrides {
   /** The reconciler lease; by default the store's (a lock file beside SQLite, an advisory lock in PostgreSQL; in memory when `stores` is given). */
   lease?: Lease;
   healthTickMs?: number;
+  /** The package cache (default: under the data dir, npm and pypi drivers as the config says). */
+  packages?: PackageCache;
 }
 
 export interface App {
@@ -92,6 +97,8 @@ function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof dat
     sandbox: config.sandbox,
     stopGraceMs: config.stopGraceS * 1000,
     forbiddenPaths,
+    // The package cache's entries: the one part of the data dir a sandbox sees, read-only.
+    internalRoots: [packageCacheEntries(config)],
     limits: {
       mode: config.limits,
       defaults: { memoryMb: config.serverMemoryMb, pids: config.serverPids, cpus: config.serverCpus },
@@ -119,6 +126,18 @@ async function openLease(config: Config, db: ReturnType<typeof databaseTarget>, 
 /** The folder with bin/, dist/ and node_modules/ (this file is dist/app.js or src/app.ts). */
 const INSTALL_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+const packageCacheRoot = (config: Config): string => join(config.dataDir, 'packages');
+const packageCacheEntries = (config: Config): string => join(packageCacheRoot(config), 'entries');
+
+/** The shared package cache (README "Packages"): npm and pypi drivers, run with Berth's own HOME, never the user's. */
+export function createPackageCache(config: Config): PackageCache {
+  const root = packageCacheRoot(config);
+  const env = { PATH: `${dirname(process.execPath)}:${DEFAULT_PATH}`, HOME: join(root, 'home'), LANG: 'C.UTF-8' };
+  const npm = new NpmDriver({ cacheDir: join(root, 'npm-cache'), env, run: runTool, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}), ...(config.npmFindLinks ? { findLinks: config.npmFindLinks } : {}) });
+  const pypi = new PypiDriver({ cacheDir: join(root, 'pip-cache'), toolsDir: join(root, 'pip-tools'), env, run: runTool, python: config.python, ...(config.pypiIndexUrl ? { indexUrl: config.pypiIndexUrl } : {}), ...(config.pypiFindLinks ? { findLinks: config.pypiFindLinks } : {}) });
+  return new PackageCache({ root, drivers: [npm, pypi], installTimeoutMs: config.packageInstallTimeoutS * 1000, allowInstallScripts: config.packageInstallScripts === 'allow' });
+}
+
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const target = databaseTarget(config.databaseUrl);
@@ -144,6 +163,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logs = overrides.logs ?? new FileLogStore({ dir: logsDir, redact });
   const bus = redactingBus(overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) })), redact);
   const runtime = overrides.runtime ?? createRuntime(config, logs, target);
+  const packages = overrides.packages ?? createPackageCache(config);
   for (const notice of runtime.notices()) logger.warn(`SANDBOX: ${notice}`);
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
   // Timeouts, connection caps, bounded writes to clients, the body budget, rate limits (README "Abuse limits").
@@ -174,6 +194,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     pressure: edge.outbound,
     timing: { stopGraceMs: config.stopGraceS * 1000, handshakeTimeoutMs: config.startTimeoutS * 1000 },
     maxSessions: config.maxSessions,
+    packages,
+    progress: (id, message) => void store.update(id, { status_message: message }).catch(() => {}),
   });
 
   const reconciler = new Reconciler({
@@ -205,7 +227,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   const endpointFor = (id: string) => (leadership.standby ? Promise.reject(leadership.standbyError()) : reconciler.endpointFor(id));
   // ---- end of the lease wiring ----
-  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint) });
+  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint), pinPackage: (spec) => pinPackageSpec(spec, packages) });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),

@@ -139,7 +139,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           requestBody: { required: true, content: json(ref('CreateDeployment')) },
           responses: {
             '201': { description: 'Created; starts in the background', content: json(ref('Deployment')) },
-            ...errorResponses('VALIDATION_FAILED', 'NAME_TAKEN', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_IN_PROGRESS', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'REMOTE_ADDRESS_FORBIDDEN', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE'),
+            ...errorResponses('VALIDATION_FAILED', 'NAME_TAKEN', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_IN_PROGRESS', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'REMOTE_ADDRESS_FORBIDDEN', 'PACKAGE_NOT_FOUND', 'PACKAGE_SCRIPTS_NOT_ALLOWED', 'PACKAGE_REGISTRY_UNAVAILABLE', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE'),
           },
         },
         get: {

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { buildCreateInput, collectEnv, collectHeader, collectMount, deriveName, parseNetwork, positiveNumber } from './deploy-args.js';
+import { buildCreateInput, collectEnv, collectHeader, collectMount, deriveName, packageFromCommand, parseNetwork, positiveNumber } from './deploy-args.js';
 
 describe('deriveName', () => {
   it.each([
@@ -60,5 +60,35 @@ describe('buildCreateInput', () => {
     const input = buildCreateInput({ start: true, mount: [{ path: '/data', mode: 'rw' }], network: 'none', memory: 256, cpus: 0.5 }, ['node', 'x.js']);
     expect(input.spec).toMatchObject({ mounts: [{ path: '/data', mode: 'rw' }], network: 'none', limits: { memory_mb: 256, cpus: 0.5 } });
     expect(input.spec).not.toHaveProperty('limits.pids');
+  });
+});
+
+describe('packageFromCommand', () => {
+  it.each([
+    [['npx', '-y', '@modelcontextprotocol/server-everything'], { registry: 'npm', name: '@modelcontextprotocol/server-everything', args: [] }],
+    [['npx', '--yes', '@scope/pkg@1.2.3', '/data', '--flag'], { registry: 'npm', name: '@scope/pkg', version: '1.2.3', args: ['/data', '--flag'] }],
+    [['/usr/bin/npx', 'pkg@^2', '--', '-x'], { registry: 'npm', name: 'pkg', version: '^2', args: ['-x'] }],
+    [['npx', 'pkg@latest'], { registry: 'npm', name: 'pkg', args: [] }],
+    [['uvx', 'mcp-server-fetch'], { registry: 'pypi', name: 'mcp-server-fetch', args: [] }],
+    [['uvx', 'mcp-server-git==1.0', '--repository', '/r'], { registry: 'pypi', name: 'mcp-server-git', version: '1.0', args: ['--repository', '/r'] }],
+    [['uvx', 'mcp-server-git@1.0'], { registry: 'pypi', name: 'mcp-server-git', version: '1.0', args: [] }],
+  ])('%j is a package', (line, want) => {
+    expect(packageFromCommand(line[0]!, line.slice(1))).toEqual(want);
+  });
+
+  it.each([
+    [['npx', '-p', '@acme/weather', 'weather-cli']],
+    [['npx', './local-server']],
+    [['npx', 'github:user/repo']],
+    [['npx', 'https://example.com/x.tgz']],
+    [['npx', 'Upper-Case']],
+    [['npx', '-y']],
+    [['uvx', '--from', 'mcp-server-git==1.0', 'mcp-server-git']],
+    [['uvx', 'pkg[extra]']],
+    [['uvx', '-y', 'pkg']],
+    [['node', 'server.js']],
+    [['npm', 'exec', 'pkg']],
+  ])('%j stays a command', (line) => {
+    expect(packageFromCommand(line[0]!, line.slice(1))).toBeNull();
   });
 });

@@ -130,6 +130,58 @@ export function deriveUrlName(endpoint: string): string {
   }
 }
 
+/** A package named on a command line or by --package, before the server resolves its version. */
+export interface PackageRefInput {
+  registry: 'npm' | 'pypi';
+  name: string;
+  version?: string;
+  args: string[];
+}
+
+const NPM_NAME = /^(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/;
+const PYPI_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
+
+/** `name`, `name@1.2.3`, `@scope/name@^1` (npm); `name`, `name==1.2`, `name@1.2` (PyPI, as uvx takes it). Null when it is not a plain registry name (a path, a URL, git:, extras…). */
+export function parsePackageRef(registry: 'npm' | 'pypi', text: string): { name: string; version?: string } | null {
+  let name = text;
+  let version: string | undefined;
+  if (registry === 'npm') {
+    const at = text.indexOf('@', 1);
+    if (at !== -1) [name, version] = [text.slice(0, at), text.slice(at + 1)];
+  } else {
+    const m = /^([^=@]+)(?:==|@)(.+)$/.exec(text);
+    if (m) [name, version] = [m[1]!, m[2]!];
+  }
+  if (!(registry === 'npm' ? NPM_NAME : PYPI_NAME).test(name) || version === '') return null;
+  return version === undefined || version === 'latest' ? { name } : { name, version };
+}
+
+/**
+ * `npx [-y|--yes] PKG[@VER] [ARGS…]` and `uvx PKG[==VER] [ARGS…]` as a package to run from Berth's
+ * package cache; null for anything else (other runner flags, local paths, URLs), which stays a command.
+ */
+export function packageFromCommand(command: string, args: readonly string[]): PackageRefInput | null {
+  const runner = basename(command);
+  const registry = runner === 'npx' ? 'npm' : runner === 'uvx' ? 'pypi' : null;
+  if (registry === null) return null;
+  let i = 0;
+  while (i < args.length && registry === 'npm' && (args[i] === '-y' || args[i] === '--yes')) i++;
+  const spec = args[i];
+  if (spec === undefined || spec.startsWith('-')) return null;
+  const ref = parsePackageRef(registry, spec);
+  if (!ref) return null;
+  const rest = args.slice(i + 1);
+  return { registry, ...ref, args: rest[0] === '--' ? rest.slice(1) : rest };
+}
+
+/** `--package npm:NAME[@VER]` / `pypi:NAME[==VER]`. */
+export function parsePackageOption(value: string): { registry: 'npm' | 'pypi'; name: string; version?: string } {
+  const m = /^(npm|pypi):(.+)$/.exec(value);
+  const ref = m ? parsePackageRef(m[1] as 'npm' | 'pypi', m[2]!) : null;
+  if (!m || !ref) throw new InvalidArgumentError(`expected npm:NAME[@VERSION] or pypi:NAME[==VERSION], got '${value}'`);
+  return { registry: m[1] as 'npm' | 'pypi', ...ref };
+}
+
 export interface DeployFlags {
   name?: string;
   description?: string;
@@ -152,6 +204,10 @@ export interface DeployFlags {
   url?: string;
   /** Names of secret values to read from stdin or a prompt: env vars of a command, headers of a --url. */
   secret?: string[];
+  /** `--package npm:NAME@VER`: run a package from the cache; what follows `--` is its arguments. */
+  package?: { registry: 'npm' | 'pypi'; name: string; version?: string };
+  /** `--no-package-cache`: keep `npx …`/`uvx …` as the command it is (default: run the package from the cache). */
+  packageCache?: boolean;
 }
 
 /** Checks the --secret names against the kind of deployment; never quotes an argument that may hold a value. */
@@ -185,6 +241,7 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
   };
   if (flags.url !== undefined) {
     if (commandLine.length > 0) throw new Error('give either --url <endpoint> or -- <command>, not both');
+    if (flags.package) throw new Error('give either --url <endpoint> or --package, not both');
     const commandOnly = [
       ['--env', flags.env],
       ['--cwd', flags.cwd],
@@ -207,24 +264,41 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
     };
   }
   const [command, ...args] = commandLine;
-  if (command === undefined) throw new Error('nothing to deploy: give -- <command> [args...] or --url <endpoint>');
   if (flags.header) throw new Error('--header applies to --url, not to a command');
+  const pkg = flags.package ? { ...flags.package, args: [...commandLine] } : command !== undefined && flags.packageCache !== false ? packageFromCommand(command, args) : null;
+  if (pkg) {
+    return {
+      name: flags.name ?? cleanName(pkg.name),
+      ...common,
+      spec: {
+        type: 'package',
+        registry: pkg.registry,
+        name: pkg.name,
+        ...(pkg.version === undefined ? {} : { version: pkg.version }),
+        args: pkg.args,
+        ...hostedFields(flags),
+      },
+    };
+  }
+  if (command === undefined) throw new Error('nothing to deploy: give -- <command> [args...], --package npm:NAME or --url <endpoint>');
   return {
     name: flags.name ?? deriveName(command, args),
     ...common,
-    spec: {
-      type: 'process',
-      command,
-      args,
-      env: flags.env ?? {},
-      // Relative to where the user typed it (Berth would resolve it against its own working directory).
-      ...(flags.cwd === undefined ? {} : { cwd: path.resolve(flags.cwd) }),
-      ...(flags.mount ? { mounts: flags.mount } : {}),
-      ...(flags.network === undefined ? {} : { network: flags.network }),
-      ...(limitsOf(flags) ?? {}),
-      ...(flags.isolated ? { mode: 'isolated' as const } : {}),
-      ...(scaleOf(flags) ? { scale: scaleOf(flags) } : {}),
-    },
+    spec: { type: 'process', command, args, ...hostedFields(flags) },
+  };
+}
+
+/** What a command and a package share: env, working dir, mounts, network, limits, mode. */
+function hostedFields(flags: DeployFlags) {
+  return {
+    env: flags.env ?? {},
+    // Relative to where the user typed it (Berth would resolve it against its own working directory).
+    ...(flags.cwd === undefined ? {} : { cwd: path.resolve(flags.cwd) }),
+    ...(flags.mount ? { mounts: flags.mount } : {}),
+    ...(flags.network === undefined ? {} : { network: flags.network }),
+    ...(limitsOf(flags) ?? {}),
+    ...(flags.isolated ? { mode: 'isolated' as const } : {}),
+    ...(scaleOf(flags) ? { scale: scaleOf(flags) } : {}),
   };
 }
 

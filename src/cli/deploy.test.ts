@@ -21,7 +21,7 @@ describe('against a stand-in API server', () => {
   });
   afterEach(() => api.close());
 
-  it('sends a process spec with the arguments preserved, waits through deploying to running, prints endpoint and snippet', async () => {
+  it('turns `npx -y PKG ARGS` into a package spec with the arguments preserved, waits through deploying to running, prints endpoint and snippet', async () => {
     const r = await runCli(['--url', api.url, 'deploy', '--', 'npx', '-y', '@modelcontextprotocol/server-everything', '--port', '-x']);
     expect(r.stderr).toContain(': deploying\n');
     expect(r.code).toBe(0);
@@ -29,8 +29,9 @@ describe('against a stand-in API server', () => {
     expect(posts()[0]?.body).toEqual({
       name: 'everything',
       start: true,
-      spec: { type: 'process', command: 'npx', args: ['-y', '@modelcontextprotocol/server-everything', '--port', '-x'], env: {} },
+      spec: { type: 'package', registry: 'npm', name: '@modelcontextprotocol/server-everything', args: ['--port', '-x'], env: {} },
     });
+    expect(r.stdout).toContain('Running @modelcontextprotocol/server-everything@latest from the package cache (no npx)');
     expect(statusPolls().length).toBeGreaterThanOrEqual(4);
     const id = 'everything-000000000001';
     const endpoint = `${api.url}/s/${id}/mcp`;
@@ -42,6 +43,18 @@ describe('against a stand-in API server', () => {
     expect(r.stdout).toContain(`berth logs ${id} -f`);
     // Non-TTY progress: one line per status change, no spinner control codes.
     expect(r.stderr.split('\n').filter(Boolean)).toEqual([`${id}: pending`, `${id}: deploying`, `${id}: running`]);
+  });
+
+  it('keeps npx as the command with --no-package-cache, and takes --package npm:NAME@VERSION with the arguments after --', async () => {
+    await runCli(['--url', api.url, 'deploy', '--no-wait', '--no-package-cache', '--', 'npx', '-y', 'some-server@1.2.3', '-v']);
+    expect(posts()[0]?.body).toMatchObject({ spec: { type: 'process', command: 'npx', args: ['-y', 'some-server@1.2.3', '-v'] } });
+    const r = await runCli(['--url', api.url, 'deploy', '--no-wait', '--package', 'pypi:mcp-server-fetch==1.0', '-e', 'A=1', '--', '--verbose']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(posts()[1]?.body).toMatchObject({ name: 'fetch', spec: { type: 'package', registry: 'pypi', name: 'mcp-server-fetch', version: '1.0', args: ['--verbose'], env: { A: '1' } } });
+    expect(r.stdout).toContain('Running mcp-server-fetch@1.0 from the package cache (no uvx)');
+    const bad = await runCli(['--url', api.url, 'deploy', '--package', 'cargo:x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/expected npm:NAME\[@VERSION\] or pypi:NAME\[==VERSION\]/);
   });
 
   it('parses -e KEY=VALUE (values may contain =) and the other process options', async () => {

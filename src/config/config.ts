@@ -112,6 +112,21 @@ export const ConfigSchema = z.object({
    * cannot be checked (another host, a hung process); a PostgreSQL lease connection is checked every third of it.
    */
   leaseStaleS: int(30, 3, 3600),
+  // ---- Package cache (README "Packages"): package deployments are installed once, shared read-only ----
+  /** BERTH_PACKAGE_INSTALL_TIMEOUT_S: an install (npm install, venv + pip install) that takes longer is killed and fails the start. */
+  packageInstallTimeoutS: int(300, 5, 3600),
+  /** BERTH_PACKAGE_INSTALL_SCRIPTS: `allow` lets a spec ask for install_scripts (npm lifecycle scripts, sdist builds), which run on the host outside the sandbox. Default deny. */
+  packageInstallScripts: z.enum(['deny', 'allow']).default('deny'),
+  /** BERTH_NPM_REGISTRY: the npm registry to install from. Default: npm's (https://registry.npmjs.org). */
+  npmRegistry: z.url({ protocol: /^https?$/ }).optional(),
+  /** BERTH_NPM_FIND_LINKS: a folder of `npm pack` tarballs looked in before the registry (hosts without the registry). */
+  npmFindLinks: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
+  /** BERTH_PYPI_INDEX_URL: the simple index pip installs from. Default: pip's (https://pypi.org/simple). */
+  pypiIndexUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** BERTH_PYPI_FIND_LINKS: a folder of wheels; without BERTH_PYPI_INDEX_URL it is the only source (pip --no-index). */
+  pypiFindLinks: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
+  /** BERTH_PYTHON: the interpreter PyPI packages get their venv from. */
+  python: z.string().min(1).default('python3'),
   /** BERTH_LOG_LEVEL */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /**
@@ -199,6 +214,13 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   idempotencyTtlS: 'BERTH_IDEMPOTENCY_TTL_S',
   leaseRetryS: 'BERTH_LEASE_RETRY_S',
   leaseStaleS: 'BERTH_LEASE_STALE_S',
+  packageInstallTimeoutS: 'BERTH_PACKAGE_INSTALL_TIMEOUT_S',
+  packageInstallScripts: 'BERTH_PACKAGE_INSTALL_SCRIPTS',
+  npmRegistry: 'BERTH_NPM_REGISTRY',
+  npmFindLinks: 'BERTH_NPM_FIND_LINKS',
+  pypiIndexUrl: 'BERTH_PYPI_INDEX_URL',
+  pypiFindLinks: 'BERTH_PYPI_FIND_LINKS',
+  python: 'BERTH_PYTHON',
   logLevel: 'BERTH_LOG_LEVEL',
   masterKey: 'BERTH_MASTER_KEY',
   previousMasterKey: 'BERTH_PREVIOUS_MASTER_KEY',

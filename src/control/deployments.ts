@@ -1,6 +1,6 @@
 import type { DeploymentStatusView } from '../api/contract.js';
 import { BerthError } from '../core/errors.js';
-import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView } from '../core/index.js';
+import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView, type PackageSpec } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
 import type { Runtime } from '../runtime/types.js';
 import type { DeploymentStore } from '../store/types.js';
@@ -24,6 +24,8 @@ export interface DeploymentServiceDeps {
   publicUrl: string;
   /** Refuses (REMOTE_ADDRESS_FORBIDDEN) a url deployment's endpoint whose literal address Berth may not connect to. */
   checkRemote: (endpoint: string) => void;
+  /** A package spec with its exact version (pinPackageSpec): what is stored, so a restart runs the same package. */
+  pinPackage?: (spec: PackageSpec) => Promise<PackageSpec>;
 }
 
 /** Who asked, for the revision's `created_by` (a token id, `env`, `bootstrap`). */
@@ -57,10 +59,16 @@ export class DeploymentService {
   /** Checks a spec against the schema, the sandbox policy, the SSRF guard and the secret store; returns the spec with references. */
   async admitSpec(id: string, input: { spec: Deployment['spec']; env_schema: Deployment['env_schema']; secrets?: Record<string, string> }): Promise<{ spec: Deployment['spec']; values: Map<string, string> }> {
     // Secret values leave the spec here: it keeps references, the values go to the secret store.
-    const { spec, values } = withSecretRefs(id, input.spec, input.secrets);
+    const refd = withSecretRefs(id, input.spec, input.secrets);
+    const values = refd.values;
+    let spec = refd.spec;
     checkEnvAgainstSchema(spec, input.env_schema);
     if (spec.type === 'url') this.deps.checkRemote(spec.endpoint);
-    if (spec.type === 'process') this.deps.runtime.admit(launchPolicy(spec));
+    if (spec.type !== 'url') this.deps.runtime.admit(launchPolicy(spec));
+    if (spec.type === 'package') {
+      if (!this.deps.pinPackage) throw new BerthError('VALIDATION_FAILED', 'spec.type: package deployments are not enabled on this Berth');
+      spec = await this.deps.pinPackage(spec);
+    }
     await this.deps.secrets.checkRefs(id, spec, input.env_schema, values);
     return { spec, values };
   }
@@ -110,7 +118,7 @@ export class DeploymentService {
     const d = await this.find(ref);
     const id = d.id;
     const stats = this.deps.reconciler.stats(id);
-    const isolation = d.spec.type === 'process' ? this.deps.runtime.isolation(launchPolicy(d.spec)) : null;
+    const isolation = d.spec.type !== 'url' ? this.deps.runtime.isolation(launchPolicy(d.spec)) : null;
     return {
       id,
       name: d.name,

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProcessSpecSchema } from '../core/spec.js';
 import type { Deployment } from '../core/index.js';
 import { RemoteAddressPolicy } from '../mcp/remote/ssrf.js';
+import { PackageCache } from '../packages/index.js';
 import { bridgeProgram, LocalHttpRuntime } from '../runtime/local-http/index.js';
 import { ProcessRuntime, ProcessWorkloads } from '../runtime/process/index.js';
 import type { WorkloadRuntime } from '../runtime/types.js';
@@ -58,6 +59,9 @@ describe.each(DRIVERS)('endpoint factory over the %s runtime', (_name, makeRunti
       version: 'test',
       maxStdinBytes: 1024 * 1024,
       timing: {},
+      // Only package specs reach the cache; these deployments are process specs.
+      packages: new PackageCache({ root: path.join(dataDir, 'packages'), drivers: [], installTimeoutMs: 1000, allowInstallScripts: false }),
+      progress: () => undefined,
       maxSessions: 16,
     });
     const endpoint = make(deployment('ep-one'), {});

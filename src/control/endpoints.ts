@@ -5,7 +5,9 @@
  * to the bridge inside the workload, allowed to connect to exactly that URL.
  * Secret references are resolved at each start (a missing one fails that start), never stored resolved.
  */
-import type { Deployment, ProcessSpec } from '../core/index.js';
+import type { Deployment, HostedSpec } from '../core/index.js';
+import type { PackageCache } from '../packages/index.js';
+import { packageLaunch } from './package-launch.js';
 import { createIsolatedBridge } from '../mcp/isolated.js';
 import { AutoEndpoint } from '../mcp/remote/auto-endpoint.js';
 import { exactOrigin } from '../mcp/remote/exact-origin.js';
@@ -43,6 +45,10 @@ export interface EndpointDeps {
   timing: BridgeTiming;
   /** Most processes an isolated deployment may run (BERTH_MAX_SESSIONS). */
   maxSessions: number;
+  /** The shared package cache (package specs are installed there once, then run directly). */
+  packages: PackageCache;
+  /** A deployment's progress while it starts (e.g. `installing NAME@VER…`), shown as its status message. */
+  progress(deploymentId: string, message: string): void;
 }
 
 /** The revision a deployment's spec is. */
@@ -50,15 +56,23 @@ export function revisionOf(d: Deployment): number {
   return d.revision;
 }
 
-/** A process deployment as the runtime sees it: its revision's launch, labels and bridge mode. */
-export function workloadOf(d: Deployment & { spec: ProcessSpec }, env: Record<string, string>, maxSessions: number): Workload {
+/** What runs for a hosted spec: a process spec's command, or a package's executable from the cache. */
+export interface HostedLaunch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  internalMounts: string[];
+}
+
+/** A hosted deployment as the runtime sees it: its revision's launch, labels and bridge mode. */
+export function workloadOf(d: Deployment & { spec: HostedSpec }, launch: HostedLaunch, maxSessions: number): Workload {
   const spec = d.spec;
   const revision = revisionOf(d);
   return {
     deploymentId: d.id,
     revision,
     labels: ownerLabels(d.id, revision),
-    launch: { command: spec.command, args: spec.args, env, ...launchPolicy(spec) },
+    launch: { ...launch, ...launchPolicy(spec) },
     bridge: spec.mode === 'isolated' ? { mode: 'isolated', warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, maxSessions) } : { mode: 'shared' },
   };
 }
@@ -130,9 +144,16 @@ class WorkloadEndpoint extends DeferredEndpoint {
 
 export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
   /** Ensures `d`'s revision as a workload; its address. */
-  const ensure = async (d: Deployment & { spec: ProcessSpec }): Promise<{ address: WorkloadAddress; workload: Workload }> => {
-    const env = await launchEnv(d, deps.resolveSecrets);
-    const workload = workloadOf(d, env, deps.maxSessions);
+  const ensure = async (d: Deployment & { spec: HostedSpec }): Promise<{ address: WorkloadAddress; workload: Workload }> => {
+    const spec = d.spec;
+    const log = (line: string): void => deps.log(d.id, line);
+    // A package is installed into the shared cache (once) and its executable run directly.
+    const launch =
+      spec.type === 'package'
+        ? await packageLaunch(spec, { cache: deps.packages, log, progress: (m) => deps.progress(d.id, m) })
+        : { command: spec.command, args: spec.args, env: {}, internalMounts: [] };
+    const env = { ...launch.env, ...(await launchEnv(d, deps.resolveSecrets)) };
+    const workload = workloadOf(d, { ...launch, env }, deps.maxSessions);
     const { address } = await deps.runtime.ensure(workload);
     return { address, workload };
   };
@@ -144,7 +165,7 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
       const headers = await deps.resolveSecrets(d, 'spec.headers', spec.headers);
       return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: deps.remoteGuard, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits: deps.limits, restart: deps.restart, events, log, version: deps.version });
     }
-    const { address, workload } = await ensure(d as Deployment & { spec: ProcessSpec });
+    const { address, workload } = await ensure(d as Deployment & { spec: HostedSpec });
     return endpointFor(d, address, workload, events, log, snapshot);
   };
 
@@ -177,11 +198,11 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
       ...(deps.pressure ? { pressure: deps.pressure } : {}),
       timing: deps.timing,
       // Scale to zero: stop after idle_s without requests; answer listing from what the revision last reported.
-      ...(d.spec.type === 'process' && d.spec.scale?.min === 0 ? { scale: { idleMs: d.spec.scale.idle_s * 1000, snapshot } } : {}),
+      ...(d.spec.type !== 'url' && d.spec.scale?.min === 0 ? { scale: { idleMs: d.spec.scale.idle_s * 1000, snapshot } } : {}),
     };
     const mode = workload.bridge;
     if (mode?.mode === 'isolated') {
-      const spec = d.spec as ProcessSpec;
+      const spec = d.spec as HostedSpec;
       return createIsolatedBridge({ ...opts, isolated: { warm: mode.warm, max: mode.max, prime: spec.mode === 'isolated' ? spec.isolated.prime : undefined } });
     }
     return createSharedBridge(opts);
@@ -189,8 +210,8 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
 
   // Only a stdio address can be swapped onto inside Berth's bridge; an HTTP workload is replaced by a second endpoint.
   const spawnFor = async (d: Deployment): Promise<SpawnProcess | null> => {
-    if (d.spec.type !== 'process') return null;
-    const { address } = await ensure(d as Deployment & { spec: ProcessSpec });
+    if (d.spec.type === 'url') return null;
+    const { address } = await ensure(d as Deployment & { spec: HostedSpec });
     if (address.kind === 'stdio') return address.spawn;
     await deps.runtime.stop(d.id, { revision: revisionOf(d) });
     return null;
@@ -202,7 +223,7 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
       // Stored JSON: the bridge checks its shape (isServerSnapshot) and ignores a malformed one.
       () => build(d, events, (extras?.snapshot ?? null) as ServerSnapshot | null),
       async (revision) => {
-        if (d.spec.type === 'process') await deps.runtime.stop(d.id, { revision });
+        if (d.spec.type !== 'url') await deps.runtime.stop(d.id, { revision });
       },
       spawnFor,
     );

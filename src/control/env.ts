@@ -1,5 +1,5 @@
 import { BerthError } from '../core/errors.js';
-import type { Deployment, DeploymentSpec, EnvVar } from '../core/index.js';
+import type { Deployment, DeploymentSpec, EnvVar, HostedSpec } from '../core/index.js';
 import { isWholeRef } from '../secrets/refs.js';
 
 const TYPE_CHECKS: Record<EnvVar['type'], (v: string) => boolean> = {
@@ -16,7 +16,7 @@ const TYPE_CHECKS: Record<EnvVar['type'], (v: string) => boolean> = {
  * Throws VALIDATION_FAILED naming each problem (never a value).
  */
 export function checkEnvAgainstSchema(spec: DeploymentSpec, schema: EnvVar[]): void {
-  if (spec.type !== 'process') return;
+  if (spec.type === 'url') return;
   const issues: { field: string; message: string }[] = [];
   const seen = new Set<string>();
   for (const v of schema) {
@@ -44,7 +44,7 @@ export function checkEnvAgainstSchema(spec: DeploymentSpec, schema: EnvVar[]): v
 }
 
 /** env_schema defaults, overridden by the spec's values (references not yet resolved). */
-export function envWithDefaults(spec: DeploymentSpec & { type: 'process' }, schema: EnvVar[]): Record<string, string> {
+export function envWithDefaults(spec: HostedSpec, schema: EnvVar[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const v of schema) if (v.default !== undefined && v.default !== null) env[v.name] = v.default;
   return Object.assign(env, spec.env);
@@ -53,8 +53,8 @@ export function envWithDefaults(spec: DeploymentSpec & { type: 'process' }, sche
 /** Replaces the references in a deployment's fields by their values (SecretsService.resolve). */
 export type ResolveSecrets = (d: Deployment, prefix: string, fields: Record<string, string>) => Promise<Record<string, string>>;
 
-/** The environment a process deployment is launched with: env_schema defaults, overridden by the spec's values, references resolved. */
+/** The environment a process or package deployment is launched with: env_schema defaults, overridden by the spec's values, references resolved. */
 export async function launchEnv(d: Deployment, resolve: ResolveSecrets): Promise<Record<string, string>> {
-  if (d.spec.type !== 'process') throw new BerthError('INTERNAL', `Deployment ${d.id} is not a process deployment`);
+  if (d.spec.type === 'url') throw new BerthError('INTERNAL', `Deployment ${d.id} is a url deployment, which is not launched`);
   return resolve(d, 'spec.env', envWithDefaults(d.spec, d.env_schema));
 }

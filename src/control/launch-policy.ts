@@ -1,8 +1,8 @@
-import type { ProcessSpec } from '../core/index.js';
+import type { HostedSpec } from '../core/index.js';
 import type { LaunchPolicy } from '../runtime/types.js';
 
-/** The isolation part of a process spec, as the runtime takes it (deploy-time checks, launches, status). */
-export function launchPolicy(spec: ProcessSpec): LaunchPolicy {
+/** The isolation part of a process or package spec, as the runtime takes it (deploy-time checks, launches, status). */
+export function launchPolicy(spec: HostedSpec): LaunchPolicy {
   const l = spec.limits;
   return {
     ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),

@@ -452,7 +452,7 @@ export class Reconciler {
   }
 
   private async failureMessage(d: Deployment, message: string): Promise<string> {
-    if (d.spec.type !== 'process') return message;
+    if (d.spec.type === 'url') return message;
     // The status message is all an API or UI user sees: name the server's own complaint.
     const hint = stderrHint(await this.deps.logs.read(d.id, { tail: 200 }).catch(() => []));
     return hint ? `${message} (stderr: ${hint})` : message;
@@ -618,6 +618,7 @@ function formatDelay(ms: number): string {
 function describeSpec(d: Deployment): string {
   const s = d.spec;
   if (s.type === 'url') return `remote ${s.endpoint}`;
+  if (s.type === 'package') return `${s.registry} package ${s.name}@${s.version ?? 'latest'}${s.args.length > 0 ? ` ${s.args.join(' ')}` : ''}${s.mode === 'isolated' ? ', isolated mode' : ''}`;
   return `${[s.command, ...s.args].join(' ')}${s.mode === 'isolated' ? ', isolated mode' : ''}`;
 }
 

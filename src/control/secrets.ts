@@ -25,7 +25,7 @@ export function headerSecretName(header: string): string {
 
 /** The fields of a spec that may hold references: environment values (defaults included) or header values. */
 export function refFields(spec: DeploymentSpec, schema: EnvVar[]): { prefix: string; fields: Record<string, string> } {
-  return spec.type === 'process' ? { prefix: 'spec.env', fields: envWithDefaults(spec, schema) } : { prefix: 'spec.headers', fields: spec.headers };
+  return spec.type !== 'url' ? { prefix: 'spec.env', fields: envWithDefaults(spec, schema) } : { prefix: 'spec.headers', fields: spec.headers };
 }
 
 /**

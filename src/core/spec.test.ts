@@ -26,6 +26,30 @@ describe('DeploymentSpecSchema', () => {
   });
 });
 
+describe('package specs', () => {
+  it('take a registry name, an optional version and the same sandbox, mode and health fields as a process', () => {
+    const s = DeploymentSpecSchema.parse({ type: 'package', registry: 'npm', name: '@scope/server-x', network: 'none', mode: 'isolated', limits: { memory_mb: 256 } });
+    expect(s).toMatchObject({ type: 'package', registry: 'npm', name: '@scope/server-x', args: [], env: {}, install_scripts: false, network: 'none', mode: 'isolated', limits: { memory_mb: 256 } });
+    expect(s.type === 'package' && s.version).toBeUndefined();
+    expect(DeploymentSpecSchema.parse({ type: 'package', registry: 'pypi', name: 'Mcp_Server.Fetch', version: '1.2.3' })).toMatchObject({ version: '1.2.3', health: { interval_s: 30 } });
+  });
+
+  it.each([
+    [{ registry: 'cargo', name: 'x' }, ['registry'], /registry must be one of npm, pypi/],
+    [{ registry: 'npm', name: '../x' }, ['name'], /npm package name/],
+    [{ registry: 'npm', name: 'Upper' }, ['name'], /npm package name/],
+    [{ registry: 'npm', name: 'file:/etc' }, ['name'], /npm package name/],
+    [{ registry: 'pypi', name: 'x[extra]' }, ['name'], /PyPI project name/],
+    [{ registry: 'npm', name: 'x', version: '--registry=http://evil' }, ['version'], /version, a range or a tag/],
+    [{ registry: 'npm', name: 'x', command: 'sh' }, [], /command/],
+  ])('refuse %j', (fields, path, message) => {
+    const r = DeploymentSpecSchema.safeParse({ type: 'package', ...fields });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.path).toEqual(path);
+    expect(JSON.stringify(r.error?.issues)).toMatch(message);
+  });
+});
+
 describe('parseOrThrow', () => {
   it('says a missing field is required, and keeps the other messages', () => {
     let caught: unknown;

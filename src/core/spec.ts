@@ -78,12 +78,11 @@ export const ScaleSchema = z.strictObject({
 });
 export type Scale = z.infer<typeof ScaleSchema>;
 
-/** json_spec type `process`: a stdio MCP server started as a child process. */
-export const ProcessSpecSchema = z.strictObject({
-  type: z.literal('process'),
-  command: z.string().min(1, 'command must not be empty'),
-  args: z.array(z.string()).default([]),
-  env: envMap.default({}),
+/**
+ * What a server started on this host gets, whatever starts it (a command or a package): its working
+ * directory, network, mounts, limits, mode and health checks. Shared by the process and package specs.
+ */
+const hostedShape = {
   cwd: absolutePath
     .describe('Working directory, an absolute path under one of BERTH_MOUNT_ROOTS (default: a folder of its own under the data directory); read-write in the sandbox')
     .optional(),
@@ -103,8 +102,59 @@ export const ProcessSpecSchema = z.strictObject({
   health: HealthSchema.default({ interval_s: 30, timeout_s: 10, failures_before_restart: 3 }),
   /** Absent: always running (rows stored before the field existed have none). */
   scale: ScaleSchema.optional(),
+};
+
+/** json_spec type `process`: a stdio MCP server started as a child process. */
+export const ProcessSpecSchema = z.strictObject({
+  type: z.literal('process'),
+  command: z.string().min(1, 'command must not be empty'),
+  args: z.array(z.string()).default([]),
+  env: envMap.default({}),
+  ...hostedShape,
 });
 export type ProcessSpec = z.infer<typeof ProcessSpecSchema>;
+
+/** Registries a package spec may name (the MCP registry's server.json `registryType`s Berth installs). */
+export const PACKAGE_REGISTRIES = ['npm', 'pypi'] as const;
+export type PackageRegistry = (typeof PACKAGE_REGISTRIES)[number];
+
+/** An npm package name (lower case, optional scope) or a PyPI project name; never a path, URL or flag. */
+const NPM_NAME = /^(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/;
+const PYPI_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
+/** A version, range or tag as npm or pip takes it (`1.2.3`, `^1.2`, `latest`); resolved to one exact version at deploy. */
+const VERSION = /^[A-Za-z0-9^~<>=*.+_|-][A-Za-z0-9^~<>=*.+_| -]*$/;
+
+/**
+ * json_spec type `package`: a stdio MCP server installed from a package registry into Berth's shared,
+ * read-only package cache and run directly (its bin with node, its console script with the venv's
+ * python): no npx or uvx stays resident. Follows the MCP registry's server.json `packages` entries.
+ */
+export const PackageSpecSchema = z
+  .strictObject({
+    type: z.literal('package'),
+    registry: z.enum(PACKAGE_REGISTRIES, { error: `registry must be one of ${PACKAGE_REGISTRIES.join(', ')}` }),
+    name: z.string().min(1).max(214),
+    /** Absent (or a range or tag): resolved at deploy time, and the exact version is what is stored. */
+    version: z.string().min(1).max(64).regex(VERSION, 'must be a version, a range or a tag').optional(),
+    /** Which of the package's executables to run when it has several (npm `bin` key, PyPI console script). */
+    bin: z.string().min(1).max(214).regex(/^[A-Za-z0-9@._-]+$/, 'must be an executable name').optional(),
+    args: z.array(z.string()).default([]),
+    env: envMap.default({}),
+    /**
+     * Run the package's install scripts (npm lifecycle scripts, building a PyPI sdist). Off by default:
+     * they run on the Berth host outside the sandbox, so the operator must allow them
+     * (BERTH_PACKAGE_INSTALL_SCRIPTS=allow).
+     */
+    install_scripts: z.boolean().default(false),
+    ...hostedShape,
+  })
+  .superRefine((s, ctx) => {
+    const ok = s.registry === 'npm' ? NPM_NAME.test(s.name) : PYPI_NAME.test(s.name);
+    if (!ok) ctx.addIssue({ code: 'custom', path: ['name'], message: `must be a${s.registry === 'npm' ? 'n npm package name (lower case, optional @scope/)' : ' PyPI project name'}` });
+  });
+export type PackageSpec = z.infer<typeof PackageSpecSchema>;
+/** The specs whose server Berth starts on its own runtime (a command, or a package's executable). */
+export type HostedSpec = ProcessSpec | PackageSpec;
 
 /** How Berth talks to a url deployment's remote; `auto` asks the remote at start. */
 export const REMOTE_TRANSPORTS = ['auto', 'streamable-http', 'stateless', 'sse'] as const;
@@ -128,7 +178,7 @@ export const UrlSpecSchema = z.strictObject({
 });
 export type UrlSpec = z.infer<typeof UrlSpecSchema>;
 
-export const DeploymentSpecSchema = z.discriminatedUnion('type', [ProcessSpecSchema, UrlSpecSchema]);
+export const DeploymentSpecSchema = z.discriminatedUnion('type', [ProcessSpecSchema, PackageSpecSchema, UrlSpecSchema]);
 export type DeploymentSpec = z.infer<typeof DeploymentSpecSchema>;
 export type DeploymentSpecInput = z.input<typeof DeploymentSpecSchema>;
 

@@ -50,6 +50,12 @@ export interface LaunchRequest extends LaunchPolicy {
   env: Record<string, string>;
   /** Owner labels, kept in the pid file so a later Berth can list what it finds by them. */
   labels?: Record<string, string>;
+  /**
+   * Folders Berth itself shows the server read-only, at the same path (a package cache entry, the
+   * interpreter it needs); never from a spec. The runtime allows them inside its internal folders,
+   * or anywhere that touches none of Berth's protected paths.
+   */
+  internalMounts?: string[];
 }
 
 /** Starts stdio server processes. The process runtime is the first driver; containers come later. */
@@ -102,6 +108,8 @@ export interface WorkloadLaunch extends LaunchPolicy {
   args: string[];
   /** Complete environment (secret references already resolved). */
   env: Record<string, string>;
+  /** Folders Berth shows read-only (a package cache entry): see LaunchRequest.internalMounts. */
+  internalMounts?: string[];
 }
 
 export interface Workload {

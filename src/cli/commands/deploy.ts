@@ -5,7 +5,7 @@ import type { CreateDeploymentInput, DeploymentView } from '../../core/index.js'
 import type { CliContext, Runner } from '../context.js';
 import { usage } from '../context.js';
 import type { DeployFlags } from '../deploy-args.js';
-import { buildCreateInput, collectEnv, collectHeader, collectMount, collectSecret, collectTag, parseNetwork, parseTimeout, positiveNumber, withSecretValues } from '../deploy-args.js';
+import { buildCreateInput, collectEnv, collectHeader, collectMount, collectSecret, collectTag, parseNetwork, parsePackageOption, parseTimeout, positiveNumber, withSecretValues } from '../deploy-args.js';
 import { absoluteEndpoint, clientSnippet } from '../format.js';
 import { readSecretValues } from '../secret-input.js';
 import { parseIdle, parseMin } from '../update-args.js';
@@ -27,6 +27,8 @@ export function registerDeploy(program: Command, run: Runner): void {
     .option('--tag <tag>', 'tag (repeatable)', collectTag)
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collectEnv)
     .option('--url <endpoint>', 'deploy a remote Streamable HTTP endpoint instead of a command')
+    .option('--package <registry:name>', 'run a package from Berth\'s package cache: npm:NAME[@VERSION] or pypi:NAME[==VERSION]; its arguments follow --', parsePackageOption)
+    .option('--no-package-cache', 'keep `npx PKG` / `uvx PKG` as the command given (default: run PKG from the package cache, with no npx or uvx process)')
     .option('--header <"Name: value">', 'HTTP header sent to a --url endpoint (repeatable)', collectHeader)
     .option('--secret <NAME>', 'a secret environment variable (or --url header) whose value is read from stdin or a hidden prompt (repeatable)', collectSecret)
     .option('--cwd <dir>', 'working directory of the command (under the operator\'s BERTH_MOUNT_ROOTS; read-write)')
@@ -51,7 +53,8 @@ export function registerDeploy(program: Command, run: Runner): void {
 The Berth URL comes from BERTH_URL or from --url placed before 'deploy' (berth --url http://host:8080 deploy ...).
 
 Examples:
-  berth deploy -- npx -y @modelcontextprotocol/server-everything
+  berth deploy -- npx -y @modelcontextprotocol/server-everything          # installed once, run without npx
+  berth deploy --package npm:@modelcontextprotocol/server-memory@2026.1.26
   berth deploy --name fs --mount /data:rw -- npx -y @modelcontextprotocol/server-filesystem /data
   berth deploy --secret GITHUB_TOKEN -- npx -y @modelcontextprotocol/server-github
   berth deploy --url https://mcp.example.com/mcp --secret Authorization   # prompts for "Bearer …"
@@ -71,21 +74,32 @@ async function deploy(ctx: CliContext, input: CreateDeploymentInput, opts: Deplo
   const created = await ctx.client.createDeployment(body);
   if (!opts.start) {
     if (ctx.json) ctx.printJson(created);
-    else ctx.out(`Created ${created.id} (not started); start it with: berth start ${created.id}`);
+    else {
+      packageNote(ctx, input, created);
+      ctx.out(`Created ${created.id} (not started); start it with: berth start ${created.id}`);
+    }
     return;
   }
   if (!opts.wait) {
     if (ctx.json) ctx.printJson(created);
-    else printSummary(ctx, created, `Check on it with: berth status ${created.id}`);
+    else printSummary(ctx, input, created, `Check on it with: berth status ${created.id}`);
     return;
   }
   await waitUntilRunning(ctx, created.id, opts.timeout);
   const view = await ctx.client.getDeployment(created.id);
   if (ctx.json) ctx.printJson(view);
-  else printSummary(ctx, view, `Follow its logs with: berth logs ${view.id} -f`);
+  else printSummary(ctx, input, view, `Follow its logs with: berth logs ${view.id} -f`);
 }
 
-function printSummary(ctx: CliContext, view: DeploymentView, hint: string): void {
+/** What a package deployment runs: the exact version Berth pinned, from its cache, with no npx or uvx. */
+function packageNote(ctx: CliContext, input: CreateDeploymentInput, view: DeploymentView): void {
+  if (input.spec.type !== 'package') return;
+  const version = view.spec.type === 'package' ? view.spec.version : input.spec.version;
+  ctx.out(`Running ${input.spec.name}@${version ?? 'latest'} from the package cache (no ${input.spec.registry === 'npm' ? 'npx' : 'uvx'})`);
+}
+
+function printSummary(ctx: CliContext, input: CreateDeploymentInput, view: DeploymentView, hint: string): void {
+  packageNote(ctx, input, view);
   const endpoint = absoluteEndpoint(view.endpoint, ctx.client.baseUrl);
   ctx.out(`Deployed ${view.id} (${view.status})`);
   ctx.out(`Endpoint: ${endpoint}`);

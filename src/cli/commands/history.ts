@@ -22,6 +22,7 @@ export function registerHistory(program: Command, run: Runner): void {
 function row(r: RevisionView): string[] {
   const mark = r.serving && r.current ? 'serving' : r.serving ? 'serving (old)' : r.current ? 'wanted' : '';
   const reason = r.reason === 'rollback' && r.from_revision !== null ? `rollback to ${r.from_revision}` : r.reason;
-  const what = r.spec.type === 'url' ? r.spec.endpoint : [r.spec.command, ...r.spec.args].join(' ');
+  const s = r.spec;
+  const what = s.type === 'url' ? s.endpoint : s.type === 'package' ? `${s.registry}:${s.name}@${s.version ?? 'latest'} ${s.args.join(' ')}`.trim() : [s.command, ...s.args].join(' ');
   return [String(r.number), mark, reason, r.created_at.replace('T', ' ').slice(0, 19), r.created_by ?? '', what.length > 60 ? `${what.slice(0, 57)}...` : what];
 }

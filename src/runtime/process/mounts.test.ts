@@ -34,6 +34,26 @@ describe('MountGuard', () => {
   });
   afterEach(() => rmSync(base, { recursive: true, force: true }));
 
+  it('internal mounts: inside the data dir only under an internal folder, never a spec path there, and never the key file', () => {
+    const entries = path.join(dataDir, 'packages', 'entries');
+    const entry = path.join(entries, 'npm', 'x@1.0.0-abc');
+    mkdirSync(entry, { recursive: true });
+    mkdirSync(path.join(dataDir, 'work'));
+    const g = new MountGuard({ roots: [root], forbidden: [dataDir, path.join(keyDir, 'master.key')], internal: [entries] });
+    const opened = g.openInternal(entry);
+    closeSync(opened.fd);
+    expect(opened).toMatchObject({ real: entry, dest: entry });
+    // Outside Berth's data (an interpreter's folder), internal mounts need no mount root.
+    closeSync(g.openInternal(path.join(base, 'outside')).fd);
+    for (const p of [entries, path.join(dataDir, 'work'), dataDir, keyDir, '/']) expect(refusal(() => g.openInternal(p)).code).toBe('MOUNT_NOT_ALLOWED');
+    // A symlink in the cache pointing elsewhere in the data dir binds nothing new.
+    symlinkSync(path.join(dataDir, 'work'), path.join(entries, 'npm', 'sneaky'));
+    expect(refusal(() => g.openInternal(path.join(entries, 'npm', 'sneaky'))).code).toBe('MOUNT_NOT_ALLOWED');
+    // A spec's mount may not use the internal folder.
+    expect(refusal(() => g.check(entry, 'mounts[0]')).code).toBe('MOUNT_NOT_ALLOWED');
+    expect(() => new MountGuard({ roots: [], forbidden: [dataDir, path.join(keyDir, 'master.key')], internal: [keyDir] })).toThrow(/overlaps protected path/);
+  });
+
   it('accepts a folder under a root and returns where it really is', () => {
     expect(guard.check(path.join(root, 'proj'), 'cwd')).toBe(path.join(root, 'proj'));
     expect(guard.check(`${root}/proj/sub/../sub/`, 'mounts[0]')).toBe(path.join(root, 'proj', 'sub'));

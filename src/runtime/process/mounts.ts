@@ -25,6 +25,11 @@ export interface MountRules {
   roots: readonly string[];
   /** Paths no mount may equal, contain or lie inside: Berth's data dir, its database, the master key file. */
   forbidden: readonly string[];
+  /**
+   * Folders inside the forbidden ones that Berth itself may bind read-only (the package cache's
+   * entries). Only internal mounts (never a spec's) may use them; none may hold another forbidden path.
+   */
+  internal?: readonly string[];
 }
 
 /** A host path that passed the checks and is held open, so what gets bound is what was checked. */
@@ -47,6 +52,7 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOL
 export class MountGuard {
   readonly roots: readonly string[];
   private readonly forbidden: readonly string[];
+  private readonly internal: readonly string[];
 
   constructor(rules: MountRules) {
     for (const p of [...rules.roots, ...rules.forbidden]) {
@@ -55,6 +61,41 @@ export class MountGuard {
     this.roots = rules.roots.map(realOrResolved);
     // Both spellings of each protected path: the one given and the one it resolves to.
     this.forbidden = [...new Set(rules.forbidden.flatMap((f) => [path.resolve(f), realOrResolved(f)]))];
+    this.internal = (rules.internal ?? []).map((d) => {
+      if (typeof d !== 'string' || !path.isAbsolute(d)) throw new Error(`MountGuard: internal folders must be absolute, got ${JSON.stringify(d)}`);
+      const real = realOrResolved(d);
+      // The data dir holds it; the database and key file must not be inside it (or it inside them).
+      const clash = this.forbidden.find((f) => !under(real, f) && overlaps(real, f));
+      if (clash !== undefined) throw new Error(`MountGuard: internal folder ${d} overlaps protected path ${clash}`);
+      return real;
+    });
+  }
+
+  /**
+   * Opens a path Berth itself asks to show read-only (a package cache entry, the interpreter it needs):
+   * it must lie inside an internal folder, or else touch nothing protected. Not limited to the mount
+   * roots, which are about what a spec may ask for. Throws MOUNT_NOT_ALLOWED.
+   */
+  openInternal(given: string): OpenedMount {
+    const field = 'internal mount';
+    const dest = path.resolve(given);
+    let real: string;
+    try {
+      real = realpathSync(dest);
+    } catch {
+      throw new BerthError('MOUNT_NOT_ALLOWED', `${field} ${given} does not exist on the Berth host`, { field });
+    }
+    const allowed = (p: string): boolean => p !== '/' && (this.internal.some((d) => under(p, d) && p !== d) || !this.forbidden.some((f) => overlaps(p, f)));
+    if (!allowed(dest) || !allowed(real)) throw new BerthError('MOUNT_NOT_ALLOWED', `${field} ${given} overlaps Berth's own data`, { field });
+    const fd = openSync(real, OPEN_FLAGS);
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (!allowed(target) || !fstatSync(fd).isDirectory()) throw new BerthError('MOUNT_NOT_ALLOWED', `${field} ${given} changed while it was opened, or is not a folder`, { field });
+      return { fd, real: target, dest };
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
   }
 
   /** Checks `given` (its spelling and its realpath) and returns the realpath; throws MOUNT_NOT_ALLOWED. */

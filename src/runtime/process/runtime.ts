@@ -35,6 +35,8 @@ export interface ProcessRuntimeOptions {
   mountRoots?: string[];
   /** Paths no cwd or mount may touch besides the data dir: the database, the master key file. */
   forbiddenPaths?: string[];
+  /** Folders under the data dir that launches may bind read-only as `internalMounts` (the package cache's entries). */
+  internalRoots?: string[];
   /** May a launch ask for `network: "host"`? Default `deny`. */
   hostNetwork?: 'allow' | 'deny';
   /** Default grace between SIGTERM and SIGKILL. */
@@ -185,7 +187,7 @@ export class ProcessRuntime implements Runtime {
       max,
       enforcer,
       unenforced,
-      guard: new MountGuard({ roots: opts.mountRoots ?? [], forbidden }),
+      guard: new MountGuard({ roots: opts.mountRoots ?? [], forbidden, internal: opts.internalRoots ?? [] }),
     };
   }
 
@@ -244,6 +246,7 @@ export class ProcessRuntime implements Runtime {
         hostCwd = m.real;
       }
       for (const [i, m] of (req.mounts ?? []).entries()) opened.push({ ...this.openMount(m.path, `mounts[${i}]`), mode: m.mode });
+      for (const p of req.internalMounts ?? []) opened.push({ ...this.openMount(p, 'internal', true), mode: 'ro' });
       if (req.cwd !== undefined && !(await fsp.stat(opened[0]!.real)).isDirectory()) {
         throw new LaunchError(`Cannot start "${req.command}": working directory ${cwd} is not a directory`, 'ENOTDIR');
       }
@@ -401,9 +404,9 @@ export class ProcessRuntime implements Runtime {
     return out;
   }
 
-  private openMount(given: string, field: string): OpenedMount {
+  private openMount(given: string, field: string, internal = false): OpenedMount {
     try {
-      return this.facts.guard.open(given, field);
+      return internal ? this.facts.guard.openInternal(given) : this.facts.guard.open(given, field);
     } catch (err) {
       const e = err as Error & { code?: string };
       throw new LaunchError(`Cannot start: ${e.message}`, e.code);

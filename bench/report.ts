@@ -228,7 +228,7 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   for (const t of measured) lines.push(...formatTarget(t));
   for (const x of r.references) if (typeof x.result === 'string') lines.push(`## reference gateway ${x.label}: ${x.result}`, '');
   if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
-  if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/isolated.js not built)', '');
+  if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/bridge/isolated.js not built)', '');
   if (iso) lines.push(...formatIsolatedOpens(r, iso));
   lines.push(
     ...formatRatios(r.targets[0], [...r.targets.slice(1), r.stateless, ...refs.map((x) => x.result)]),

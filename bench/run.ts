@@ -149,7 +149,7 @@ async function bench(): Promise<BenchResults> {
   if (openErrors > 0) throw new Error(`shared bridge opens in rounds: ${openErrors} failed (first: ${sharedSingles.firstError ?? sharedBursts.firstError})`);
 
   let isolated: IsolatedResult | string | null = null;
-  if (existsSync(join(ROOT, 'dist/mcp/isolated.js'))) {
+  if (existsSync(join(ROOT, 'dist/mcp/bridge/isolated.js'))) {
     progress('isolated: deploying');
     try {
       const iso = await deployAndWait(api, berth.url, isolatedEchoSpec('bench-isolated', ISO_WARM, 80));

@@ -6,7 +6,7 @@ import type { Principal } from '../core/index.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
 import type { ClientIdentity, McpEndpoint } from '../mcp/types.js';
 import { readBody, releaseBody } from './body.js';
-import { sendError as sendJsonRpcError } from '../mcp/http.js';
+import { sendError as sendJsonRpcError } from '../mcp/wire/http.js';
 import { retryAfterHeader, type RateLimiter } from './rate-limit.js';
 
 export interface GatewayDeps {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createIsolatedBridge } from './isolated.js';
-import { createSharedBridge } from './shared.js';
-import type { ClientIdentity, McpEndpoint, SessionLimits } from './types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, openGetStream, rawPost, serveEndpoint, waitFor } from '../../test/fixtures/mcp-helpers.js';
+import { createIsolatedBridge } from '../bridge/isolated.js';
+import { createSharedBridge } from '../bridge/shared.js';
+import type { ClientIdentity, McpEndpoint, SessionLimits } from '../types.js';
+import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, openGetStream, rawPost, serveEndpoint, waitFor } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

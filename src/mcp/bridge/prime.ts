@@ -2,7 +2,7 @@
  * What the isolated bridge's warm pool is primed with (see README "Isolated mode: the warm pool"), and which
  * clients may take a primed process.
  */
-import { LATEST_PROTOCOL_VERSION } from './http.js';
+import { LATEST_PROTOCOL_VERSION } from '../wire/http.js';
 
 /** The protocol revision pool processes are primed with; a client asking for another one gets a cold process. */
 export const PRIME_VERSION = LATEST_PROTOCOL_VERSION;

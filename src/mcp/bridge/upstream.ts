@@ -1,11 +1,11 @@
-import type { ExitInfo, StdioProcess } from '../runtime/types.js';
-import type { JsonRpcFailure, JsonRpcId, JsonRpcMessage } from './jsonrpc.js';
-import { RESPONSE_TOO_LARGE, UPSTREAM_BUSY, errorResponse, isMessage } from './jsonrpc.js';
-import { LogThrottle, andMore } from './throttle.js';
-import type { OutboundPressure } from './types.js';
-import { DEFAULT_MAX_LINE_BYTES, readLines } from './lines.js';
-import type { PeekKind } from './peek.js';
-import { peekMessage } from './peek.js';
+import type { ExitInfo, StdioProcess } from '../../runtime/types.js';
+import type { JsonRpcFailure, JsonRpcId, JsonRpcMessage } from '../wire/jsonrpc.js';
+import { RESPONSE_TOO_LARGE, UPSTREAM_BUSY, errorResponse, isMessage } from '../wire/jsonrpc.js';
+import { LogThrottle, andMore } from '../throttle.js';
+import type { OutboundPressure } from '../types.js';
+import { DEFAULT_MAX_LINE_BYTES, readLines } from '../wire/lines.js';
+import type { PeekKind } from '../wire/peek.js';
+import { peekMessage } from '../wire/peek.js';
 
 /** A stdout line over the limit that could not be tied to a request by its id. */
 export interface OversizeLine {

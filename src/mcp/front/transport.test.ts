@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BridgeOptions } from './types.js';
+import type { BridgeOptions } from '../types.js';
 import {
   ECHO_SERVER,
   LIMITS,
@@ -11,8 +11,8 @@ import {
   startSharedBridge,
   textOf,
   waitFor,
-} from '../../test/fixtures/mcp-helpers.js';
-import type { SharedHarness } from '../../test/fixtures/mcp-helpers.js';
+} from '../testing/helpers.js';
+import type { SharedHarness } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

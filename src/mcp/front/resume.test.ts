@@ -3,13 +3,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSharedBridge } from './shared.js';
+import { createSharedBridge } from '../bridge/shared.js';
 import { StreamableHttpTransport } from './transport.js';
 import type { Session, TransportBackend, TransportOptions } from './transport.js';
 import type { Exchange } from './exchange.js';
-import { resultResponse } from './jsonrpc.js';
-import type { JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
-import { ECHO_SERVER, FAST_RESTART, JSON_HEADERS, LIMITS, nodeSpawner, rawInitialize, rawPost, serveEndpoint, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
+import { resultResponse } from '../wire/jsonrpc.js';
+import type { JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
+import { ECHO_SERVER, FAST_RESTART, JSON_HEADERS, LIMITS, nodeSpawner, rawInitialize, rawPost, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { BerthError } from '../core/errors.js';
+import { BerthError } from '../../core/errors.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientIdentity, SessionLimits } from './types.js';
+import type { ClientIdentity, SessionLimits } from '../types.js';
 import { SessionAdmission } from './admission.js';
 import { PostExchange } from './exchange.js';
 import type { Exchange, ResumeHooks } from './exchange.js';
 import { GET_STREAM, ReplayLog, eventId, parseEventId, replayLimits } from './replay.js';
 import type { Replay, ReplayLimits } from './replay.js';
-import { HEADER_MISMATCH, claimsEnvelope, isModernVersion } from './modern.js';
+import { HEADER_MISMATCH, claimsEnvelope, isModernVersion } from '../wire/modern.js';
 import { StatelessFront, sendRefusal } from './stateless.js';
 import type { StatelessBackend } from './stateless.js';
 import { LegacySseFront } from './legacy.js';
@@ -27,13 +27,13 @@ import {
   sseEvent,
   ssePriming,
   startSse,
-} from './http.js';
-import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+} from '../wire/http.js';
+import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
 import {
   isMessage,
   isNotification,
   isRequest,
-} from './jsonrpc.js';
+} from '../wire/jsonrpc.js';
 
 /** How a session's client talks to us: Streamable HTTP, legacy HTTP+SSE, or one stateless request. */
 export type SessionKind = 'streamable' | 'legacy' | 'stateless';

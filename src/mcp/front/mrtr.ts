@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Exchange } from './exchange.js';
-import type { JsonRpcId, JsonRpcRequest } from './jsonrpc.js';
-import { INVALID_PARAMS, errorResponse, resultResponse } from './jsonrpc.js';
+import type { JsonRpcId, JsonRpcRequest } from '../wire/jsonrpc.js';
+import { INVALID_PARAMS, errorResponse, resultResponse } from '../wire/jsonrpc.js';
 import type { StatelessCall } from './stateless.js';
 
 export interface MrtrState {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BerthError, ErrorCode } from '../core/errors.js';
+import type { BerthError, ErrorCode } from '../../core/errors.js';
 import {
   INTERNAL_ERROR,
   INVALID_REQUEST,

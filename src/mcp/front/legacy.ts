@@ -5,14 +5,14 @@
  * the stream is the session's stream, so notifications and server requests reach it unchanged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BerthError } from '../core/errors.js';
+import { BerthError } from '../../core/errors.js';
 import type { Exchange } from './exchange.js';
-import { acceptsAll, headerValue, isJsonContentType, sendError, startSse } from './http.js';
-import type { JsonRpcMessage } from './jsonrpc.js';
-import { errorResponse, isMessage, isNotification, isRequest } from './jsonrpc.js';
-import { rpcCodeFor } from './http.js';
+import { acceptsAll, headerValue, isJsonContentType, sendError, startSse } from '../wire/http.js';
+import type { JsonRpcMessage } from '../wire/jsonrpc.js';
+import { errorResponse, isMessage, isNotification, isRequest } from '../wire/jsonrpc.js';
+import { rpcCodeFor } from '../wire/http.js';
 import type { Session, StreamableHttpTransport, TransportBackend } from './transport.js';
-import type { ClientIdentity } from './types.js';
+import type { ClientIdentity } from '../types.js';
 
 export type LegacyKind = 'sse' | 'message';
 

@@ -1,8 +1,8 @@
-import type { ExitInfo } from '../runtime/types.js';
-import type { BridgeOptions } from './types.js';
-import type { JsonRpcMessage } from './jsonrpc.js';
-import { isResponse } from './jsonrpc.js';
-import { LATEST_PROTOCOL_VERSION } from './http.js';
+import type { ExitInfo } from '../../runtime/types.js';
+import type { BridgeOptions } from '../types.js';
+import type { JsonRpcMessage } from '../wire/jsonrpc.js';
+import { isResponse } from '../wire/jsonrpc.js';
+import { LATEST_PROTOCOL_VERSION } from '../wire/http.js';
 import { Upstream, describeExit } from './upstream.js';
 
 export type SupervisorState = 'idle' | 'starting' | 'ready' | 'backoff' | 'gaveup' | 'closed';

@@ -4,9 +4,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createIsolatedBridge } from './isolated.js';
 import { createSharedBridge } from './shared.js';
-import { RESPONSE_TOO_LARGE } from './jsonrpc.js';
-import type { BridgeOptions, McpEndpoint } from './types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, RAW_SERVER, nodeSpawner, serveEndpoint, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
+import { RESPONSE_TOO_LARGE } from '../wire/jsonrpc.js';
+import type { BridgeOptions, McpEndpoint } from '../types.js';
+import { ECHO_SERVER, FAST_RESTART, LIMITS, RAW_SERVER, nodeSpawner, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

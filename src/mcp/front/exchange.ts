@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { SSE_KEEPALIVE, sendJson, sseEvent, ssePriming, startSse } from './http.js';
+import { SSE_KEEPALIVE, sendJson, sseEvent, ssePriming, startSse } from '../wire/http.js';
 import { eventId } from './replay.js';
 import type { ReplayLog } from './replay.js';
 

@@ -1,13 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ToolSummary } from '../core/index.js';
-import type { ExitInfo } from '../runtime/types.js';
-import type { BridgeOptions, ClientIdentity, EndpointStats, SharedBridge } from './types.js';
-import type { Exchange } from './exchange.js';
-import type { Session, SessionEndReason, TransportBackend } from './transport.js';
-import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
-import { StreamableHttpTransport } from './transport.js';
-import { BerthError } from '../core/errors.js';
-import type { JsonRpcFailure, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import type { ToolSummary } from '../../core/index.js';
+import type { ExitInfo } from '../../runtime/types.js';
+import type { BridgeOptions, ClientIdentity, EndpointStats, SharedBridge } from '../types.js';
+import type { Exchange } from '../front/exchange.js';
+import type { Session, SessionEndReason, TransportBackend } from '../front/transport.js';
+import type { ListenStream, StatelessBackend, StatelessCall } from '../front/stateless.js';
+import { StreamableHttpTransport } from '../front/transport.js';
+import { BerthError } from '../../core/errors.js';
+import type { JsonRpcFailure, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
 import {
   METHOD_NOT_FOUND,
   REQUEST_TIMEOUT,
@@ -22,8 +22,8 @@ import {
   progressTokenOf,
   resultResponse,
   withProgressToken,
-} from './jsonrpc.js';
-import { isSupportedVersion } from './http.js';
+} from '../wire/jsonrpc.js';
+import { isSupportedVersion } from '../wire/http.js';
 import { Supervisor } from './supervisor.js';
 import { DEFAULT_MAX_STDIN_BYTES, describeExit } from './upstream.js';
 import { collectTools } from './probe.js';

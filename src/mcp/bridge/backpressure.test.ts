@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { OutboundPressure } from './types.js';
-import { openGetStream, rawInitialize, rawPost, startSharedBridge, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
-import type { SharedHarness } from '../../test/fixtures/mcp-helpers.js';
+import type { OutboundPressure } from '../types.js';
+import { openGetStream, rawInitialize, rawPost, startSharedBridge, textOf, waitFor } from '../testing/helpers.js';
+import type { SharedHarness } from '../testing/helpers.js';
 
-const FLOOD_SERVER = fileURLToPath(new URL('../../test/fixtures/mcp-flood-server.mjs', import.meta.url));
+const FLOOD_SERVER = fileURLToPath(new URL('../testing/mcp-flood-server.mjs', import.meta.url));
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();

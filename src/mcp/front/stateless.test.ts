@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '@modelcontextprotocol/client';
-import { createIsolatedBridge } from './isolated.js';
-import { createSharedBridge } from './shared.js';
-import type { BridgeOptions, McpEndpoint } from './types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawInitialize, rawPost, serveEndpoint, sseMessages, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
-import type { HttpFront, NodeSpawner } from '../../test/fixtures/mcp-helpers.js';
+import { createIsolatedBridge } from '../bridge/isolated.js';
+import { createSharedBridge } from '../bridge/shared.js';
+import type { BridgeOptions, McpEndpoint } from '../types.js';
+import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawInitialize, rawPost, serveEndpoint, sseMessages, textOf, waitFor } from '../testing/helpers.js';
+import type { HttpFront, NodeSpawner } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -7,11 +7,11 @@ import {
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { createIsolatedBridge } from './isolated.js';
-import { createSharedBridge } from './shared.js';
-import type { BridgeOptions, McpEndpoint } from './types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawPost, serveEndpoint, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
-import type { HttpFront } from '../../test/fixtures/mcp-helpers.js';
+import { createIsolatedBridge } from '../bridge/isolated.js';
+import { createSharedBridge } from '../bridge/shared.js';
+import type { BridgeOptions, McpEndpoint } from '../types.js';
+import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawPost, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
+import type { HttpFront } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -1,15 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ToolSummary } from '../core/index.js';
-import type { ClientIdentity, EndpointStats, IsolatedBridge, IsolatedBridgeOptions } from './types.js';
-import type { Exchange } from './exchange.js';
-import type { SessionEndReason, TransportBackend } from './transport.js';
-import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
-import { InputRequests } from './mrtr.js';
-import { initializeFor } from './modern.js';
-import { StreamableHttpTransport } from './transport.js';
-import { BerthError } from '../core/errors.js';
-import type { ExitInfo } from '../runtime/types.js';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import type { ToolSummary } from '../../core/index.js';
+import type { ClientIdentity, EndpointStats, IsolatedBridge, IsolatedBridgeOptions } from '../types.js';
+import type { Exchange } from '../front/exchange.js';
+import type { SessionEndReason, TransportBackend } from '../front/transport.js';
+import type { ListenStream, StatelessBackend, StatelessCall } from '../front/stateless.js';
+import { InputRequests } from '../front/mrtr.js';
+import { initializeFor } from '../wire/modern.js';
+import { StreamableHttpTransport } from '../front/transport.js';
+import { BerthError } from '../../core/errors.js';
+import type { ExitInfo } from '../../runtime/types.js';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
 import {
   METHOD_NOT_FOUND,
   UPSTREAM_EXITED,
@@ -18,8 +18,8 @@ import {
   isRequest,
   isResponse,
   resultResponse,
-} from './jsonrpc.js';
-import { LATEST_PROTOCOL_VERSION, rpcCodeFor } from './http.js';
+} from '../wire/jsonrpc.js';
+import { LATEST_PROTOCOL_VERSION, rpcCodeFor } from '../wire/http.js';
 import { collectTools } from './probe.js';
 import { describeExit } from './upstream.js';
 import { IsolatedProcesses } from './isolated-pool.js';

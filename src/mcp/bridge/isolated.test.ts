@@ -7,9 +7,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '@modelcontextprotocol/client';
 import { CreateMessageRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createIsolatedBridge } from './isolated.js';
-import type { IsolatedBridge, IsolatedBridgeOptions } from './types.js';
-import { ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, openGetStream, rawInitialize, rawPost, serveEndpoint, sseMessages, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
-import type { HttpFront, NodeSpawner } from '../../test/fixtures/mcp-helpers.js';
+import type { IsolatedBridge, IsolatedBridgeOptions } from '../types.js';
+import { ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, openGetStream, rawInitialize, rawPost, serveEndpoint, sseMessages, textOf, waitFor } from '../testing/helpers.js';
+import type { HttpFront, NodeSpawner } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

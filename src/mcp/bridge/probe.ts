@@ -1,4 +1,4 @@
-import type { ToolSummary } from '../core/index.js';
+import type { ToolSummary } from '../../core/index.js';
 
 const MAX_PAGES = 100;
 

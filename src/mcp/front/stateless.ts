@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BerthError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { BerthError } from '../../core/errors.js';
+import type { ErrorCode } from '../../core/errors.js';
 import type { Exchange } from './exchange.js';
 import { PostExchange } from './exchange.js';
-import { SSE_KEEPALIVE, VERSION_HEADER, headerValue, rpcCodeFor, sendJson, sseEvent, startSse } from './http.js';
-import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
+import { SSE_KEEPALIVE, VERSION_HEADER, headerValue, rpcCodeFor, sendJson, sseEvent, startSse } from '../wire/http.js';
+import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../wire/jsonrpc.js';
 import {
   INTERNAL_ERROR,
   INVALID_PARAMS,
@@ -16,8 +16,8 @@ import {
   isNotification,
   isRequest,
   resultResponse,
-} from './jsonrpc.js';
-import type { Envelope, ListenFilter, ModernRefusal } from './modern.js';
+} from '../wire/jsonrpc.js';
+import type { Envelope, ListenFilter, ModernRefusal } from '../wire/modern.js';
 import {
   HEADER_MISMATCH,
   METHOD_HEADER,
@@ -33,7 +33,7 @@ import {
   readEnvelope,
   stripEnvelope,
   tagNotification,
-} from './modern.js';
+} from '../wire/modern.js';
 
 /** One stateless (2026-07-28) request handed to a bridge. */
 export interface StatelessCall {

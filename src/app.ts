@@ -37,7 +37,7 @@ import { protectDataFiles } from './secrets/file-modes.js';
 import { MasterKeys } from './secrets/master-key.js';
 import { MemorySecretRows } from './secrets/memory-rows.js';
 import { Redactor } from './secrets/redactor.js';
-import { SqlSecretRows } from './secrets/sql-rows.js';
+import { SqlSecretRows } from './store/secret-rows.js';
 import { settleSecrets } from './secrets/startup.js';
 import type { SecretStore } from './secrets/types.js';
 import { openStores } from './store/sql-store.js';

@@ -3,11 +3,8 @@
  * Non-2xx answers become ApiClientError with the API's error code; a Berth that
  * cannot be reached becomes ApiClientError code UNREACHABLE.
  */
-import type { DeploymentList, DeploymentStatusView, LogList, RotateResult, SecretInfo, SecretList, WhoAmI } from '../api/contract.js';
-import type { CreatedToken, TokenView } from '../control/tokens.js';
-import type { AuditEntry } from '../store/types.js';
+import type { AuditEntry, CreatedToken, DeploymentList, DeploymentStatusView, LogEntry, LogList, RotateResult, SecretInfo, SecretList, TokenView, WhoAmI } from '../api/contract.js';
 import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
-import type { LogEntry } from '../telemetry/logs.js';
 import { parseSse } from './sse.js';
 
 export interface ApiClientOptions {

@@ -1,4 +1,4 @@
-import type { LastExitView } from '../api/contract.js';
+import type { LastExitView } from '../core/views.js';
 import { BerthError, toBerthError } from '../core/errors.js';
 import type { Deployment, DeploymentStatus, ToolSummary } from '../core/index.js';
 import type { EventBus } from '../events/types.js';

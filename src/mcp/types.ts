@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
-import type { ExitInfo, StdioProcess } from '../runtime/types.js';
+import type { ExitInfo, StdioProcess } from '../core/process.js';
 import type { ReplayLimits } from './front/replay.js';
 
 /**

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { ExitInfo } from '../../runtime/types.js';
+import type { ExitInfo } from '../../core/process.js';
 import type { IsolatedBridgeOptions } from '../types.js';
 import type { Exchange } from '../front/exchange.js';
 import type { Session } from '../front/transport.js';

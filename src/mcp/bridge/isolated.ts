@@ -8,7 +8,7 @@ import { InputRequests } from '../front/mrtr.js';
 import { initializeFor } from '../wire/modern.js';
 import { StreamableHttpTransport } from '../front/transport.js';
 import { BerthError } from '../../core/errors.js';
-import type { ExitInfo } from '../../runtime/types.js';
+import type { ExitInfo } from '../../core/process.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
 import {
   METHOD_NOT_FOUND,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../../core/index.js';
-import type { ExitInfo } from '../../runtime/types.js';
+import type { ExitInfo } from '../../core/process.js';
 import type { BridgeOptions, ClientIdentity, EndpointStats, SharedBridge } from '../types.js';
 import type { Exchange } from '../front/exchange.js';
 import type { Session, SessionEndReason, TransportBackend } from '../front/transport.js';

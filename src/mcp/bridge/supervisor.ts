@@ -1,4 +1,4 @@
-import type { ExitInfo } from '../../runtime/types.js';
+import type { ExitInfo } from '../../core/process.js';
 import type { BridgeOptions } from '../types.js';
 import type { JsonRpcMessage } from '../wire/jsonrpc.js';
 import { isResponse } from '../wire/jsonrpc.js';

@@ -1,4 +1,4 @@
-import type { ExitInfo, StdioProcess } from '../../runtime/types.js';
+import type { ExitInfo, StdioProcess } from '../../core/process.js';
 import type { JsonRpcFailure, JsonRpcId, JsonRpcMessage } from '../wire/jsonrpc.js';
 import { RESPONSE_TOO_LARGE, UPSTREAM_BUSY, errorResponse, isMessage } from '../wire/jsonrpc.js';
 import { LogThrottle, andMore } from '../throttle.js';

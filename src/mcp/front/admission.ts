@@ -1,6 +1,6 @@
 import { BerthError } from '../../core/errors.js';
 import { LogThrottle, andMore } from '../throttle.js';
-import type { Session, SessionEndReason } from './transport.js';
+import type { Session, SessionEndReason } from './session.js';
 import type { ClientIdentity, SessionLimits } from '../types.js';
 
 /** Eviction is logged at most once per this long per deployment (it may happen for every new session under attack). */

@@ -11,7 +11,7 @@ import { acceptsAll, headerValue, isJsonContentType, sendError, startSse } from 
 import type { JsonRpcMessage } from '../wire/jsonrpc.js';
 import { errorResponse, isMessage, isNotification, isRequest } from '../wire/jsonrpc.js';
 import { rpcCodeFor } from '../wire/http.js';
-import type { Session, StreamableHttpTransport, TransportBackend } from './transport.js';
+import type { Session, SessionHost, TransportBackend } from './session.js';
 import type { ClientIdentity } from '../types.js';
 
 export type LegacyKind = 'sse' | 'message';
@@ -19,7 +19,7 @@ export type LegacyKind = 'sse' | 'message';
 /** Answers of one request go onto the session's SSE stream. */
 class StreamExchange<T> implements Exchange {
   constructor(
-    private readonly transport: StreamableHttpTransport<T>,
+    private readonly transport: SessionHost<T>,
     private readonly session: Session<T>,
   ) {}
 
@@ -44,7 +44,7 @@ class StreamExchange<T> implements Exchange {
 
 export class LegacySseFront<T> {
   constructor(
-    private readonly transport: StreamableHttpTransport<T>,
+    private readonly transport: SessionHost<T>,
     private readonly backend: TransportBackend<T>,
     private readonly log?: (line: string) => void,
   ) {}

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientIdentity, SessionLimits } from '../types.js';
 import { SessionAdmission } from './admission.js';
 import { PostExchange } from './exchange.js';
-import type { Exchange, ResumeHooks } from './exchange.js';
+import type { ResumeHooks } from './exchange.js';
 import { GET_STREAM, ReplayLog, eventId, parseEventId, replayLimits } from './replay.js';
 import type { Replay, ReplayLimits } from './replay.js';
 import { HEADER_MISMATCH, claimsEnvelope, isModernVersion } from '../wire/modern.js';
@@ -12,6 +12,7 @@ import { StatelessFront, sendRefusal } from './stateless.js';
 import type { StatelessBackend } from './stateless.js';
 import { LegacySseFront } from './legacy.js';
 import type { LegacyKind } from './legacy.js';
+import type { Session, SessionEndReason, SessionHost, SessionKind, TransportBackend } from './session.js';
 import {
   LAST_EVENT_ID_HEADER,
   SESSION_HEADER,
@@ -28,51 +29,14 @@ import {
   ssePriming,
   startSse,
 } from '../wire/http.js';
-import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
+import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
 import {
   isMessage,
   isNotification,
   isRequest,
 } from '../wire/jsonrpc.js';
 
-/** How a session's client talks to us: Streamable HTTP, legacy HTTP+SSE, or one stateless request. */
-export type SessionKind = 'streamable' | 'legacy' | 'stateless';
-
-/** One client session. Kept small: no timers, no buffers until needed. */
-export interface Session<T> {
-  readonly id: string;
-  readonly kind: SessionKind;
-  lastSeen: number;
-  /** Open HTTP streams (GET stream + POSTs in progress); an open stream keeps the session alive. */
-  open: number;
-  stream: ServerResponse | null;
-  streamWrittenAt: number;
-  /**
-   * Streamable HTTP only: the messages of the session's SSE streams, for `Last-Event-ID` replay and
-   * for the GET stream while none is open. Created with the first message on an event stream.
-   */
-  log: ReplayLog | null;
-  /** The session negotiated 2025-11-25 or later: its event streams open with a priming event. */
-  prime: boolean;
-  posts: Set<PostExchange> | null;
-  ended: boolean;
-  /** Whose session it is (for the per-token and per-address caps), when the gateway said. */
-  owner: ClientIdentity | null;
-  data: T;
-}
-
-export type SessionEndReason = 'deleted' | 'expired' | 'closed' | 'rejected' | 'upstream-exit' | 'evicted';
-
-/** What the transport needs from a bridge mode (shared or isolated). */
-export interface TransportBackend<T> {
-  newSessionData(): T;
-  /** Answer a new session's initialize (throw a BerthError to refuse with its HTTP status). */
-  initialize(session: Session<T>, req: JsonRpcRequest): Promise<JsonRpcResponse>;
-  request(session: Session<T>, req: JsonRpcRequest, exchange: Exchange): void;
-  notification(session: Session<T>, msg: JsonRpcNotification): void;
-  response(session: Session<T>, msg: JsonRpcResponse): void;
-  sessionEnded(session: Session<T>, reason: SessionEndReason): void;
-}
+export type { Session, SessionEndReason, SessionHost, SessionKind, TransportBackend } from './session.js';
 
 export interface TransportOptions {
   limits: SessionLimits;
@@ -90,7 +54,7 @@ const ALLOW = 'GET, POST, DELETE';
 const PRIMING_SINCE = '2025-11-25';
 
 /** Server side of the MCP Streamable HTTP transport (revision 2025-11-25), mode-agnostic. */
-export class StreamableHttpTransport<T> {
+export class StreamableHttpTransport<T> implements SessionHost<T> {
   readonly sessions = new Map<string, Session<T>>();
   private initializing = 0;
   private closed = false;

@@ -6,7 +6,7 @@
  * client revision in front of any remote without knowing it is remote.
  */
 import { Readable, Writable } from 'node:stream';
-import type { ExitInfo, StdioProcess } from '../../runtime/types.js';
+import type { ExitInfo, StdioProcess } from '../../core/process.js';
 import type { JsonRpcMessage } from '../wire/jsonrpc.js';
 import { isMessage } from '../wire/jsonrpc.js';
 import { errorText } from './wire.js';

@@ -1,8 +1,8 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError } from '../core/errors.js';
-import { BodyBudget, readBody, releaseBody } from './body.js';
+import { BerthError } from './errors.js';
+import { BodyBudget, readBody, releaseBody } from './http-body.js';
 
 const KiB = 1024;
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { BerthError } from '../core/errors.js';
+import { BerthError } from './errors.js';
 
 const BUDGET = Symbol('berth.bodyBudget');
 const HELD = Symbol('berth.bodyHeld');

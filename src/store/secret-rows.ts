@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { BerthDatabase, SecretsTable } from '../store/schema.js';
-import type { SecretRow, SecretRows } from './types.js';
+import type { BerthDatabase, SecretsTable } from './schema.js';
+import type { SecretRow, SecretRows } from '../core/secret-rows.js';
 
 const COLUMNS = ['scope', 'name', 'key_id', 'nonce', 'ciphertext', 'updated_at'] as const;
 

@@ -26,7 +26,6 @@ import { Gateway } from './gateway/gateway.js';
 import { clientIdentity } from './gateway/identity.js';
 import { defaultAllowedHosts, defaultAllowedOrigins, HostGuard } from './gateway/host-guard.js';
 import { createIsolatedBridge } from './mcp/bridge/isolated.js';
-import { AutoEndpoint } from './mcp/remote/auto-endpoint.js';
 import { RemoteAddressPolicy } from './mcp/remote/ssrf.js';
 import { createSharedBridge } from './mcp/bridge/shared.js';
 import type { BridgeOptions, ClientIdentity } from './mcp/types.js';
@@ -145,6 +144,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     if (spec.type === 'url') {
       const log = (line: string): void => logs.append(d.id, 'system', line);
       const headers = await resolveSecrets(d, 'spec.headers', spec.headers);
+      // The remote side (undici and its pools) loads with the first url deployment, not with Berth.
+      const { AutoEndpoint } = await import('./mcp/remote/auto-endpoint.js');
       return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: remoteAddresses, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits, restart: RESTART_POLICY, events, log, version: VERSION });
     }
     const env = await launchEnv(d, resolveSecrets);

@@ -1,5 +1,6 @@
 import { percentile, type CellResult } from './load.js';
 import type { ExpiryResult, IsolatedResult, MemoryResult } from './phases.js';
+import { formatStartup, startupChecks, type StartupResult } from './startup.js';
 
 export interface TargetResult {
   name: string;
@@ -24,6 +25,8 @@ export interface BenchResults {
   rss: { start: number; idle: number; afterLoad: number };
   memory: MemoryResult | string;
   expiry: ExpiryResult | string;
+  /** Berth's own start-up time and idle RSS against a bare node server (absent: the phase was not run). */
+  startup?: StartupResult | string;
 }
 
 export interface CellSummary {
@@ -211,6 +214,7 @@ function checks(r: BenchResults, iso: IsolatedResult | null): TargetCheck[] {
     const perSession = Math.max(m.kbPerSession, Number.isFinite(m.heapKbPerSession) ? m.heapKbPerSession : 0);
     out.push({ label: 'memory per extra idle session', goal: '≤ 100 KB', actual: `${m.kbPerSession.toFixed(1)} KB RSS, ${ms(m.heapKbPerSession, 1)} KB heap`, ok: perSession <= 100 });
   }
+  out.push(...startupChecks(r.startup));
   const e = r.expiry;
   out.push({ label: 'idle sessions expire', goal: 'sessions → 0', actual: typeof e === 'string' ? 'not measured' : String(e.sessionsAfterWait), ok: typeof e === 'string' ? false : e.pass });
   return out;
@@ -236,6 +240,7 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
     ...formatRatios(r.targets[2], [r.stateless], '## stateless 2026-07-28 vs the same bridge with 2025-11-25 sessions (same run)'),
     ...formatMemory(r),
     ...formatExpiry(r.expiry),
+    ...(r.startup === undefined ? [] : formatStartup(r.startup)),
   );
   lines.push('## targets', ...table(['target', 'goal', 'measured', ''], checks(r, iso).map((c) => [c.label, c.goal, c.actual, mark(c.ok)])), '');
 
@@ -257,5 +262,6 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   if (typeof r.memory === 'string') problems.push(`memory phase ${r.memory}`);
   else if (r.memory.errors > r.meta.idleSessions * 2 * MAX_ERROR_RATE) problems.push(`memory phase: ${r.memory.errors} session opens failed`);
   if (typeof r.expiry === 'string') problems.push(`idle expiry phase ${r.expiry}`);
+  if (typeof r.startup === 'string') problems.push(`memory/startup phase ${r.startup}`);
   return { text: lines.join('\n'), problems };
 }

@@ -99,6 +99,48 @@ export function median(xs: number[]): number {
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** The goals of issue 11 for Berth's own weight. */
+export const STARTUP_GOALS = { readyMs: 600, idleRssKb: 80 * 1024 };
+
+export interface StartupCheck {
+  label: string;
+  goal: string;
+  actual: string;
+  ok: boolean | null;
+}
+
+const f0 = (v: number): string => (Number.isFinite(v) ? v.toFixed(0) : '—');
+const mb = (kb: number): string => (Number.isFinite(kb) ? `${(kb / 1024).toFixed(1)} MB` : '—');
+const times = (a: number, b: number): string => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '—');
+
+/** The report's section: medians of Berth and of the bare server, and their ratios. */
+export function formatStartup(r: StartupResult | string): string[] {
+  if (typeof r === 'string') return [`## memory/startup: ${r}`, ''];
+  const m = (s: StartupSample[], k: keyof StartupSample) => median(s.map((x) => x[k]));
+  const row = (name: string, s: StartupSample[]) => `${name.padEnd(34)} ${f0(m(s, 'readyMs')).padStart(8)} ${f0(m(s, 'readyCpuMs')).padStart(8)} ${mb(m(s, 'idleRssKb')).padStart(10)}`;
+  return [
+    `## memory/startup: \`node dist/main.js\` to the first 200 on /healthz, then RSS once settled (SQLite, empty data dir, 0 deployments; medians of ${r.runs} starts, interleaved with the baseline)`,
+    `${''.padEnd(34)} ${'ready ms'.padStart(8)} ${'CPU ms'.padStart(8)} ${'idle RSS'.padStart(10)}`,
+    row('Berth', r.berth),
+    row('baseline: bare node http server', r.baseline),
+    `Berth / baseline: ready ${times(m(r.berth, 'readyMs'), m(r.baseline, 'readyMs'))}, CPU ${times(m(r.berth, 'readyCpuMs'), m(r.baseline, 'readyCpuMs'))}, RSS ${times(m(r.berth, 'idleRssKb'), m(r.baseline, 'idleRssKb'))} (+${mb(m(r.berth, 'idleRssKb') - m(r.baseline, 'idleRssKb'))})`,
+    'ready ms is wall time and grows with the machine\'s load; CPU ms (user + system at that moment) much less so.',
+    '',
+  ];
+}
+
+/** Rows for the report's targets table. */
+export function startupChecks(r: StartupResult | string | undefined): StartupCheck[] {
+  if (r === undefined) return [];
+  if (typeof r === 'string') return [{ label: 'Berth idle RSS', goal: `≤ ${mb(STARTUP_GOALS.idleRssKb)}`, actual: 'not measured', ok: false }];
+  const rss = median(r.berth.map((x) => x.idleRssKb));
+  const ready = median(r.berth.map((x) => x.readyMs));
+  return [
+    { label: 'Berth idle RSS (SQLite, 0 deployments)', goal: `≤ ${mb(STARTUP_GOALS.idleRssKb)}`, actual: mb(rss), ok: rss <= STARTUP_GOALS.idleRssKb },
+    { label: 'Berth start to /healthz 200', goal: `≤ ${STARTUP_GOALS.readyMs} ms`, actual: `${f0(ready)} ms`, ok: ready <= STARTUP_GOALS.readyMs },
+  ];
+}
+
 /** `tsx bench/startup.ts [RUNS]`: the phase alone, medians printed as JSON. */
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
   const runs = Number(process.argv[2] ?? 7);

@@ -11,7 +11,7 @@ import { BENCH_ENV, disposeBerth, progress, sleep } from './phases.js';
 import { childPids, settledRssKb } from './procs.js';
 
 const DEPLOYS = 20;
-const ECHO = `${ROOT}/test/fixtures/mcp-echo-server.mjs`;
+const ECHO = `${ROOT}/src/mcp/testing/mcp-echo-server.mjs`;
 
 /** The floor: `n` echo servers spawned at once, each through initialize and tools/list over stdio. */
 async function directSpawns(n: number): Promise<number> {

@@ -76,4 +76,22 @@ describe('bench report', () => {
     const row = text.split('## ratios vs direct')[1]!.split('\n').find((l) => l.startsWith('gateway'));
     expect(row).toMatch(/0\.90×\s+0\.80–1\.00×/);
   });
+
+  it('reports Berth\'s start-up and idle RSS against the bare server, and judges them by the goals', () => {
+    const sample = (readyMs: number, readyCpuMs: number, mb: number) => ({ readyMs, readyCpuMs, idleRssKb: mb * 1024 });
+    const startup = { runs: 3, berth: [sample(500, 150, 70), sample(700, 170, 71), sample(550, 160, 69)], baseline: [sample(100, 20, 42), sample(120, 25, 42), sample(110, 22, 42)] };
+    const { text, problems } = buildReport(results({ startup }));
+    const section = text.split('## memory/startup')[1]!;
+    expect(section).toMatch(/Berth\s+550\s+160\s+70\.0 MB/);
+    expect(section).toContain('Berth / baseline: ready 5.00×, CPU 7.27×, RSS 1.67× (+28.0 MB)');
+    expect(text).toMatch(/Berth idle RSS \(SQLite, 0 deployments\)\s+≤ 80\.0 MB\s+70\.0 MB\s+✓/);
+    expect(text).toMatch(/Berth start to \/healthz 200\s+≤ 600 ms\s+550 ms\s+✓/);
+    expect(problems).toEqual(['memory phase failed: no memory phase in this test']);
+
+    const heavy = { ...startup, berth: startup.berth.map((x) => ({ ...x, idleRssKb: 90 * 1024, readyMs: x.readyMs + 500 })) };
+    const judged = buildReport(results({ startup: heavy })).text;
+    expect(judged).toMatch(/Berth idle RSS \(SQLite, 0 deployments\)\s+≤ 80\.0 MB\s+90\.0 MB\s+✗/);
+    expect(judged).toMatch(/Berth start to \/healthz 200\s+≤ 600 ms\s+1050 ms\s+✗/);
+    expect(buildReport(results({ startup: 'failed: Berth exited' })).problems).toContain('memory/startup phase failed: Berth exited');
+  });
 });

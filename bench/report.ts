@@ -1,6 +1,7 @@
 import { percentile, type CellResult } from './load.js';
 import type { ExpiryResult, IsolatedResult, MemoryResult } from './phases.js';
 import type { WakeResult } from './wake.js';
+import { formatStartup, startupChecks, type StartupResult } from './startup.js';
 
 export interface TargetResult {
   name: string;
@@ -27,6 +28,8 @@ export interface BenchResults {
   expiry: ExpiryResult | string;
   /** Scale to zero: wake from a snapshot vs a bare cold start of the same server, or why it was not measured. */
   wake: WakeResult | string;
+  /** Berth's own start-up time and idle RSS against a bare node server (absent: the phase was not run). */
+  startup?: StartupResult | string;
 }
 
 export interface CellSummary {
@@ -241,6 +244,7 @@ function checks(r: BenchResults, iso: IsolatedResult | null): TargetCheck[] {
     out.push({ label: 'wake from zero vs bare cold start (total)', goal: 'for comparison', actual: ratio(v), ok: null });
     out.push({ label: 'listing an idle deployment starts nothing', goal: '0 processes', actual: String(w.listSpawns), ok: w.listSpawns === 0 });
   }
+  out.push(...startupChecks(r.startup));
   const e = r.expiry;
   out.push({ label: 'idle sessions expire', goal: 'sessions → 0', actual: typeof e === 'string' ? 'not measured' : String(e.sessionsAfterWait), ok: typeof e === 'string' ? false : e.pass });
   return out;
@@ -258,7 +262,7 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   for (const t of measured) lines.push(...formatTarget(t));
   for (const x of r.references) if (typeof x.result === 'string') lines.push(`## reference gateway ${x.label}: ${x.result}`, '');
   if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
-  if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/isolated.js not built)', '');
+  if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/bridge/isolated.js not built)', '');
   if (iso) lines.push(...formatIsolatedOpens(r, iso));
   lines.push(
     ...formatRatios(r.targets[0], [...r.targets.slice(1), r.stateless, ...refs.map((x) => x.result)]),
@@ -267,6 +271,7 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
     ...formatMemory(r),
     ...formatExpiry(r.expiry),
     ...formatWake(r.wake),
+    ...(r.startup === undefined ? [] : formatStartup(r.startup)),
   );
   lines.push('## targets', ...table(['target', 'goal', 'measured', ''], checks(r, iso).map((c) => [c.label, c.goal, c.actual, mark(c.ok)])), '');
 
@@ -289,5 +294,6 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   else if (r.memory.errors > r.meta.idleSessions * 2 * MAX_ERROR_RATE) problems.push(`memory phase: ${r.memory.errors} session opens failed`);
   if (typeof r.expiry === 'string') problems.push(`idle expiry phase ${r.expiry}`);
   if (typeof r.wake === 'string') problems.push(`wake phase ${r.wake}`);
+  if (typeof r.startup === 'string') problems.push(`memory/startup phase ${r.startup}`);
   return { text: lines.join('\n'), problems };
 }

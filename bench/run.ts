@@ -1,5 +1,5 @@
 // `npm run bench`: Berth's gateway and stdio bridge against a direct Streamable HTTP baseline, in one run.
-// Knobs (env): BENCH_WAKE_ROUNDS=10  BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_ROUNDS=5  BENCH_IDLE_SESSIONS=2000
+// Knobs (env): BENCH_WAKE_ROUNDS=10  BENCH_CONCURRENCY=1,16,64  BENCH_WARMUP_MS=1000  BENCH_MEASURE_MS=5000  BENCH_ROUNDS=5  BENCH_IDLE_SESSIONS=2000  BENCH_STARTUP_RUNS=7
 //   (each target's MEASURE_MS and WARMUP_MS per C are split into ROUNDS interleaved slices)
 //   BENCH_REFERENCE=off (skip the reference gateways: HAProxy, when installed, and a bare Node.js TCP relay)
 //   BENCH_UPSTREAM_JSON=1 (the baseline answers application/json instead of the SDK's default SSE)
@@ -17,6 +17,7 @@ import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSp
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
 import { buildReport, type BenchResults, type TargetResult } from './report.js';
 import { measureWake } from './wake.js';
+import { measureStartup, type StartupResult } from './startup.js';
 
 const num = (name: string, def: number): number => {
   const v = Number(process.env[name] ?? def);
@@ -28,6 +29,7 @@ const WARMUP_MS = num('BENCH_WARMUP_MS', 1000);
 const MEASURE_MS = num('BENCH_MEASURE_MS', 5000);
 const ROUNDS = Math.max(1, Math.round(num('BENCH_ROUNDS', 5)));
 const IDLE_SESSIONS = num('BENCH_IDLE_SESSIONS', 2000);
+const STARTUP_RUNS = Math.max(1, Math.round(num('BENCH_STARTUP_RUNS', 7)));
 const UPSTREAM_JSON = process.env.BENCH_UPSTREAM_JSON === '1';
 const SERIAL_OPENS = 200;
 const WAKE_ROUNDS = Math.max(1, Math.round(num('BENCH_WAKE_ROUNDS', 10)));
@@ -114,6 +116,9 @@ async function measureInterleaved(plans: Plan[]): Promise<TargetResult[]> {
 
 async function bench(): Promise<BenchResults> {
   const loadStart = loadavg();
+  // First, while nothing else of the bench runs: Berth's own start-up and idle weight.
+  progress(`memory/startup: ${STARTUP_RUNS} starts of Berth and of a bare node http server`);
+  const startup: StartupResult | string = await measureStartup(STARTUP_RUNS, { env: BENCH_ENV }).catch((err: unknown) => `failed: ${err instanceof Error ? err.message : String(err)}`);
   const http = await startHttpServer({ jsonResponse: UPSTREAM_JSON });
   cleanups.push(() => http.stop());
   const berth = await startBerth({ env: { ...BENCH_ENV, BERTH_MAX_SESSIONS: String(2 * IDLE_SESSIONS + 1000) } });
@@ -153,7 +158,7 @@ async function bench(): Promise<BenchResults> {
   if (openErrors > 0) throw new Error(`shared bridge opens in rounds: ${openErrors} failed (first: ${sharedSingles.firstError ?? sharedBursts.firstError})`);
 
   let isolated: IsolatedResult | string | null = null;
-  if (existsSync(join(ROOT, 'dist/mcp/isolated.js'))) {
+  if (existsSync(join(ROOT, 'dist/mcp/bridge/isolated.js'))) {
     progress('isolated: deploying');
     try {
       const iso = await deployAndWait(api, berth.url, isolatedEchoSpec('bench-isolated', ISO_WARM, 80));
@@ -196,6 +201,7 @@ async function bench(): Promise<BenchResults> {
     memory,
     expiry,
     wake,
+    startup,
   };
 }
 

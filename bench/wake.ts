@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { createSharedBridge } from '../src/mcp/shared.js';
+import { createSharedBridge } from '../src/mcp/bridge/shared.js';
 import type { ServerSnapshot, SpawnProcess } from '../src/mcp/types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, JSON_HEADERS, nodeSpawner, rawInitialize, serveEndpoint } from '../test/fixtures/mcp-helpers.js';
+import { ECHO_SERVER, FAST_RESTART, LIMITS, JSON_HEADERS, nodeSpawner, rawInitialize, serveEndpoint } from '../src/mcp/testing/helpers.js';
 
 /**
  * The wake phase: from zero (a shared bridge started from a stored snapshot, nothing running) to the first

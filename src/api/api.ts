@@ -41,14 +41,13 @@ export class Api {
       require: (req, need, route) => deps.auth.require(req, need, route),
       recordMutation: (ctx, action, route, status, code) => this.recordMutation(ctx, action, route, status, code),
     });
-    const openapi = openApiDocument(deps.version);
     this.router
       .add('GET', '/', { need: 'public' }, ({ res }) => sendJson(res, 200, { name: 'berth', version: deps.version, api: '/api/openapi.json', mcp: '/s/{id}/mcp' }))
       .add('GET', '/healthz', { need: 'public' }, ({ res }) => {
         const body: Health = { status: 'ok', version: deps.version, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000), role: deps.role?.() ?? 'leader' };
         sendJson(res, 200, body);
       })
-      .add('GET', '/api/openapi.json', { need: 'public' }, ({ res }) => sendJson(res, 200, openapi))
+      .add('GET', '/api/openapi.json', { need: 'public' }, ({ res }) => sendJson(res, 200, this.openapi()))
       .add('GET', '/api/whoami', { need: 'token' }, ({ res, principal }) => {
         const body: WhoAmI = { id: principal.id, name: principal.name, scopes: [...principal.scopes] };
         sendJson(res, 200, body);
@@ -57,11 +56,24 @@ export class Api {
     secretRoutes(this.router, deps.secrets);
     tokenRoutes(this.router, deps.tokens);
     auditRoutes(this.router, deps.audit);
-    this.undocumented = annotateScopes(openapi, this.router.routes());
+  }
+
+  #openapi: { doc: Record<string, unknown>; undocumented: string[] } | null = null;
+
+  /** The OpenAPI document, built (from the zod schemas) when first asked for, not at start. */
+  private openapi(): Record<string, unknown> {
+    if (!this.#openapi) {
+      const doc = openApiDocument(this.deps.version);
+      this.#openapi = { doc, undocumented: annotateScopes(doc, this.router.routes()) };
+    }
+    return this.#openapi.doc;
   }
 
   /** API routes the OpenAPI document does not describe (a test keeps this empty). */
-  readonly undocumented: string[];
+  get undocumented(): string[] {
+    this.openapi();
+    return this.#openapi!.undocumented;
+  }
 
   matches(path: string): boolean {
     return path === '/' || path === '/healthz' || path === '/api' || path.startsWith('/api/');

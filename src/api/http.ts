@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, toBerthError } from '../core/errors.js';
-import { readBody } from '../gateway/body.js';
-import { retryAfterHeader } from '../gateway/rate-limit.js';
-import { isJsonContentType } from '../mcp/http.js';
+import { retryAfterHeader } from '../core/http.js';
+import { readBody } from '../core/http-body.js';
+import { isJsonContentType } from '../mcp/wire/http.js';
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);

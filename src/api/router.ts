@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, toBerthError, type Need, type Principal } from '../core/index.js';
+import { authChallenge, type RouteInfo, type RouteRule } from '../core/http.js';
 import { sendError } from './http.js';
+
+export type { RouteInfo, RouteRule } from '../core/http.js';
 
 export interface RouteContext {
   req: IncomingMessage;
@@ -14,19 +17,6 @@ export interface RouteContext {
 }
 
 type Handler = (ctx: RouteContext) => Promise<void> | void;
-
-/** Every route says what it needs; a route that changes anything names its audit action. */
-export interface RouteRule {
-  need: Need;
-  /** The audit log's action for a mutation, e.g. `deployment.create`. Required for every method but GET. */
-  audit?: string;
-}
-
-/** One route as the authorization matrix and the docs see it. */
-export interface RouteInfo extends RouteRule {
-  method: string;
-  path: string;
-}
 
 interface Route extends RouteInfo {
   pattern: RegExp;
@@ -101,13 +91,6 @@ export class Router {
       if (ctx && route?.audit) this.security.recordMutation(ctx, route.audit, route, e.status, e.code);
     }
   }
-}
-
-/** The `WWW-Authenticate` header of a 401 or 403 (RFC 6750), or null for other errors. */
-export function authChallenge(e: BerthError, req: IncomingMessage): string | null {
-  if (e.status === 403 && e.code === 'FORBIDDEN') return 'Bearer realm="berth", error="insufficient_scope"';
-  if (e.status !== 401) return null;
-  return req.headers.authorization === undefined ? 'Bearer realm="berth"' : 'Bearer realm="berth", error="invalid_token"';
 }
 
 function decodeParam(raw: string): string {

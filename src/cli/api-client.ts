@@ -4,11 +4,8 @@
  * cannot be reached becomes ApiClientError code UNREACHABLE.
  */
 import { randomUUID } from 'node:crypto';
-import type { DeploymentList, DeploymentStatusView, LogList, RevisionList, RotateResult, SecretInfo, SecretList, WhoAmI } from '../api/contract.js';
-import type { CreatedToken, TokenView } from '../control/tokens.js';
-import type { AuditEntry } from '../store/types.js';
+import type { AuditEntry, CreatedToken, DeploymentList, DeploymentStatusView, LogEntry, LogList, RevisionList, RotateResult, SecretInfo, SecretList, TokenView, WhoAmI } from '../api/contract.js';
 import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
-import type { LogEntry } from '../telemetry/logs.js';
 import { parseSse } from './sse.js';
 
 export interface ApiClientOptions {

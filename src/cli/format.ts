@@ -1,5 +1,5 @@
 /** Small text renderers for the CLI: durations, tables, log lines, client config snippets. */
-import type { LogEntry } from '../telemetry/logs.js';
+import type { LogEntry } from '../api/contract.js';
 
 /** 42s, 3m12s, 2h5m, 4d1h; `-` when unknown. */
 export function formatDuration(seconds: number | null | undefined): string {

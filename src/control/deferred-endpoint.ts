@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError } from '../core/errors.js';
 import type { ToolSummary } from '../core/index.js';
-import { sendError } from '../mcp/http.js';
+import { sendError } from '../mcp/wire/http.js';
 import type { ClientIdentity, EndpointStats } from '../mcp/types.js';
 import type { ManagedEndpoint } from './reconciler.js';
 

@@ -1,4 +1,4 @@
-import type { DeploymentStatusView } from '../api/contract.js';
+import type { DeploymentStatusView } from '../core/views.js';
 import { BerthError } from '../core/errors.js';
 import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView, type PackageSpec } from '../core/index.js';
 import type { EventBus } from '../events/types.js';

@@ -8,11 +8,10 @@
 import type { Deployment, HostedSpec } from '../core/index.js';
 import type { PackageCache } from '../packages/index.js';
 import { packageLaunch } from './package-launch.js';
-import { createIsolatedBridge } from '../mcp/isolated.js';
-import { AutoEndpoint } from '../mcp/remote/auto-endpoint.js';
+import { createIsolatedBridge } from '../mcp/bridge/isolated.js';
 import { exactOrigin } from '../mcp/remote/exact-origin.js';
 import type { ConnectGuard } from '../mcp/remote/ssrf.js';
-import { createSharedBridge } from '../mcp/shared.js';
+import { createSharedBridge } from '../mcp/bridge/shared.js';
 import type { BridgeEvents, BridgeOptions, BridgeTiming, OutboundPressure, RestartPolicy, ServerSnapshot, SessionLimits, SpawnProcess } from '../mcp/types.js';
 import type { ToolSummary } from '../core/index.js';
 import { ownerLabels, type Workload, type WorkloadAddress, type WorkloadRuntime } from '../runtime/types.js';
@@ -163,15 +162,18 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
     const log = (line: string): void => deps.log(d.id, line);
     if (spec.type === 'url') {
       const headers = await deps.resolveSecrets(d, 'spec.headers', spec.headers);
+      // The remote side (undici and its pools) loads with the first url deployment, not with Berth.
+      const { AutoEndpoint } = await import('../mcp/remote/auto-endpoint.js');
       return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: deps.remoteGuard, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits: deps.limits, restart: deps.restart, events, log, version: deps.version });
     }
     const { address, workload } = await ensure(d as Deployment & { spec: HostedSpec });
     return endpointFor(d, address, workload, events, log, snapshot);
   };
 
-  const endpointFor = (d: Deployment, address: WorkloadAddress, workload: Workload, events: BridgeEvents, log: (line: string) => void, snapshot: ServerSnapshot | null): ManagedEndpoint => {
+  const endpointFor = async (d: Deployment, address: WorkloadAddress, workload: Workload, events: BridgeEvents, log: (line: string) => void, snapshot: ServerSnapshot | null): Promise<ManagedEndpoint> => {
     if (address.kind === 'http') {
       // The bridge inside the workload speaks every revision and legacy SSE; the proxy goes straight to it.
+      const { AutoEndpoint } = await import('../mcp/remote/auto-endpoint.js');
       return new AutoEndpoint({
         deploymentId: d.id,
         endpoint: address.url,

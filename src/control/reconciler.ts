@@ -1,4 +1,4 @@
-import type { LastExitView, ScaleView } from '../api/contract.js';
+import type { LastExitView, ScaleView } from '../core/views.js';
 import { BerthError, toBerthError } from '../core/errors.js';
 import { assertTransition, canTransition, type Deployment, type DeploymentStatus, type ToolSummary } from '../core/index.js';
 import type { EventBus } from '../events/types.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RotateResult, SecretList } from '../api/contract.js';
+import type { RotateResult, SecretList } from './views.js';
 import { BerthError } from '../core/errors.js';
 import { parseOrThrow, SecretValueSchema, SECRETS_PER_SCOPE_MAX, type Deployment, type DeploymentSpec, type EnvVar } from '../core/index.js';
 import type { MasterKeys } from '../secrets/master-key.js';

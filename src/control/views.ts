@@ -1,6 +1,7 @@
 import type { Deployment, DeploymentSpec, DeploymentView, EnvVar } from '../core/index.js';
 import { REDACTED } from '../secrets/redactor.js';
 import { hasRef } from '../secrets/refs.js';
+import type { SecretInfo } from '../secrets/types.js';
 
 /** Where clients reach a deployment's MCP endpoint. */
 export function endpointUrl(publicUrl: string, id: string): string {
@@ -27,4 +28,16 @@ export function publicSpec(spec: DeploymentSpec, schema: EnvVar[]): DeploymentSp
 
 export function toView(d: Deployment, publicUrl: string, now = Date.now()): DeploymentView {
   return { ...d, spec: publicSpec(d.spec, d.env_schema), endpoint: endpointUrl(publicUrl, d.id), uptime_s: uptimeSeconds(d, now) };
+}
+
+/** GET /api/deployments/:id/secrets and GET /api/secrets/global: names, never values. */
+export interface SecretList {
+  items: SecretInfo[];
+}
+
+/** POST /api/secrets/rotate-key */
+export interface RotateResult {
+  /** Id (fingerprint) of the new master key. */
+  key_id: string;
+  reencrypted: number;
 }

@@ -6,3 +6,6 @@ export * from './deployment.js';
 export * from './auth.js';
 export * from './isolation.js';
 export * from './duration.js';
+export * from './process.js';
+export * from './views.js';
+export * from './secret-rows.js';

@@ -3,7 +3,7 @@ import type { IncomingMessage, RequestListener, Server, ServerOptions, ServerRes
 import type { Socket } from 'node:net';
 import type { Config } from '../config/config.js';
 import { LogThrottle, andMore } from '../mcp/throttle.js';
-import { BodyBudget } from './body.js';
+import { BodyBudget } from '../core/http-body.js';
 import { clientAddress } from './identity.js';
 import { OutboundGuard, type CutInfo, type OutboundLimits } from './outbound.js';
 import { RateLimiter, type RateLimit } from './rate-limit.js';

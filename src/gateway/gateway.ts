@@ -1,13 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RouteInfo } from '../api/router.js';
-import { authChallenge } from '../api/router.js';
+import { authChallenge, retryAfterHeader, type RouteInfo } from '../core/http.js';
 import { BerthError, toBerthError } from '../core/errors.js';
 import type { Principal } from '../core/index.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
 import type { ClientIdentity, McpEndpoint } from '../mcp/types.js';
-import { readBody, releaseBody } from './body.js';
-import { sendError as sendJsonRpcError } from '../mcp/http.js';
-import { retryAfterHeader, type RateLimiter } from './rate-limit.js';
+import { readBody, releaseBody } from '../core/http-body.js';
+import { sendError as sendJsonRpcError } from '../mcp/wire/http.js';
+import type { RateLimiter } from './rate-limit.js';
 
 export interface GatewayDeps {
   /**

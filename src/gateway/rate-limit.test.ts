@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../core/errors.js';
-import { RateLimiter, retryAfterHeader } from './rate-limit.js';
+import { retryAfterHeader } from '../core/http.js';
+import { RateLimiter } from './rate-limit.js';
 
 /** A clock the test moves by hand (ms). */
 function clock(): { now: () => number; advance(ms: number): void } {

@@ -77,9 +77,3 @@ export class RateLimiter {
     }
   }
 }
-
-/** The Retry-After header a refusal asks for (RATE_LIMITED, SERVER_BUSY carry `details.retryAfterS`). */
-export function retryAfterHeader(err: BerthError): Record<string, string> {
-  const s = (err.details as { retryAfterS?: unknown } | undefined)?.retryAfterS;
-  return typeof s === 'number' && s > 0 ? { 'retry-after': String(Math.ceil(s)) } : {};
-}

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
-import type { ExitInfo, StdioProcess } from '../runtime/types.js';
-import type { ReplayLimits } from './replay.js';
+import type { ExitInfo, StdioProcess } from '../core/process.js';
+import type { ReplayLimits } from './front/replay.js';
 
 /**
  * Who sends a request, as the gateway knows it: sessions are counted (and evicted) per principal and per

@@ -1,15 +1,16 @@
-import type { Readable, Writable } from 'node:stream';
 import type { IsolationView, MountMode, NetworkPolicy, ServerLimits } from '../core/isolation.js';
+import type { ExitInfo, StdioProcess } from '../core/process.js';
 
-export interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** Why it ended when the runtime knows more than the code says, e.g. `out of memory: killed at the 512 MiB limit`. */
-  reason?: string;
-}
+/** The process seam the MCP bridge and the runtime share lives in core (both are drivers: neither imports the other). */
+export type { ExitInfo, StdioProcess };
 
 /** Resource limits of one server process (and everything it starts), defined in core beside their defaults. */
 export type { ServerLimits };
+
+/** Where a runtime writes its servers' output and its own lines about them (the log store, narrowed). */
+export interface RuntimeLog {
+  append(deploymentId: string, stream: 'stderr' | 'stdout' | 'system', line: string): void;
+}
 
 export interface MountRequest {
   /** Absolute host path, seen at the same path inside the sandbox. */
@@ -26,17 +27,6 @@ export interface LaunchPolicy {
   mounts?: MountRequest[];
   /** Absent fields take the runtime's defaults. */
   limits?: Partial<ServerLimits>;
-}
-
-/** A running stdio server process, as the MCP bridge sees it. */
-export interface StdioProcess {
-  readonly pid: number;
-  readonly stdin: Writable;
-  readonly stdout: Readable;
-  /** Resolves once when the process has exited (never rejects). */
-  readonly exited: Promise<ExitInfo>;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. Idempotent. */
-  stop(graceMs?: number): Promise<ExitInfo>;
 }
 
 export interface LaunchRequest extends LaunchPolicy {

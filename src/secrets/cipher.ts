@@ -1,19 +1,13 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { BerthError } from '../core/errors.js';
+import type { Sealed } from '../core/secret-rows.js';
+
+export type { Sealed };
 
 /** A 256-bit master key and its id (a fingerprint, safe to store and show). */
 export interface MasterKey {
   readonly id: string;
   readonly bytes: Buffer;
-}
-
-/** One value as stored: which key sealed it, the random IV, and ciphertext + GCM tag. */
-export interface Sealed {
-  key_id: string;
-  /** base64 of the 12-byte IV. */
-  nonce: string;
-  /** base64 of the ciphertext followed by the 16-byte authentication tag. */
-  ciphertext: string;
 }
 
 const KEY_BYTES = 32;

@@ -9,7 +9,7 @@ import { generateMasterKey, SecretCipher } from './cipher.js';
 import { EncryptedSecretStore } from './encrypted-store.js';
 import { MemorySecretRows } from './memory-rows.js';
 import { runSecretStoreContract } from './secret-store.contract.js';
-import { SqlSecretRows } from './sql-rows.js';
+import { SqlSecretRows } from '../store/secret-rows.js';
 
 runSecretStoreContract('memory', async () => ({ rows: new MemorySecretRows(), cleanup: async () => undefined }));
 

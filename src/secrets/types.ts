@@ -1,4 +1,6 @@
-import type { MasterKey, Sealed } from './cipher.js';
+import type { MasterKey } from './cipher.js';
+
+export type { SecretRow, SecretRows } from '../core/secret-rows.js';
 
 /** The scope of secrets every deployment may reference (`secret_ref:global:KEY`); other scopes are deployment ids. */
 export const GLOBAL_SCOPE = 'global';
@@ -33,27 +35,4 @@ export interface SecretStore {
    * without, re-encrypts only the values not sealed by the current key. Returns how many it re-encrypted.
    */
   reencrypt(key?: MasterKey): Promise<number>;
-}
-
-/** A stored row: the sealed value and its place. */
-export interface SecretRow extends Sealed {
-  scope: string;
-  name: string;
-  updated_at: string;
-}
-
-/** Persistence under the encrypted store: rows only, never plain values. One per database kind, plus memory. */
-export interface SecretRows {
-  upsert(row: SecretRow): Promise<void>;
-  get(scope: string, name: string): Promise<SecretRow | undefined>;
-  /** Rows of a scope, sorted by name. */
-  list(scope: string): Promise<SecretRow[]>;
-  delete(scope: string, name: string): Promise<boolean>;
-  deleteScope(scope: string): Promise<number>;
-  keyUsage(): Promise<Record<string, number>>;
-  /**
-   * One transaction over every row (locked against other writers): `change` returns the replacement of
-   * a row, or undefined to keep it; throwing rolls everything back. Returns how many rows changed.
-   */
-  rewriteAll(change: (row: SecretRow) => SecretRow | undefined): Promise<number>;
 }

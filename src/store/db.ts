@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import type { Pool } from 'pg';
 import { BerthError } from '../core/index.js';
 import type { BerthDatabase } from './schema.js';
 import { BerthSqliteDialect } from './sqlite-dialect.js';
@@ -14,6 +15,9 @@ export interface OpenedDatabase {
   db: Kysely<BerthDatabase>;
   dialect: DialectName;
 }
+
+// Each database's driver is loaded when a database of that kind is opened: a SQLite Berth never loads pg.
+const load = createRequire(import.meta.url);
 
 /** How long a SQLite writer waits for another one before failing with SQLITE_BUSY. */
 const SQLITE_BUSY_TIMEOUT_MS = 5_000;
@@ -31,7 +35,8 @@ function openSqlite(path: string): Kysely<BerthDatabase> {
   }
   const inMemory = path === ':memory:';
   if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
-  const raw = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+  const Sqlite = load('better-sqlite3') as typeof Database;
+  const raw = new Sqlite(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
   try {
     if (!inMemory) enableWal(raw);
     raw.pragma('synchronous = NORMAL');
@@ -71,7 +76,8 @@ function openPostgres(url: string): Kysely<BerthDatabase> {
   if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
     throw new BerthError('CONFIG_INVALID', 'PostgreSQL url must start with postgres:// or postgresql://');
   }
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const { Pool: PgPool } = load('pg') as { Pool: new (config: { connectionString: string; max: number }) => Pool };
+  const pool = new PgPool({ connectionString: url, max: 10 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
   return new Kysely<BerthDatabase>({ dialect: new PostgresDialect({ pool }) });

@@ -13,7 +13,7 @@ import type { CreateDeploymentInput } from '../../src/core/index.js';
 
 // Our raw fixture echoes a 10 MB line in milliseconds (the SDK servers refuse stdio messages over 10 MiB, and take
 // seconds to read one near that), so Berth, not the server, is what this measures.
-const echoServer = (name: string): CreateDeploymentInput => ({ name, spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'test/fixtures/mcp-flood-server.mjs')], env: {}, cwd: ROOT } });
+const echoServer = (name: string): CreateDeploymentInput => ({ name, spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'src/mcp/testing/mcp-flood-server.mjs')], env: {}, cwd: ROOT } });
 const CONNECTIONS = 24;
 const TEXT_BYTES = 10 * 1024 * 1024;
 /**

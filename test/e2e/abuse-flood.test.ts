@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestApi } from '../support/api.js';
 import { ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
 import { MiB, drain, httpCall, mcpCall, memoryOf, openSession, openStream, rawConnect, requestHead } from '../support/raw-http.js';
-import { waitFor } from '../fixtures/mcp-helpers.js';
+import { waitFor } from '../../src/mcp/testing/helpers.js';
 import type { CreateDeploymentInput } from '../../src/core/index.js';
 
-const FLOOD = join(ROOT, 'test/fixtures/mcp-flood-server.mjs');
+const FLOOD = join(ROOT, 'src/mcp/testing/mcp-flood-server.mjs');
 const floodSpec = (name: string): CreateDeploymentInput => ({ name, spec: { type: 'process', command: process.execPath, args: [FLOOD], env: {}, cwd: ROOT } });
 
 // 10 s at 16 MB/s: 160 MB meant for the client that does not read. Berth may hold 1 MiB of it (plus what the kernel takes).

@@ -30,7 +30,7 @@ describe('the berth CLI against a real Berth', () => {
   });
 
   it('deploys our own server, then status, logs, logs -f, stop, start and rm', async () => {
-    const deploy = await berthCli(['deploy', '--name', 'echo-cli', '--cwd', ROOT, '--', process.execPath, join(ROOT, 'test/fixtures/mcp-echo-server.mjs')]);
+    const deploy = await berthCli(['deploy', '--name', 'echo-cli', '--cwd', ROOT, '--', process.execPath, join(ROOT, 'src/mcp/testing/mcp-echo-server.mjs')]);
     expect(deploy.code, deploy.stderr).toBe(0);
     const endpoint = endpointIn(deploy.stdout);
     const id = endpoint.split('/s/')[1]!.split('/')[0]!;

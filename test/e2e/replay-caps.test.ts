@@ -1,7 +1,7 @@
 // BERTH_REPLAY_EVENTS reaches the sessions of a real Berth: a session with no GET stream open keeps only
 // that many of the messages meant for it, logs the drop once, and a GET then gets the newest ones.
 import { describe, expect, it } from 'vitest';
-import { openGetStream, rawInitialize, rawPost, waitFor } from '../fixtures/mcp-helpers.js';
+import { openGetStream, rawInitialize, rawPost, waitFor } from '../../src/mcp/testing/helpers.js';
 import { echoSpec } from '../support/servers.js';
 import { useBerth } from '../support/use-berth.js';
 

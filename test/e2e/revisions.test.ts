@@ -189,7 +189,7 @@ describe('the controller', () => {
     }
     expect(s.status_message).toMatch(/retry 2 in 10s/);
     // Fix it with an update: the new revision starts at once, whatever the backoff says.
-    const fixed = await ctx.api.call<DeploymentView>('PATCH', `/api/deployments/${d.id}`, { spec: { args: [join(process.cwd(), 'test/fixtures/mcp-echo-server.mjs')], cwd: process.cwd() } });
+    const fixed = await ctx.api.call<DeploymentView>('PATCH', `/api/deployments/${d.id}`, { spec: { args: [join(process.cwd(), 'src/mcp/testing/mcp-echo-server.mjs')], cwd: process.cwd() } });
     expect(fixed.status).toBe(202);
     const up = await ctx.api.waitFor(d.id, 'running', 30_000);
     expect(up.serving_revision).toBe(2);

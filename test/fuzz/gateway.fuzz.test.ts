@@ -1,7 +1,7 @@
 /**
  * Fuzz test of the gateway's JSON-RPC and header handling, against one real Berth process
  * (started from dist/) serving a shared-mode and an isolated-mode stdio deployment of
- * test/fixtures/mcp-echo-server.mjs, over all three client generations Berth speaks
+ * src/mcp/testing/mcp-echo-server.mjs, over all three client generations Berth speaks
  * (2025-11-25 sessions, 2026-07-28 stateless requests, legacy HTTP+SSE).
  *
  *   FUZZ_SEED=<n|string>     seed (default fixed; printed)

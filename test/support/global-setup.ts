@@ -10,6 +10,8 @@ export function setup(): void {
   rmSync(BUILD_FAILED_MARKER, { force: true });
   try {
     execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'pipe' });
+    // The same server entry `npm run build` makes: dist/main.js bundled (package.json "build").
+    execFileSync(process.execPath, ['scripts/bundle.mjs'], { stdio: 'pipe' });
   } catch (err) {
     const out = String((err as { stdout?: Buffer }).stdout ?? err);
     process.stderr.write(`\n!!! build of dist/ failed; end-to-end suites will fail:\n${out}\n`);

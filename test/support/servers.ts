@@ -24,7 +24,7 @@ type ProcessSpecInput = Extract<CreateDeploymentInput['spec'], { type: 'process'
 export function echoSpec(name = 'echo', args: string[] = [], extra: Partial<CreateDeploymentInput> = {}, spec: Partial<ProcessSpecInput> = {}): CreateDeploymentInput {
   return {
     name,
-    spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'test/fixtures/mcp-echo-server.mjs'), ...args], env: {}, cwd: ROOT, ...spec },
+    spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'src/mcp/testing/mcp-echo-server.mjs'), ...args], env: {}, cwd: ROOT, ...spec },
     ...extra,
   };
 }

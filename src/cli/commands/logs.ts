@@ -1,7 +1,7 @@
 /** `berth logs <id> [-f] [--tail N]`: a deployment's log lines, optionally followed until Ctrl-C. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { LogEntry } from '../../telemetry/logs.js';
+import type { LogEntry } from '../../api/contract.js';
 import type { Runner } from '../context.js';
 import { parseCount, withApiOptions } from '../context.js';
 import { formatLogEntry } from '../format.js';

@@ -7,9 +7,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach } from 'vitest';
-import type { DeploymentStatusView } from '../../api/contract.js';
+import type { DeploymentStatusView, LogEntry, LogStream } from '../../api/contract.js';
 import type { CreateDeploymentInput, DeploymentStatus, DeploymentView } from '../../core/index.js';
-import type { LogEntry, LogStream } from '../../telemetry/logs.js';
 
 export interface RecordedRequest {
   method: string;

@@ -4,7 +4,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
-import { FAST_RESTART, LIMITS, serveEndpoint, textOf, waitFor, type HttpFront } from '../../../test/fixtures/mcp-helpers.js';
+import { FAST_RESTART, LIMITS, serveEndpoint, textOf, waitFor, type HttpFront } from '../testing/helpers.js';
 import { AutoEndpoint, type AutoEndpointOptions } from './auto-endpoint.js';
 import type { RemoteTransport } from './detect.js';
 import { RemoteAddressPolicy } from './ssrf.js';

@@ -17,9 +17,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError } from '../../core/errors.js';
 import type { ToolSummary } from '../../core/index.js';
-import { SESSION_HEADER, VERSION_HEADER, headerValue, sendError } from '../http.js';
-import { createIsolatedBridge } from '../isolated.js';
-import { PROTOCOL_VERSION_KEY, claimsEnvelope, isModernVersion } from '../modern.js';
+import { SESSION_HEADER, VERSION_HEADER, headerValue, sendError } from '../wire/http.js';
+import { createIsolatedBridge } from '../bridge/isolated.js';
+import { PROTOCOL_VERSION_KEY, claimsEnvelope, isModernVersion } from '../wire/modern.js';
 import type { BridgeEvents, BridgeTiming, ClientIdentity, EndpointStats, IsolatedBridge, McpEndpoint, RestartPolicy, SessionLimits } from '../types.js';
 import type { RemoteChannel } from './channel.js';
 import { detectTransport, fetchDiscover, type Detection, type RemoteTransport } from './detect.js';

@@ -6,9 +6,9 @@
  * client revision in front of any remote without knowing it is remote.
  */
 import { Readable, Writable } from 'node:stream';
-import type { ExitInfo, StdioProcess } from '../../runtime/types.js';
-import type { JsonRpcMessage } from '../jsonrpc.js';
-import { isMessage } from '../jsonrpc.js';
+import type { ExitInfo, StdioProcess } from '../../core/process.js';
+import type { JsonRpcMessage } from '../wire/jsonrpc.js';
+import { isMessage } from '../wire/jsonrpc.js';
 import { errorText } from './wire.js';
 
 /** What a channel reports about itself (a deployment log line). */

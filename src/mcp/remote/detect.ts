@@ -11,10 +11,10 @@
  *    the legacy HTTP+SSE transport (2024-11-05).
  */
 import { BerthError } from '../../core/errors.js';
-import { LATEST_PROTOCOL_VERSION, SESSION_HEADER, VERSION_HEADER } from '../http.js';
-import { isResponse } from '../jsonrpc.js';
-import type { JsonRpcResponse } from '../jsonrpc.js';
-import { CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, METHOD_HEADER, MODERN_VERSION, PROTOCOL_VERSION_KEY } from '../modern.js';
+import { LATEST_PROTOCOL_VERSION, SESSION_HEADER, VERSION_HEADER } from '../wire/http.js';
+import { isResponse } from '../wire/jsonrpc.js';
+import type { JsonRpcResponse } from '../wire/jsonrpc.js';
+import { CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, METHOD_HEADER, MODERN_VERSION, PROTOCOL_VERSION_KEY } from '../wire/modern.js';
 import { forbiddenIn } from './ssrf.js';
 import { JSON_AND_SSE, contentType, errorText, headerOf, readEvents, readMessages, type RemoteHttp } from './wire.js';
 

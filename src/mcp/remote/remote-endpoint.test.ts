@@ -1,6 +1,6 @@
 import { request, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../../../test/fixtures/mcp-helpers.js';
+import { waitFor } from '../testing/helpers.js';
 import { RemoteAddressPolicy } from './ssrf.js';
 import { ProxyRig, parseResponse, rawRequest } from './testing/proxy-rig.js';
 

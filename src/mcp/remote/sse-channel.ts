@@ -4,8 +4,8 @@
  * every answer, notification and server request arrives as a `message` event on the stream.
  * The stream closing ends the channel (the bridge sees a process exit).
  */
-import { UPSTREAM_UNAVAILABLE, errorResponse, isRequest } from '../jsonrpc.js';
-import type { JsonRpcMessage } from '../jsonrpc.js';
+import { UPSTREAM_UNAVAILABLE, errorResponse, isRequest } from '../wire/jsonrpc.js';
+import type { JsonRpcMessage } from '../wire/jsonrpc.js';
 import { RemoteChannel, Sequencer, type ChannelLog } from './channel.js';
 import { contentType, errorText, messagesIn, readEvents, rpcErrorIn, type RemoteHttp } from './wire.js';
 

@@ -17,8 +17,9 @@
  * judged by the IPv4 address they carry.
  */
 import { lookup as dnsLookup } from 'node:dns';
+import { createRequire } from 'node:module';
 import { BlockList, isIP, type LookupFunction, type Socket } from 'node:net';
-import { buildConnector } from 'undici';
+import type { buildConnector } from 'undici';
 import { BerthError } from '../../core/errors.js';
 
 /** What an address is, for the policy. */
@@ -225,7 +226,9 @@ export class RemoteAddressPolicy {
    * through `lookup` (only allowed addresses are tried), and the socket's peer address once connected.
    */
   connector(options: buildConnector.BuildOptions = {}): buildConnector.connector {
-    const base = buildConnector({ ...options, lookup: this.lookup } as buildConnector.BuildOptions);
+    // undici is loaded with the first remote connection, not with Berth (the policy itself checks create requests).
+    const { buildConnector: build } = createRequire(import.meta.url)('undici') as { buildConnector: typeof buildConnector };
+    const base = build({ ...options, lookup: this.lookup } as buildConnector.BuildOptions);
     return (opts, callback) => {
       if (isIP(opts.hostname) !== 0) {
         const why = this.refusal(opts.hostname);

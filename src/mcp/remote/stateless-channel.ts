@@ -12,9 +12,9 @@
  * - list_changed and `resources/subscribe` are served by a `subscriptions/listen` stream;
  * - `notifications/cancelled` aborts the request's POST (closing it is cancellation in this revision).
  */
-import { LATEST_PROTOCOL_VERSION, VERSION_HEADER, isSupportedVersion } from '../http.js';
-import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../jsonrpc.js';
-import { INVALID_PARAMS, UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, isResponse, resultResponse } from '../jsonrpc.js';
+import { LATEST_PROTOCOL_VERSION, VERSION_HEADER, isSupportedVersion } from '../wire/http.js';
+import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
+import { INVALID_PARAMS, UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, isResponse, resultResponse } from '../wire/jsonrpc.js';
 import {
   CLIENT_CAPABILITIES_KEY,
   CLIENT_INFO_KEY,
@@ -26,7 +26,7 @@ import {
   SERVER_INFO_KEY,
   SUBSCRIPTION_ID_KEY,
   metaOf,
-} from '../modern.js';
+} from '../wire/modern.js';
 import { RemoteChannel, type ChannelLog } from './channel.js';
 import { JSON_AND_SSE, errorText, readMessages, rpcErrorIn, encodeHeaderValue, type RemoteHttp } from './wire.js';
 

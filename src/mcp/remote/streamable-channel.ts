@@ -8,9 +8,9 @@
  * they arrive; a GET stream carries what the remote sends outside requests. Stopping the channel
  * ends the remote session with DELETE.
  */
-import { LATEST_PROTOCOL_VERSION, SESSION_HEADER, VERSION_HEADER } from '../http.js';
-import { UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, isResponse } from '../jsonrpc.js';
-import type { JsonRpcMessage } from '../jsonrpc.js';
+import { LATEST_PROTOCOL_VERSION, SESSION_HEADER, VERSION_HEADER } from '../wire/http.js';
+import { UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, isResponse } from '../wire/jsonrpc.js';
+import type { JsonRpcMessage } from '../wire/jsonrpc.js';
 import { RemoteChannel, Sequencer, type ChannelLog } from './channel.js';
 import { JSON_AND_SSE, contentType, errorText, headerOf, readMessages, rpcErrorIn, type RemoteHttp } from './wire.js';
 

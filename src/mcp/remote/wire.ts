@@ -4,8 +4,8 @@
  * body, a JSON batch or an event stream) into JSON-RPC messages as they arrive.
  */
 import { Pool, type Dispatcher } from 'undici';
-import type { JsonRpcMessage } from '../jsonrpc.js';
-import { isMessage } from '../jsonrpc.js';
+import type { JsonRpcMessage } from '../wire/jsonrpc.js';
+import { isMessage } from '../wire/jsonrpc.js';
 import { SseParser } from '../../core/sse.js';
 import type { ConnectGuard } from './ssrf.js';
 

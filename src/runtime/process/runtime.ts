@@ -4,8 +4,7 @@ import { closeSync, promises as fsp, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { IsolationView, LimitEnforcer, LimitName } from '../../core/isolation.js';
-import type { LogStore } from '../../telemetry/logs.js';
-import type { ExitInfo, LaunchPolicy, LaunchRequest, Runtime, ServerLimits, StdioProcess } from '../types.js';
+import type { ExitInfo, LaunchPolicy, LaunchRequest, Runtime, RuntimeLog, ServerLimits, StdioProcess } from '../types.js';
 import { openCgroups, type Cgroups, type ServerCgroup } from './cgroups.js';
 import { BLOCK_FD, ensureOwnDir, INFO_FD, release, sandboxPidOf, waitExit } from './child-io.js';
 import { ProcessHandle } from './handle.js';
@@ -24,7 +23,7 @@ export type LimitsMode = 'auto' | 'cgroup' | 'prlimit';
 export interface ProcessRuntimeOptions {
   /** Berth's data dir (absolute): pid files go to `run/`, default working dirs to `work/<deploymentId>/`. */
   dataDir: string;
-  logs: LogStore;
+  logs: RuntimeLog;
   /** `auto`: bubblewrap when `bwrap` is found, else none. `bubblewrap`: required (throws when missing). */
   sandbox: SandboxMode;
   /** Per-server limits: defaults for a launch that names none, and the most one may ask for. */
@@ -86,7 +85,7 @@ export class ProcessRuntime implements Runtime {
   readonly limitsEnforcedBy: LimitEnforcer;
   private readonly dataDir: string;
   private readonly runDir: string;
-  private readonly logs: LogStore;
+  private readonly logs: RuntimeLog;
   private readonly stopGraceMs: number;
   private readonly bwrap: string | null;
   private readonly prlimit: string | null;

@@ -6,7 +6,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { toBerthError } from '../../../core/errors.js';
-import { sendError } from '../../http.js';
+import { sendError } from '../../wire/http.js';
 import { RemoteEndpoint, type RemoteEndpointOptions } from '../remote-endpoint.js';
 import { RemoteAddressPolicy } from '../ssrf.js';
 

@@ -1,0 +1,29 @@
+// Bundles Berth's server entry (src/main.ts) into dist/main.js, after `tsc` has built dist/.
+// Node 20 loads ES modules one file at a time: unbundled, a start loads about 460 of them (Berth's own,
+// kysely's and zod's), which is most of Berth's start-up time (docs/architecture.md, "Start-up").
+// Code behind a dynamic import() stays in its own chunk and loads when first needed; the database
+// drivers and undici stay in node_modules and are loaded only by the code that needs them.
+import { build } from 'esbuild';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+// Chunks of an earlier build (their names carry a content hash).
+for (const f of readdirSync(join(root, 'dist'))) if (/^main-[A-Z0-9]+\.js(\.map)?$/.test(f)) rmSync(join(root, 'dist', f));
+await build({
+  absWorkingDir: root,
+  entryPoints: ['src/main.ts'],
+  outdir: 'dist',
+  // Chunks sit beside main.js so that `new URL('../package.json', import.meta.url)` finds the same file.
+  entryNames: '[name]',
+  chunkNames: 'main-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['better-sqlite3', 'pg', 'undici'],
+  sourcemap: true,
+  logLevel: 'warning',
+});

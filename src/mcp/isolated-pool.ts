@@ -34,7 +34,10 @@ export interface Pending {
   replyId?: JsonRpcId;
   req: JsonRpcRequest;
   timer: NodeJS.Timeout;
+  /** The progress token the process knows the request by. */
   token: string | number | undefined;
+  /** The token to give the client instead (a multi round-trip retry that sent its own). */
+  replyToken?: string | number;
   internal: ((msg: JsonRpcResponse | Error) => void) | null;
 }
 

@@ -60,7 +60,11 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     });
     this.mrtr = new InputRequests<S>(
       {
-        rebind: (session, exchange, replyId) => this.rebind(session, exchange, replyId),
+        rebind: (session, exchange, replyId, token) => this.rebind(session, exchange, replyId, token),
+        deliver: (session, held) => {
+          const proc = session.data.proc;
+          if (proc) for (const m of held) this.onUpstream(proc, m);
+        },
         send: (session, msg) => session.data.proc?.up.send(msg),
         expire: (session) => this.endStateless(session),
         log: opts.log,
@@ -309,7 +313,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   }
 
   /** Multi round-trip: the pending upstream request now answers on `exchange` as `replyId` (null: parked, no timeout). */
-  private rebind(session: S, exchange: Exchange | null, replyId: JsonRpcId): void {
+  private rebind(session: S, exchange: Exchange | null, replyId: JsonRpcId, token?: string | number): void {
     const proc = session.data.proc;
     const st = session.data.mrtr;
     if (!proc || !st) return;
@@ -317,6 +321,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
       if (p.internal) continue;
       p.exchange = exchange;
       p.replyId = replyId;
+      if (token !== undefined) p.replyToken = token;
       clearTimeout(p.timer);
       if (exchange) p.timer = setTimeout(() => this.timedOut(proc, key, p.req), this.opts.limits.requestTimeoutMs);
     }
@@ -395,14 +400,18 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     if (m.method === 'notifications/progress') {
       const token = m.params?.progressToken;
       for (const p of proc.pending.values()) {
-        if (p.token !== undefined && p.token === token && p.exchange?.notify(json)) return;
+        if (p.token === undefined || p.token !== token || !p.exchange) continue;
+        const out = p.replyToken === undefined ? json : JSON.stringify({ ...m, params: { ...m.params, progressToken: p.replyToken } });
+        if (p.exchange.notify(out)) return;
       }
     } else if (m.method.endsWith('/list_changed')) {
       this.opts.events?.onListChanged?.(m.method);
     }
     if (session.kind === 'stateless') {
-      // No session stream: messages ride along with the call's own response stream.
+      // No session stream: messages ride along with the call's own response stream; while the call waits for
+      // the client's retry (multi round-trip) they are held for the retry's stream.
       for (const p of proc.pending.values()) if (p.exchange?.notify(json)) return;
+      this.mrtr.hold(session, m, json.length);
       return;
     }
     this.transport.sendToSession(session, json);

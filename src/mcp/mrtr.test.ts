@@ -59,6 +59,38 @@ describe('multi round-trip requests over the isolated bridge', () => {
     await waitFor(() => h.spawner.procs.filter((p) => alive(p.pid)).length <= 2, 5000, 'per-call processes to stop');
   });
 
+  it('keeps the progress a call sends while it waits for the client between rounds (SDK 2.x client, wire tapped)', async () => {
+    // The server sends progress 2 right behind its roots request: it reaches Berth after the input_required
+    // answer went out and before the client's retry. It must ride on the retry's stream, in order.
+    const h = await setup();
+    const client = new Client2({ name: 'mrtr', version: '1' }, { capabilities: { roots: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    client.setRequestHandler('roots/list', async () => ({ roots: [{ uri: 'file:///tmp/p' }] }));
+    const transport = new Transport2(new URL(h.front.url));
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const wire: { progress: unknown; progressToken: unknown }[] = [];
+    const sent: unknown[] = [];
+    const sdk = transport.onmessage!;
+    transport.onmessage = (m, extra) => {
+      const msg = m as { method?: string; params?: { progress?: unknown; progressToken?: unknown } };
+      if (msg.method === 'notifications/progress') wire.push({ progress: msg.params?.progress, progressToken: msg.params?.progressToken });
+      sdk(m, extra);
+    };
+    const send = transport.send.bind(transport);
+    transport.send = (m, opts) => {
+      const token = (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken;
+      if (token !== undefined) sent.push(token);
+      return send(m, opts);
+    };
+    const r = await client.callTool({ name: 'roots_with_progress', arguments: {} }, { onprogress: () => {} });
+    expect(textOf(r)).toBe('file:///tmp/p');
+    expect(wire.map((n) => n.progress)).toEqual([1, 2, 3]);
+    // Each under the token of the request that carried it: the call's, then its retry's (the SDK gives the retry
+    // one of its own; the process still knows only the first, so Berth rewrites it).
+    expect(sent).toHaveLength(2);
+    expect(wire.map((n) => n.progressToken)).toEqual([sent[0], sent[1], sent[1]]);
+  });
+
   it('keeps the process waiting between rounds and drops it when no retry comes', async () => {
     const h = await setup({ timing: { inputRequiredTimeoutMs: 1000 } });
     const res = await rawPost(h.front.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'sample', arguments: { prompt: 'raw' }, _meta: META } }, headers);

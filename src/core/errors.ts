@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   DEPLOYMENT_NOT_FOUND: { status: 404, message: 'No deployment with that id' },
   TOKEN_NOT_FOUND: { status: 404, message: 'No API token with that id' },
   SESSION_NOT_FOUND: { status: 404, message: 'Session not found or expired; start a new session with initialize' },
+  SESSION_DRAINED: { status: 404, message: 'The deployment moved to a new revision and this session\'s drain time ran out; start a new session with initialize' },
   DEPLOYMENT_EXISTS: { status: 409, message: 'A deployment with that id already exists' },
   SECRET_NOT_FOUND: { status: 400, message: 'The request names a secret that does not exist' },
   SECRET_REF_FORBIDDEN: { status: 400, message: 'A deployment may reference only its own secrets and global ones' },

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
-import type { ClientIdentity, EndpointStats, IsolatedBridge, IsolatedBridgeOptions } from './types.js';
+import type { ClientIdentity, EndpointStats, IsolatedBridge, IsolatedBridgeOptions, SpawnProcess } from './types.js';
 import type { Exchange } from './exchange.js';
 import type { SessionEndReason, TransportBackend } from './transport.js';
 import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
@@ -12,6 +12,7 @@ import type { ExitInfo } from '../runtime/types.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import {
   METHOD_NOT_FOUND,
+  SESSION_NOT_FOUND,
   UPSTREAM_EXITED,
   errorResponse,
   idKey,
@@ -31,10 +32,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 
-/** Create a bridge that gives each client session its own process, from a warm pool. */
 /** How long a cancelled stateless call's process may take to see the cancellation before it is stopped. */
 const CANCEL_GRACE_MS = 250;
+/** How long sessions on a previous revision's processes may go on after swap() when the caller names no drainMs. */
+export const DEFAULT_DRAIN_MS = 5 * 60_000;
 
+/** Create a bridge that gives each client session its own process, from a warm pool. */
 export function createIsolatedBridge(opts: IsolatedBridgeOptions): IsolatedBridge {
   return new IsolatedBridgeImpl(opts);
 }
@@ -46,11 +49,12 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   /** A listen stream gets a process of its own for its lifetime (see listen()). */
   readonly listenSupport = { listChanged: true, resources: true };
   private readonly listening = new Map<ListenStream, S>();
+  /** Drain timers of swaps (sessions still on an older revision's processes end when one fires). */
+  private readonly drains = new Set<NodeJS.Timeout>();
 
   constructor(opts: IsolatedBridgeOptions) {
     super(opts);
-    if (!Number.isInteger(opts.isolated.max) || opts.isolated.max < 1) throw new Error('isolated.max must be a positive integer');
-    if (!Number.isInteger(opts.isolated.warm) || opts.isolated.warm < 0) throw new Error('isolated.warm must be an integer >= 0');
+    this.cached = opts.scale?.snapshot?.initialize ?? null;
     this.transport = new StreamableHttpTransport(this, {
       limits: opts.limits,
       sseAfterMs: opts.timing?.sseAfterMs,
@@ -74,9 +78,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   }
 
   async start(): Promise<void> {
-    const want = this.poolTarget() - this.warm.length - this.poolSpawning;
-    const spawned = await Promise.all(Array.from({ length: Math.max(0, want) }, () => this.spawnWarm()));
-    if (spawned.some((ok) => !ok)) throw new Error('could not fill the warm pool: a process failed to start or to answer initialize');
+    if (!(await this.fillFloor())) throw new Error('could not fill the warm pool: a process failed to start or to answer initialize');
   }
 
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
@@ -88,39 +90,93 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   }
 
   async probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {
+    const { init, tools } = await this.check(this.spawnFn, timeoutMs);
+    this.cached = init;
+    return { tools };
+  }
+
+  /** A process of `spawn` of its own: initialize, initialized, tools/list; then it stops. */
+  private async check(spawn: SpawnProcess, timeoutMs: number): Promise<{ init: Record<string, unknown>; tools: ToolSummary[] }> {
     const deadline = Date.now() + timeoutMs;
     const left = (): number => {
       const ms = deadline - Date.now();
       if (ms <= 0) throw new Error('probe timed out');
       return ms;
     };
-    const proc = await this.spawnProc('probe');
+    const proc = await this.spawnProc('probe', spawn);
     try {
-      this.cached = await this.internal(proc, 'initialize', this.ownInitParams(), left());
+      const init = await this.internal(proc, 'initialize', this.ownInitParams(), left());
       proc.up.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
       const tools = await collectTools((params) => this.internal(proc, 'tools/list', params, left()));
-      return { tools };
+      return { init, tools };
     } finally {
       this.stopProc(proc);
     }
   }
 
+  /**
+   * Move to a new revision (see IsolatedBridge.swap): a process of `spawn` must start and answer initialize and
+   * tools/list first; then the pool is refilled from it and older sessions have `drainMs` left.
+   */
+  async swap(spawn: SpawnProcess, opts: { drainMs?: number } = {}): Promise<{ tools: ToolSummary[] }> {
+    const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
+    if (!Number.isFinite(drainMs) || drainMs < 0) throw new BerthError('VALIDATION_FAILED', 'drainMs must be a non-negative number of milliseconds');
+    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
+    const limit = this.opts.timing?.handshakeTimeoutMs ?? Math.max(10_000, this.opts.limits.requestTimeoutMs);
+    let checked: { init: Record<string, unknown>; tools: ToolSummary[] };
+    try {
+      checked = await this.check(spawn, limit);
+    } catch (err) {
+      throw new BerthError('UPSTREAM_UNAVAILABLE', `The new revision's MCP server failed to start: ${err instanceof Error ? err.message : String(err)}; the current one keeps serving`);
+    }
+    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
+    this.cached = checked.init;
+    const gen = this.adoptSpawn(spawn);
+    const timer = setTimeout(() => {
+      this.drains.delete(timer);
+      this.drain(gen, drainMs);
+    }, drainMs);
+    timer.unref();
+    this.drains.add(timer);
+    return { tools: checked.tools };
+  }
+
+  /** End what still runs on processes older than generation `gen` (a swap's drain time is over). */
+  private drain(gen: number, drainMs: number): void {
+    const message = `The deployment moved to a new revision and this session's drain time (${drainMs} ms) ran out; start a new session`;
+    const data = { code: 'SESSION_DRAINED' };
+    let ended = 0;
+    for (const proc of [...this.active]) {
+      const session = proc.session;
+      if (proc.gen >= gen || !session || session.ended) continue;
+      ended++;
+      this.endPending(proc, (id) => errorResponse(id, SESSION_NOT_FOUND, message, data));
+      const stream = session.data.listen;
+      if (stream) {
+        stream.fail({ code: SESSION_NOT_FOUND, message, data });
+        this.unlisten(stream);
+      } else if (session.kind === 'stateless') this.endStateless(session);
+      else this.transport.endSession(session, 'drained');
+    }
+    if (ended > 0) this.opts.log?.(`bridge ${this.opts.deploymentId}: ended ${ended} session(s) still on the previous revision after the ${drainMs} ms drain`);
+  }
+
   stats(): EndpointStats {
     let inFlight = 0;
     for (const p of this.active) inFlight += p.pending.size;
-    return { sessions: this.transport.sessions.size, processes: this.warm.length + this.active.size + this.probes.size, inFlight };
+    const processes = this.processCount() - this.coldSpawning + this.probes.size;
+    return { sessions: this.transport.sessions.size, processes, inFlight, lastRequestAt: this.lastRequestAt, idleAt: this.idleAt() };
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    for (const t of this.drains) clearTimeout(t);
+    this.drains.clear();
     this.mrtr.close();
-    if (this.refillTimer) clearTimeout(this.refillTimer);
-    this.stopRefills();
     this.transport.close();
-    for (const p of this.warm.splice(0)) this.stopProc(p);
-    for (const p of [...this.active, ...this.probes, ...this.unprimed]) this.stopProc(p);
-    await Promise.all([...this.stops]);
+    this.closePool();
+    await this.poolSettled();
   }
 
   // ---- TransportBackend ----
@@ -136,22 +192,22 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
    * initialize.
    */
   async initialize(session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
-    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
-    if (this.active.size + this.waitingForSpawn >= this.opts.isolated.max) {
-      throw new BerthError('TOO_MANY_SESSIONS', `Too many sessions: all ${this.opts.isolated.max} isolated processes are in use`);
-    }
+    this.admit();
     const caps = isObject(req.params?.capabilities) ? req.params.capabilities : {};
-    let proc = this.takeWarm(req.params?.protocolVersion, caps);
-    if (!proc) {
-      this.waitingForSpawn++;
-      this.trimPool();
-      try {
-        proc = await this.spawnProc('session');
-      } catch (err) {
-        throw new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
-      } finally {
-        this.waitingForSpawn--;
-      }
+    const fits = !this.priming || (req.params?.protocolVersion === PRIME_VERSION && capabilitiesWithin(caps, PRIME_CAPABILITIES));
+    let proc: IsoProc;
+    try {
+      proc = await this.acquire(fits);
+    } catch (err) {
+      this.armIdle();
+      throw err;
+    }
+    if (session.ended || this.closing) {
+      // The client went away (or the endpoint closes) while its process started.
+      this.stopProc(proc);
+      this.refill();
+      this.armIdle();
+      throw new BerthError('UPSTREAM_UNAVAILABLE', 'The session ended before its MCP server process was ready');
     }
     proc.role = 'session';
     proc.session = session;
@@ -177,6 +233,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
 
   request(session: S, req: JsonRpcRequest, exchange: Exchange): void {
     this.opts.events?.onClientRequest?.(req.method);
+    this.touched();
     const proc = session.data.proc;
     if (!proc || !proc.up.alive) {
       exchange.respond(errorResponse(req.id, UPSTREAM_EXITED, 'MCP server process for this session has exited'));
@@ -215,6 +272,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     this.failPending(proc, null);
     this.stopProc(proc);
     this.refill();
+    this.armIdle();
   }
 
   // ---- StatelessBackend (revision 2026-07-28): a process per call, from the warm pool ----
@@ -329,13 +387,6 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
 
   private ownInitParams(): Record<string, unknown> {
     return { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'berth', version: this.opts.version ?? '0.1.0' } };
-  }
-
-  /** The pool process to bind, or undefined when the client needs a cold one (see initialize()). */
-  private takeWarm(version: unknown, caps: Record<string, unknown>): IsoProc | undefined {
-    if (!this.priming) return this.warm.shift();
-    if (version !== PRIME_VERSION || !capabilitiesWithin(caps, PRIME_CAPABILITIES)) return undefined;
-    return this.warm.shift();
   }
 
   protected override primedResult(result: Record<string, unknown>): void {

@@ -71,10 +71,10 @@ describe('multi round-trip requests over the isolated bridge', () => {
     const wire: { progress: unknown; progressToken: unknown }[] = [];
     const sent: unknown[] = [];
     const sdk = transport.onmessage!;
-    transport.onmessage = (m, extra) => {
+    transport.onmessage = (m: Parameters<typeof sdk>[0]) => {
       const msg = m as { method?: string; params?: { progress?: unknown; progressToken?: unknown } };
       if (msg.method === 'notifications/progress') wire.push({ progress: msg.params?.progress, progressToken: msg.params?.progressToken });
-      sdk(m, extra);
+      sdk(m);
     };
     const send = transport.send.bind(transport);
     transport.send = (m, opts) => {
@@ -92,7 +92,8 @@ describe('multi round-trip requests over the isolated bridge', () => {
   });
 
   it('keeps the process waiting between rounds and drops it when no retry comes', async () => {
-    const h = await setup({ timing: { inputRequiredTimeoutMs: 1000 } });
+    // maxWarm 1: the pool stays at one process however many calls came, so the counts below are exact.
+    const h = await setup({ timing: { inputRequiredTimeoutMs: 1000 }, isolated: { warm: 1, max: 4, maxWarm: 1 } });
     const res = await rawPost(h.front.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'sample', arguments: { prompt: 'raw' }, _meta: META } }, headers);
     const body = (await res.json()) as { id: number; result: { resultType: string; requestState: string; inputRequests: Record<string, { method: string }> } };
     expect(body.id).toBe(1);

@@ -51,6 +51,24 @@ export interface EndpointStats {
   sessions: number;
   processes: number;
   inFlight: number;
+  // Seam 1 makes these two required once every endpoint reports them; optional here so that this branch
+  // leaves the other endpoints alone.
+  /** When a client's request (or, isolated, a session open) last came (ms since the epoch); null: none yet. */
+  lastRequestAt?: number | null;
+  /** When the endpoint will stop its processes if nothing comes (scale to zero); null: not scheduled. */
+  idleAt?: number | null;
+}
+
+/**
+ * What a server told Berth about itself, JSON-serialisable (kept with the revision so an idle deployment can
+ * answer listings without a process): its initialize result and the last list results.
+ */
+export interface ServerSnapshot {
+  initialize: Record<string, unknown>;
+  tools?: Record<string, unknown>;
+  prompts?: Record<string, unknown>;
+  resources?: Record<string, unknown>;
+  resourceTemplates?: Record<string, unknown>;
 }
 
 /** Events a bridge reports to whoever supervises it (the control plane). */
@@ -70,6 +88,12 @@ export interface BridgeEvents {
    * the deployment should run in isolated mode. Raised once per bridge.
    */
   onNeedsIsolation?(reason: string): void;
+  /** Scale to zero: the endpoint stopped its processes after `scale.idleMs` without requests (isolated: no session either). */
+  onIdle?(): void;
+  /** After onIdle, a request (isolated: a session open) started a process again. */
+  onWake?(): void;
+  /** The server's snapshot was learned or changed. */
+  onSnapshot?(s: ServerSnapshot): void;
 }
 
 export interface RestartPolicy {
@@ -129,6 +153,8 @@ export interface BridgeOptions {
   version?: string;
   /** Timing knobs; the defaults suit production, tests shorten them. */
   timing?: BridgeTiming;
+  /** Scale to zero (`spec.scale.min = 0`): stop every process after `idleMs` without requests (events onIdle/onWake). */
+  scale?: { idleMs: number; snapshot?: ServerSnapshot | null };
 }
 
 export interface BridgeTiming {
@@ -142,6 +168,8 @@ export interface BridgeTiming {
   stopGraceMs?: number;
   /** How long a multi round-trip call waits parked for the client's retry (default: limits.requestTimeoutMs). */
   inputRequiredTimeoutMs?: number;
+  /** Isolated mode: without a session open for this long, the warm pool's demand above `isolated.warm` halves (default 30 000). */
+  poolQuietMs?: number;
 }
 
 /** A bridge that multiplexes every session onto one process. */
@@ -152,15 +180,23 @@ export interface SharedBridge extends McpEndpoint {
 
 export interface IsolatedBridgeOptions extends BridgeOptions {
   /**
-   * `warm`: processes kept started for the next session; `max`: most processes at once; `prime` (default true):
-   * the bridge initializes warm processes itself and answers a fitting client's initialize from that
-   * (src/mcp/README.md, "Isolated mode: the warm pool"); false keeps them uninitialized.
+   * `warm`: processes always kept started for the next session (the pool's floor); `maxWarm` (default
+   * max(warm, 16)): most the pool grows to with the rate of session opens; `max`: most processes at once, warm and
+   * in use together; `prime` (default true): the bridge initializes warm processes itself and answers a fitting
+   * client's initialize from that (src/mcp/README.md, "Isolated mode: the warm pool"); false keeps them uninitialized.
    */
-  isolated: { warm: number; max: number; prime?: boolean };
+  isolated: { warm: number; max: number; maxWarm?: number; prime?: boolean };
 }
 
 /** A bridge that gives each session its own process. */
 export interface IsolatedBridge extends McpEndpoint {
   /** Fills the warm pool; resolves when the warm processes are spawned. */
   start(): Promise<void>;
+  /**
+   * Move to a new revision's processes. Resolves once a process of `spawn` has started and answered initialize
+   * and tools/list; from then on new sessions and the warm pool use it (old warm processes are stopped), while
+   * sessions already open keep their process until they end or `drainMs` (default 5 minutes) passes, when they
+   * end with SESSION_DRAINED. Rejects with a BerthError, and keeps the old spawn, when the new one fails.
+   */
+  swap(spawn: SpawnProcess, opts?: { drainMs?: number }): Promise<{ tools: ToolSummary[] }>;
 }

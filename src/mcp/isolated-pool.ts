@@ -227,8 +227,11 @@ export abstract class IsolatedProcesses extends IsolatedRpc {
   protected async fillFloor(): Promise<boolean> {
     const want = Math.min(this.poolTarget(), this.opts.isolated.max - this.processCount()) - this.warm.length - this.liveSlots();
     const done = Array.from({ length: Math.max(0, want) }, () => this.startSlot().done);
+    const ok = (await Promise.all(done)).every(Boolean);
+    // The idle clock (scale to zero) starts once the pool is up.
+    this.lastActivityAt = Date.now();
     this.armIdle();
-    return (await Promise.all(done)).every(Boolean);
+    return ok;
   }
 
   private startSlot(): Slot {

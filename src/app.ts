@@ -161,7 +161,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       timing: { stopGraceMs: config.stopGraceS * 1000, handshakeTimeoutMs: config.startTimeoutS * 1000 },
     };
     if (spec.mode === 'isolated') {
-      return createIsolatedBridge({ ...opts, isolated: { warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, config.maxSessions), prime: spec.isolated.prime } });
+      return createIsolatedBridge({ ...opts, isolated: { warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, config.maxSessions), maxWarm: spec.isolated.max_warm, prime: spec.isolated.prime } });
     }
     return createSharedBridge(opts);
   };

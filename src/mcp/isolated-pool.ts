@@ -216,11 +216,14 @@ export abstract class IsolatedProcesses extends IsolatedRpc {
     if (this.refillDeferred) clearTimeout(this.refillDeferred);
     this.refillDeferred = null;
     if (this.closing || this.refillTimer) return;
+    this.trimPool();
+    this.armShrink();
+    // A burst of opens is waiting for processes already starting (one each): more started ahead now would only
+    // slow those down. A lone waiter (opens one after another) still gets the pool started ahead of it.
+    if (this.waiters.length >= this.aheadConcurrency) return;
     const spare = Math.max(0, this.liveSlots() - this.waiters.length);
     const want = Math.min(this.poolTarget() - this.warm.length - spare, this.aheadConcurrency - spare, this.opts.isolated.max - this.processCount());
     for (let i = 0; i < want; i++) this.startSlot();
-    this.trimPool();
-    this.armShrink();
   }
 
   /** Fill the pool to its floor and wait for it; false when a process failed to start or prime. */

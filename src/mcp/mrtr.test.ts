@@ -3,7 +3,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '
 import { createIsolatedBridge } from './isolated.js';
 import { createSharedBridge } from './shared.js';
 import type { IsolatedBridgeOptions } from './types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawPost, serveEndpoint, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
+import { ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawPost, serveEndpoint, textOf, waitFor } from '../../test/fixtures/mcp-helpers.js';
 import type { HttpFront, NodeSpawner } from '../../test/fixtures/mcp-helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -89,6 +89,39 @@ describe('multi round-trip requests over the isolated bridge', () => {
     // one of its own; the process still knows only the first, so Berth rewrites it).
     expect(sent).toHaveLength(2);
     expect(wire.map((n) => n.progressToken)).toEqual([sent[0], sent[1], sent[1]]);
+  });
+
+  it('keeps every progress of an everything-server call that its roots request interrupts (the matrix flake)', async () => {
+    // server-everything asks for roots 350 ms after initialized. A 2026-07-28 call still running then gets an
+    // input_required round; with progress every millisecond, some come while the call waits for the retry.
+    const spawner = nodeSpawner(EVERYTHING_SERVER, ['stdio']);
+    const bridge = createIsolatedBridge({ deploymentId: 'ev', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS, isolated: { warm: 1, max: 4 } });
+    cleanups.push(() => spawner.stopAll());
+    cleanups.push(() => bridge.close());
+    await bridge.start();
+    const front = await serveEndpoint(bridge);
+    cleanups.push(() => front.close());
+    const client = new Client2({ name: 'matrix-like', version: '1' }, { capabilities: { roots: { listChanged: true } }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    let asked = 0;
+    client.setRequestHandler('roots/list', async () => {
+      asked++;
+      return { roots: [{ uri: 'file:///tmp/r' }] };
+    });
+    const transport = new Transport2(new URL(front.url));
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const progress: unknown[] = [];
+    const sdk = transport.onmessage!;
+    transport.onmessage = (m: Parameters<typeof sdk>[0]) => {
+      const msg = m as { method?: string; params?: { progress?: unknown } };
+      if (msg.method === 'notifications/progress') progress.push(msg.params?.progress);
+      sdk(m);
+    };
+    const steps = 600;
+    const r = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps } }, { onprogress: () => {}, timeout: 30_000 });
+    expect(textOf(r)).toContain(`Steps: ${steps}`);
+    expect(asked).toBe(1);
+    expect(progress).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
   });
 
   it('keeps the process waiting between rounds and drops it when no retry comes', async () => {

@@ -1,22 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { BerthError } from '../core/errors.js';
-import type { ExitInfo } from '../runtime/types.js';
 import type { IsolatedBridgeOptions, SpawnProcess } from './types.js';
-import type { JsonRpcMessage } from './jsonrpc.js';
 import { PRIME_CAPABILITIES, PRIME_VERSION } from './prime.js';
 import { PoolDemand } from './pool-demand.js';
-import { Upstream, describeExit } from './upstream.js';
-import { IsolatedRpc } from './isolated-rpc.js';
-import type { IsoProc, S } from './isolated-rpc.js';
+import { IsolatedProcs, REFILL_MAX_DEFER_MS } from './isolated-procs.js';
+import type { IsoProc } from './isolated-rpc.js';
 
 export type { IsoProc, IsoSession, Pending, S } from './isolated-rpc.js';
+export { REFILL_AFTER_HANDSHAKE_MS, REFILL_MAX_DEFER_MS } from './isolated-procs.js';
 
-/** Client handshakes (initialize … notifications/initialized) hold the pool refill back at most this long. */
-export const REFILL_MAX_DEFER_MS = 100;
-/** Once the last handshake settled, the refill waits this long more (the client's first requests go first). */
-export const REFILL_AFTER_HANDSHAKE_MS = 20;
-/** A client that never sends notifications/initialized stops holding the refill back after this long. */
-const HANDSHAKE_SETTLE_MS = 1_000;
 /** How far the pool may grow with demand when `isolated.maxWarm` is not set (never below `isolated.warm`). */
 export const DEFAULT_MAX_WARM = 16;
 /** Quiet period after which the demand above the floor halves (BridgeTiming.poolQuietMs). */
@@ -43,30 +35,16 @@ interface Waiter {
  * cold processes, scale to zero, crash backoff. Counted against `isolated.max`: warm processes, pool processes
  * starting, processes bound to sessions and cold ones starting (processes Berth is stopping and probes are not).
  */
-export abstract class IsolatedProcesses extends IsolatedRpc {
-  protected readonly warm: IsoProc[] = [];
-  protected readonly active = new Set<IsoProc>();
-  protected readonly probes = new Set<IsoProc>();
+export abstract class IsolatedProcesses extends IsolatedProcs {
   private readonly slots = new Set<Slot>();
   private readonly waiters: Waiter[] = [];
-  protected readonly stops = new Set<Promise<unknown>>();
   /** Cold processes being spawned for a session (the client's own initialize follows). */
   protected coldSpawning = 0;
-  protected closing = false;
-  protected poolFailures: number[] = [];
-  protected poolGaveUp = false;
-  protected refillTimer: NodeJS.Timeout | null = null;
-  /** Client handshakes in flight; the pool refill waits for them (up to REFILL_MAX_DEFER_MS). */
-  protected readonly handshakes = new Set<IsoProc>();
-  private refillDeferred: NodeJS.Timeout | null = null;
   private shrinkTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   /** Pool processes started ahead of demand at once (processes a waiting open needs are started at once, all of them). */
   private readonly aheadConcurrency = Math.max(2, availableParallelism());
   protected readonly demand: PoolDemand;
-  /** The current revision's spawn function and its generation (swap() moves both on). */
-  protected spawnFn: SpawnProcess;
-  protected gen = 0;
   /** Scaled to zero (after onIdle, until the next open). */
   protected asleep = false;
   protected lastRequestAt: number | null = null;
@@ -81,18 +59,7 @@ export abstract class IsolatedProcesses extends IsolatedRpc {
     if (!Number.isInteger(cap) || cap < warm) throw new Error('isolated.maxWarm must be an integer >= isolated.warm');
     if (opts.scale && !(opts.scale.idleMs > 0)) throw new Error('scale.idleMs must be positive');
     this.demand = new PoolDemand({ floor: warm, cap: Math.min(cap, max), quietMs: opts.timing?.poolQuietMs ?? DEFAULT_POOL_QUIET_MS });
-    this.spawnFn = opts.spawn;
   }
-
-  /** Pool processes are initialized by the bridge while they wait (see PRIME_*); `isolated.prime: false` turns it off. */
-  protected get priming(): boolean {
-    return this.opts.isolated.prime !== false;
-  }
-
-  /** Every message from a process except the answers to requests it was sent. */
-  protected abstract onUpstream(proc: IsoProc, m: JsonRpcMessage): void;
-  /** The process bound to a session exited on its own. */
-  protected abstract sessionProcessExited(session: S, exit: ExitInfo): void;
 
   // ---- counting ----
 
@@ -212,7 +179,7 @@ export abstract class IsolatedProcesses extends IsolatedRpc {
     this.refillNow();
   }
 
-  private refillNow(): void {
+  protected refillNow(): void {
     if (this.refillDeferred) clearTimeout(this.refillDeferred);
     this.refillDeferred = null;
     if (this.closing || this.refillTimer) return;
@@ -379,97 +346,8 @@ export abstract class IsolatedProcesses extends IsolatedRpc {
     this.opts.events?.onIdle?.();
   }
 
-  // ---- handshakes ----
-
-  /** A client handshake started on `proc`: the pool refill waits until it settles. */
-  protected handshakeStarted(proc: IsoProc): void {
-    this.handshakes.add(proc);
-    proc.handshake = setTimeout(() => this.handshakeSettled(proc), HANDSHAKE_SETTLE_MS);
-    proc.handshake.unref();
-  }
-
-  /** The client's notifications/initialized arrived (or the session ended): a deferred refill may run. */
-  protected handshakeSettled(proc: IsoProc): void {
-    if (proc.handshake) clearTimeout(proc.handshake);
-    proc.handshake = null;
-    if (!this.handshakes.delete(proc) || this.handshakes.size > 0 || !this.refillDeferred) return;
-    // Starting a process blocks the event loop for a few ms: let the answer that settled the handshake and the
-    // client's first requests (tools/list…) go out first.
-    clearTimeout(this.refillDeferred);
-    this.refillDeferred = setTimeout(() => {
-      if (this.handshakes.size === 0) this.refillNow();
-      else this.refillDeferred = setTimeout(() => this.refillNow(), REFILL_MAX_DEFER_MS);
-    }, REFILL_AFTER_HANDSHAKE_MS);
-    this.refillDeferred.unref();
-  }
-
-  // ---- processes ----
-
-  protected async spawnProc(role: IsoProc['role'], spawn: SpawnProcess = this.spawnFn, gen = this.gen): Promise<IsoProc> {
-    const key = `s-${++this.seq}`;
-    const raw = await spawn(key);
-    const proc: IsoProc = { up: null as unknown as Upstream, role, session: null, pending: new Map(), primed: null, clientCaps: null, handshake: null, gen };
-    proc.up = new Upstream(raw, key, {
-      maxLineBytes: this.opts.maxLineBytes,
-      maxStdinBytes: this.opts.maxStdinBytes,
-      pressure: this.opts.pressure,
-      log: this.opts.log,
-      onMessage: (m) => this.onUpstream(proc, m),
-      onExit: (exit) => this.onExit(proc, exit),
-      onOversize: (line) => this.oversize(proc, line),
-    });
-    if (role === 'probe') this.probes.add(proc);
-    return proc;
-  }
-
-  protected stopProc(proc: IsoProc): void {
-    this.probes.delete(proc);
-    this.active.delete(proc);
-    this.handshakeSettled(proc);
-    const i = this.warm.indexOf(proc);
-    if (i !== -1) this.warm.splice(i, 1);
-    if (!proc.up.alive) return;
-    const p = proc.up.stop(this.opts.timing?.stopGraceMs);
-    this.stops.add(p);
-    void p.finally(() => this.stops.delete(p));
-  }
-
-  protected onExit(proc: IsoProc, exit: ExitInfo): void {
-    const expected = proc.up.stopping;
-    this.opts.events?.onProcessExit?.({ pid: proc.up.pid, instanceKey: proc.up.instanceKey, exit, expected });
-    this.failPending(proc, exit);
-    const wasWarm = this.warm.includes(proc);
-    this.stopProc(proc);
-    if (!expected) this.opts.log?.(`bridge ${this.opts.deploymentId}: process ${proc.up.pid} (${proc.up.instanceKey}) exited (${describeExit(exit)})`);
-    const session = proc.session;
-    proc.session = null;
-    if (session && !session.ended) this.sessionProcessExited(session, exit);
-    if (wasWarm && !expected) this.poolFailure(`warm process exited (${describeExit(exit)})`);
-    else this.refill();
-  }
-
-  /** A pool process could not be spawned or died idle: retry with backoff, give up after too many. */
-  protected poolFailure(reason: string): void {
-    if (this.closing || this.poolGaveUp) return;
-    const { initialDelayMs, maxDelayMs, maxCrashes, windowMs } = this.opts.restart;
-    const now = Date.now();
-    this.poolFailures = this.poolFailures.filter((t) => now - t < windowMs);
-    this.poolFailures.push(now);
-    if (this.poolFailures.length >= maxCrashes) {
-      this.poolGaveUp = true;
-      const why = `stopped filling the warm pool after ${this.poolFailures.length} failures (last: ${reason})`;
-      this.opts.log?.(`bridge ${this.opts.deploymentId}: ${why}`);
-      for (const w of this.waiters.splice(0)) w.reject(new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${why}`));
-      this.opts.events?.onGaveUp?.(why);
-      return;
-    }
-    if (this.refillTimer) return;
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.poolFailures.length - 1));
-    this.refillTimer = setTimeout(() => {
-      this.refillTimer = null;
-      this.refill();
-    }, delay);
-    this.refillTimer.unref();
+  protected poolGaveUpOn(why: string): void {
+    for (const w of this.waiters.splice(0)) w.reject(new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${why}`));
   }
 
   /** Stop everything the pool owns (closing). */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ToolSummary } from '../core/index.js';
-import type { ClientIdentity, EndpointStats, IsolatedBridge, IsolatedBridgeOptions, SpawnProcess } from './types.js';
+import type { ClientIdentity, EndpointStats, IsolatedBridge, IsolatedBridgeOptions } from './types.js';
 import type { Exchange } from './exchange.js';
 import type { SessionEndReason, TransportBackend } from './transport.js';
 import type { ListenStream, StatelessBackend, StatelessCall } from './stateless.js';
@@ -9,10 +9,9 @@ import { initializeFor } from './modern.js';
 import { StreamableHttpTransport } from './transport.js';
 import { BerthError } from '../core/errors.js';
 import type { ExitInfo } from '../runtime/types.js';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import {
   METHOD_NOT_FOUND,
-  SESSION_NOT_FOUND,
   UPSTREAM_EXITED,
   errorResponse,
   idKey,
@@ -21,9 +20,9 @@ import {
   resultResponse,
 } from './jsonrpc.js';
 import { LATEST_PROTOCOL_VERSION, rpcCodeFor } from './http.js';
-import { collectTools } from './probe.js';
 import { describeExit } from './upstream.js';
-import { IsolatedProcesses } from './isolated-pool.js';
+import { IsolatedRevisions } from './isolated-revisions.js';
+export { DEFAULT_DRAIN_MS } from './isolated-revisions.js';
 import { CLIENT_FEATURE_OF, PRIME_CAPABILITIES, PRIME_VERSION, capabilitiesWithin } from './prime.js';
 import type { IsoProc, IsoSession, S } from './isolated-pool.js';
 
@@ -34,23 +33,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** How long a cancelled stateless call's process may take to see the cancellation before it is stopped. */
 const CANCEL_GRACE_MS = 250;
-/** How long sessions on a previous revision's processes may go on after swap() when the caller names no drainMs. */
-export const DEFAULT_DRAIN_MS = 5 * 60_000;
 
 /** Create a bridge that gives each client session its own process, from a warm pool. */
 export function createIsolatedBridge(opts: IsolatedBridgeOptions): IsolatedBridge {
   return new IsolatedBridgeImpl(opts);
 }
 
-class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, TransportBackend<IsoSession>, StatelessBackend {
+class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, TransportBackend<IsoSession>, StatelessBackend {
   private readonly transport: StreamableHttpTransport<IsoSession>;
-  private cached: Record<string, unknown> | null = null;
   private readonly mrtr: InputRequests<S>;
   /** A listen stream gets a process of its own for its lifetime (see listen()). */
   readonly listenSupport = { listChanged: true, resources: true };
   private readonly listening = new Map<ListenStream, S>();
-  /** Drain timers of swaps (sessions still on an older revision's processes end when one fires). */
-  private readonly drains = new Set<NodeJS.Timeout>();
 
   constructor(opts: IsolatedBridgeOptions) {
     super(opts);
@@ -95,70 +89,14 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     return { tools };
   }
 
-  /** A process of `spawn` of its own: initialize, initialized, tools/list; then it stops. */
-  private async check(spawn: SpawnProcess, timeoutMs: number): Promise<{ init: Record<string, unknown>; tools: ToolSummary[] }> {
-    const deadline = Date.now() + timeoutMs;
-    const left = (): number => {
-      const ms = deadline - Date.now();
-      if (ms <= 0) throw new Error('probe timed out');
-      return ms;
-    };
-    const proc = await this.spawnProc('probe', spawn);
-    try {
-      const init = await this.internal(proc, 'initialize', this.ownInitParams(), left());
-      proc.up.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-      const tools = await collectTools((params) => this.internal(proc, 'tools/list', params, left()));
-      return { init, tools };
-    } finally {
-      this.stopProc(proc);
-    }
-  }
-
-  /**
-   * Move to a new revision (see IsolatedBridge.swap): a process of `spawn` must start and answer initialize and
-   * tools/list first; then the pool is refilled from it and older sessions have `drainMs` left.
-   */
-  async swap(spawn: SpawnProcess, opts: { drainMs?: number } = {}): Promise<{ tools: ToolSummary[] }> {
-    const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
-    if (!Number.isFinite(drainMs) || drainMs < 0) throw new BerthError('VALIDATION_FAILED', 'drainMs must be a non-negative number of milliseconds');
-    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
-    const limit = this.opts.timing?.handshakeTimeoutMs ?? Math.max(10_000, this.opts.limits.requestTimeoutMs);
-    let checked: { init: Record<string, unknown>; tools: ToolSummary[] };
-    try {
-      checked = await this.check(spawn, limit);
-    } catch (err) {
-      throw new BerthError('UPSTREAM_UNAVAILABLE', `The new revision's MCP server failed to start: ${err instanceof Error ? err.message : String(err)}; the current one keeps serving`);
-    }
-    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
-    this.cached = checked.init;
-    const gen = this.adoptSpawn(spawn);
-    const timer = setTimeout(() => {
-      this.drains.delete(timer);
-      this.drain(gen, drainMs);
-    }, drainMs);
-    timer.unref();
-    this.drains.add(timer);
-    return { tools: checked.tools };
-  }
-
-  /** End what still runs on processes older than generation `gen` (a swap's drain time is over). */
-  private drain(gen: number, drainMs: number): void {
-    const message = `The deployment moved to a new revision and this session's drain time (${drainMs} ms) ran out; start a new session`;
-    const data = { code: 'SESSION_DRAINED' };
-    let ended = 0;
-    for (const proc of [...this.active]) {
-      const session = proc.session;
-      if (proc.gen >= gen || !session || session.ended) continue;
-      ended++;
-      this.endPending(proc, (id) => errorResponse(id, SESSION_NOT_FOUND, message, data));
-      const stream = session.data.listen;
-      if (stream) {
-        stream.fail({ code: SESSION_NOT_FOUND, message, data });
-        this.unlisten(stream);
-      } else if (session.kind === 'stateless') this.endStateless(session);
-      else this.transport.endSession(session, 'drained');
-    }
-    if (ended > 0) this.opts.log?.(`bridge ${this.opts.deploymentId}: ended ${ended} session(s) still on the previous revision after the ${drainMs} ms drain`);
+  /** A session (call, listen stream) still on an older revision when its drain time ran out. */
+  protected endDrained(session: S, error: JsonRpcErrorObject): void {
+    const stream = session.data.listen;
+    if (stream) {
+      stream.fail(error);
+      this.unlisten(stream);
+    } else if (session.kind === 'stateless') this.endStateless(session);
+    else this.transport.endSession(session, 'drained');
   }
 
   stats(): EndpointStats {
@@ -171,8 +109,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    for (const t of this.drains) clearTimeout(t);
-    this.drains.clear();
+    this.stopDrains();
     this.mrtr.close();
     this.transport.close();
     this.closePool();
@@ -385,9 +322,6 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     }
   }
 
-  private ownInitParams(): Record<string, unknown> {
-    return { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'berth', version: this.opts.version ?? '0.1.0' } };
-  }
 
   protected override primedResult(result: Record<string, unknown>): void {
     this.cached ??= result;

@@ -123,10 +123,10 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
   }
 
   /**
-   * A session's (or stateless call's, or listen stream's) process. From a full pool the client's initialize is
-   * answered at once from the process's primed handshake, when the client asks for PRIME_VERSION and declares
-   * no more than PRIME_CAPABILITIES; otherwise (or with an empty pool) a cold process gets the client's own
-   * initialize.
+   * A session's (or stateless call's, or listen stream's) process. When the client asks for PRIME_VERSION and
+   * declares no more than PRIME_CAPABILITIES, its initialize is answered at once from a pool process's primed
+   * handshake (with an empty pool: from the next pool process that is ready); otherwise a cold process gets the
+   * client's own initialize.
    */
   async initialize(session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
     this.admit();
@@ -162,7 +162,7 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
           this.send(proc, req, null, (msg) => (msg instanceof Error ? reject(new BerthError('UPSTREAM_FAILED', msg.message)) : resolve(msg)));
         });
     if (!('error' in answer) && proc.up.alive) {
-      if (typeof answer.result === 'object' && answer.result !== null) this.cached = answer.result as Record<string, unknown>;
+      if (proc.gen === this.gen && typeof answer.result === 'object' && answer.result !== null) this.cached = answer.result as Record<string, unknown>;
       this.opts.events?.onProcessReady?.({ pid: proc.up.pid, instanceKey: proc.up.instanceKey });
     }
     return answer;

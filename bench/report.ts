@@ -2,6 +2,7 @@ import { percentile, type CellResult } from './load.js';
 import type { ExpiryResult, IsolatedResult, MemoryResult } from './phases.js';
 import type { WakeResult } from './wake.js';
 import { formatStartup, startupChecks, type StartupResult } from './startup.js';
+import { formatIsolatedBursts, type IsolatedBurstResult } from './isolated.js';
 
 export interface TargetResult {
   name: string;
@@ -23,6 +24,8 @@ export interface BenchResults {
   /** The shared stdio bridge's session opens measured like the isolated pool's: rounds of one, and of `isoWarm` at once, ms, sorted. */
   sharedOpens: { singles: number[]; bursts: number[] };
   isolated: IsolatedResult | string | null;
+  /** The adaptive pool: bursts of 16 opens after a warm-up burst, with their baselines (bench/isolated.ts). */
+  isolatedPool?: IsolatedBurstResult | string | null;
   rss: { start: number; idle: number; afterLoad: number };
   memory: MemoryResult | string;
   expiry: ExpiryResult | string;
@@ -264,6 +267,8 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
   if (typeof r.isolated === 'string') lines.push(`## isolated: ${r.isolated}`, '');
   if (r.isolated === null) lines.push('## isolated: skipped (dist/mcp/bridge/isolated.js not built)', '');
   if (iso) lines.push(...formatIsolatedOpens(r, iso));
+  if (typeof r.isolatedPool === 'string') lines.push(`## isolated pool: ${r.isolatedPool}`, '');
+  else if (r.isolatedPool) lines.push(...formatIsolatedBursts(r.isolatedPool));
   lines.push(
     ...formatRatios(r.targets[0], [...r.targets.slice(1), r.stateless, ...refs.map((x) => x.result)]),
     ...refs.flatMap((x) => formatRatios(x.result, [r.targets[1]], `## Berth's gateway vs ${x.label} in front of the same server (same run)`)),
@@ -290,6 +295,8 @@ export function buildReport(r: BenchResults): { text: string; problems: string[]
     }
   }
   if (typeof r.isolated === 'string') problems.push(`isolated ${r.isolated}`);
+  if (typeof r.isolatedPool === 'string') problems.push(`isolated pool ${r.isolatedPool}`);
+  else if (r.isolatedPool && r.isolatedPool.errors > 0) problems.push(`isolated pool: ${r.isolatedPool.errors} opens failed (first: ${r.isolatedPool.firstError})`);
   if (typeof r.memory === 'string') problems.push(`memory phase ${r.memory}`);
   else if (r.memory.errors > r.meta.idleSessions * 2 * MAX_ERROR_RATE) problems.push(`memory phase: ${r.memory.errors} session opens failed`);
   if (typeof r.expiry === 'string') problems.push(`idle expiry phase ${r.expiry}`);

@@ -18,6 +18,7 @@ import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
 import { buildReport, type BenchResults, type TargetResult } from './report.js';
 import { measureWake } from './wake.js';
 import { measureStartup, type StartupResult } from './startup.js';
+import { measureIsolatedBursts, type IsolatedBurstResult } from './isolated.js';
 
 const num = (name: string, def: number): number => {
   const v = Number(process.env[name] ?? def);
@@ -170,6 +171,11 @@ async function bench(): Promise<BenchResults> {
       isolated = `failed: ${(err as Error).message}`;
     }
   }
+  let isolatedPool: IsolatedBurstResult | string | null = null;
+  if (existsSync(join(ROOT, 'dist/mcp/isolated.js'))) {
+    progress('isolated pool: 16 opens at once after a warm-up burst');
+    isolatedPool = await measureIsolatedBursts(api, berth.url, 16, 5).catch((err: unknown) => `failed: ${(err as Error).message}`);
+  }
   const rssAfterLoad = await settledRssKb(pid);
 
   await disposeBerth(berth);
@@ -197,6 +203,7 @@ async function bench(): Promise<BenchResults> {
     references: refs.map((r) => ({ label: r.label, result: isMeasured(r) ? refResults[running.indexOf(r)] ?? 'not measured' : r.reason })),
     sharedOpens: { singles: sharedSingles.opens, bursts: sharedBursts.opens },
     isolated,
+    isolatedPool,
     rss: { start: rssStart, idle: rssIdle, afterLoad: rssAfterLoad },
     memory,
     expiry,

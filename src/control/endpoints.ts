@@ -205,7 +205,7 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
     const mode = workload.bridge;
     if (mode?.mode === 'isolated') {
       const spec = d.spec as HostedSpec;
-      return createIsolatedBridge({ ...opts, isolated: { warm: mode.warm, max: mode.max, prime: spec.mode === 'isolated' ? spec.isolated.prime : undefined } });
+      return createIsolatedBridge({ ...opts, isolated: { warm: mode.warm, max: mode.max, ...(spec.isolated.max_warm === undefined ? {} : { maxWarm: spec.isolated.max_warm }), prime: spec.isolated.prime } });
     }
     return createSharedBridge(opts);
   };

@@ -13,6 +13,13 @@ describe('DeploymentSpecSchema', () => {
     expect(bad.error?.issues[0]?.path).toEqual(['isolated', 'prime']);
   });
 
+  it('takes isolated.max_warm (the most the warm pool grows to), not below warm', () => {
+    const grown = DeploymentSpecSchema.parse({ type: 'process', command: 'node', mode: 'isolated', isolated: { warm: 2, max_warm: 24 } });
+    expect(grown.type === 'process' && grown.isolated.max_warm).toBe(24);
+    const bad = DeploymentSpecSchema.safeParse({ type: 'process', command: 'node', isolated: { warm: 4, max_warm: 2 } });
+    expect(bad.error?.issues[0]).toMatchObject({ path: ['isolated', 'max_warm'], message: 'isolated.max_warm must be at least isolated.warm' });
+  });
+
   it('takes an absolute working directory only', () => {
     expect(DeploymentSpecSchema.parse({ type: 'process', command: 'node', cwd: '/srv/x' })).toMatchObject({ cwd: '/srv/x' });
     const bad = DeploymentSpecSchema.safeParse({ type: 'process', command: 'node', cwd: 'srv/x' });

@@ -24,14 +24,19 @@ const HealthSchema = z.strictObject({
 const IsolatedSchema = z.strictObject({
   /** Most processes (and so sessions) at once. */
   max_sessions: z.number().int().min(1).max(10_000).default(32),
-  /** Processes kept started and waiting for the next session. */
+  /** Processes always kept started and waiting for the next session (the warm pool's floor). */
   warm: z.number().int().min(0).max(64).default(1),
+  /**
+   * Most processes the warm pool grows to with the rate of session opens (default max(warm, 16), never above
+   * max_sessions); it shrinks back to `warm` when opens stop.
+   */
+  max_warm: z.number().int().min(0).max(256).optional(),
   /**
    * Warm processes are initialized by Berth ahead of time so a session opens at once (default true);
    * false for servers that must see each client's own clientInfo and capabilities in initialize.
    */
   prime: z.boolean().optional(),
-});
+}).refine((v) => v.max_warm === undefined || v.max_warm >= v.warm, { message: 'isolated.max_warm must be at least isolated.warm', path: ['max_warm'] });
 
 /** A secret's name: what follows `secret_ref:SCOPE:` (an environment variable name, at most 128 characters). */
 export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;

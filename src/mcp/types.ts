@@ -181,6 +181,8 @@ export interface BridgeTiming {
   stopGraceMs?: number;
   /** How long a multi round-trip call waits parked for the client's retry (default: limits.requestTimeoutMs). */
   inputRequiredTimeoutMs?: number;
+  /** Isolated mode: without a session open for this long, the warm pool's demand above `isolated.warm` halves (default 30 000). */
+  poolQuietMs?: number;
 }
 
 /** A bridge that multiplexes every session onto one process. */
@@ -202,15 +204,23 @@ export interface SharedBridge extends McpEndpoint {
 
 export interface IsolatedBridgeOptions extends BridgeOptions {
   /**
-   * `warm`: processes kept started for the next session; `max`: most processes at once; `prime` (default true):
-   * the bridge initializes warm processes itself and answers a fitting client's initialize from that
-   * (src/mcp/README.md, "Isolated mode: the warm pool"); false keeps them uninitialized.
+   * `warm`: processes always kept started for the next session (the pool's floor); `maxWarm` (default
+   * max(warm, 16)): most the pool grows to with the rate of session opens; `max`: most processes at once, warm and
+   * in use together; `prime` (default true): the bridge initializes warm processes itself and answers a fitting
+   * client's initialize from that (src/mcp/README.md, "Isolated mode: the warm pool"); false keeps them uninitialized.
    */
-  isolated: { warm: number; max: number; prime?: boolean };
+  isolated: { warm: number; max: number; maxWarm?: number; prime?: boolean };
 }
 
 /** A bridge that gives each session its own process. */
 export interface IsolatedBridge extends McpEndpoint {
   /** Fills the warm pool; resolves when the warm processes are spawned. */
   start(): Promise<void>;
+  /**
+   * Move to a new revision's processes. Resolves once a process of `spawn` has started and answered initialize
+   * and tools/list; from then on new sessions and the warm pool use it (old warm processes are stopped), while
+   * sessions already open keep their process until they end or `drainMs` (default 5 minutes) passes, when they
+   * end with SESSION_DRAINED. Rejects with a BerthError, and keeps the old spawn, when the new one fails.
+   */
+  swap(spawn: SpawnProcess, opts?: { drainMs?: number }): Promise<{ tools: ToolSummary[] }>;
 }

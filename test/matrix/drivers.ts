@@ -69,8 +69,11 @@ async function progressBothWays(cell: Cell, call: (c: MatrixClient, steps: numbe
   // rewrites tokens upstream and must restore them). Checked on the wire: see MatrixClient.wire.
   expect(mine.values).toEqual([1, 2, 3]);
   expect(theirs.values).toEqual([1, 2, 3, 4]);
-  expect(mine.sent).toHaveLength(1);
-  expect(theirs.sent).toHaveLength(1);
+  // One token per request leg: a 2026-07-28 call that the server interrupts with a server→client request (the
+  // everything server asks for roots 350 ms after initialized) is retried with a token of its own, and the
+  // progress after the retry carries that one (src/mcp/README.md, "Isolated mode").
+  expect(mine.sent.length).toBeGreaterThanOrEqual(1);
+  expect(theirs.sent.length).toBeGreaterThanOrEqual(1);
   expect(mine.tokens).toEqual(mine.sent);
   expect(theirs.tokens).toEqual(theirs.sent);
 }

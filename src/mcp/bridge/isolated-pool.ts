@@ -1,106 +1,176 @@
 import { availableParallelism } from 'node:os';
-import type { ExitInfo } from '../../core/process.js';
-import type { IsolatedBridgeOptions } from '../types.js';
-import type { Exchange } from '../front/exchange.js';
-import type { Session } from '../front/transport.js';
-import type { MrtrState } from '../front/mrtr.js';
-import type { ListenStream } from '../front/stateless.js';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
-import { INVALID_REQUEST, REQUEST_TIMEOUT, RESPONSE_TOO_LARGE, UPSTREAM_EXITED, errorResponse, idKey, progressTokenOf, serialize } from '../wire/jsonrpc.js';
+import { BerthError } from '../../core/errors.js';
+import type { IsolatedBridgeOptions, SpawnProcess } from '../types.js';
 import { PRIME_CAPABILITIES, PRIME_VERSION } from './prime.js';
-import { Upstream, describeExit } from './upstream.js';
-import type { OversizeLine } from './upstream.js';
+import { PoolDemand } from './pool-demand.js';
+import { IsolatedProcs, REFILL_MAX_DEFER_MS } from './isolated-procs.js';
+import type { IsoProc } from './isolated-rpc.js';
 
-export type S = Session<IsoSession>;
+export type { IsoProc, IsoSession, Pending, S } from './isolated-rpc.js';
+export { REFILL_AFTER_HANDSHAKE_MS, REFILL_MAX_DEFER_MS } from './isolated-procs.js';
 
-export interface IsoSession {
+/** How far the pool may grow with demand when `isolated.maxWarm` is not set (never below `isolated.warm`). */
+export const DEFAULT_MAX_WARM = 16;
+/** Quiet period after which the demand above the floor halves (BridgeTiming.poolQuietMs). */
+export const DEFAULT_POOL_QUIET_MS = 30_000;
+
+/** A pool process being started (spawned, then primed). */
+interface Slot {
+  gen: number;
   proc: IsoProc | null;
-  /** Multi round-trip state of a stateless (2026-07-28) call. */
-  mrtr: MrtrState | null;
-  /** The `subscriptions/listen` stream this process serves (revision 2026-07-28), if that is its job. */
-  listen: ListenStream | null;
+  /** Not wanted any more (room for a cold process, a swap, closing): stopped as soon as it exists. */
+  cancelled: boolean;
+  /** Settles (true: it reached the pool or a waiter) once the slot is over. */
+  done: Promise<boolean>;
 }
 
-/** Client handshakes (initialize … notifications/initialized) hold the pool refill back at most this long. */
-export const REFILL_MAX_DEFER_MS = 100;
-/** Once the last handshake settled, the refill waits this long more (the client's first requests go first). */
-export const REFILL_AFTER_HANDSHAKE_MS = 20;
-/** A client that never sends notifications/initialized stops holding the refill back after this long. */
-const HANDSHAKE_SETTLE_MS = 1_000;
-
-export interface Pending {
-  exchange: Exchange | null;
-  /** The id to answer with when it differs from the upstream one (a resumed multi round-trip call). */
-  replyId?: JsonRpcId;
-  req: JsonRpcRequest;
-  timer: NodeJS.Timeout;
-  token: string | number | undefined;
-  internal: ((msg: JsonRpcResponse | Error) => void) | null;
+/** An open that fits a primed process and found the pool empty: it takes the next one that is ready. */
+interface Waiter {
+  resolve(proc: IsoProc): void;
+  reject(err: Error): void;
 }
 
-/** One process: warm in the pool, bound to a session, or running a probe. */
-export interface IsoProc {
-  up: Upstream;
-  role: 'warm' | 'session' | 'probe';
-  session: S | null;
-  /** Keyed by idKey(client id); ids pass through unchanged in isolated mode. */
-  pending: Map<string | number, Pending>;
-  /** The server's answer to the bridge's own initialize, sent while the process waited in the pool. */
-  primed: Record<string, unknown> | null;
-  /** What the bound client declared; server requests for other client features are refused by the bridge. */
-  clientCaps: Record<string, unknown> | null;
-  /** Set while the bound client's handshake is in flight (it holds the pool refill back). */
-  handshake: NodeJS.Timeout | null;
-}
+/**
+ * Isolated mode's processes: the warm pool (adaptive: src/mcp/pool-demand.ts), opens waiting for a pool process,
+ * cold processes, scale to zero, crash backoff. Counted against `isolated.max`: warm processes, pool processes
+ * starting, processes bound to sessions and cold ones starting (processes Berth is stopping and probes are not).
+ */
+export abstract class IsolatedProcesses extends IsolatedProcs {
+  private readonly slots = new Set<Slot>();
+  private readonly waiters: Waiter[] = [];
+  /** Cold processes being spawned for a session (the client's own initialize follows). */
+  protected coldSpawning = 0;
+  private shrinkTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  /** Pool processes started ahead of demand at once (processes a waiting open needs are started at once, all of them). */
+  private readonly aheadConcurrency = Math.max(2, availableParallelism());
+  protected readonly demand: PoolDemand;
+  /** Scaled to zero (after onIdle, until the next open). */
+  protected asleep = false;
+  protected lastRequestAt: number | null = null;
+  private lastActivityAt = Date.now();
 
-/** Isolated mode's processes: the warm pool, spawning, stopping, crash backoff and requests in flight. */
-export abstract class IsolatedProcesses {
-  protected readonly warm: IsoProc[] = [];
-  protected readonly active = new Set<IsoProc>();
-  protected readonly probes = new Set<IsoProc>();
-  /** Pool processes being primed (stopped by close() like the others). */
-  protected readonly unprimed = new Set<IsoProc>();
-  protected readonly stops = new Set<Promise<unknown>>();
-  protected poolSpawning = 0;
-  protected waitingForSpawn = 0;
-  protected seq = 0;
-  protected closing = false;
-  protected poolFailures: number[] = [];
-  protected poolGaveUp = false;
-  protected refillTimer: NodeJS.Timeout | null = null;
-  /** Client handshakes in flight; the pool refill waits for them (up to REFILL_MAX_DEFER_MS). */
-  protected readonly handshakes = new Set<IsoProc>();
-  private refillDeferred: NodeJS.Timeout | null = null;
-  /** Pool processes started at once by a refill: one core stays free for Berth and the running servers. */
-  private readonly spawnConcurrency = Math.max(1, availableParallelism() - 1);
-
-  constructor(protected readonly opts: IsolatedBridgeOptions) {}
-
-  /** Pool processes are initialized by the bridge while they wait (see PRIME_*); `isolated.prime: false` turns it off. */
-  protected get priming(): boolean {
-    return this.opts.isolated.prime !== false;
+  constructor(opts: IsolatedBridgeOptions) {
+    super(opts);
+    const { warm, max } = opts.isolated;
+    if (!Number.isInteger(max) || max < 1) throw new Error('isolated.max must be a positive integer');
+    if (!Number.isInteger(warm) || warm < 0) throw new Error('isolated.warm must be an integer >= 0');
+    const cap = opts.isolated.maxWarm ?? Math.max(warm, DEFAULT_MAX_WARM);
+    if (!Number.isInteger(cap) || cap < warm) throw new Error('isolated.maxWarm must be an integer >= isolated.warm');
+    if (opts.scale && !(opts.scale.idleMs > 0)) throw new Error('scale.idleMs must be positive');
+    this.demand = new PoolDemand({ floor: warm, cap: Math.min(cap, max), quietMs: opts.timing?.poolQuietMs ?? DEFAULT_POOL_QUIET_MS });
   }
 
-  /** Every message from a process except the answers to requests it was sent. */
-  protected abstract onUpstream(proc: IsoProc, m: JsonRpcMessage): void;
-  /** The process bound to a session exited on its own. */
-  protected abstract sessionProcessExited(session: S, exit: ExitInfo): void;
+  // ---- counting ----
 
-  // ---- processes ----
+  /** Processes that count against `isolated.max`. */
+  protected processCount(): number {
+    return this.warm.length + this.slots.size + this.active.size + this.coldSpawning;
+  }
+
+  /** Processes taken or being taken by sessions. */
+  protected inUse(): number {
+    return this.active.size + this.coldSpawning + this.waiters.length;
+  }
+
+  private liveSlots(): number {
+    let n = 0;
+    for (const s of this.slots) if (!s.cancelled) n++;
+    return n;
+  }
 
   protected poolTarget(): number {
-    if (this.closing || this.poolGaveUp) return 0;
-    const room = this.opts.isolated.max - this.active.size - this.waitingForSpawn;
-    return Math.max(0, Math.min(this.opts.isolated.warm, room));
+    if (this.closing || this.poolGaveUp || this.asleep) return 0;
+    return Math.max(0, Math.min(this.demand.target(Date.now()), this.opts.isolated.max - this.inUse()));
+  }
+
+  // ---- taking a process ----
+
+  /**
+   * A session (or stateless call, or listen stream) asks for a process. Records the open for the pool's demand and
+   * wakes a scaled-to-zero bridge. Throws TOO_MANY_SESSIONS at `isolated.max`.
+   */
+  protected admit(): void {
+    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
+    if (this.inUse() >= this.opts.isolated.max) {
+      throw new BerthError('TOO_MANY_SESSIONS', `Too many sessions: all ${this.opts.isolated.max} isolated processes are in use`);
+    }
+    const now = Date.now();
+    this.demand.opened(now);
+    this.lastRequestAt = now;
+    this.lastActivityAt = now;
+    if (this.asleep) {
+      this.asleep = false;
+      this.opts.events?.onWake?.();
+    }
   }
 
   /**
-   * Top the pool up. While client handshakes are in flight the refill waits for them (at most
-   * REFILL_MAX_DEFER_MS): a starting server burns a core for a while, and a handshake should not compete with it.
-   * At most `spawnConcurrency` pool processes start at once; each one that is ready starts the next.
+   * A process for a client that fits a primed one (`fits`): from the pool, else the next pool process that
+   * becomes ready; a client that does not fit gets a cold process (the caller sends its own initialize). The
+   * process is counted as in use (`active`) when this resolves.
+   */
+  protected async acquire(fits: boolean): Promise<IsoProc> {
+    if (fits) {
+      const proc = this.warm.shift();
+      if (proc) {
+        this.active.add(proc);
+        return proc;
+      }
+      if (!this.poolGaveUp) {
+        const waiting = new Promise<IsoProc>((resolve, reject) => this.waiters.push({ resolve, reject }));
+        this.refill();
+        return waiting;
+      }
+    }
+    return this.coldProc();
+  }
+
+  private async coldProc(): Promise<IsoProc> {
+    this.coldSpawning++;
+    try {
+      await this.makeRoom();
+      const proc = await this.spawnProc('session');
+      // Counted as in use from here on (no gap in which a refill could see room that is not there).
+      this.active.add(proc);
+      return proc;
+    } catch (err) {
+      throw err instanceof BerthError ? err : new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.coldSpawning--;
+    }
+  }
+
+  /** Stop warm processes, then pool processes no open waits for, until the processes fit under `isolated.max`. */
+  private async makeRoom(): Promise<void> {
+    for (let rounds = 0; this.processCount() > this.opts.isolated.max && rounds < 1000; rounds++) {
+      const w = this.warm.pop();
+      if (w) {
+        this.stopProc(w);
+        continue;
+      }
+      const spare = [...this.slots].reverse().find((s) => !s.cancelled);
+      if (spare && this.liveSlots() > this.waiters.length) {
+        this.cancelSlot(spare);
+        continue;
+      }
+      const leaving = [...this.slots].find((s) => s.cancelled);
+      if (!leaving) return;
+      await leaving.done;
+    }
+  }
+
+  // ---- the pool ----
+
+  /**
+   * Start the pool processes that waiting opens need (all at once), then top the pool up to its target. While
+   * client handshakes are in flight the top-up waits for them (at most REFILL_MAX_DEFER_MS): a starting server
+   * burns a core for a while, and a handshake should not compete with it. Ahead of demand, at most
+   * `aheadConcurrency` pool processes start at once; each one that is ready starts the next.
    */
   protected refill(): void {
     if (this.closing) return;
+    while (!this.poolGaveUp && this.liveSlots() < this.waiters.length && this.processCount() < this.opts.isolated.max) this.startSlot();
     if (this.handshakes.size > 0) {
       this.refillDeferred ??= setTimeout(() => this.refillNow(), REFILL_MAX_DEFER_MS);
       this.refillDeferred.unref();
@@ -109,71 +179,79 @@ export abstract class IsolatedProcesses {
     this.refillNow();
   }
 
-  private refillNow(): void {
+  protected refillNow(): void {
     if (this.refillDeferred) clearTimeout(this.refillDeferred);
     this.refillDeferred = null;
-    const want = Math.min(this.poolTarget() - this.warm.length - this.poolSpawning, this.spawnConcurrency - this.poolSpawning);
-    for (let i = 0; i < want; i++) {
-      void this.spawnWarm().then((ok) => {
-        if (ok) this.refill();
-      });
-    }
+    if (this.closing || this.refillTimer) return;
+    this.trimPool();
+    this.armShrink();
+    // A burst of opens is waiting for processes already starting (one each): more started ahead now would only
+    // slow those down. A lone waiter (opens one after another) still gets the pool started ahead of it.
+    if (this.waiters.length >= this.aheadConcurrency) return;
+    const spare = Math.max(0, this.liveSlots() - this.waiters.length);
+    const want = Math.min(this.poolTarget() - this.warm.length - spare, this.aheadConcurrency - spare, this.opts.isolated.max - this.processCount());
+    for (let i = 0; i < want; i++) this.startSlot();
   }
 
-  /** Cancel a deferred refill (closing). */
-  protected stopRefills(): void {
-    if (this.refillDeferred) clearTimeout(this.refillDeferred);
-    this.refillDeferred = null;
+  /** Fill the pool to its floor and wait for it; false when a process failed to start or prime. */
+  protected async fillFloor(): Promise<boolean> {
+    const want = Math.min(this.poolTarget(), this.opts.isolated.max - this.processCount()) - this.warm.length - this.liveSlots();
+    const done = Array.from({ length: Math.max(0, want) }, () => this.startSlot().done);
+    const ok = (await Promise.all(done)).every(Boolean);
+    // The idle clock (scale to zero) starts once the pool is up.
+    this.lastActivityAt = Date.now();
+    this.armIdle();
+    return ok;
   }
 
-  /** Stop pool processes beyond the target (a cold process for a session needs the room under `max`). */
-  protected trimPool(): void {
-    while (this.warm.length > this.poolTarget()) {
-      const p = this.warm.pop();
-      if (p) this.stopProc(p);
-    }
+  private startSlot(): Slot {
+    let settle!: (ok: boolean) => void;
+    const slot: Slot = { gen: this.gen, proc: null, cancelled: false, done: new Promise<boolean>((r) => (settle = r)) };
+    this.slots.add(slot);
+    void this.runSlot(slot, this.spawnFn).then(settle);
+    return slot;
   }
 
-  /** A client handshake started on `proc`: the pool refill waits until it settles. */
-  protected handshakeStarted(proc: IsoProc): void {
-    this.handshakes.add(proc);
-    proc.handshake = setTimeout(() => this.handshakeSettled(proc), HANDSHAKE_SETTLE_MS);
-    proc.handshake.unref();
+  private cancelSlot(slot: Slot): void {
+    slot.cancelled = true;
+    if (slot.proc) this.stopProc(slot.proc);
   }
 
-  /** The client's notifications/initialized arrived (or the session ended): a deferred refill may run. */
-  protected handshakeSettled(proc: IsoProc): void {
-    if (proc.handshake) clearTimeout(proc.handshake);
-    proc.handshake = null;
-    if (!this.handshakes.delete(proc) || this.handshakes.size > 0 || !this.refillDeferred) return;
-    // Starting a process blocks the event loop for a few ms: let the answer that settled the handshake and the
-    // client's first requests (tools/list…) go out first.
-    clearTimeout(this.refillDeferred);
-    this.refillDeferred = setTimeout(() => {
-      if (this.handshakes.size === 0) this.refillNow();
-      else this.refillDeferred = setTimeout(() => this.refillNow(), REFILL_MAX_DEFER_MS);
-    }, REFILL_AFTER_HANDSHAKE_MS);
-    this.refillDeferred.unref();
-  }
-
-  /** Spawn one pool process (and prime it); false when that failed. */
-  protected async spawnWarm(): Promise<boolean> {
-    this.poolSpawning++;
-    let proc: IsoProc | null = null;
+  /** Spawn and prime one pool process, then hand it to the first waiting open or put it in the pool. */
+  private async runSlot(slot: Slot, spawn: SpawnProcess): Promise<boolean> {
+    const t0 = Date.now();
+    let ok = false;
     try {
-      proc = await this.spawnProc('warm');
-      this.unprimed.add(proc);
-      if (this.priming && !this.closing) await this.prime(proc);
-      if (this.closing || this.warm.length >= this.poolTarget() || !proc.up.alive) this.stopProc(proc);
-      else this.warm.push(proc);
+      const proc = await this.spawnProc('warm', spawn, slot.gen);
+      slot.proc = proc;
+      if (!slot.cancelled && !this.closing && this.priming) await this.prime(proc);
+      if (slot.cancelled || this.closing || !proc.up.alive) {
+        this.stopProc(proc);
+        return false;
+      }
+      this.demand.started(Date.now() - t0);
+      this.slots.delete(slot);
+      ok = true;
+      const waiter = this.waiters.shift();
+      if (waiter) {
+        this.active.add(proc);
+        waiter.resolve(proc);
+      }
+      else if (this.warm.length < this.poolTarget()) this.warm.push(proc);
+      else this.stopProc(proc);
       return true;
     } catch (err) {
-      if (proc) this.stopProc(proc);
-      this.poolFailure(`${proc ? 'initialize' : 'spawn'} failed: ${err instanceof Error ? err.message : String(err)}`);
+      if (slot.proc) this.stopProc(slot.proc);
+      if (!slot.cancelled && !this.closing) {
+        const why = `${slot.proc ? 'initialize' : 'spawn'} failed: ${err instanceof Error ? err.message : String(err)}`;
+        this.waiters.shift()?.reject(new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${why}`));
+        this.poolFailure(why);
+      }
       return false;
     } finally {
-      if (proc) this.unprimed.delete(proc);
-      this.poolSpawning--;
+      this.slots.delete(slot);
+      // A ready process may start the next; a failure waits for its backoff (poolFailure).
+      if (ok || slot.cancelled) this.refill();
     }
   }
 
@@ -192,153 +270,100 @@ export abstract class IsolatedProcesses {
   /** A pool process answered the bridge's initialize (the isolated bridge caches it for server/discover). */
   protected primedResult(_result: Record<string, unknown>): void {}
 
-  protected async spawnProc(role: IsoProc['role']): Promise<IsoProc> {
-    const key = `s-${++this.seq}`;
-    const raw = await this.opts.spawn(key);
-    const proc: IsoProc = { up: null as unknown as Upstream, role, session: null, pending: new Map(), primed: null, clientCaps: null, handshake: null };
-    proc.up = new Upstream(raw, key, {
-      maxLineBytes: this.opts.maxLineBytes,
-      maxStdinBytes: this.opts.maxStdinBytes,
-      pressure: this.opts.pressure,
-      log: this.opts.log,
-      onMessage: (m) => this.onUpstream(proc, m),
-      onExit: (exit) => this.onExit(proc, exit),
-      onOversize: (line) => this.oversize(proc, line),
-    });
-    if (role === 'probe') this.probes.add(proc);
-    return proc;
+  /** Stop pool processes beyond the target (demand fell, or sessions need the room under `max`). */
+  protected trimPool(): void {
+    const target = this.poolTarget();
+    while (this.warm.length > target) {
+      const p = this.warm.pop();
+      if (p) this.stopProc(p);
+    }
   }
 
-  protected stopProc(proc: IsoProc): void {
-    this.probes.delete(proc);
-    this.active.delete(proc);
-    this.handshakeSettled(proc);
-    const i = this.warm.indexOf(proc);
-    if (i !== -1) this.warm.splice(i, 1);
-    if (!proc.up.alive) return;
-    const p = proc.up.stop(this.opts.timing?.stopGraceMs);
-    this.stops.add(p);
-    void p.finally(() => this.stops.delete(p));
+  /** Re-check the pool when its demand next falls (a quiet period ends). */
+  private armShrink(): void {
+    if (this.shrinkTimer || this.closing) return;
+    const at = this.demand.nextDropAt(Date.now());
+    if (at === null) return;
+    this.shrinkTimer = setTimeout(() => {
+      this.shrinkTimer = null;
+      this.trimPool();
+      this.armShrink();
+    }, Math.max(1, at - Date.now()));
+    this.shrinkTimer.unref();
   }
 
-  protected onExit(proc: IsoProc, exit: ExitInfo): void {
-    const expected = proc.up.stopping;
-    this.opts.events?.onProcessExit?.({ pid: proc.up.pid, instanceKey: proc.up.instanceKey, exit, expected });
-    this.failPending(proc, exit);
-    const wasWarm = this.warm.includes(proc);
-    this.stopProc(proc);
-    if (!expected) this.opts.log?.(`bridge ${this.opts.deploymentId}: process ${proc.up.pid} (${proc.up.instanceKey}) exited (${describeExit(exit)})`);
-    const session = proc.session;
-    proc.session = null;
-    if (session && !session.ended) this.sessionProcessExited(session, exit);
-    if (wasWarm && !expected) this.poolFailure(`warm process exited (${describeExit(exit)})`);
-    else this.refill();
+  /** The current revision changes: new pool processes come from `spawn`; the old warm and starting ones stop. */
+  protected adoptSpawn(spawn: SpawnProcess): number {
+    this.spawnFn = spawn;
+    this.gen++;
+    this.poolFailures = [];
+    this.poolGaveUp = false;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.refillTimer = null;
+    for (const p of this.warm.splice(0)) this.stopProc(p);
+    for (const s of this.slots) if (s.gen !== this.gen) this.cancelSlot(s);
+    this.refill();
+    return this.gen;
   }
 
-  /** A pool process could not be spawned or died idle: retry with backoff, give up after too many. */
-  protected poolFailure(reason: string): void {
-    if (this.closing || this.poolGaveUp) return;
-    const { initialDelayMs, maxDelayMs, maxCrashes, windowMs } = this.opts.restart;
+  // ---- scale to zero ----
+
+  /** A client request on an open session: the deployment is in use. */
+  protected touched(): void {
     const now = Date.now();
-    this.poolFailures = this.poolFailures.filter((t) => now - t < windowMs);
-    this.poolFailures.push(now);
-    if (this.poolFailures.length >= maxCrashes) {
-      this.poolGaveUp = true;
-      const why = `stopped filling the warm pool after ${this.poolFailures.length} failures (last: ${reason})`;
-      this.opts.log?.(`bridge ${this.opts.deploymentId}: ${why}`);
-      this.opts.events?.onGaveUp?.(why);
-      return;
-    }
-    if (this.refillTimer) return;
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.poolFailures.length - 1));
-    this.refillTimer = setTimeout(() => {
-      this.refillTimer = null;
-      this.refill();
-    }, delay);
-    this.refillTimer.unref();
+    this.lastRequestAt = now;
+    this.lastActivityAt = now;
   }
 
-  // ---- messages ----
-
-  protected send(proc: IsoProc, req: JsonRpcRequest, exchange: Exchange | null, internal: Pending['internal']): void {
-    const key = idKey(req.id);
-    if (proc.pending.has(key)) {
-      const err = errorResponse(req.id, INVALID_REQUEST, 'A request with this id is already in flight');
-      if (internal) internal(new Error(err.error.message));
-      else exchange?.respond(err);
-      return;
-    }
-    const json = serialize(req);
-    if (json === null) {
-      const err = errorResponse(req.id, INVALID_REQUEST, 'Invalid Request: the message is nested too deeply to forward');
-      if (internal) internal(new Error(err.error.message));
-      else exchange?.respond(err);
-      return;
-    }
-    if (proc.up.backlogged) {
-      const busy = proc.up.busyError(req.id);
-      if (internal) internal(new Error(busy.error.message));
-      else exchange?.respond(busy);
-      return;
-    }
-    const timer = setTimeout(() => this.timedOut(proc, key, req), this.opts.limits.requestTimeoutMs);
-    proc.pending.set(key, { exchange, req, timer, token: progressTokenOf(req), internal });
-    if (!proc.up.send(json)) this.failPending(proc, proc.up.exitInfo ?? { code: null, signal: null });
+  /** When the endpoint will scale to zero if nothing comes; null when it will not (no scale, sessions open, asleep). */
+  protected idleAt(): number | null {
+    if (!this.opts.scale || this.asleep || this.closing || this.inUse() > 0) return null;
+    return this.lastActivityAt + this.opts.scale.idleMs;
   }
 
-  protected internal(proc: IsoProc, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error(`${method} timed out after ${timeoutMs} ms`)), timeoutMs);
-      this.send(proc, { jsonrpc: '2.0', id: `berth-${++this.seq}`, method, params }, null, (msg) => {
-        clearTimeout(guard);
-        if (msg instanceof Error) reject(msg);
-        else if ('error' in msg) reject(new Error(`${method} failed: ${msg.error.code} ${msg.error.message}`));
-        else resolve((msg.result ?? {}) as Record<string, unknown>);
-      });
-    });
+  /** (Re)arm the scale-to-zero check; called when the last session ends and at start. */
+  protected armIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    const at = this.idleAt();
+    if (at === null) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      const due = this.idleAt();
+      if (due === null) return;
+      if (due > Date.now()) this.armIdle();
+      else this.sleep();
+    }, Math.max(1, at - Date.now()));
+    this.idleTimer.unref();
   }
 
-  protected timedOut(proc: IsoProc, key: string | number, req: JsonRpcRequest): void {
-    const p = proc.pending.get(key);
-    if (!p) return;
-    proc.pending.delete(key);
-    proc.up.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: req.id, reason: 'request timed out' } });
-    const ms = this.opts.limits.requestTimeoutMs;
-    this.reply(p, errorResponse(p.replyId ?? req.id, REQUEST_TIMEOUT, `Request timed out: the MCP server gave no answer within ${ms} ms`));
+  private sleep(): void {
+    this.asleep = true;
+    this.demand.reset();
+    for (const p of this.warm.splice(0)) this.stopProc(p);
+    for (const s of this.slots) this.cancelSlot(s);
+    this.opts.log?.(`bridge ${this.opts.deploymentId}: no session for ${this.opts.scale?.idleMs} ms; stopped the warm pool (scaled to zero)`);
+    this.opts.events?.onIdle?.();
   }
 
-  /**
-   * A stdout line over the limit whose request could not be told from its first or last bytes: with exactly
-   * one request in flight, it must be that one's answer.
-   */
-  private oversize(proc: IsoProc, line: OversizeLine): void {
-    if (line.kind === 'request' || line.kind === 'notification' || proc.pending.size !== 1) return;
-    const [key, p] = [...proc.pending][0]!;
-    proc.pending.delete(key);
-    clearTimeout(p.timer);
-    const id = p.replyId ?? p.req.id;
-    this.reply(p, errorResponse(id, RESPONSE_TOO_LARGE, line.message, line.data));
+  protected poolGaveUpOn(why: string): void {
+    for (const w of this.waiters.splice(0)) w.reject(new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${why}`));
   }
 
-  protected reply(p: Pending, msg: JsonRpcResponse): void {
-    if (p.internal) p.internal(msg);
-    else p.exchange?.respond(msg);
+  /** Stop everything the pool owns (closing). */
+  protected closePool(): void {
+    this.closing = true;
+    for (const t of [this.refillTimer, this.refillDeferred, this.shrinkTimer, this.idleTimer]) if (t) clearTimeout(t);
+    this.refillTimer = this.refillDeferred = this.shrinkTimer = this.idleTimer = null;
+    for (const w of this.waiters.splice(0)) w.reject(new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing'));
+    for (const p of this.warm.splice(0)) this.stopProc(p);
+    for (const s of this.slots) this.cancelSlot(s);
+    for (const p of [...this.active, ...this.probes]) this.stopProc(p);
   }
 
-  /** End every pending request of a process: with an exit error, or silently (exit null). */
-  protected failPending(proc: IsoProc, exit: ExitInfo | null): void {
-    const pending = [...proc.pending];
-    proc.pending.clear();
-    for (const [key, p] of pending) {
-      clearTimeout(p.timer);
-      if (!exit) {
-        p.internal?.(new Error('session ended'));
-        continue;
-      }
-      const id = p.replyId ?? (typeof key === 'number' ? key : key.slice(2));
-      const data = { exitCode: exit.code, signal: exit.signal };
-      this.reply(p, errorResponse(id, UPSTREAM_EXITED, `MCP server process exited (${describeExit(exit)}) before answering`, data));
-    }
+  /** Resolves when every pool process being started has settled and every stop has finished (after closePool). */
+  protected async poolSettled(): Promise<void> {
+    await Promise.all([...this.slots].map((s) => s.done));
+    await Promise.all([...this.stops]);
   }
-
 }

@@ -88,7 +88,8 @@ describe('isolated bridge', () => {
   });
 
   it('stops the process of an idle-expired session', async () => {
-    const h = await setup({ isolated: { warm: 0, max: 4 }, limits: { ...LIMITS, idleTimeoutMs: 300 } });
+    // maxWarm 0: no pool grows beside the session, so its process is the only one.
+    const h = await setup({ isolated: { warm: 0, max: 4, maxWarm: 0 }, limits: { ...LIMITS, idleTimeoutMs: 300 } });
     const sid = await rawInitialize(h.front.url);
     expect(h.bridge.stats().processes).toBe(1);
     const pid = h.spawner.procs[0]!.pid;

@@ -9,7 +9,7 @@ import { initializeFor } from '../wire/modern.js';
 import { StreamableHttpTransport } from '../front/transport.js';
 import { BerthError } from '../../core/errors.js';
 import type { ExitInfo } from '../../core/process.js';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
+import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
 import {
   METHOD_NOT_FOUND,
   UPSTREAM_EXITED,
@@ -20,9 +20,9 @@ import {
   resultResponse,
 } from '../wire/jsonrpc.js';
 import { LATEST_PROTOCOL_VERSION, rpcCodeFor } from '../wire/http.js';
-import { collectTools } from './probe.js';
 import { describeExit } from './upstream.js';
-import { IsolatedProcesses } from './isolated-pool.js';
+import { IsolatedRevisions } from './isolated-revisions.js';
+export { DEFAULT_DRAIN_MS } from './isolated-revisions.js';
 import { CLIENT_FEATURE_OF, PRIME_CAPABILITIES, PRIME_VERSION, capabilitiesWithin } from './prime.js';
 import type { IsoProc, IsoSession, S } from './isolated-pool.js';
 
@@ -31,17 +31,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 
-/** Create a bridge that gives each client session its own process, from a warm pool. */
 /** How long a cancelled stateless call's process may take to see the cancellation before it is stopped. */
 const CANCEL_GRACE_MS = 250;
 
+/** Create a bridge that gives each client session its own process, from a warm pool. */
 export function createIsolatedBridge(opts: IsolatedBridgeOptions): IsolatedBridge {
   return new IsolatedBridgeImpl(opts);
 }
 
-class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, TransportBackend<IsoSession>, StatelessBackend {
+class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, TransportBackend<IsoSession>, StatelessBackend {
   private readonly transport: StreamableHttpTransport<IsoSession>;
-  private cached: Record<string, unknown> | null = null;
   private readonly mrtr: InputRequests<S>;
   /** A listen stream gets a process of its own for its lifetime (see listen()). */
   readonly listenSupport = { listChanged: true, resources: true };
@@ -49,8 +48,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
 
   constructor(opts: IsolatedBridgeOptions) {
     super(opts);
-    if (!Number.isInteger(opts.isolated.max) || opts.isolated.max < 1) throw new Error('isolated.max must be a positive integer');
-    if (!Number.isInteger(opts.isolated.warm) || opts.isolated.warm < 0) throw new Error('isolated.warm must be an integer >= 0');
+    this.cached = opts.scale?.snapshot?.initialize ?? null;
     this.transport = new StreamableHttpTransport(this, {
       limits: opts.limits,
       sseAfterMs: opts.timing?.sseAfterMs,
@@ -60,7 +58,11 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     });
     this.mrtr = new InputRequests<S>(
       {
-        rebind: (session, exchange, replyId) => this.rebind(session, exchange, replyId),
+        rebind: (session, exchange, replyId, token) => this.rebind(session, exchange, replyId, token),
+        deliver: (session, held) => {
+          const proc = session.data.proc;
+          if (proc) for (const m of held) this.onUpstream(proc, m);
+        },
         send: (session, msg) => session.data.proc?.up.send(msg),
         expire: (session) => this.endStateless(session),
         log: opts.log,
@@ -70,9 +72,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   }
 
   async start(): Promise<void> {
-    const want = this.poolTarget() - this.warm.length - this.poolSpawning;
-    const spawned = await Promise.all(Array.from({ length: Math.max(0, want) }, () => this.spawnWarm()));
-    if (spawned.some((ok) => !ok)) throw new Error('could not fill the warm pool: a process failed to start or to answer initialize');
+    if (!(await this.fillFloor())) throw new Error('could not fill the warm pool: a process failed to start or to answer initialize');
   }
 
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer, client?: ClientIdentity): Promise<void> {
@@ -84,39 +84,36 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   }
 
   async probe(timeoutMs: number): Promise<{ tools: ToolSummary[] }> {
-    const deadline = Date.now() + timeoutMs;
-    const left = (): number => {
-      const ms = deadline - Date.now();
-      if (ms <= 0) throw new Error('probe timed out');
-      return ms;
-    };
-    const proc = await this.spawnProc('probe');
-    try {
-      this.cached = await this.internal(proc, 'initialize', this.ownInitParams(), left());
-      proc.up.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-      const tools = await collectTools((params) => this.internal(proc, 'tools/list', params, left()));
-      return { tools };
-    } finally {
-      this.stopProc(proc);
-    }
+    const { init, tools } = await this.check(this.spawnFn, timeoutMs);
+    this.cached = init;
+    return { tools };
+  }
+
+  /** A session (call, listen stream) still on an older revision when its drain time ran out. */
+  protected endDrained(session: S, error: JsonRpcErrorObject): void {
+    const stream = session.data.listen;
+    if (stream) {
+      stream.fail(error);
+      this.unlisten(stream);
+    } else if (session.kind === 'stateless') this.endStateless(session);
+    else this.transport.endSession(session, 'drained');
   }
 
   stats(): EndpointStats {
     let inFlight = 0;
     for (const p of this.active) inFlight += p.pending.size;
-    return { sessions: this.transport.sessions.size, processes: this.warm.length + this.active.size + this.probes.size, inFlight };
+    const processes = this.processCount() - this.coldSpawning + this.probes.size;
+    return { sessions: this.transport.sessions.size, processes, inFlight, lastRequestAt: this.lastRequestAt, idleAt: this.idleAt() };
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.stopDrains();
     this.mrtr.close();
-    if (this.refillTimer) clearTimeout(this.refillTimer);
-    this.stopRefills();
     this.transport.close();
-    for (const p of this.warm.splice(0)) this.stopProc(p);
-    for (const p of [...this.active, ...this.probes, ...this.unprimed]) this.stopProc(p);
-    await Promise.all([...this.stops]);
+    this.closePool();
+    await this.poolSettled();
   }
 
   // ---- TransportBackend ----
@@ -126,28 +123,28 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   }
 
   /**
-   * A session's (or stateless call's, or listen stream's) process. From a full pool the client's initialize is
-   * answered at once from the process's primed handshake, when the client asks for PRIME_VERSION and declares
-   * no more than PRIME_CAPABILITIES; otherwise (or with an empty pool) a cold process gets the client's own
-   * initialize.
+   * A session's (or stateless call's, or listen stream's) process. When the client asks for PRIME_VERSION and
+   * declares no more than PRIME_CAPABILITIES, its initialize is answered at once from a pool process's primed
+   * handshake (with an empty pool: from the next pool process that is ready); otherwise a cold process gets the
+   * client's own initialize.
    */
   async initialize(session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
-    if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
-    if (this.active.size + this.waitingForSpawn >= this.opts.isolated.max) {
-      throw new BerthError('TOO_MANY_SESSIONS', `Too many sessions: all ${this.opts.isolated.max} isolated processes are in use`);
-    }
+    this.admit();
     const caps = isObject(req.params?.capabilities) ? req.params.capabilities : {};
-    let proc = this.takeWarm(req.params?.protocolVersion, caps);
-    if (!proc) {
-      this.waitingForSpawn++;
-      this.trimPool();
-      try {
-        proc = await this.spawnProc('session');
-      } catch (err) {
-        throw new BerthError('UPSTREAM_UNAVAILABLE', `MCP server unavailable: ${err instanceof Error ? err.message : String(err)}`);
-      } finally {
-        this.waitingForSpawn--;
-      }
+    const fits = !this.priming || (req.params?.protocolVersion === PRIME_VERSION && capabilitiesWithin(caps, PRIME_CAPABILITIES));
+    let proc: IsoProc;
+    try {
+      proc = await this.acquire(fits);
+    } catch (err) {
+      this.armIdle();
+      throw err;
+    }
+    if (session.ended || this.closing) {
+      // The client went away (or the endpoint closes) while its process started.
+      this.stopProc(proc);
+      this.refill();
+      this.armIdle();
+      throw new BerthError('UPSTREAM_UNAVAILABLE', 'The session ended before its MCP server process was ready');
     }
     proc.role = 'session';
     proc.session = session;
@@ -165,7 +162,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
           this.send(proc, req, null, (msg) => (msg instanceof Error ? reject(new BerthError('UPSTREAM_FAILED', msg.message)) : resolve(msg)));
         });
     if (!('error' in answer) && proc.up.alive) {
-      if (typeof answer.result === 'object' && answer.result !== null) this.cached = answer.result as Record<string, unknown>;
+      if (proc.gen === this.gen && typeof answer.result === 'object' && answer.result !== null) this.cached = answer.result as Record<string, unknown>;
       this.opts.events?.onProcessReady?.({ pid: proc.up.pid, instanceKey: proc.up.instanceKey });
     }
     return answer;
@@ -173,6 +170,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
 
   request(session: S, req: JsonRpcRequest, exchange: Exchange): void {
     this.opts.events?.onClientRequest?.(req.method);
+    this.touched();
     const proc = session.data.proc;
     if (!proc || !proc.up.alive) {
       exchange.respond(errorResponse(req.id, UPSTREAM_EXITED, 'MCP server process for this session has exited'));
@@ -211,6 +209,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     this.failPending(proc, null);
     this.stopProc(proc);
     this.refill();
+    this.armIdle();
   }
 
   // ---- StatelessBackend (revision 2026-07-28): a process per call, from the warm pool ----
@@ -309,7 +308,7 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
   }
 
   /** Multi round-trip: the pending upstream request now answers on `exchange` as `replyId` (null: parked, no timeout). */
-  private rebind(session: S, exchange: Exchange | null, replyId: JsonRpcId): void {
+  private rebind(session: S, exchange: Exchange | null, replyId: JsonRpcId, token?: string | number): void {
     const proc = session.data.proc;
     const st = session.data.mrtr;
     if (!proc || !st) return;
@@ -317,21 +316,12 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
       if (p.internal) continue;
       p.exchange = exchange;
       p.replyId = replyId;
+      if (token !== undefined) p.replyToken = token;
       clearTimeout(p.timer);
       if (exchange) p.timer = setTimeout(() => this.timedOut(proc, key, p.req), this.opts.limits.requestTimeoutMs);
     }
   }
 
-  private ownInitParams(): Record<string, unknown> {
-    return { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'berth', version: this.opts.version ?? '0.1.0' } };
-  }
-
-  /** The pool process to bind, or undefined when the client needs a cold one (see initialize()). */
-  private takeWarm(version: unknown, caps: Record<string, unknown>): IsoProc | undefined {
-    if (!this.priming) return this.warm.shift();
-    if (version !== PRIME_VERSION || !capabilitiesWithin(caps, PRIME_CAPABILITIES)) return undefined;
-    return this.warm.shift();
-  }
 
   protected override primedResult(result: Record<string, unknown>): void {
     this.cached ??= result;
@@ -395,14 +385,18 @@ class IsolatedBridgeImpl extends IsolatedProcesses implements IsolatedBridge, Tr
     if (m.method === 'notifications/progress') {
       const token = m.params?.progressToken;
       for (const p of proc.pending.values()) {
-        if (p.token !== undefined && p.token === token && p.exchange?.notify(json)) return;
+        if (p.token === undefined || p.token !== token || !p.exchange) continue;
+        const out = p.replyToken === undefined ? json : JSON.stringify({ ...m, params: { ...m.params, progressToken: p.replyToken } });
+        if (p.exchange.notify(out)) return;
       }
     } else if (m.method.endsWith('/list_changed')) {
       this.opts.events?.onListChanged?.(m.method);
     }
     if (session.kind === 'stateless') {
-      // No session stream: messages ride along with the call's own response stream.
+      // No session stream: messages ride along with the call's own response stream; while the call waits for
+      // the client's retry (multi round-trip) they are held for the retry's stream.
       for (const p of proc.pending.values()) if (p.exchange?.notify(json)) return;
+      this.mrtr.hold(session, m, json.length);
       return;
     }
     this.transport.sendToSession(session, json);

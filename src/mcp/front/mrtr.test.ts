@@ -3,7 +3,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '
 import { createIsolatedBridge } from '../bridge/isolated.js';
 import { createSharedBridge } from '../bridge/shared.js';
 import type { IsolatedBridgeOptions } from '../types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawPost, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
+import { ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawPost, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
 import type { HttpFront, NodeSpawner } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -59,8 +59,74 @@ describe('multi round-trip requests over the isolated bridge', () => {
     await waitFor(() => h.spawner.procs.filter((p) => alive(p.pid)).length <= 2, 5000, 'per-call processes to stop');
   });
 
+  it('keeps the progress a call sends while it waits for the client between rounds (SDK 2.x client, wire tapped)', async () => {
+    // The server sends progress 2 right behind its roots request: it reaches Berth after the input_required
+    // answer went out and before the client's retry. It must ride on the retry's stream, in order.
+    const h = await setup();
+    const client = new Client2({ name: 'mrtr', version: '1' }, { capabilities: { roots: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    client.setRequestHandler('roots/list', async () => ({ roots: [{ uri: 'file:///tmp/p' }] }));
+    const transport = new Transport2(new URL(h.front.url));
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const wire: { progress: unknown; progressToken: unknown }[] = [];
+    const sent: unknown[] = [];
+    const sdk = transport.onmessage!;
+    transport.onmessage = (m: Parameters<typeof sdk>[0]) => {
+      const msg = m as { method?: string; params?: { progress?: unknown; progressToken?: unknown } };
+      if (msg.method === 'notifications/progress') wire.push({ progress: msg.params?.progress, progressToken: msg.params?.progressToken });
+      sdk(m);
+    };
+    const send = transport.send.bind(transport);
+    transport.send = (m, opts) => {
+      const token = (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken;
+      if (token !== undefined) sent.push(token);
+      return send(m, opts);
+    };
+    const r = await client.callTool({ name: 'roots_with_progress', arguments: {} }, { onprogress: () => {} });
+    expect(textOf(r)).toBe('file:///tmp/p');
+    expect(wire.map((n) => n.progress)).toEqual([1, 2, 3]);
+    // Each under the token of the request that carried it: the call's, then its retry's (the SDK gives the retry
+    // one of its own; the process still knows only the first, so Berth rewrites it).
+    expect(sent).toHaveLength(2);
+    expect(wire.map((n) => n.progressToken)).toEqual([sent[0], sent[1], sent[1]]);
+  });
+
+  it('keeps every progress of an everything-server call that its roots request interrupts (the matrix flake)', async () => {
+    // server-everything asks for roots 350 ms after initialized. A 2026-07-28 call still running then gets an
+    // input_required round; with progress every millisecond, some come while the call waits for the retry.
+    const spawner = nodeSpawner(EVERYTHING_SERVER, ['stdio']);
+    const bridge = createIsolatedBridge({ deploymentId: 'ev', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS, isolated: { warm: 1, max: 4 } });
+    cleanups.push(() => spawner.stopAll());
+    cleanups.push(() => bridge.close());
+    await bridge.start();
+    const front = await serveEndpoint(bridge);
+    cleanups.push(() => front.close());
+    const client = new Client2({ name: 'matrix-like', version: '1' }, { capabilities: { roots: { listChanged: true } }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    let asked = 0;
+    client.setRequestHandler('roots/list', async () => {
+      asked++;
+      return { roots: [{ uri: 'file:///tmp/r' }] };
+    });
+    const transport = new Transport2(new URL(front.url));
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const progress: unknown[] = [];
+    const sdk = transport.onmessage!;
+    transport.onmessage = (m: Parameters<typeof sdk>[0]) => {
+      const msg = m as { method?: string; params?: { progress?: unknown } };
+      if (msg.method === 'notifications/progress') progress.push(msg.params?.progress);
+      sdk(m);
+    };
+    const steps = 600;
+    const r = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps } }, { onprogress: () => {}, timeout: 30_000 });
+    expect(textOf(r)).toContain(`Steps: ${steps}`);
+    expect(asked).toBe(1);
+    expect(progress).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
+  });
+
   it('keeps the process waiting between rounds and drops it when no retry comes', async () => {
-    const h = await setup({ timing: { inputRequiredTimeoutMs: 1000 } });
+    // maxWarm 1: the pool stays at one process however many calls came, so the counts below are exact.
+    const h = await setup({ timing: { inputRequiredTimeoutMs: 1000 }, isolated: { warm: 1, max: 4, maxWarm: 1 } });
     const res = await rawPost(h.front.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'sample', arguments: { prompt: 'raw' }, _meta: META } }, headers);
     const body = (await res.json()) as { id: number; result: { resultType: string; requestState: string; inputRequests: Record<string, { method: string }> } };
     expect(body.id).toBe(1);

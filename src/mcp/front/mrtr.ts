@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Exchange } from './exchange.js';
-import type { JsonRpcId, JsonRpcRequest } from '../wire/jsonrpc.js';
-import { INVALID_PARAMS, errorResponse, resultResponse } from '../wire/jsonrpc.js';
+import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest } from '../wire/jsonrpc.js';
+import { INVALID_PARAMS, errorResponse, progressTokenOf, resultResponse } from '../wire/jsonrpc.js';
 import type { StatelessCall } from './stateless.js';
 
 export interface MrtrState {
@@ -22,7 +22,17 @@ export interface MrtrState {
   exchange: Exchange | null;
   replyId: JsonRpcId;
   method: string;
+  /**
+   * Notifications of the call (progress, logging) that came while it was parked: no HTTP request carries the
+   * call then. They go out on the retry's stream, in order (bounded by HELD_MESSAGES / HELD_BYTES).
+   */
+  held: { m: JsonRpcNotification; bytes: number }[];
+  heldBytes: number;
 }
+
+/** Most notifications kept for a parked call, and their total size; past either the oldest go (logged). */
+export const HELD_MESSAGES = 64;
+export const HELD_BYTES = 1024 * 1024;
 
 export interface MrtrSession {
   ended: boolean;
@@ -31,8 +41,13 @@ export interface MrtrSession {
 
 /** What the broker needs from the isolated bridge. */
 export interface MrtrHost<S extends MrtrSession> {
-  /** Point the session's pending upstream request at a new exchange and reply id; re-arm (or, with null, stop) its timeout. */
-  rebind(session: S, exchange: Exchange | null, replyId: JsonRpcId): void;
+  /**
+   * Point the session's pending upstream request at a new exchange and reply id (and the retry's own progress
+   * token, if it sent one); re-arm (or, with null, stop) its timeout.
+   */
+  rebind(session: S, exchange: Exchange | null, replyId: JsonRpcId, progressToken?: string | number): void;
+  /** Deliver notifications held while the call was parked, now that `rebind` gave it an exchange again. */
+  deliver(session: S, held: JsonRpcNotification[]): void;
   /** Write one message to the session's process. */
   send(session: S, msg: object): void;
   /** Give up on a parked session (timeout): stop its process. */
@@ -54,7 +69,25 @@ export class InputRequests<S extends MrtrSession> {
 
   /** A stateless call starts on `session`. */
   begin(session: S, call: StatelessCall): void {
-    session.data.mrtr = { asked: new Map(), offered: new Set(), handle: null, timer: null, exchange: call.exchange, replyId: call.raw.id, method: call.raw.method };
+    session.data.mrtr = { asked: new Map(), offered: new Set(), handle: null, timer: null, exchange: call.exchange, replyId: call.raw.id, method: call.raw.method, held: [], heldBytes: 0 };
+  }
+
+  /**
+   * A notification of the call came while no request carries it (parked between rounds): keep it for the retry.
+   * False when the session is not parked (the caller drops it as before).
+   */
+  hold(session: S, m: JsonRpcNotification, bytes: number): boolean {
+    const st = session.data.mrtr;
+    if (!st || !this.isParked(session)) return false;
+    st.held.push({ m, bytes });
+    st.heldBytes += bytes;
+    let dropped = 0;
+    while (st.held.length > 1 && (st.held.length > HELD_MESSAGES || st.heldBytes > HELD_BYTES)) {
+      st.heldBytes -= st.held.shift()!.bytes;
+      dropped++;
+    }
+    if (dropped > 0) this.host.log?.(`bridge: a ${st.method} waiting for its retry sent more than ${HELD_MESSAGES} notifications or ${HELD_BYTES} bytes; dropped the ${dropped} oldest`);
+    return true;
   }
 
   isParked(session: S): boolean {
@@ -97,7 +130,11 @@ export class InputRequests<S extends MrtrSession> {
     call.done = () => {
       if (!this.isParked(session)) this.host.expire(session);
     };
-    this.host.rebind(session, call.exchange, call.raw.id);
+    this.host.rebind(session, call.exchange, call.raw.id, progressTokenOf(call.req));
+    const held = st.held;
+    st.held = [];
+    st.heldBytes = 0;
+    if (held.length > 0) this.host.deliver(session, held.map((h) => h.m));
     if (st.asked.size > 0) this.ask(session, st);
   }
 
@@ -109,6 +146,8 @@ export class InputRequests<S extends MrtrSession> {
     st.timer = null;
     if (st.handle !== null && this.parked.get(st.handle) === session) this.parked.delete(st.handle);
     st.exchange = null;
+    st.held = [];
+    st.heldBytes = 0;
   }
 
   close(): void {

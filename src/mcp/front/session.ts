@@ -33,7 +33,7 @@ export interface Session<T> {
   data: T;
 }
 
-export type SessionEndReason = 'deleted' | 'expired' | 'closed' | 'rejected' | 'upstream-exit' | 'evicted';
+export type SessionEndReason = 'deleted' | 'expired' | 'closed' | 'rejected' | 'upstream-exit' | 'evicted' | 'drained';
 
 /** What the transport needs from a bridge mode (shared or isolated). */
 export interface TransportBackend<T> {

@@ -125,7 +125,8 @@ export class AutoEndpoint implements McpEndpoint {
       log: this.opts.log,
       version: this.opts.version,
       timing: this.opts.timing,
-      isolated: { warm: 0, max: this.opts.limits.maxSessions },
+      // No pool: a channel is a remote session, opened for a client only, with the client's own initialize.
+      isolated: { warm: 0, maxWarm: 0, max: this.opts.limits.maxSessions, prime: false },
     });
     await this.bridge.start();
     const key = d.transport === 'streamable-http' && d.modern ? 'streamable-http+modern' : d.transport;

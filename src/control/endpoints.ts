@@ -72,7 +72,7 @@ export function workloadOf(d: Deployment & { spec: HostedSpec }, launch: HostedL
     revision,
     labels: ownerLabels(d.id, revision),
     launch: { ...launch, ...launchPolicy(spec) },
-    bridge: spec.mode === 'isolated' ? { mode: 'isolated', warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, maxSessions) } : { mode: 'shared' },
+    bridge: spec.mode === 'isolated' ? { mode: 'isolated', warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, maxSessions, spec.scale?.max ?? Infinity) } : { mode: 'shared' },
   };
 }
 

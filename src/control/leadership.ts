@@ -125,6 +125,7 @@ export class Leadership {
     this.#deps.log.error('lost the reconciler lease: stopping the reconciler and its servers, now a standby', { reason });
     // At once, not after a start still in progress: that start sees the shutdown and ends early.
     const stopping = this.#deps.reconciler.suspend().catch((err: unknown) => this.#deps.log.error('reconciler suspend failed', { error: String(err) }));
+    // The next try comes after the retry interval: the other Berths get the first chance at the lease.
     this.#transition = Promise.all([this.#transition, stopping]).then(() => this.#schedule());
   }
 

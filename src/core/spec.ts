@@ -78,7 +78,7 @@ const LimitsSchema = z.strictObject({
  */
 export const ScaleSchema = z.strictObject({
   min: z.union([z.literal(0), z.literal(1)], { error: 'scale.min must be 0 or 1' }).default(1).describe('0: stop when idle and wake on the first call; 1 (default): always running'),
-  max: z.number().int().min(1).max(10_000).default(1).describe('Most processes (isolated mode: caps max_sessions); the process runtime runs one shared process'),
+  max: z.number().int().min(1).max(10_000).optional().describe('Most processes at once: in isolated mode it caps max_sessions; a shared deployment runs one process'),
   idle_s: z.number().int().min(1).max(86_400).default(300).describe('Seconds without a request before an idle stop (min 0 only)'),
 });
 export type Scale = z.infer<typeof ScaleSchema>;

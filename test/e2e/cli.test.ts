@@ -44,11 +44,11 @@ describe('the berth CLI against a real Berth', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/status:\s+running/i);
     const json = await berthCli(['status', id, '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'running', tools_count: 12 });
+    expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'running', tools_count: 14 });
 
     const logs = await berthCli(['logs', id]);
     expect(logs.code).toBe(0);
-    expect(logs.stdout).toContain('ready: 12 tools');
+    expect(logs.stdout).toContain('ready: 14 tools');
 
     // logs -f: follow, see the stop arrive live.
     const follower = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), 'logs', id, '-f', '--tail', '1'], { env: { ...process.env, BERTH_URL: ctx.berth.url, BERTH_TOKEN: ctx.berth.token }, stdio: ['ignore', 'pipe', 'pipe'] });

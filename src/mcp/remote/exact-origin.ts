@@ -1,4 +1,5 @@
-import { buildConnector } from 'undici';
+import { createRequire } from 'node:module';
+import type { buildConnector } from 'undici';
 import { RemoteAddressForbiddenError, type ConnectGuard } from './ssrf.js';
 
 /**
@@ -12,7 +13,9 @@ export function exactOrigin(url: string): ConnectGuard {
   const port = u.port || defaultPort(u.protocol);
   return {
     connector(options: buildConnector.BuildOptions = {}): buildConnector.connector {
-      const base = buildConnector(options);
+      // undici loads with the first connection, not with Berth (docs/architecture.md, "What loads at start").
+      const { buildConnector: build } = createRequire(import.meta.url)('undici') as { buildConnector: typeof buildConnector };
+      const base = build(options);
       return (opts, callback) => {
         const to = unbracket(opts.hostname);
         const toPort = String(opts.port || defaultPort(opts.protocol));

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { DeploymentStatusView } from '../../src/api/contract.js';
-import type { DeploymentView, RevisionView } from '../../src/core/index.js';
+import type { DeploymentStatusView, DeploymentView, RevisionView } from '../../src/core/index.js';
 import { berthCli } from '../support/cli.js';
 import { connectV1, connectV2, textOf } from '../support/clients.js';
 import { echoSpec } from '../support/servers.js';
@@ -10,16 +9,6 @@ import { useBerth } from '../support/use-berth.js';
 
 const ctx = useBerth({ env: { BERTH_DRAIN_S: '5' } });
 
-/** Waits until the controller has acted on the deployment's latest generation. */
-async function settled(id: string, timeoutMs = 60_000): Promise<DeploymentStatusView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await ctx.api.status(id);
-    if (s.observed_generation >= s.generation && s.status !== 'deploying' && s.status !== 'pending') return s;
-    if (Date.now() > deadline) throw new Error(`not settled: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function envThroughClient(endpoint: string, name: string, sdk = connectV2): Promise<string> {
   const client = await sdk(endpoint);
@@ -39,7 +28,7 @@ describe('revisions: update, history, rollback', () => {
     const patched = await ctx.api.call<DeploymentView>('PATCH', `/api/deployments/${d.id}`, { spec: { env: { REV: 'two', EXTRA: 'x' } } });
     expect(patched.status).toBe(202);
     expect(patched.body).toMatchObject({ id: d.id, name: 'rev-basic', endpoint: d.endpoint, revision: 2 });
-    const s2 = await settled(d.id);
+    const s2 = await ctx.api.settled(d.id);
     expect(s2).toMatchObject({ status: 'running', revision: 2, serving_revision: 2 });
     expect(await envThroughClient(d.endpoint, 'REV', connectV1)).toBe('two');
     expect(await envThroughClient(d.endpoint, 'EXTRA')).toBe('x');
@@ -50,7 +39,7 @@ describe('revisions: update, history, rollback', () => {
     expect(meta.body.revision).toBe(2);
     const removed = await ctx.api.call<DeploymentView>('PATCH', `/api/deployments/rev-basic`, { spec: { env: { EXTRA: null } } });
     expect(removed.body.revision).toBe(3);
-    await settled(d.id);
+    await ctx.api.settled(d.id);
     expect(await envThroughClient(d.endpoint, 'EXTRA')).toBe('');
 
     const history = await ctx.api.call<{ items: RevisionView[] }>('GET', `/api/deployments/rev-basic/revisions`);
@@ -63,7 +52,7 @@ describe('revisions: update, history, rollback', () => {
     const back = await ctx.api.call<DeploymentView>('POST', `/api/deployments/${d.id}/rollback`, { revision: 1 });
     expect(back.status).toBe(202);
     expect(back.body.revision).toBe(4);
-    await settled(d.id);
+    await ctx.api.settled(d.id);
     expect(await envThroughClient(d.endpoint, 'REV')).toBe('one');
     const after = await ctx.api.call<{ items: RevisionView[] }>('GET', `/api/deployments/${d.id}/revisions`);
     expect(after.body.items[0]).toMatchObject({ number: 4, reason: 'rollback', from_revision: 1, current: true, serving: true });
@@ -77,7 +66,7 @@ describe('revisions: update, history, rollback', () => {
     try {
       const bad = await ctx.api.call<DeploymentView>('PATCH', `/api/deployments/${d.id}`, { spec: { args: ['-e', 'process.exit(7)'] } });
       expect(bad.status).toBe(202);
-      const s = await settled(d.id);
+      const s = await ctx.api.settled(d.id);
       expect(s).toMatchObject({ status: 'running', revision: 2, serving_revision: 1 });
       expect(s.status_message).toMatch(/revision 2 failed to start: .*revision 1 still serving/);
       // The session opened before the update still works, and so does a new one.
@@ -198,7 +187,7 @@ describe('the controller', () => {
     expect(before).toBe('');
     const r = await ctx.api.call<DeploymentView>('POST', `/api/deployments/${d.id}/restart`);
     expect(r.status).toBe(202);
-    const after = await settled(d.id);
+    const after = await ctx.api.settled(d.id);
     expect(after).toMatchObject({ status: 'running', serving_revision: 2 });
   });
 });

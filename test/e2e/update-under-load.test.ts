@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { DeploymentStatusView } from '../../src/api/contract.js';
 import { connectV1, connectV2, textOf, type McpTestClient } from '../support/clients.js';
 import { echoSpec } from '../support/servers.js';
 import { useBerth } from '../support/use-berth.js';
 
 const ctx = useBerth({ env: { BERTH_DRAIN_S: '10' } });
 
-async function settled(id: string, timeoutMs = 60_000): Promise<DeploymentStatusView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await ctx.api.status(id);
-    if (s.observed_generation >= s.generation && s.status !== 'deploying' && s.status !== 'pending') return s;
-    if (Date.now() > deadline) throw new Error(`not settled: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Sessions calling a tool in a loop, counting answers and failures, until stopped. */
 class Load {
@@ -61,7 +51,7 @@ describe('an update under continuous load', () => {
       await load.calls(5);
       const patched = await ctx.api.call('PATCH', `/api/deployments/${d.id}`, { spec: { env: { REV: 'r2' } } });
       expect(patched.status).toBe(202);
-      const s = await settled(d.id);
+      const s = await ctx.api.settled(d.id);
       expect(s).toMatchObject({ status: 'running', serving_revision: 2 });
       await load.calls(5);
       expect(load.failures).toStrictEqual([]);
@@ -72,7 +62,7 @@ describe('an update under continuous load', () => {
 
       const bad = await ctx.api.call('PATCH', `/api/deployments/${d.id}`, { spec: { args: ['-e', 'process.exit(9)'] } });
       expect(bad.status).toBe(202);
-      const after = await settled(d.id);
+      const after = await ctx.api.settled(d.id);
       expect(after).toMatchObject({ status: 'running', revision: 3, serving_revision: 2 });
       await load.calls(5);
       expect(load.failures).toStrictEqual([]);

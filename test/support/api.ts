@@ -42,6 +42,17 @@ export class TestApi {
     return (await this.call<DeploymentStatusView>('GET', `/api/deployments/${id}/status`)).body;
   }
 
+  /** Poll until the controller has acted on the deployment's latest change (observed_generation caught up, not deploying). */
+  async settled(id: string, timeoutMs = 60_000): Promise<DeploymentStatusView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.status(id);
+      if (s.observed_generation >= s.generation && s.status !== 'deploying' && s.status !== 'pending') return s;
+      if (Date.now() > deadline) throw new Error(`deployment ${id} did not settle within ${timeoutMs}ms (last: ${JSON.stringify(s)})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Poll until the deployment reaches `want` (default running); fails fast on `failed`. */
   async waitFor(id: string, want: DeploymentStatusView['status'] = 'running', timeoutMs = 90_000): Promise<DeploymentStatusView> {
     const deadline = Date.now() + timeoutMs;

@@ -7,6 +7,7 @@ import type { WorkloadRuntime } from '../runtime/types.js';
 import type { DeploymentPatch, DeploymentStore } from '../store/types.js';
 import type { LogStore } from '../telemetry/logs.js';
 import { HealthMonitor, type HealthTarget } from './health.js';
+import { RetrySchedule } from './retry-schedule.js';
 import { startingLine, stderrHint } from './stderr-hint.js';
 
 /** An MCP endpoint the control plane can start (bridge or remote proxy). */
@@ -49,14 +50,6 @@ interface Active {
   health: { intervalMs: number; timeoutMs: number; failuresBeforeRestart: number };
 }
 
-interface Retry {
-  /** The generation that failed: a newer one (an update, a restart) is tried at once. */
-  generation: number;
-  attempt: number;
-  dueAt: number;
-  timer: NodeJS.Timeout | undefined;
-}
-
 export interface ReconcilerDeps {
   store: DeploymentStore;
   logs: LogStore;
@@ -89,7 +82,7 @@ export class Reconciler {
   private readonly active = new Map<string, Active>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly lastExits = new Map<string, LastExitView>();
-  private readonly retries = new Map<string, Retry>();
+  private readonly retries: RetrySchedule;
   private readonly keepLogs = new Map<string, boolean>();
   private readonly health: HealthMonitor;
   private unsubscribe: (() => void) | undefined;
@@ -97,6 +90,7 @@ export class Reconciler {
   private stopped = false;
 
   constructor(private readonly deps: ReconcilerDeps) {
+    this.retries = new RetrySchedule(deps.retry ?? { initialMs: 5_000, maxMs: 300_000 }, (id) => void this.reconcile(id));
     this.health = new HealthMonitor({
       tickMs: deps.healthTickMs ?? 1000,
       targets: () => this.healthTargets(),
@@ -153,9 +147,7 @@ export class Reconciler {
 
   /** A failed deployment is to be tried again at once (berth start / restart), not at its next backoff. */
   retryNow(id: string): void {
-    const r = this.retries.get(id);
-    if (r?.timer) clearTimeout(r.timer);
-    this.retries.delete(id);
+    this.retries.clear(id);
   }
 
   /** The next deletion of `id` keeps (or removes) its logs. */
@@ -174,7 +166,7 @@ export class Reconciler {
     const d = await this.deps.store.get(id);
     if (!d || d.status === 'deleted' || d.desired === 'deleted') throw new BerthError('DEPLOYMENT_NOT_FOUND', `No deployment with id ${id}`);
     if (d.desired === 'stopped') throw new BerthError('UPSTREAM_UNAVAILABLE', `Deployment ${id} is stopped; start it with: berth start ${id}`);
-    if (d.status === 'failed') throw new BerthError('UPSTREAM_UNAVAILABLE', `Deployment ${id} has failed: ${d.status_message ?? 'unknown reason'}${this.retryHint(id)}`);
+    if (d.status === 'failed') throw new BerthError('UPSTREAM_UNAVAILABLE', `Deployment ${id} has failed: ${d.status_message ?? 'unknown reason'}${this.retries.hint(id)}`);
     // Starting: wait for it (the pass may not have begun yet).
     const deadline = Date.now() + this.deps.startTimeoutMs;
     while (Date.now() < deadline) {
@@ -237,8 +229,7 @@ export class Reconciler {
     this.unsubscribe = undefined;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.resyncTimer = undefined;
-    for (const r of this.retries.values()) if (r.timer) clearTimeout(r.timer);
-    this.retries.clear();
+    this.retries.clearAll();
     this.health.stop();
     await Promise.allSettled([...this.locks.values()]);
     await Promise.allSettled([...this.active.keys()].map((id) => this.deactivate(id)));
@@ -284,14 +275,12 @@ export class Reconciler {
     }
     // desired running
     if (a && a.gaveUp) {
-      const r = this.retries.get(id);
-      if (r && Date.now() < r.dueAt && r.generation >= d.generation) return;
+      if (this.retries.waiting(id, d.generation)) return;
       await this.deactivate(id);
       a = undefined;
     }
     if (!a) {
-      const r = this.retries.get(id);
-      if (d.status === 'failed' && r && Date.now() < r.dueAt && r.generation >= d.generation) return; // its retry timer comes back
+      if (d.status === 'failed' && this.retries.waiting(id, d.generation)) return; // its retry timer comes back
       await this.activate(d);
       return;
     }
@@ -350,7 +339,7 @@ export class Reconciler {
       const tools = await this.startEndpoint(d, active);
       active.ready = true;
       markReady();
-      this.retries.delete(id);
+      this.retries.clear(id);
       const status = active.idle ? 'idle' : 'running';
       await this.setStatus(d, status, active.idle ? 'scaled to zero; the first call starts it' : null, {
         tools,
@@ -369,7 +358,7 @@ export class Reconciler {
       await active.endpoint?.close().catch(() => {});
       const fresh = await this.deps.store.get(id);
       if (fresh && fresh.desired === 'running') {
-        const retry = this.scheduleRetry(id, d.generation);
+        const retry = this.retries.schedule(id, d.generation);
         this.deps.logs.append(id, 'system', `${message}; ${retry}`);
         await this.setStatus(fresh, 'failed', `${message}; ${retry}`, { serving_revision: null, observed_generation: d.generation });
       } else {
@@ -458,24 +447,6 @@ export class Reconciler {
     return hint ? `${message} (stderr: ${hint})` : message;
   }
 
-  /** Schedules the next try of a failed deployment; returns what to tell the user. */
-  private scheduleRetry(id: string, generation: number): string {
-    const { initialMs, maxMs } = this.deps.retry ?? { initialMs: 5_000, maxMs: 300_000 };
-    const prev = this.retries.get(id);
-    if (prev?.timer) clearTimeout(prev.timer);
-    const attempt = (prev?.attempt ?? 0) + 1;
-    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30));
-    const timer = setTimeout(() => void this.reconcile(id), delay);
-    timer.unref();
-    this.retries.set(id, { generation, attempt, dueAt: Date.now() + delay, timer });
-    return `retry ${attempt} in ${formatDelay(delay)} (or now: berth restart ${id})`;
-  }
-
-  private retryHint(id: string): string {
-    const r = this.retries.get(id);
-    return r ? `; next retry in ${formatDelay(Math.max(0, r.dueAt - Date.now()))}` : '';
-  }
-
   private async deactivate(id: string): Promise<void> {
     const a = this.active.get(id);
     if (!a) return;
@@ -515,7 +486,7 @@ export class Reconciler {
       onGaveUp: (reason) => {
         if (!current()) return;
         active.gaveUp = reason;
-        const retry = this.scheduleRetry(id, active.generation);
+        const retry = this.retries.schedule(id, active.generation);
         this.deps.logs.append(id, 'system', `gave up: ${reason}; ${retry}`);
         void this.statusIfRunning(id, 'failed', `${reason}; ${retry}`);
       },
@@ -610,10 +581,6 @@ function shapeOf(d: Deployment): string {
   return d.spec.type === 'process' ? `process/${d.spec.mode}` : d.spec.type;
 }
 
-function formatDelay(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s < 120 ? `${s}s` : `${Math.round(s / 60)}m`;
-}
 
 function describeSpec(d: Deployment): string {
   const s = d.spec;

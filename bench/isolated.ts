@@ -30,7 +30,7 @@ export interface IsolatedBurstResult {
   firstError: string | null;
 }
 
-const ECHO = join(ROOT, 'test/fixtures/mcp-echo-server.mjs');
+const ECHO = join(ROOT, 'src/mcp/testing/mcp-echo-server.mjs');
 
 /** Spawn the echo server and time it to its initialize answer over stdio (no Berth). */
 async function directOpen(): Promise<number> {

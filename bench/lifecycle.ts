@@ -81,6 +81,8 @@ export interface UpdateResult {
   /** Sessions whose last answer came from the new revision. */
   moved: number;
   sessions: number;
+  /** The first few failures, as the client saw them. */
+  errors: string[];
 }
 
 /** 8 SDK sessions call a tool in a loop while the deployment is updated; failed calls are counted. */
@@ -95,14 +97,16 @@ export async function measureUpdate(): Promise<UpdateResult> {
     for (let i = 0; i < 8; i++) clients.push(await (i % 2 ? connectV1 : connectV2)(d.endpoint));
     let calls = 0;
     let failed = 0;
+    const errors: string[] = [];
     const last = clients.map(() => '');
     const loops = clients.map(async (c, i) => {
       while (running) {
         try {
           last[i] = textOf(await c.call('env', { name: 'REV' }));
           calls++;
-        } catch {
+        } catch (err) {
           failed++;
+          if (errors.length < 3) errors.push(`${c.sdk}: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
     });
@@ -118,7 +122,7 @@ export async function measureUpdate(): Promise<UpdateResult> {
     await sleep(1000);
     running = false;
     await Promise.all(loops);
-    return { calls, failed, rolloutMs, moved: last.filter((v) => v === 'new').length, sessions: clients.length };
+    return { calls, failed, rolloutMs, moved: last.filter((v) => v === 'new').length, sessions: clients.length, errors };
   } finally {
     running = false;
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -168,7 +172,7 @@ export async function lifecycleReport(): Promise<string> {
   lines.push(
     typeof update === 'string'
       ? `- update under load: ${update}`
-      : `- update under load: ${update.calls} calls from ${update.sessions} sessions, **${update.failed} failed**; new revision serving ${update.rolloutMs.toFixed(0)} ms after the PATCH; ${update.moved}/${update.sessions} sessions on it at the end`,
+      : `- update under load: ${update.calls} calls from ${update.sessions} sessions, **${update.failed} failed**; new revision serving ${update.rolloutMs.toFixed(0)} ms after the PATCH; ${update.moved}/${update.sessions} sessions on it at the end${update.errors.length ? ` (first failures: ${update.errors.join(' | ')})` : ''}`,
   );
   progress('memory: 20 deployments with scale.min 0, once idle');
   const idle = await measureIdleMemory().catch(failed);

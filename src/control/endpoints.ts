@@ -106,9 +106,16 @@ class WorkloadEndpoint extends DeferredEndpoint {
     this.revisions.add(revision);
     try {
       const out = await bridge.swap(spawn, { drainMs: opts.drainMs });
-      for (const r of before) if (r !== revision) this.revisions.delete(r);
-      // The bridge stopped the old processes itself; this ends what the runtime still keeps for those revisions.
-      await Promise.all(before.filter((r) => r !== revision).map((r) => this.end(r).catch(() => undefined)));
+      // The bridge stops the old processes itself once their requests are answered (or at drainMs): ending the old
+      // revisions' workloads now would cut those requests off. What the runtime keeps for them is ended after that.
+      const old = before.filter((r) => r !== revision);
+      const timer = setTimeout(() => {
+        for (const r of old) {
+          if (!this.revisions.delete(r)) continue;
+          void this.end(r).catch(() => undefined);
+        }
+      }, opts.drainMs + 1000);
+      timer.unref();
       return out;
     } catch (err) {
       this.revisions.delete(revision);

@@ -19,9 +19,11 @@ class Load {
   }
 
   private async loop(client: McpTestClient, i: number): Promise<void> {
-    while (this.running) {
+    for (let n = 0; this.running; n++) {
       try {
-        this.answers[i]!.push(textOf(await client.call('env', { name: 'REV' })));
+        // Every third call takes a while, so that calls are in flight on the old process when a swap happens.
+        if (n % 3 === 2) await client.call('slow', { ms: 40, steps: 2 });
+        else this.answers[i]!.push(textOf(await client.call('env', { name: 'REV' })));
       } catch (err) {
         this.failures.push(`${client.sdk} #${i}: ${String(err)}`);
       }

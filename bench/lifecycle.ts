@@ -53,7 +53,9 @@ export interface DeployResult {
 }
 
 export async function measureDeploys(rounds = 3): Promise<DeployResult> {
-  const berth = await startBerth({ env: BENCH_ENV });
+  // BENCH_DEPLOY_LIMITS=prlimit: the same without a cgroup per server (to see what the cgroups cost).
+  const limits = process.env.BENCH_DEPLOY_LIMITS;
+  const berth = await startBerth({ env: { ...BENCH_ENV, ...(limits ? { BERTH_LIMITS: limits } : {}) } });
   const api = new TestApi(berth.url, berth.token);
   try {
     const out: DeployResult['rounds'] = [];

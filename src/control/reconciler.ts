@@ -317,7 +317,8 @@ export class Reconciler {
 
   /** Makes and starts the endpoint of the deployment's revision; resolves with the tools it reported. */
   private async startEndpoint(d: Deployment, active: Active): Promise<ToolSummary[]> {
-    const snapshot = (await this.deps.store.getRevision(d.id, d.revision))?.snapshot ?? null;
+    // Only a deployment that scales to zero answers from what its revision last reported.
+    const snapshot = scaledToZero(d) ? ((await this.deps.store.getRevision(d.id, d.revision))?.snapshot ?? null) : null;
     active.endpoint = this.deps.makeEndpoint(d, this.bridgeEvents(d.id, active), { snapshot });
     await withTimeout(active.endpoint.start(), this.deps.startTimeoutMs, `did not start within ${Math.round(this.deps.startTimeoutMs / 1000)}s`);
     if (scaledToZero(d) && snapshot !== null) {

@@ -32,7 +32,7 @@ Examples:
   berth stop|start|restart|rm everything          # a name or an id
   berth update everything -e LOG_LEVEL=debug      # a new revision, blue-green; same id and endpoint
   berth history everything / berth rollback everything [REV] / berth redeploy everything
-  berth deploy --min 0 --idle 60 -- npx -y @modelcontextprotocol/server-memory   # scale to zero
+  berth deploy --name sleepy --min 0 --idle 60 -- npx -y @modelcontextprotocol/server-everything   # scale to zero
   berth login                      # paste the token Berth printed at first start
   berth tokens create --scope invoke:everything-k3x9f2ab01cd --expires 30d
   berth audit --since 7d --action deployment.create

@@ -58,7 +58,7 @@ Examples:
   berth deploy --name fs --mount /data:rw -- npx -y @modelcontextprotocol/server-filesystem /data
   berth deploy --secret GITHUB_TOKEN -- npx -y @modelcontextprotocol/server-github
   berth deploy --url https://mcp.example.com/mcp --secret Authorization   # prompts for "Bearer …"
-  berth deploy --min 0 --idle 60 -- npx -y @modelcontextprotocol/server-memory   # scale to zero
+  berth deploy --name sleepy --min 0 --idle 60 -- npx -y @modelcontextprotocol/server-everything   # scale to zero
 `,
     )
     .action(async (commandLine: string[], _opts: unknown, cmd: Command) => {

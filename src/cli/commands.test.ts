@@ -79,7 +79,9 @@ describe('against a stand-in API server', () => {
     const fields = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
     expect(fields).toEqual({
       id: 'everything-aaaaaaaaaaaa',
+      name: 'everything',
       status: 'running',
+      revision: '1',
       message: 'healthy',
       endpoint: `${api.url}/s/everything-aaaaaaaaaaaa/mcp`,
       tools: '2',
@@ -88,6 +90,15 @@ describe('against a stand-in API server', () => {
       restarts: '3',
       uptime: '2h5m',
     });
+  });
+
+  it('berth status shows a rollout in progress and scale to zero', async () => {
+    const scale = { min: 0, idle_s: 60, last_request_at: '2026-12-07T00:00:00.000Z', idle_for_s: 75, next_idle_stop_at: null };
+    api.addDeployment({ id: 'roll-aaaaaaaaaaaa', revision: 3, serving_revision: 2, generation: 4, observed_generation: 3, ...({ scale } as object) });
+    const r = await runCli(['status', 'roll-aaaaaaaaaaaa'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^revision:\s+3 \(2 serving\), change pending$/m);
+    expect(r.stdout).toMatch(/^scale:\s+to zero after 60s idle; last request 1m15s ago$/m);
   });
 
   it('berth status shows the sandbox, the limits and the last unexpected exit of a process deployment', async () => {

@@ -6,7 +6,7 @@ import type { DeploymentStatusView } from '../../api/contract.js';
 import { absoluteEndpoint, formatDuration, renderTable } from '../format.js';
 
 export function registerStatus(program: Command, run: Runner): void {
-  withApiOptions(program.command('status').description("show a deployment's status").argument('<id>', 'deployment id')).action(
+  withApiOptions(program.command('status').description("show a deployment's status").argument('<id>', 'deployment name or id')).action(
     (id: string, _opts: unknown, cmd: Command) =>
       run(cmd, async (ctx) => {
         const s = await ctx.client.getStatus(id);
@@ -14,7 +14,9 @@ export function registerStatus(program: Command, run: Runner): void {
         const status = s.desired !== 'running' && s.desired !== s.status ? `${s.status} (desired: ${s.desired})` : s.status;
         const rows = [
           ['id:', s.id],
+          ['name:', s.name],
           ['status:', status],
+          ['revision:', revisionText(s)],
           ['message:', s.status_message ?? '-'],
           ['endpoint:', absoluteEndpoint(s.endpoint, ctx.client.baseUrl)],
           ['tools:', s.tools_count === null ? '-' : String(s.tools_count)],
@@ -22,11 +24,27 @@ export function registerStatus(program: Command, run: Runner): void {
           ['processes:', String(s.processes)],
           ['restarts:', String(s.restart_count)],
           ['uptime:', formatDuration(s.uptime_s)],
+          ...scaleRows(s),
           ...isolationRows(s),
         ];
         ctx.out(renderTable(rows[0] ?? [], rows.slice(1)));
       }),
   );
+}
+
+/** `3`, or `3 (2 serving)` while a rollout is under way or after one failed; a pending change is named. */
+function revisionText(s: DeploymentStatusView): string {
+  const serving = s.serving_revision === null || s.serving_revision === s.revision ? '' : ` (${s.serving_revision} serving)`;
+  const pending = s.observed_generation < s.generation ? ', change pending' : '';
+  return `${s.revision}${serving}${pending}`;
+}
+
+/** Scale to zero: the idle time, the last request and the next idle stop. */
+function scaleRows(s: DeploymentStatusView): string[][] {
+  if (!s.scale) return [];
+  const last = s.scale.idle_for_s === null ? 'no request yet' : `last request ${formatDuration(s.scale.idle_for_s)} ago`;
+  const next = s.scale.next_idle_stop_at ? `, stops at ${s.scale.next_idle_stop_at} if idle` : '';
+  return [['scale:', `to zero after ${s.scale.idle_s}s idle; ${last}${next}`]];
 }
 
 /** Sandbox, limits and the last unexpected exit, for process deployments. */

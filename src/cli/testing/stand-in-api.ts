@@ -129,7 +129,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       serving_revision: d.serving_revision,
       generation: d.generation,
       observed_generation: d.observed_generation,
-      scale: null,
+      scale: (d as Partial<DeploymentStatusView>).scale ?? null,
       restart_count: d.restart_count,
       tools_count: d.tools?.length ?? null,
       sessions: 2,

@@ -1,0 +1,43 @@
+/** What source detection found, as a person reads it before any build starts (issue 12, "Detection and validation"). */
+
+/** One finding: what was detected, and the file that says so. */
+export interface Finding {
+  what: string;
+  value: string;
+  /** The file it comes from, relative to the source root (or `default` when nothing said). */
+  from: string;
+}
+
+/** Something that stops a build, with a stable code and how to fix it. */
+export interface Problem {
+  code: DetectProblemCode;
+  message: string;
+  fix: string;
+}
+
+export type DetectProblemCode = 'NO_START_COMMAND' | 'PACKAGE_JSON_INVALID' | 'NO_MCP_SDK' | 'LOCKFILE_CONFLICT' | 'TYPESCRIPT_NOT_BUILT';
+
+export interface NodePlan {
+  language: 'node';
+  packageManager: 'npm' | 'pnpm' | 'yarn-classic' | 'yarn-berry' | 'bun';
+  /** The install command, e.g. `npm ci` (with a lockfile) or `npm install`. */
+  install: string[];
+  /** The build step, when the package has a `build` script. */
+  build: string[] | null;
+  /** How the server starts, e.g. `node dist/index.js`. */
+  start: string[];
+  /** The Node.js version asked for (engines.node or .nvmrc), or null. */
+  nodeVersion: string | null;
+  /** A TypeScript project (tsconfig.json or a .ts entry). */
+  typescript: boolean;
+}
+
+/** The report `berth deploy --dry-run` prints and the API returns. */
+export interface DetectReport {
+  plan: NodePlan | null;
+  findings: Finding[];
+  /** Worth knowing, not fatal (no MCP SDK dependency, several lockfiles). */
+  warnings: Problem[];
+  /** Fatal: no build should start. */
+  problems: Problem[];
+}

@@ -31,7 +31,7 @@ const LOCKFILES: [string, Manager][] = [
 ];
 
 /** Detects how to install, build and start the Node.js project at `root`; null when there is no package.json. */
-export function detectNode(root: string): DetectReport | null {
+export function detectNode(root: string): DetectReport<NodePlan> | null {
   const file = path.join(root, 'package.json');
   if (!existsSync(file)) return null;
   const findings: Finding[] = [];

@@ -15,7 +15,7 @@ export interface Problem {
   fix: string;
 }
 
-export type DetectProblemCode = 'NO_START_COMMAND' | 'PACKAGE_JSON_INVALID' | 'NO_MCP_SDK' | 'LOCKFILE_CONFLICT' | 'TYPESCRIPT_NOT_BUILT';
+export type DetectProblemCode = 'NO_START_COMMAND' | 'PACKAGE_JSON_INVALID' | 'PYPROJECT_INVALID' | 'NO_MCP_SDK' | 'LOCKFILE_CONFLICT' | 'TYPESCRIPT_NOT_BUILT';
 
 export interface NodePlan {
   language: 'node';
@@ -32,9 +32,20 @@ export interface NodePlan {
   typescript: boolean;
 }
 
+export interface PythonPlan {
+  language: 'python';
+  packageManager: 'pip' | 'uv' | 'poetry' | 'pdm';
+  /** The install command, e.g. `pip install -r requirements.txt` or `uv sync --frozen`. */
+  install: string[];
+  /** How the server starts: a console script, `python -m PACKAGE`, or `python server.py`. */
+  start: string[];
+  /** The Python version asked for (requires-python or .python-version), or null. */
+  pythonVersion: string | null;
+}
+
 /** The report `berth deploy --dry-run` prints and the API returns. */
-export interface DetectReport {
-  plan: NodePlan | null;
+export interface DetectReport<P extends NodePlan | PythonPlan = NodePlan | PythonPlan> {
+  plan: P | null;
   findings: Finding[];
   /** Worth knowing, not fatal (no MCP SDK dependency, several lockfiles). */
   warnings: Problem[];

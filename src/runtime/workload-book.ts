@@ -38,6 +38,12 @@ export async function removeWorkFolder(dataDir: string, id: string): Promise<voi
   await fsp.rm(workFolder(dataDir, id), { recursive: true, force: true });
 }
 
+/** What `remove` deletes once a deployment's workloads are stopped, in every driver: its work folder, and its logs unless kept. */
+export async function removeLeftovers(dataDir: string, logs: { remove(id: string): Promise<void> }, id: string, keepLogs: boolean): Promise<void> {
+  await removeWorkFolder(dataDir, id);
+  if (!keepLogs) await logs.remove(id);
+}
+
 /** A live process found from a pid file. */
 export interface FoundLike {
   deploymentId: string;

@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createIsolatedBridge } from './isolated.js';
 import type { IsolatedBridge, IsolatedBridgeOptions } from '../types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
+import { alive, ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
 import type { HttpFront, NodeSpawner } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -45,15 +45,6 @@ async function open(url: string, capabilities: Record<string, unknown> = {}): Pr
   cleanups.push(() => client.close());
   return { client, transport };
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const whoami = async (c: Client): Promise<number> => Number(textOf(await c.callTool({ name: 'whoami', arguments: {} })));
 const warmCount = (h: Harness): number => h.bridge.stats().processes - h.bridge.stats().sessions;

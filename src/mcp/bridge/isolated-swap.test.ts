@@ -5,7 +5,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '
 import { BerthError } from '../../core/errors.js';
 import { createIsolatedBridge } from './isolated.js';
 import type { IsolatedBridge, IsolatedBridgeOptions } from '../types.js';
-import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
+import { alive, ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
 import type { HttpFront, NodeSpawner } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -37,14 +37,6 @@ async function open(url: string): Promise<Client> {
   return client;
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const pids = (s: NodeSpawner): number[] => s.procs.map((p) => p.pid);
 const livePids = (s: NodeSpawner): number[] => pids(s).filter(alive);
 const whoami = async (c: Client | Client2): Promise<number> => Number(textOf(await c.callTool({ name: 'whoami', arguments: {} })));

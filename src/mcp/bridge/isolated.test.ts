@@ -8,7 +8,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '
 import { CreateMessageRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createIsolatedBridge } from './isolated.js';
 import type { IsolatedBridge, IsolatedBridgeOptions } from '../types.js';
-import { ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, openGetStream, rawInitialize, rawPost, serveEndpoint, sseMessages, textOf, waitFor } from '../testing/helpers.js';
+import { alive, ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, openGetStream, rawInitialize, rawPost, serveEndpoint, sseMessages, textOf, waitFor } from '../testing/helpers.js';
 import type { HttpFront, NodeSpawner } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -50,15 +50,6 @@ async function connect(url: string, capabilities: Record<string, unknown> = {}):
   cleanups.push(() => client.close());
   return { client, transport };
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const whoami = async (c: Client): Promise<number> => Number(textOf(await c.callTool({ name: 'whoami', arguments: {} })));
 

@@ -3,7 +3,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '
 import { createIsolatedBridge } from '../bridge/isolated.js';
 import { createSharedBridge } from '../bridge/shared.js';
 import type { IsolatedBridgeOptions } from '../types.js';
-import { ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawPost, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
+import { alive, ECHO_SERVER, EVERYTHING_SERVER, FAST_RESTART, LIMITS, nodeSpawner, rawPost, serveEndpoint, textOf, waitFor } from '../testing/helpers.js';
 import type { HttpFront, NodeSpawner } from '../testing/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -21,15 +21,6 @@ async function setup(over: Partial<IsolatedBridgeOptions> = {}): Promise<{ front
   cleanups.push(() => front.close());
   return { front, spawner, stats: () => bridge.stats() };
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const META = {
   'io.modelcontextprotocol/protocolVersion': '2026-07-28',

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { BerthError } from '../../core/errors.js';
 import type { IsolationView } from '../../core/isolation.js';
 import type { ExitInfo, LaunchPolicy, Runtime, StdioProcess, Workload, WorkloadAddress, WorkloadLogLine, WorkloadLogs, WorkloadRuntime, WorkloadState } from '../types.js';
-import { checkDeploymentId, checkWorkload, leftBehind, matchesLabels, removeWorkFolder, type FoundLike } from '../workload-book.js';
+import { checkDeploymentId, checkWorkload, leftBehind, matchesLabels, removeLeftovers, type FoundLike } from '../workload-book.js';
 
 export interface LocalHttpRuntimeOptions {
   /**
@@ -124,8 +124,7 @@ export class LocalHttpRuntime implements WorkloadRuntime {
 
   async remove(deploymentId: string, opts: { keepLogs?: boolean; graceMs?: number } = {}): Promise<void> {
     await this.stop(deploymentId, { graceMs: opts.graceMs });
-    await removeWorkFolder(this.opts.dataDir, deploymentId);
-    if (!opts.keepLogs) await this.opts.logs.remove(deploymentId);
+    await removeLeftovers(this.opts.dataDir, this.opts.logs, deploymentId, opts.keepLogs === true);
   }
 
   logs(deploymentId: string, opts: { tail?: number } = {}): Promise<WorkloadLogLine[]> {

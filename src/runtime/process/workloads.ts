@@ -1,6 +1,6 @@
 import type { IsolationView } from '../../core/isolation.js';
 import type { ExitInfo, LaunchPolicy, StdioProcess, Workload, WorkloadAddress, WorkloadLogLine, WorkloadLogs, WorkloadRuntime, WorkloadState } from '../types.js';
-import { checkDeploymentId, checkWorkload, leftBehind, matchesLabels, removeWorkFolder } from '../workload-book.js';
+import { checkDeploymentId, checkWorkload, leftBehind, matchesLabels, removeLeftovers } from '../workload-book.js';
 import { LaunchError, type ProcessRuntime } from './runtime.js';
 
 export interface ProcessWorkloadsOptions {
@@ -95,8 +95,7 @@ export class ProcessWorkloads implements WorkloadRuntime {
 
   async remove(deploymentId: string, opts: { keepLogs?: boolean; graceMs?: number } = {}): Promise<void> {
     await this.stop(deploymentId, { graceMs: opts.graceMs });
-    await removeWorkFolder(this.opts.dataDir, deploymentId);
-    if (!opts.keepLogs) await this.opts.logs.remove(deploymentId);
+    await removeLeftovers(this.opts.dataDir, this.opts.logs, deploymentId, opts.keepLogs === true);
   }
 
   logs(deploymentId: string, opts: { tail?: number } = {}): Promise<WorkloadLogLine[]> {

@@ -34,7 +34,7 @@ export class Idempotency {
     if (!KEY_PATTERN.test(key)) throw new BerthError('VALIDATION_FAILED', 'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces (a UUID, say)');
     const now = (this.deps.now ?? Date.now)();
     await this.purge(now);
-    const hash = createHash('sha256').update(JSON.stringify(body ?? null)).digest('hex');
+    const hash = requestHash(body);
     const claim = await this.deps.store.claimIdempotencyKey(principal, key, hash, new Date(now).toISOString());
     if (claim.state === 'mismatch') throw new BerthError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body; use a new key for a new request');
     if (claim.state === 'pending') throw new BerthError('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed; retry in a moment', { retryAfterS: 1 });
@@ -56,4 +56,22 @@ export class Idempotency {
     this.lastPurge = now;
     await this.deps.store.purgeIdempotencyKeys(new Date(now - this.deps.ttlMs).toISOString()).catch(() => undefined);
   }
+}
+
+/**
+ * The stored fingerprint of a create body. Secret values (`secrets.*`, and a url spec's `headers.*`, which Berth
+ * stores as secrets) are left out: a hash of them in the database would let whoever reads it test guesses.
+ * Their names still count, so another request with the same key is still told apart.
+ */
+export function requestHash(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(withoutSecretValues(body) ?? null)).digest('hex');
+}
+
+function withoutSecretValues(body: unknown): unknown {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
+  const b = { ...(body as Record<string, unknown>) };
+  const mask = (v: unknown): unknown => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).map((k) => [k, '[secret]'])) : v);
+  if ('secrets' in b) b.secrets = mask(b.secrets);
+  if (b.spec !== null && typeof b.spec === 'object' && !Array.isArray(b.spec) && 'headers' in b.spec) b.spec = { ...b.spec, headers: mask((b.spec as Record<string, unknown>).headers) };
+  return b;
 }

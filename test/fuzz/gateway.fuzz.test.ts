@@ -54,6 +54,16 @@ const HONEST: [Target, HonestKind, number, number][] = [
   ['isolated', 'stateless', 1, 6000],
 ];
 
+/** Isolated sessions the fuzzer may open (each costs a process until it ends). */
+const ISOLATED_INIT_BUDGET = 8;
+/**
+ * Room for every isolated session the test can hold at once: the fuzzer's budget, every honest isolated session
+ * (a stateless one holds a process for the length of its call) and 3 to spare. It was a flat 10, and a run in which
+ * all 8 fuzzer initializes succeeded left the honest stateless session without a process.
+ */
+const ISOLATED_MAX =
+  ISOLATED_INIT_BUDGET + HONEST.filter(([t]) => t === 'isolated').reduce((n, [, , count]) => n + count, 0) + 3;
+
 /**
  * Oracle violations that are open bugs (each with a failing regression test below): reported, counted,
  * not failed on unless FUZZ_KNOWN_BUGS=include.
@@ -71,7 +81,7 @@ const BERTH_ENV = {
 function echoDeployment(name: string, mode: 'shared' | 'isolated'): CreateDeploymentInput {
   return echoSpec(name, [], {}, {
     mode,
-    ...(mode === 'isolated' ? { isolated: { max_sessions: 10, warm: 1 } } : {}),
+    ...(mode === 'isolated' ? { isolated: { max_sessions: ISOLATED_MAX, warm: 1 } } : {}),
     // Shared: probes (an internal tools/list) run during the fuzz. Isolated: a probe spawns a process; rarely.
     health: { interval_s: mode === 'shared' ? 5 : 60, timeout_s: 10, failures_before_restart: 3 },
   });
@@ -220,7 +230,7 @@ describe('gateway fuzz', () => {
         ctx: { ids, maxBodyBytes: MAX_BODY, token: berth.token },
         port: berth.port,
         pool,
-        isolatedInitBudget: 8,
+        isolatedInitBudget: ISOLATED_INIT_BUDGET,
         boundMs: 10_000,
         legacySid: () => (fuzzLegacy.closed ? null : legacySid),
         knownProblems: INCLUDE_KNOWN ? [] : Object.values(KNOWN_PROBLEMS),

@@ -55,7 +55,7 @@ export function generateDockerfile(plan: NodePlan | PythonPlan, files: ReadonlyS
   const sourceFirst = plan.language === 'python' && plan.install.join(' ') === 'pip install .';
   if (plan.language === 'python') lines.push('RUN python3 -m venv /app/.venv', 'ENV PATH=/app/.venv/bin:$PATH');
   if (sourceFirst) lines.push('COPY . .');
-  lines.push(`RUN ${exec(plan.install)}`);
+  if (plan.install.length > 0) lines.push(`RUN ${exec(plan.install)}`);
   if (!sourceFirst) lines.push('COPY . .');
   if (plan.language === 'node' && plan.build) lines.push(`RUN ${exec(plan.build)}`);
   lines.push(

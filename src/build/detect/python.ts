@@ -18,7 +18,9 @@ interface Pyproject {
 /** Detects how to install and start the Python project at `root`; null when it has none of Python's project files. */
 export function detectPython(root: string): DetectReport<PythonPlan> | null {
   const has = (f: string): boolean => existsSync(path.join(root, f));
-  if (!has('pyproject.toml') && !has('requirements.txt') && !has('setup.py')) return null;
+  const manifest = has('pyproject.toml') || has('requirements.txt') || has('setup.py');
+  // A standard-library server (a lone server.py, main.py, app.py or package with __main__.py) needs no install.
+  if (!manifest && !['server.py', 'main.py', 'app.py'].some(has) && !mainPackage(root)) return null;
   const findings: Finding[] = [];
   const warnings: Problem[] = [];
   const problems: Problem[] = [];
@@ -32,8 +34,8 @@ export function detectPython(root: string): DetectReport<PythonPlan> | null {
     }
   }
 
-  const { manager, install, from } = installPlan(has);
-  findings.push({ what: 'package manager', value: manager, from }, { what: 'install', value: install.join(' '), from });
+  const { manager, install, from } = manifest ? installPlan(has) : { manager: 'pip' as const, install: [], from: 'default (no requirements.txt, pyproject.toml or setup.py: standard library only)' };
+  findings.push({ what: 'package manager', value: manager, from }, { what: 'install', value: install.length > 0 ? install.join(' ') : 'nothing to install', from });
 
   const start = startCommand(py, root, has, findings);
   if (!start) {

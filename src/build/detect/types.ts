@@ -15,7 +15,7 @@ export interface Problem {
   fix: string;
 }
 
-export type DetectProblemCode = 'NO_START_COMMAND' | 'PACKAGE_JSON_INVALID' | 'PYPROJECT_INVALID' | 'NO_MCP_SDK' | 'LOCKFILE_CONFLICT' | 'TYPESCRIPT_NOT_BUILT';
+export type DetectProblemCode = 'NO_ENTRY_POINT' | 'NO_START_COMMAND' | 'PACKAGE_JSON_INVALID' | 'PYPROJECT_INVALID' | 'NO_MCP_SDK' | 'LOCKFILE_CONFLICT' | 'TYPESCRIPT_NOT_BUILT';
 
 export interface NodePlan {
   language: 'node';

@@ -4,7 +4,7 @@
 // Code behind a dynamic import() stays in its own chunk and loads when first needed; the database
 // drivers and undici stay in node_modules and are loaded only by the code that needs them.
 import { build } from 'esbuild';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,5 +25,23 @@ await build({
   target: 'node20',
   external: ['better-sqlite3', 'pg', 'undici'],
   sourcemap: true,
+  logLevel: 'warning',
+});
+
+// The `berth` command as one self-contained file (its `bridge` is the entry point of every container Berth runs):
+// copied into built images and mounted read-only into containers that run a plain command.
+await build({
+  absWorkingDir: root,
+  entryPoints: ['src/cli/standalone.ts'],
+  outfile: 'dist/berth.mjs',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // CommonJS dependencies (commander) call require() on Node's built-ins, which an ES module lacks.
+  banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
+  define: { __BERTH_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
+  minify: true,
+  legalComments: 'none',
   logLevel: 'warning',
 });

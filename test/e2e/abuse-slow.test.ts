@@ -77,7 +77,12 @@ describe('connections that send their request a byte at a time', () => {
       const headerCuts = slowHeaders.map((c) => c.closedAt! - tHeaders);
       expect(Math.min(...headerCuts)).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_S * 1000 - 100);
       expect(Math.max(...headerCuts)).toBeLessThan(HEADERS_TIMEOUT_S * 1000 + 2_500);
-      expect(Math.min(...conns.filter((c) => !slowHeaders.includes(c) && c.closedAt! - t0 > 2_000).map((c) => c.closedAt! - t0))).toBeGreaterThanOrEqual(BODY_TIMEOUT_S * 1000 - 100);
+      // Slow bodies were cut at the body timeout, counted from their own connection: the ones over the cap were
+      // closed right after they connected (opening 1,000 connections takes seconds on a busy machine, so the last
+      // of those close seconds after t0).
+      const bodyCuts = conns.filter((c) => !slowHeaders.includes(c) && c.closedAt! - c.openedAt > 1_500).map((c) => c.closedAt! - c.openedAt);
+      expect(bodyCuts.length).toBeGreaterThanOrEqual(PER_ADDRESS - 1);
+      expect(Math.min(...bodyCuts)).toBeGreaterThanOrEqual(BODY_TIMEOUT_S * 1000 - 100);
       expect(await health()).toBe(200);
     } finally {
       clearInterval(trickle);

@@ -66,6 +66,8 @@ export function openStream(endpoint: string, sid: string, auth: Record<string, s
 
 export interface RawConn {
   socket: Socket;
+  /** When the connection was made. */
+  openedAt: number;
   /** Set when the socket closed (either side), with the time it happened. */
   closedAt: number | null;
   closed: Promise<void>;
@@ -75,7 +77,7 @@ export interface RawConn {
 export function rawConnect(port: number, localAddress?: string): Promise<RawConn> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: '127.0.0.1', localAddress });
-    const conn: RawConn = { socket, closedAt: null, closed: Promise.resolve() };
+    const conn: RawConn = { socket, openedAt: Date.now(), closedAt: null, closed: Promise.resolve() };
     conn.closed = new Promise((r) =>
       socket.once('close', () => {
         conn.closedAt = Date.now();
@@ -83,7 +85,10 @@ export function rawConnect(port: number, localAddress?: string): Promise<RawConn
       }),
     );
     socket.on('error', () => {});
-    socket.once('connect', () => resolve(conn));
+    socket.once('connect', () => {
+      conn.openedAt = Date.now();
+      resolve(conn);
+    });
     socket.once('error', reject);
   });
 }

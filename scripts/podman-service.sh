@@ -11,11 +11,16 @@ conf=/etc/containers/containers.conf
 if [ -w /etc/containers ] || [ "$(id -u)" = "0" ]; then
   mkdir -p /etc/containers
   if ! grep -qs '^runtime *= *"runc"' "$conf"; then
-    {
-      echo '# Written by Berth scripts/podman-service.sh: crun fails on this cgroup layout; runc works.'
-      echo '[engine]'
-      echo 'runtime = "runc"'
-    } >>"$conf"
+    if grep -qs '^\[engine\]' "$conf"; then
+      # An [engine] table exists: add the runtime to it (a second [engine] header would be invalid TOML).
+      sed -i '/^\[engine\]/a runtime = "runc"  # Berth scripts/podman-service.sh: crun fails on this cgroup layout' "$conf"
+    else
+      {
+        echo '# Written by Berth scripts/podman-service.sh: crun fails on this cgroup layout; runc works.'
+        echo '[engine]'
+        echo 'runtime = "runc"'
+      } >>"$conf"
+    fi
   fi
 fi
 

@@ -112,6 +112,29 @@ export const ConfigSchema = z.object({
    * cannot be checked (another host, a hung process); a PostgreSQL lease connection is checked every third of it.
    */
   leaseStaleS: int(30, 3, 3600),
+  /** BERTH_DEFAULT_RUNTIME: where a deployment without spec.runtime runs: `process` (default) or `container`. */
+  defaultRuntime: z.enum(['process', 'container']).default('process'),
+  // ---- Containers and builds (README "Containers") ----
+  /** BERTH_CONTAINER_SOCKET: the Docker Engine API socket (Docker's, or Podman's `podman system service`). Default: DOCKER_HOST's unix path, else /run/podman/podman.sock when present, else /var/run/docker.sock. */
+  containerSocket: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path to a unix socket').optional(),
+  /** BERTH_CONTAINER_NETWORK: the engine network servers run on (created when missing; inter-container traffic off). */
+  containerNetwork: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be a network name').default('berth-servers'),
+  /** BERTH_BASE_IMAGE: the image generated Dockerfiles build FROM (it must have node and python3). */
+  baseImage: z.string().min(1).default('localhost/berth/base:bookworm'),
+  /** BERTH_REGISTRY: where built images are pushed (host[:port][/prefix]); unset: images stay in the engine. */
+  registry: z.string().regex(/^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._/-]+)?$/, 'must be host[:port][/prefix]').optional(),
+  /** BERTH_REGISTRY_INSECURE: `true` pushes over plain HTTP (a registry on loopback). */
+  registryInsecure: z.enum(['true', 'false']).default('false'),
+  /** BERTH_BUILD_CA_FILE: a CA certificate (PEM) builds trust, for a proxy that intercepts TLS; kept out of the final image. */
+  buildCaFile: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
+  /** BERTH_BUILD_NPM_REGISTRY: the npm registry builds install from (a mirror). */
+  buildNpmRegistry: z.url({ protocol: /^https?$/ }).optional(),
+  /** BERTH_BUILD_PIP_INDEX_URL: the PyPI index builds install from (a mirror). */
+  buildPipIndexUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** BERTH_BUILD_TIMEOUT_S: a build (install, compile, image) that takes longer fails. */
+  buildTimeoutS: int(900, 10, 86_400),
+  /** BERTH_SOURCE_MAX_BYTES: largest upload (ZIP or packed folder) and largest unpacked source tree. */
+  sourceMaxBytes: int(256 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
   // ---- Package cache (README "Packages"): package deployments are installed once, shared read-only ----
   /** BERTH_PACKAGE_INSTALL_TIMEOUT_S: an install (npm install, venv + pip install) that takes longer is killed and fails the start. */
   packageInstallTimeoutS: int(300, 5, 3600),
@@ -214,6 +237,17 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   idempotencyTtlS: 'BERTH_IDEMPOTENCY_TTL_S',
   leaseRetryS: 'BERTH_LEASE_RETRY_S',
   leaseStaleS: 'BERTH_LEASE_STALE_S',
+  defaultRuntime: 'BERTH_DEFAULT_RUNTIME',
+  containerSocket: 'BERTH_CONTAINER_SOCKET',
+  containerNetwork: 'BERTH_CONTAINER_NETWORK',
+  baseImage: 'BERTH_BASE_IMAGE',
+  registry: 'BERTH_REGISTRY',
+  registryInsecure: 'BERTH_REGISTRY_INSECURE',
+  buildCaFile: 'BERTH_BUILD_CA_FILE',
+  buildNpmRegistry: 'BERTH_BUILD_NPM_REGISTRY',
+  buildPipIndexUrl: 'BERTH_BUILD_PIP_INDEX_URL',
+  buildTimeoutS: 'BERTH_BUILD_TIMEOUT_S',
+  sourceMaxBytes: 'BERTH_SOURCE_MAX_BYTES',
   packageInstallTimeoutS: 'BERTH_PACKAGE_INSTALL_TIMEOUT_S',
   packageInstallScripts: 'BERTH_PACKAGE_INSTALL_SCRIPTS',
   npmRegistry: 'BERTH_NPM_REGISTRY',

@@ -5,7 +5,8 @@
  * to the bridge inside the workload, allowed to connect to exactly that URL.
  * Secret references are resolved at each start (a missing one fails that start), never stored resolved.
  */
-import type { Deployment, HostedSpec } from '../core/index.js';
+import { BerthError } from '../core/errors.js';
+import type { Deployment, HostedSpec, ImageSpec, SourceSpec, WorkloadRuntimeName } from '../core/index.js';
 import type { PackageCache } from '../packages/index.js';
 import { packageLaunch } from './package-launch.js';
 import { createIsolatedBridge } from '../mcp/bridge/isolated.js';
@@ -14,7 +15,7 @@ import type { ConnectGuard } from '../mcp/remote/ssrf.js';
 import { createSharedBridge } from '../mcp/bridge/shared.js';
 import type { BridgeEvents, BridgeOptions, BridgeTiming, OutboundPressure, RestartPolicy, ServerSnapshot, SessionLimits, SpawnProcess } from '../mcp/types.js';
 import type { ToolSummary } from '../core/index.js';
-import { ownerLabels, type Workload, type WorkloadAddress, type WorkloadRuntime } from '../runtime/types.js';
+import { ownerLabels, type Workload, type WorkloadAddress, type WorkloadImage, type WorkloadRuntime } from '../runtime/types.js';
 import { DeferredEndpoint } from './deferred-endpoint.js';
 import { launchEnv, type ResolveSecrets } from './env.js';
 import { launchPolicy } from './launch-policy.js';
@@ -48,6 +49,13 @@ export interface EndpointDeps {
   packages: PackageCache;
   /** A deployment's progress while it starts (e.g. `installing NAME@VER…`), shown as its status message. */
   progress(deploymentId: string, message: string): void;
+  /**
+   * Turns a source or image spec into what its runtime launches: a source installed into its revision's workspace
+   * (process) or built into the revision's image (container); an image as it is. Absent: such specs cannot start.
+   */
+  prepare?: (d: Deployment & { spec: SourceSpec | ImageSpec }, ctx: { log: (line: string) => void; progress: (message: string) => void }) => Promise<HostedLaunch>;
+  /** The runtime a spec without `runtime` runs on (BERTH_DEFAULT_RUNTIME). */
+  defaultRuntime?: WorkloadRuntimeName;
 }
 
 /** The revision a deployment's spec is. */
@@ -55,22 +63,25 @@ export function revisionOf(d: Deployment): number {
   return d.revision;
 }
 
-/** What runs for a hosted spec: a process spec's command, or a package's executable from the cache. */
+/** What runs for a hosted spec: a process spec's command, a package's executable from the cache, a built source, an image. */
 export interface HostedLaunch {
   command: string;
   args: string[];
   env: Record<string, string>;
   internalMounts: string[];
+  /** A container's image (container runtime). */
+  image?: WorkloadImage;
 }
 
 /** A hosted deployment as the runtime sees it: its revision's launch, labels and bridge mode. */
-export function workloadOf(d: Deployment & { spec: HostedSpec }, launch: HostedLaunch, maxSessions: number): Workload {
+export function workloadOf(d: Deployment & { spec: HostedSpec }, launch: HostedLaunch, maxSessions: number, defaultRuntime: WorkloadRuntimeName = 'process'): Workload {
   const spec = d.spec;
   const revision = revisionOf(d);
   return {
     deploymentId: d.id,
     revision,
     labels: ownerLabels(d.id, revision),
+    runtime: spec.type === 'image' ? 'container' : (spec.runtime ?? defaultRuntime),
     launch: { ...launch, ...launchPolicy(spec) },
     bridge: spec.mode === 'isolated' ? { mode: 'isolated', warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, maxSessions, spec.scale?.max ?? Infinity) } : { mode: 'shared' },
   };
@@ -153,13 +164,16 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
   const ensure = async (d: Deployment & { spec: HostedSpec }): Promise<{ address: WorkloadAddress; workload: Workload }> => {
     const spec = d.spec;
     const log = (line: string): void => deps.log(d.id, line);
-    // A package is installed into the shared cache (once) and its executable run directly.
-    const launch =
-      spec.type === 'package'
-        ? await packageLaunch(spec, { cache: deps.packages, log, progress: (m) => deps.progress(d.id, m) })
-        : { command: spec.command, args: spec.args, env: {}, internalMounts: [] };
+    const progress = (m: string): void => deps.progress(d.id, m);
+    // A package is installed into the shared cache (once) and its executable run directly; a source is installed
+    // into its revision's workspace or built into an image, an image is run as it is (deps.prepare).
+    let launch: HostedLaunch;
+    if (spec.type === 'package') launch = await packageLaunch(spec, { cache: deps.packages, log, progress });
+    else if (spec.type === 'process') launch = { command: spec.command, args: spec.args, env: {}, internalMounts: [] };
+    else if (deps.prepare) launch = await deps.prepare(d as Deployment & { spec: SourceSpec | ImageSpec }, { log, progress });
+    else throw new BerthError('RUNTIME_UNAVAILABLE', `spec.type ${spec.type} cannot be started on this Berth`);
     const env = { ...launch.env, ...(await launchEnv(d, deps.resolveSecrets)) };
-    const workload = workloadOf(d, { ...launch, env }, deps.maxSessions);
+    const workload = workloadOf(d, { ...launch, env }, deps.maxSessions, deps.defaultRuntime);
     const { address } = await deps.runtime.ensure(workload);
     return { address, workload };
   };

@@ -1,6 +1,6 @@
 import type { LastExitView, ScaleView } from '../core/views.js';
 import { BerthError, toBerthError } from '../core/errors.js';
-import { assertTransition, canTransition, type Deployment, type DeploymentStatus, type ToolSummary } from '../core/index.js';
+import { assertTransition, canTransition, sourceLabel, type Deployment, type DeploymentStatus, type ToolSummary } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
 import type { BridgeEvents, EndpointStats, McpEndpoint } from '../mcp/types.js';
 import type { WorkloadRuntime } from '../runtime/types.js';
@@ -587,6 +587,8 @@ function describeSpec(d: Deployment): string {
   const s = d.spec;
   if (s.type === 'url') return `remote ${s.endpoint}`;
   if (s.type === 'package') return `${s.registry} package ${s.name}@${s.version ?? 'latest'}${s.args.length > 0 ? ` ${s.args.join(' ')}` : ''}${s.mode === 'isolated' ? ', isolated mode' : ''}`;
+  if (s.type === 'source') return `${sourceLabel(s.source)}${s.mode === 'isolated' ? ', isolated mode' : ''}`;
+  if (s.type === 'image') return `image ${s.image}${s.mode === 'isolated' ? ', isolated mode' : ''}`;
   return `${[s.command, ...s.args].join(' ')}${s.mode === 'isolated' ? ', isolated mode' : ''}`;
 }
 

@@ -38,6 +38,10 @@ const IsolatedSchema = z.strictObject({
   prime: z.boolean().optional(),
 }).refine((v) => v.max_warm === undefined || v.max_warm >= v.warm, { message: 'isolated.max_warm must be at least isolated.warm', path: ['max_warm'] });
 
+/** The runtimes a hosted spec may ask for (spec.runtime). */
+export const WORKLOAD_RUNTIMES = ['process', 'container'] as const;
+export type WorkloadRuntimeName = (typeof WORKLOAD_RUNTIMES)[number];
+
 /** A secret's name: what follows `secret_ref:SCOPE:` (an environment variable name, at most 128 characters). */
 export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** Largest secret value, in UTF-8 bytes. */
@@ -107,6 +111,14 @@ const hostedShape = {
   health: HealthSchema.default({ interval_s: 30, timeout_s: 10, failures_before_restart: 3 }),
   /** Absent: always running (rows stored before the field existed have none). */
   scale: ScaleSchema.optional(),
+  /**
+   * Where it runs: `process` (a sandboxed child of Berth) or `container` (an image through the container engine).
+   * Absent: the operator's default (BERTH_DEFAULT_RUNTIME). An `image` spec always runs as a container.
+   */
+  runtime: z
+    .enum(WORKLOAD_RUNTIMES, { error: `runtime must be one of ${WORKLOAD_RUNTIMES.join(', ')}` })
+    .optional()
+    .describe('process or container (default: the operator\'s BERTH_DEFAULT_RUNTIME)'),
 };
 
 /** json_spec type `process`: a stdio MCP server started as a child process. */
@@ -158,8 +170,88 @@ export const PackageSpecSchema = z
     if (!ok) ctx.addIssue({ code: 'custom', path: ['name'], message: `must be a${s.registry === 'npm' ? 'n npm package name (lower case, optional @scope/)' : ' PyPI project name'}` });
   });
 export type PackageSpec = z.infer<typeof PackageSpecSchema>;
-/** The specs whose server Berth starts on its own runtime (a command, or a package's executable). */
-export type HostedSpec = ProcessSpec | PackageSpec;
+/** The specs whose server Berth starts on a runtime (a command, a package's executable, built source, an image). */
+export type HostedSpec = ProcessSpec | PackageSpec | SourceSpec | ImageSpec;
+
+/** A source digest: sha256 over the source tree Berth stores (src/sources), as `sha256:HEX`. */
+export const SOURCE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/** Where a source spec's code comes from. */
+export const SourceRefSchema = z.discriminatedUnion('kind', [
+  /** A ZIP or folder uploaded to Berth (POST /api/sources, or multipart with the deployment): its digest in the source store. */
+  z.strictObject({
+    kind: z.literal('upload'),
+    digest: z.string().regex(SOURCE_DIGEST, 'must be sha256: followed by 64 hex digits'),
+  }),
+  /** A git repository, cloned shallow at deploy time; the commit and the stored tree's digest are recorded. */
+  z.strictObject({
+    kind: z.literal('git'),
+    url: z.string().min(1).max(2048).refine((u) => /^(https?|ssh|file|git):\/\//.test(u) || /^[\w.-]+@[\w.-]+:/.test(u), 'must be an https, ssh, git or file URL'),
+    /** Branch, tag or commit (default: the remote's default branch). */
+    ref: z.string().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a branch, tag or commit').optional(),
+    /** Folder inside the repository that holds the server. */
+    subdir: z.string().min(1).max(1024).refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path without ..').optional(),
+    /** The secret (secret_ref:SCOPE:KEY) holding a token for a private repository; never logged, never in the revision. */
+    token: z.string().regex(/^secret_ref:[^:]+:[A-Za-z_][A-Za-z0-9_]*$/, 'must be a secret reference secret_ref:SCOPE:KEY').optional(),
+    /** Set by Berth at deploy: the commit the ref resolved to. */
+    commit: z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'must be a full commit id').optional(),
+    /** Set by Berth at deploy: the digest of the stored tree. */
+    digest: z.string().regex(SOURCE_DIGEST).optional(),
+  }),
+]);
+export type SourceRef = z.infer<typeof SourceRefSchema>;
+
+/**
+ * json_spec type `source`: a server built from its code (a ZIP, a folder, a git repository). Berth detects the
+ * language, package manager and start command (src/build/detect), installs the dependencies into the revision's
+ * workspace (process runtime) or builds an image once per revision (container runtime).
+ */
+export const SourceSpecSchema = z.strictObject({
+  type: z.literal('source'),
+  source: SourceRefSchema,
+  /** The start command, when detection's is not the right one (argv, no shell). */
+  start: z.array(z.string().min(1)).min(1).max(64).optional(),
+  /** Arguments appended to the start command. */
+  args: z.array(z.string()).default([]),
+  env: envMap.default({}),
+  ...hostedShape,
+});
+export type SourceSpec = z.infer<typeof SourceSpecSchema>;
+
+/** An OCI image reference: [registry/]name[:tag][@sha256:…]. */
+const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
+
+/**
+ * json_spec type `image`: an existing OCI image run as a container. `stdio`: its command is a stdio MCP server,
+ * run behind Berth's bridge; `http`: it serves Streamable HTTP (or SSE) itself on `port` at `path`.
+ */
+export const ImageSpecSchema = z
+  .strictObject({
+    type: z.literal('image'),
+    image: z.string().min(1).max(512).regex(IMAGE_REF, 'must be an image reference like registry/name:tag'),
+    transport: z.enum(['stdio', 'http'], { error: 'transport must be stdio or http' }).default('stdio'),
+    /** The command to run instead of the image's own (argv). */
+    command: z.array(z.string().min(1)).min(1).max(64).optional(),
+    args: z.array(z.string()).default([]),
+    /** http: the port the server listens on inside the container. */
+    port: z.number().int().min(1).max(65_535).optional(),
+    /** http: the MCP path (default /mcp). */
+    path: z.string().regex(/^\/[\w./-]*$/, 'must be a path starting with /').default('/mcp'),
+    env: envMap.default({}),
+    ...hostedShape,
+  })
+  .superRefine((s, ctx) => {
+    if (s.transport === 'http' && s.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'an http image needs the port it listens on' });
+    if (s.runtime === 'process') ctx.addIssue({ code: 'custom', path: ['runtime'], message: 'an image runs only on the container runtime' });
+  });
+export type ImageSpec = z.infer<typeof ImageSpecSchema>;
+
+/** A source as logs, history and status show it: `upload sha256:0123456789ab` or `git URL#ref:subdir @commit`. */
+export function sourceLabel(ref: SourceRef): string {
+  if (ref.kind === 'upload') return `upload ${ref.digest.slice(0, 19)}`;
+  const at = ref.ref === undefined && ref.subdir === undefined ? '' : `#${ref.ref ?? ''}${ref.subdir === undefined ? '' : `:${ref.subdir}`}`;
+  return `git ${ref.url}${at}${ref.commit === undefined ? '' : ` @${ref.commit.slice(0, 12)}`}`;
+}
 
 /** How Berth talks to a url deployment's remote; `auto` asks the remote at start. */
 export const REMOTE_TRANSPORTS = ['auto', 'streamable-http', 'stateless', 'sse'] as const;
@@ -183,7 +275,7 @@ export const UrlSpecSchema = z.strictObject({
 });
 export type UrlSpec = z.infer<typeof UrlSpecSchema>;
 
-export const DeploymentSpecSchema = z.discriminatedUnion('type', [ProcessSpecSchema, PackageSpecSchema, UrlSpecSchema]);
+export const DeploymentSpecSchema = z.discriminatedUnion('type', [ProcessSpecSchema, PackageSpecSchema, SourceSpecSchema, ImageSpecSchema, UrlSpecSchema]);
 export type DeploymentSpec = z.infer<typeof DeploymentSpecSchema>;
 export type DeploymentSpecInput = z.input<typeof DeploymentSpecSchema>;
 

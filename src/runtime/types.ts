@@ -92,6 +92,19 @@ export function ownerLabels(deploymentId: string, revision: number): Record<stri
   return { [LABEL_DEPLOYMENT]: deploymentId, [LABEL_REVISION]: String(revision) };
 }
 
+/**
+ * An image a container-capable runtime runs (ignored by drivers that run commands):
+ * - `http`: the container serves MCP itself on `port` at `path` (an image Berth built, whose entry point is
+ *   `berth bridge`, or an HTTP MCP server image);
+ * - `stdio`: the image's command (or `command`/`args` of the launch) is a stdio server the driver runs behind the bridge.
+ */
+export interface WorkloadImage {
+  ref: string;
+  serves: 'http' | 'stdio';
+  port: number;
+  path: string;
+}
+
 /** What to run: the server command and its complete environment, with the isolation it asks for. */
 export interface WorkloadLaunch extends LaunchPolicy {
   command: string;
@@ -100,6 +113,8 @@ export interface WorkloadLaunch extends LaunchPolicy {
   env: Record<string, string>;
   /** Folders Berth shows read-only (a package cache entry): see LaunchRequest.internalMounts. */
   internalMounts?: string[];
+  /** Set for a container: the image, and how it serves (then `command`/`args` override its command when non-empty). */
+  image?: WorkloadImage;
 }
 
 export interface Workload {
@@ -109,6 +124,8 @@ export interface Workload {
   /** Owner labels: at least `berth.deployment` and `berth.revision` (see ownerLabels). */
   labels: Record<string, string>;
   launch: WorkloadLaunch;
+  /** The runtime it asks for (spec.runtime, else the operator's default); a router sends it to that driver. */
+  runtime?: 'process' | 'container';
   /**
    * How the bridge multiplexes clients, for drivers where the bridge runs inside the workload (default shared).
    * Where the bridge runs in Berth (address kind `stdio`), Berth's own bridge decides and this is ignored.

@@ -16,6 +16,7 @@ import { Reconciler } from './control/reconciler.js';
 import { pinPackageSpec } from './control/package-launch.js';
 import { createSourceLaunch, type RevisionImages } from './control/source-launch.js';
 import { pinSourceSpec, type GitResolver } from './control/source-pin.js';
+import { SourceService } from './control/sources.js';
 import { detectSource } from './build/detect/index.js';
 import { createSourceStore, type SourceStore } from './sources/index.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
@@ -301,7 +302,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   const revisions = new RevisionService({ deployments: service, store, bus, logs, secrets });
   const idempotency = new Idempotency({ store: stores.idempotency, ttlMs: config.idempotencyTtlS * 1000 });
-  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role });
+  const sourceService = new SourceService({ store: sources, detect: detectSource, deployments: service, revisions });
+  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role, sources: { service: sourceService, maxBytes: config.sourceMaxBytes } });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor,

@@ -1,4 +1,5 @@
 import { describe } from 'vitest';
+import { hardeningSuite } from './hardening.suite.js';
 import { runWorkloadContract } from '../workload.contract.js';
 import type { Workload } from '../types.js';
 import { engineForTests, NODE_MODULES, TEST_BASE_IMAGE, testContainerRuntime } from './testing/engine.js';
@@ -15,6 +16,7 @@ function inImage(w: Workload): Workload {
 }
 
 const run = engineForTests('container runtime contract');
-describe.runIf(run)('container runtime (real Podman)', () => {
+describe.runIf(run).sequential('container runtime (real Podman)', () => {
   runWorkloadContract('container (Podman, Docker Engine API)', ({ dataDir, logs }) => testContainerRuntime(dataDir, logs), { adapt: inImage, adopts: true });
+  hardeningSuite();
 });

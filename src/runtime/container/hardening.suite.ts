@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLogStore } from '../../telemetry/memory-logs.js';
 import { ownerLabels, type ExitInfo, type Workload } from '../types.js';
 import type { ContainerRuntime } from './runtime.js';
-import { engineForTests, podman, TEST_BASE_IMAGE, testContainerRuntime } from './testing/engine.js';
+import { podman, TEST_BASE_IMAGE, testContainerRuntime } from './testing/engine.js';
 
 /** A stdio MCP-less program is enough here: the bridge's /health needs an initialize answer, so a tiny MCP server. */
 const TINY_MCP = `
@@ -33,8 +33,9 @@ function stdioWorkload(id: string, limits = {}): Workload {
   return { deploymentId: id, revision: 1, labels: ownerLabels(id, 1), launch: { command: 'node', args: ['-e', TINY_MCP], env: { SOME_SECRET: 'only-in-env' }, limits, image: { ref: TEST_BASE_IMAGE, serves: 'stdio', port: 8080, path: '/mcp' } } };
 }
 
-const run = engineForTests('container hardening');
-describe.runIf(run)('container hardening (real Podman)', () => {
+/** Run from runtime.test.ts, in the same file as the contract: one container suite at a time on the engine. */
+export function hardeningSuite(): void {
+describe('container hardening (real Podman)', () => {
   let dataDir: string;
   let rt: ContainerRuntime;
   const logs = new MemoryLogStore();
@@ -126,3 +127,4 @@ describe.runIf(run)('container hardening (real Podman)', () => {
     expect(again!.pids[0]).not.toBe(firstPid);
   });
 });
+}

@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { hardeningSuite } from './hardening.suite.js';
+import { hardeningSuite } from './testing/hardening.js';
 import { runWorkloadContract } from '../workload.contract.js';
 import type { Workload } from '../types.js';
 import { engineForTests, NODE_MODULES, TEST_BASE_IMAGE, testContainerRuntime } from './testing/engine.js';

@@ -9,10 +9,10 @@ import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryLogStore } from '../../telemetry/memory-logs.js';
-import { ownerLabels, type ExitInfo, type Workload } from '../types.js';
-import type { ContainerRuntime } from './runtime.js';
-import { podman, TEST_BASE_IMAGE, testContainerRuntime } from './testing/engine.js';
+import { MemoryLogStore } from '../../../telemetry/memory-logs.js';
+import { ownerLabels, type ExitInfo, type Workload } from '../../types.js';
+import type { ContainerRuntime } from '../runtime.js';
+import { podman, TEST_BASE_IMAGE, testContainerRuntime } from './engine.js';
 
 /** A stdio MCP-less program is enough here: the bridge's /health needs an initialize answer, so a tiny MCP server. */
 const TINY_MCP = `

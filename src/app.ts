@@ -7,6 +7,7 @@ import { sendError } from './api/http.js';
 import type { RouteInfo } from './api/router.js';
 import { databaseTarget, type Config } from './config/config.js';
 import { AuditLog } from './control/audit.js';
+import { CatalogService } from './control/catalog.js';
 import { DeploymentService } from './control/deployments.js';
 import { Idempotency } from './control/idempotency.js';
 import { RevisionService } from './control/revisions.js';
@@ -35,6 +36,7 @@ import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
 import type { WorkloadRuntime } from './runtime/types.js';
 import { NpmDriver, PackageCache, PypiDriver, runTool } from './packages/index.js';
 import { DEFAULT_PATH } from './runtime/process/sandbox.js';
+import { Catalog } from './sources/catalog/index.js';
 import { EncryptedSecretStore } from './secrets/encrypted-store.js';
 import { protectDataFiles } from './secrets/file-modes.js';
 import { MasterKeys } from './secrets/master-key.js';
@@ -251,7 +253,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   const revisions = new RevisionService({ deployments: service, store, bus, logs, secrets });
   const idempotency = new Idempotency({ store: stores.idempotency, ttlMs: config.idempotencyTtlS * 1000 });
-  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role });
+  // The catalog (README "Catalog"): Berth's own templates, and the operator's in <dataDir>/catalog.
+  const catalog = new CatalogService({
+    catalog: new Catalog({ builtinDir: join(INSTALL_ROOT, 'catalog'), operatorDir: join(config.dataDir, 'catalog'), warn: (msg) => logger.warn(msg) }),
+    deployments: service,
+  });
+  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, catalog, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor,

@@ -13,6 +13,7 @@ import { Idempotency } from './control/idempotency.js';
 import { RevisionService } from './control/revisions.js';
 import { Leadership } from './control/leadership.js';
 import { createEndpointFactory } from './control/endpoints.js';
+import { createGitResolver, type GitResolver, type TreeStore } from './control/git-source.js';
 import { Reconciler } from './control/reconciler.js';
 import { pinPackageSpec } from './control/package-launch.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
@@ -138,6 +139,20 @@ export function createPackageCache(config: Config): PackageCache {
   const npm = new NpmDriver({ cacheDir: join(root, 'npm-cache'), env, run: runTool, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}), ...(config.npmFindLinks ? { findLinks: config.npmFindLinks } : {}) });
   const pypi = new PypiDriver({ cacheDir: join(root, 'pip-cache'), toolsDir: join(root, 'pip-tools'), env, run: runTool, python: config.python, ...(config.pypiIndexUrl ? { indexUrl: config.pypiIndexUrl } : {}), ...(config.pypiFindLinks ? { findLinks: config.pypiFindLinks } : {}) });
   return new PackageCache({ root, drivers: [npm, pypi], installTimeoutMs: config.packageInstallTimeoutS * 1000, allowInstallScripts: config.packageInstallScripts === 'allow' });
+}
+
+/**
+ * Git sources (README "Git sources"): checkouts under <dataDir>/git, copied into the source store; a token comes
+ * from its secret reference (global, or the deployment's own) when the fetch starts.
+ */
+export function createGitSources(config: Config, store: TreeStore, secrets: Pick<SecretsService, 'resolveRef'>): GitResolver {
+  return createGitResolver({
+    store,
+    resolveToken: (ref, deploymentId) => secrets.resolveRef(ref, 'spec.source.token', deploymentId),
+    workDir: join(config.dataDir, 'git'),
+    timeoutMs: config.gitTimeoutS * 1000,
+    allow: { file: config.gitAllowFile === 'true' },
+  });
 }
 
 /** The composition root: the one place that picks concrete drivers and wires them together. */

@@ -24,5 +24,7 @@ function row(r: RevisionView): string[] {
   const reason = r.reason === 'rollback' && r.from_revision !== null ? `rollback to ${r.from_revision}` : r.reason;
   const s = r.spec;
   const what = s.type === 'url' ? s.endpoint : s.type === 'package' ? `${s.registry}:${s.name}@${s.version ?? 'latest'} ${s.args.join(' ')}`.trim() : s.type === 'source' ? sourceLabel(s.source) : s.type === 'image' ? `image ${s.image}` : [s.command, ...s.args].join(' ');
-  return [String(r.number), mark, reason, r.created_at.replace('T', ' ').slice(0, 19), r.created_by ?? '', what.length > 60 ? `${what.slice(0, 57)}...` : what];
+  // A git source's commit is at the end of its label: cut the URL, not the commit.
+  const cut = what.length <= 60 ? what : s.type === 'source' ? `...${what.slice(-57)}` : `${what.slice(0, 57)}...`;
+  return [String(r.number), mark, reason, r.created_at.replace('T', ' ').slice(0, 19), r.created_by ?? '', cut];
 }

@@ -124,7 +124,9 @@ describe('build context', () => {
   });
 
   it('finds local file: dependencies inside the tree', () => {
-    put('package.json', JSON.stringify({ dependencies: { words: 'file:vendor/words', zod: '^4' }, devDependencies: { typescript: 'file:./vendor/ts.tgz', up: 'file:../outside' } }));
+    put('package.json', JSON.stringify({ dependencies: { words: 'file:vendor/words', zod: '^4', gone: 'file:vendor/gone.tgz' }, devDependencies: { typescript: 'file:./vendor/ts.tgz', up: 'file:../outside' } }));
+    put('vendor/words/package.json');
+    put('vendor/ts.tgz');
     expect(localFileDependencies(root)).toStrictEqual(['vendor/ts.tgz', 'vendor/words']);
   });
 });

@@ -5,7 +5,7 @@
  * time, so a context of any size costs one file's read buffer. Entries carry fixed owners and times, so the same
  * tree always makes the same context and the engine's layer cache keys only on content.
  */
-import { createReadStream, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -177,7 +177,8 @@ export function localFileDependencies(root: string): string[] {
     for (const spec of Object.values(deps as Record<string, unknown>)) {
       if (typeof spec !== 'string' || !spec.startsWith('file:')) continue;
       const rel = posix.normalize(spec.slice(5).replace(/\\/g, '/')).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-      if (rel === '' || rel === '.' || rel.startsWith('../') || rel.startsWith('/')) continue;
+      // Outside the tree, or missing: npm says so itself, in the install's log.
+      if (rel === '' || rel === '.' || rel.startsWith('../') || rel.startsWith('/') || !existsSync(join(root, rel))) continue;
       out.add(rel);
     }
   }

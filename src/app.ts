@@ -7,11 +7,13 @@ import { sendError } from './api/http.js';
 import type { RouteInfo } from './api/router.js';
 import { databaseTarget, type Config } from './config/config.js';
 import { AuditLog } from './control/audit.js';
+import { CatalogService } from './control/catalog.js';
 import { DeploymentService } from './control/deployments.js';
 import { Idempotency } from './control/idempotency.js';
 import { RevisionService } from './control/revisions.js';
 import { Leadership } from './control/leadership.js';
 import { createEndpointFactory } from './control/endpoints.js';
+import { createGitResolver, type TreeStore } from './control/git-source.js';
 import { Reconciler } from './control/reconciler.js';
 import { pinPackageSpec } from './control/package-launch.js';
 import { createSourceLaunch, type RevisionImages } from './control/source-launch.js';
@@ -40,6 +42,7 @@ import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
 import type { WorkloadRuntime } from './runtime/types.js';
 import { NpmDriver, PackageCache, PypiDriver, runTool } from './packages/index.js';
 import { DEFAULT_PATH } from './runtime/process/sandbox.js';
+import { Catalog } from './sources/catalog/index.js';
 import { EncryptedSecretStore } from './secrets/encrypted-store.js';
 import { protectDataFiles } from './secrets/file-modes.js';
 import { MasterKeys } from './secrets/master-key.js';
@@ -153,6 +156,20 @@ export function createPackageCache(config: Config): PackageCache {
   return new PackageCache({ root, drivers: [npm, pypi], installTimeoutMs: config.packageInstallTimeoutS * 1000, allowInstallScripts: config.packageInstallScripts === 'allow' });
 }
 
+/**
+ * Git sources (README "Git sources"): checkouts under <dataDir>/git, copied into the source store; a token comes
+ * from its secret reference (global, or the deployment's own) when the fetch starts.
+ */
+export function createGitSources(config: Config, store: TreeStore, secrets: Pick<SecretsService, 'resolveRef'>): GitResolver {
+  return createGitResolver({
+    store,
+    resolveToken: (ref, deploymentId) => secrets.resolveRef(ref, 'spec.source.token', deploymentId),
+    workDir: join(config.dataDir, 'git'),
+    timeoutMs: config.gitTimeoutS * 1000,
+    allow: { file: config.gitAllowFile === 'true' },
+  });
+}
+
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const target = databaseTarget(config.databaseUrl);
@@ -226,7 +243,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     ...(overrides.images ? { images: overrides.images } : {}),
   });
   const pinSource = async (spec: SourceSpec, ctx: { deploymentId: string; log(line: string): void }): Promise<SourceSpec> =>
-    (await pinSourceSpec(spec, { store: sources, detect: detectSource, ...(overrides.resolveGit ? { resolveGit: overrides.resolveGit } : {}) }, ctx)).spec;
+    (await pinSourceSpec(spec, { store: sources, detect: detectSource, resolveGit: overrides.resolveGit ?? createGitSources(config, sources, secrets) }, ctx)).spec;
   // ---- end of sources ----
   const makeEndpoint = createEndpointFactory({
     runtime,
@@ -303,7 +320,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const revisions = new RevisionService({ deployments: service, store, bus, logs, secrets });
   const idempotency = new Idempotency({ store: stores.idempotency, ttlMs: config.idempotencyTtlS * 1000 });
   const sourceService = new SourceService({ store: sources, detect: detectSource, deployments: service, revisions });
-  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role, sources: { service: sourceService, maxBytes: config.sourceMaxBytes } });
+  // The catalog (README "Catalog"): Berth's own templates, and the operator's in <dataDir>/catalog.
+  const catalog = new CatalogService({
+    catalog: new Catalog({ builtinDir: join(INSTALL_ROOT, 'catalog'), operatorDir: join(config.dataDir, 'catalog'), warn: (msg) => logger.warn(msg) }),
+    deployments: service,
+  });
+  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, catalog, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role, sources: { service: sourceService, maxBytes: config.sourceMaxBytes } });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../control/audit.js';
+import type { CatalogService } from '../control/catalog.js';
 import type { DeploymentService } from '../control/deployments.js';
 import type { SecretsService } from '../control/secrets.js';
 import type { TokenService } from '../control/tokens.js';
@@ -9,6 +10,7 @@ import { sendJson } from './http.js';
 import { annotateScopes, openApiDocument } from './openapi.js';
 import { Router, type RouteContext, type RouteInfo } from './router.js';
 import { auditRoutes } from './routes/audit.js';
+import { catalogRoutes } from './routes/catalog.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import type { Idempotency } from '../control/idempotency.js';
 import type { RevisionService } from '../control/revisions.js';
@@ -24,6 +26,8 @@ export interface ApiDeps {
   secrets: SecretsService;
   tokens: TokenService;
   audit: AuditLog;
+  /** The catalog of templates (absent: no catalog routes). */
+  catalog?: CatalogService;
   /** Checks a request's credential against what a route needs (the AuthGuard). */
   auth: { require(req: IncomingMessage, need: Need, route: string): Promise<Principal> };
   /** The client's address, for the audit log. */
@@ -61,6 +65,7 @@ export class Api {
     secretRoutes(this.router, deps.secrets);
     tokenRoutes(this.router, deps.tokens);
     auditRoutes(this.router, deps.audit);
+    if (deps.catalog) catalogRoutes(this.router, deps.catalog, deps.idempotency);
   }
 
   #openapi: { doc: Record<string, unknown>; undocumented: string[] } | null = null;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ERROR_CATALOGUE } from '../core/errors.js';
 import { CreateDeploymentSchema, SECRET_NAME, SECRET_VALUE_MAX_BYTES } from '../core/spec.js';
+import { catalogPaths, catalogSchemas } from './openapi-catalog.js';
 import type { RouteInfo } from './router.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -72,6 +73,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       schemas: {
         CreateDeployment: z.toJSONSchema(CreateDeploymentSchema, { io: 'input', unrepresentable: 'any' }),
         Deployment,
+        ...catalogSchemas,
         Token: {
           type: 'object',
           required: ['id', 'name', 'prefix', 'scopes', 'created_at', 'status'],
@@ -337,6 +339,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'Rotated', content: json(ref('RotateResult')) }, ...errorResponses('MASTER_KEY_EXTERNAL', 'SECRET_DECRYPT_FAILED') },
         },
       },
+      ...catalogPaths,
       '/s/{id}/mcp': {
         parameters: idParam,
         post: { summary: 'MCP Streamable HTTP endpoint of a deployment (JSON-RPC)', responses: { '200': { description: 'JSON-RPC response (JSON or SSE)' }, '202': { description: 'Accepted' }, ...errorResponses('DEPLOYMENT_NOT_FOUND', 'SESSION_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UPSTREAM_UNAVAILABLE', 'STANDBY') } },

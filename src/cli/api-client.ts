@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { AuditEntry, SourceUpload, CreatedToken, DeploymentList, DeploymentStatusView, LogEntry, LogList, RevisionList, RotateResult, SecretInfo, SecretList, TokenView, WhoAmI } from '../api/contract.js';
+import type { AuditEntry, CatalogDeployInput, CatalogEntry, CatalogList, SourceUpload, CreatedToken, DeploymentList, DeploymentStatusView, LogEntry, LogList, RevisionList, RotateResult, SecretInfo, SecretList, TokenView, WhoAmI } from '../api/contract.js';
 import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
 import { parseSse } from './sse.js';
 
@@ -232,6 +232,37 @@ export class ApiClient {
     const res = await this.request('DELETE', `${secretsPath(scope)}/${enc(name)}`, undefined, { accept: 'application/json' });
     if (!res.ok) throw await errorFrom(res);
     await res.body?.cancel();
+  }
+
+  listCatalog(q?: string): Promise<CatalogList> {
+    return this.json('GET', q ? `/api/catalog?q=${encodeURIComponent(q)}` : '/api/catalog');
+  }
+
+  getCatalogEntry(name: string): Promise<CatalogEntry> {
+    return this.json('GET', `/api/catalog/${enc(name)}`);
+  }
+
+  addCatalogEntry(server: unknown, name?: string): Promise<CatalogEntry> {
+    return this.json('POST', `/api/catalog${name ? `?name=${encodeURIComponent(name)}` : ''}`, server);
+  }
+
+  removeCatalogEntry(name: string): Promise<CatalogEntry> {
+    return this.json('DELETE', `/api/catalog/${enc(name)}`);
+  }
+
+  /** Deploys a catalog template, with an Idempotency-Key (retried like createDeployment). */
+  async deployCatalog(name: string, body: CatalogDeployInput, opts: { attempts?: number; retryDelayMs?: number } = {}): Promise<DeploymentView> {
+    const key = randomUUID();
+    const attempts = opts.attempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.json<DeploymentView>('POST', `/api/catalog/${enc(name)}/deploy`, body, { 'idempotency-key': key });
+      } catch (err) {
+        const retryable = err instanceof ApiClientError && (err.code === 'UNREACHABLE' || err.code === 'IDEMPOTENCY_IN_PROGRESS' || err.status === 502 || err.status === 503 || err.status === 504);
+        if (!retryable || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, (opts.retryDelayMs ?? 500) * attempt));
+      }
+    }
   }
 
   rotateKey(): Promise<RotateResult> {

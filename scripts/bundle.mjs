@@ -23,7 +23,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3', 'pg', 'undici'],
+  // busboy and yauzl are CommonJS that require() Node's built-ins, which a bundled ES module cannot: they load from node_modules.
+  external: ['better-sqlite3', 'pg', 'undici', 'busboy', 'yauzl'],
   sourcemap: true,
   logLevel: 'warning',
 });

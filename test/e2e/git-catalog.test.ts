@@ -138,7 +138,7 @@ if (gitAvailable('git sources (e2e)', it)) {
       expect(d.spec).toMatchObject({ source: { commit: commits.v2 } });
       await ctx.api.waitFor(d.id, 'running', 150_000);
       expect(await hello(d)).toBe('hello from v2');
-      const patched = await ctx.api.call<DeploymentView>('PATCH', `/api/deployments/${d.id}`, { spec: { source: { ref: 'next', commit: null, digest: null } } });
+      const patched = await ctx.api.call<DeploymentView>('PATCH', `/api/deployments/${d.id}`, { spec: { source: { ref: 'next' } } });
       expect(patched.status).toBe(202);
       expect(patched.body.spec).toMatchObject({ source: { ref: 'next', commit: commits.v1 } });
     });

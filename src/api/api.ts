@@ -14,6 +14,8 @@ import { catalogRoutes } from './routes/catalog.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import type { Idempotency } from '../control/idempotency.js';
 import type { RevisionService } from '../control/revisions.js';
+import type { SourceService } from '../control/sources.js';
+import { sourceRoutes } from './routes/sources.js';
 import { secretRoutes } from './routes/secrets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -31,6 +33,8 @@ export interface ApiDeps {
   /** The client's address, for the audit log. */
   sourceOf(req: IncomingMessage): string;
   version: string;
+  /** Source uploads (POST /api/sources, multipart creates, PUT …/source) and the largest ZIP (BERTH_SOURCE_MAX_BYTES). */
+  sources?: { service: SourceService; maxBytes: number };
   /** Whether this Berth holds the store's reconciler lease (default leader). */
   role?: () => 'leader' | 'standby';
 }
@@ -56,7 +60,8 @@ export class Api {
         const body: WhoAmI = { id: principal.id, name: principal.name, scopes: [...principal.scopes] };
         sendJson(res, 200, body);
       });
-    deploymentRoutes(this.router, deps.service, deps.revisions, deps.idempotency);
+    deploymentRoutes(this.router, deps.service, deps.revisions, deps.idempotency, deps.sources ? { sources: deps.sources.service, maxBytes: deps.sources.maxBytes } : undefined);
+    if (deps.sources) sourceRoutes(this.router, deps.sources.service, deps.sources.maxBytes);
     secretRoutes(this.router, deps.secrets);
     tokenRoutes(this.router, deps.tokens);
     auditRoutes(this.router, deps.audit);

@@ -11,6 +11,7 @@ import type { CatalogEntry } from '../sources/catalog/index.js';
 export type { DeploymentStatusView, LastExitView, ScaleView } from '../core/views.js';
 export type { RotateResult, SecretList } from '../control/views.js';
 export type { CreatedToken, TokenView } from '../control/tokens.js';
+export type { SourceUpload } from '../control/sources.js';
 export type { SecretInfo } from '../secrets/types.js';
 export type { AuditEntry } from '../store/types.js';
 export type { CatalogEntry, ServerJson } from '../sources/catalog/index.js';

@@ -300,7 +300,7 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
 }
 
 /** What a command and a package share: env, working dir, mounts, network, limits, mode. */
-function hostedFields(flags: DeployFlags) {
+export function hostedFields(flags: DeployFlags) {
   return {
     env: flags.env ?? {},
     // Relative to where the user typed it (Berth would resolve it against its own working directory).

@@ -30,6 +30,8 @@ const RULES: Record<string, 'public' | 'token' | 'read' | 'deploy' | 'admin' | '
   'PATCH /api/deployments/:id': 'deploy',
   'POST /api/deployments/:id/redeploy': 'deploy',
   'POST /api/deployments/:id/rollback': 'deploy',
+  'PUT /api/deployments/:id/source': 'deploy',
+  'POST /api/sources': 'deploy',
   'POST /api/deployments/:id/restart': 'deploy',
   'GET /api/deployments/:id/revisions': 'read',
   'GET /api/deployments/:id/logs': 'read',

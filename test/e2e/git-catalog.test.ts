@@ -5,12 +5,9 @@
  * refused with their codes. Catalog: `berth catalog`, `berth deploy catalog:memory` (the real npm package) and its
  * tools called with the SDK client.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentView, RevisionView } from '../../src/core/index.js';
 import { gitAvailable, TestRepo } from '../../src/sources/git/testing/repo.js';
-import { ROOT } from '../support/berth-process.js';
 import { berthCli, endpointIn } from '../support/cli.js';
 import { toolCaller } from '../support/sandbox.js';
 import { useBerth } from '../support/use-berth.js';
@@ -100,12 +97,8 @@ describe('catalog (e2e)', () => {
   });
 });
 
-// Source deployments (the source store, pinning, install on the process runtime) come with the "sources" part of issue 12.
-const sourcesLanded = existsSync(join(ROOT, 'src/control/source-pin.ts'));
-if (!sourcesLanded) console.warn('\n!!! git-catalog: source deployments are not in this tree yet (src/control/source-pin.ts); the git deployment tests wait for them !!!\n');
-
 if (gitAvailable('git sources (e2e)', it)) {
-  describe.runIf(sourcesLanded)('git sources (e2e)', () => {
+  describe('git sources (e2e)', () => {
     let repo: TestRepo;
     const commits: Record<string, string> = {};
 

@@ -1,27 +1,46 @@
 /**
  * Dockerfile generation from a detection plan (issue 12, "Build and push"): multi-stage, the dependency layer
- * cached apart from the source (only manifests and lockfiles are copied before the install), a small runtime
- * stage, a non-root user, and Berth's standalone bridge as the entry point, so every image speaks Streamable
- * HTTP (both revisions), legacy SSE and /health on one port.
+ * cached apart from the source (only manifests, lockfiles and local `file:` dependencies are copied before the
+ * install), a build stage that also runs the TypeScript build, a small runtime stage holding /app and the bridge,
+ * a non-root user, and Berth's standalone bridge (`/berth/berth.mjs`) as the entry point, so every image speaks
+ * Streamable HTTP (both revisions), legacy SSE and /health on one port.
+ *
+ * It is written for the build context of src/build/image/context.ts: the source tree under `app/`, the bridge at
+ * `berth/berth.mjs` and, behind a TLS-intercepting proxy, the build CA at `berth/build-ca.pem`. The CA and the
+ * package-registry mirrors live in the build stage only: the runtime stage copies /app and the bridge, nothing else.
  */
 import type { NodePlan, PythonPlan } from './detect/types.js';
 
+/** Where the build context keeps the source tree, the bridge and the build CA. */
+export const CONTEXT_APP = 'app';
+export const CONTEXT_BRIDGE = 'berth/berth.mjs';
+export const CONTEXT_CA = 'berth/build-ca.pem';
+
+/** Build arguments each mirror sets (declared in the build stage only when that mirror is configured). */
+export const MIRROR_ARGS = { npm: ['NPM_CONFIG_REGISTRY'], pip: ['PIP_INDEX_URL', 'UV_DEFAULT_INDEX', 'UV_INDEX_URL'] } as const;
+
 export interface DockerfileOptions {
-  /** Build and runtime base images; both must have Node.js (the bridge is a Node program). */
-  images: { node: string; python: string };
-  /** An image holding Berth's bridge at /opt/berth (bin/, dist/, node_modules/). */
-  bridgeImage: string;
+  /** The image both stages start FROM (BERTH_BASE_IMAGE): it must have node (the bridge) and, for Python, python3 with venv. */
+  baseImage: string;
+  /** The command the bridge runs (the plan's start, or the spec's), with the spec's arguments appended. */
+  start: string[];
   /** The port the bridge listens on inside the container (default 8080). */
   port?: number;
   /** The user id the server runs as (default 10001; never root). */
   uid?: number;
+  /** Paths (relative to the source root) of local `file:` dependencies the install needs besides the manifests. */
+  localDeps?: string[];
+  /** The build stage trusts `berth/build-ca.pem` of the context (BERTH_BUILD_CA_FILE). */
+  buildCa?: boolean;
+  /** Which package-registry mirrors are passed as build arguments. */
+  mirrors?: { npm?: boolean; pip?: boolean };
 }
 
 /** Files the dependency layer needs, per package manager (copied when present). */
 const MANIFESTS: Record<string, string[]> = {
-  npm: ['package.json', 'package-lock.json', 'npm-shrinkwrap.json'],
-  pnpm: ['package.json', 'pnpm-lock.yaml'],
-  'yarn-classic': ['package.json', 'yarn.lock'],
+  npm: ['package.json', 'package-lock.json', 'npm-shrinkwrap.json', '.npmrc'],
+  pnpm: ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml', '.npmrc'],
+  'yarn-classic': ['package.json', 'yarn.lock', '.yarnrc', '.npmrc'],
   'yarn-berry': ['package.json', 'yarn.lock', '.yarnrc.yml', '.yarn'],
   bun: ['package.json', 'bun.lock', 'bun.lockb'],
   pip: ['requirements.txt', 'pyproject.toml', 'setup.py', 'setup.cfg'],
@@ -30,9 +49,26 @@ const MANIFESTS: Record<string, string[]> = {
   pdm: ['pyproject.toml', 'pdm.lock'],
 };
 
+/** Python package managers the base image lacks: installed into the venv before the install. */
+const PY_TOOLS: Record<string, string | undefined> = { uv: 'uv', poetry: 'poetry', pdm: 'pdm' };
+
+const VENV = '/app/.venv';
+const CA_PATH = '/usr/local/share/ca-certificates/berth-build-ca.crt';
+const BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
 /** JSON array form (exec form) of a command, safe for any argument. */
 function exec(args: string[]): string {
   return JSON.stringify(args);
+}
+
+/** A context path in a COPY line, quoted (JSON form lines may not mix, so each source is a JSON string). */
+function copyLine(sources: string[], dest: string): string {
+  return `COPY ${exec([...sources, dest])}`;
+}
+
+/** The bridge's entry point for `start`: `node /berth/berth.mjs bridge --port P --host 0.0.0.0 -- START…`. */
+export function bridgeEntrypoint(start: string[], port = 8080): string[] {
+  return ['node', '/berth/berth.mjs', 'bridge', '--port', String(port), '--host', '0.0.0.0', '--', ...start];
 }
 
 /** `files` are the names present at the source root (so only existing manifests are copied). */
@@ -40,35 +76,81 @@ export function generateDockerfile(plan: NodePlan | PythonPlan, files: ReadonlyS
   const port = opts.port ?? 8080;
   const uid = opts.uid ?? 10001;
   if (!Number.isInteger(uid) || uid <= 0) throw new Error(`the server's uid must be a positive integer (never root), got ${uid}`);
+  if (opts.start.length === 0) throw new Error('the start command is empty');
   const manifests = (MANIFESTS[plan.packageManager] ?? []).filter((f) => files.has(f));
-  const base = plan.language === 'node' ? opts.images.node : opts.images.python;
-  const lines = [
-    '# Generated by Berth from its detection report; edit the source, not this file.',
-    `FROM ${opts.bridgeImage} AS bridge`,
-    '',
-    `FROM ${base} AS build`,
-    'WORKDIR /app',
-  ];
-  // Dependencies first: this layer is rebuilt only when a manifest or lockfile changes.
-  if (manifests.length > 0) lines.push(`COPY ${manifests.map((m) => JSON.stringify(m)).join(' ')} ./`);
+  const deps = [...manifests, ...(opts.localDeps ?? []).filter((d) => !manifests.includes(d))];
+  const python = plan.language === 'python';
+  const lines = ['# Generated by Berth from its detection report; edit the source, not this file.', `FROM ${opts.baseImage} AS build`, 'WORKDIR /app'];
+  if (opts.buildCa) {
+    // Trusted by this stage only: the runtime stage below starts again from the base image.
+    lines.push(
+      copyLine([CONTEXT_CA], CA_PATH),
+      `RUN if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1; fi`,
+      `ENV NODE_EXTRA_CA_CERTS=${CA_PATH} PIP_CERT=${BUNDLE} SSL_CERT_FILE=${BUNDLE} REQUESTS_CA_BUNDLE=${BUNDLE} UV_NATIVE_TLS=1`,
+    );
+  }
+  if (python) {
+    const args = opts.mirrors?.pip ? MIRROR_ARGS.pip : [];
+    for (const a of args) lines.push(`ARG ${a}`);
+    lines.push('ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1');
+    // A stdlib-only server needs no pip in its venv (much faster to make).
+    lines.push(`RUN ${exec(['python3', '-m', 'venv', ...(plan.install.length === 0 ? ['--without-pip'] : []), VENV])}`);
+    lines.push(`ENV VIRTUAL_ENV=${VENV} PATH=${VENV}/bin:$PATH UV_PROJECT_ENVIRONMENT=${VENV} POETRY_VIRTUALENVS_CREATE=false`);
+    const tool = PY_TOOLS[plan.packageManager];
+    if (tool && plan.install.length > 0) lines.push(`RUN ${exec(['pip', 'install', tool])}`);
+  } else {
+    if (opts.mirrors?.npm) for (const a of MIRROR_ARGS.npm) lines.push(`ARG ${a}`);
+    lines.push('ENV NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false NPM_CONFIG_UPDATE_NOTIFIER=false');
+  }
+  // Dependencies first: this layer is rebuilt only when a manifest, lockfile or local dependency changes.
   // `pip install .` needs the package's sources; the locked tools and requirements do not.
-  const sourceFirst = plan.language === 'python' && plan.install.join(' ') === 'pip install .';
-  if (plan.language === 'python') lines.push('RUN python3 -m venv /app/.venv', 'ENV PATH=/app/.venv/bin:$PATH');
-  if (sourceFirst) lines.push('COPY . .');
+  const sourceFirst = python && plan.install.join(' ') === 'pip install .';
+  if (deps.length > 0 && !sourceFirst) {
+    // Each path keeps its place under /app (a folder copied as a folder).
+    for (const d of deps) lines.push(copyLine([`${CONTEXT_APP}/${d}`], `./${d}`));
+  }
+  if (sourceFirst) lines.push(copyLine([`${CONTEXT_APP}/`], './'));
   if (plan.install.length > 0) lines.push(`RUN ${exec(plan.install)}`);
-  if (!sourceFirst) lines.push('COPY . .');
-  if (plan.language === 'node' && plan.build) lines.push(`RUN ${exec(plan.build)}`);
+  if (!sourceFirst) lines.push(copyLine([`${CONTEXT_APP}/`], './'));
+  if (plan.language === 'node' && plan.build) {
+    lines.push(`RUN ${exec(plan.build)}`);
+    // The build needed the devDependencies; the server does not.
+    if (plan.packageManager === 'npm') lines.push(`RUN ${exec(['npm', 'prune', '--omit=dev'])}`);
+  }
   lines.push(
     '',
-    `FROM ${base}`,
+    `FROM ${opts.baseImage}`,
     'WORKDIR /app',
-    `COPY --from=bridge /opt/berth /opt/berth`,
-    `COPY --from=build --chown=${uid}:${uid} /app /app`,
-    ...(plan.language === 'python' ? ['ENV PATH=/app/.venv/bin:$PATH'] : []),
+    // Owned by root and read-only to the server: it runs as its own user and cannot change its code.
+    'COPY --from=build /app /app',
+    copyLine([CONTEXT_BRIDGE], '/berth/berth.mjs'),
+    python ? `ENV VIRTUAL_ENV=${VENV} PATH=${VENV}/bin:$PATH HOME=/tmp PYTHONUNBUFFERED=1` : 'ENV NODE_ENV=production HOME=/tmp',
     `USER ${uid}:${uid}`,
     `EXPOSE ${port}`,
-    `ENTRYPOINT ${exec(['node', '/opt/berth/bin/berth.js', 'bridge', '--port', String(port), '--host', '0.0.0.0', '--', ...plan.start])}`,
+    `ENTRYPOINT ${exec(bridgeEntrypoint(opts.start, port))}`,
+    'CMD []',
     '',
   );
   return lines.join('\n');
+}
+
+/**
+ * The Dockerfile that wraps an image built from the source's own Dockerfile: the bridge added at /berth/berth.mjs
+ * and made the entry point, running the image's own ENTRYPOINT + CMD (`start`) as a stdio server. The user stays
+ * the image's own (its USER line, when it had one).
+ */
+export function generateWrapDockerfile(built: string, start: string[], opts: { port?: number } = {}): string {
+  if (start.length === 0) throw new Error('the image has no ENTRYPOINT or CMD to run behind the bridge');
+  const port = opts.port ?? 8080;
+  return [
+    '# Generated by Berth: the source\'s own image, with Berth\'s bridge as its entry point.',
+    `FROM ${built}`,
+    copyLine(['berth.mjs'], '/berth/berth.mjs'),
+    // The bridge is a Node.js program: an image without node fails here, with this step named in the log.
+    `RUN ${exec(['node', '-e', "process.stdout.write('berth: node ' + process.version + ' runs the bridge\\n')"])}`,
+    `EXPOSE ${port}`,
+    `ENTRYPOINT ${exec(bridgeEntrypoint(start, port))}`,
+    'CMD []',
+    '',
+  ].join('\n');
 }

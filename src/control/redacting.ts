@@ -22,6 +22,7 @@ export function redactingStore(store: DeploymentStore, redact: RedactText): Depl
     listRevisions: (id) => store.listRevisions(id),
     getRevision: (id, n) => store.getRevision(id, n),
     setSnapshot: (id, n, snapshot) => store.setSnapshot(id, n, snapshot),
+    setRevisionImage: (id, n, image) => store.setRevisionImage(id, n, image),
     close: () => store.close(),
   };
 }

@@ -61,6 +61,11 @@ export class MemoryDeploymentStore implements DeploymentStore {
     if (r) r.snapshot = structuredClone(snapshot);
   }
 
+  async setRevisionImage(id: string, number: number, image: string): Promise<void> {
+    const r = this.#revisions.get(id)?.find((x) => x.number === number);
+    if (r) r.image = image;
+  }
+
   async get(id: string): Promise<Deployment | undefined> {
     const row = this.#rows.get(id);
     return row === undefined ? undefined : structuredClone(row);

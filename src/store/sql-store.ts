@@ -85,6 +85,10 @@ export class SqlDeploymentStore implements DeploymentStore {
       .execute();
   }
 
+  async setRevisionImage(id: string, number: number, image: string): Promise<void> {
+    await this.db.updateTable('revisions').set({ image }).where('deployment_id', '=', id).where('number', '=', number).execute();
+  }
+
   async get(id: string): Promise<Deployment | undefined> {
     const row = await this.db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
     return row === undefined ? undefined : fromRow(row);

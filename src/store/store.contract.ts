@@ -223,6 +223,18 @@ export function runDeploymentStoreContract(name: string, make: () => Promise<Sto
       expect((await store.getRevision('snap-l2', 1))?.snapshot).toBeNull();
     });
 
+    it('setRevisionImage records the image of one revision and leaves the others alone', async () => {
+      const created = await store.create(sampleDeployment('img-l2'));
+      await store.addRevision('img-l2', { spec: created.spec, env_schema: [], reason: 'update', from_revision: null, created_by: null });
+      await store.setRevisionImage('img-l2', 2, 'registry.test:5000/berth/img-l2:r2@sha256:' + 'a'.repeat(64));
+      expect((await store.getRevision('img-l2', 2))?.image).toBe('registry.test:5000/berth/img-l2:r2@sha256:' + 'a'.repeat(64));
+      expect((await store.getRevision('img-l2', 1))?.image).toBeNull();
+      await store.setRevisionImage('img-l2', 2, 'localhost/berth/img-l2:r2');
+      expect((await store.getRevision('img-l2', 2))?.image).toBe('localhost/berth/img-l2:r2');
+      await store.setRevisionImage('img-l2', 9, 'nothing'); // no such revision: nothing happens
+      expect(await store.listRevisions('img-l2')).toHaveLength(2);
+    });
+
     it('names are unique among live deployments; a deleted one frees its name', async () => {
       await store.create(sampleDeployment('name-a', { name: 'svc' }));
       expect(await codeOf(store.create(sampleDeployment('name-b', { name: 'svc' })))).toBe('NAME_TAKEN');

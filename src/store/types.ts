@@ -64,8 +64,10 @@ export interface DeploymentStore {
   /** Newest first. */
   listRevisions(id: string): Promise<Revision[]>;
   getRevision(id: string, number: number): Promise<Revision | undefined>;
-  /** Records what the revision's server reported (the only field of a revision that changes). */
+  /** Records what the revision's server reported (with the image below, the only fields of a revision that change). */
   setSnapshot(id: string, number: number, snapshot: Record<string, unknown> | null): Promise<void>;
+  /** Records the image built for the revision (`REF`, or `REF@sha256:…` once pushed); set once per build. */
+  setRevisionImage(id: string, number: number, image: string): Promise<void>;
   close(): Promise<void>;
 }
 

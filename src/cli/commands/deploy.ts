@@ -23,7 +23,7 @@ interface DeployOpts extends DeployFlags {
 export function registerDeploy(program: Command, run: Runner): void {
   program
     .command('deploy')
-    .description('deploy an MCP server: a stdio command, a folder or ZIP of its code, a git repository (git+URL#ref:subdir), a catalog template (catalog:NAME), or a remote endpoint with --url')
+    .description('deploy an MCP server: a stdio command, a folder or ZIP of its code, a git repository (git+URL#ref:subdir), a catalog template (catalog:NAME) or a remote endpoint with --url')
     .usage('[options] -- <command> [args...]\n       berth deploy [options] ./folder|./server.zip [-- args...]\n       berth deploy [options] git+URL[#ref][:subdir]\n       berth deploy [options] catalog:NAME [-- args...]\n       berth deploy [options] --url <endpoint>')
     .argument('[command...]', 'the server command and its arguments, after --')
     .option('--name <name>', 'display name (default: derived from the command)')

@@ -1,0 +1,138 @@
+/**
+ * RevisionImages: one image per revision (issue 12, "Build and push"), built once from the stored source tree and
+ * reused by every later start: restarts, replicas, scale from zero and a restarted Berth find it by its tag and
+ * labels (never rebuilt per run). Concurrent calls for one revision share one build. With BERTH_REGISTRY set the
+ * image is pushed and `REF@sha256:…` is recorded on the revision; a host that lacks the image pulls it by digest.
+ */
+import type Dockerode from 'dockerode';
+import type { DetectReport } from '../build/detect/index.js';
+import {
+  buildSourceImage,
+  engineError,
+  IMAGE_LABEL_DEPLOYMENT,
+  IMAGE_LABEL_REVISION,
+  IMAGE_LABEL_SOURCE,
+  pullImage,
+  pushImage,
+  type ImageBuildOptions,
+} from '../build/image/index.js';
+import { BerthError } from '../core/errors.js';
+import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
+import type { DeploymentStore } from '../store/types.js';
+
+export interface ImageRequest {
+  deploymentId: string;
+  revision: number;
+  /** The stored source's digest (sha256:…), recorded as the image's `berth.source-digest` label. */
+  digest: string;
+  /** The stored source tree (read-only). */
+  root: string;
+  report: DetectReport;
+  start?: string[];
+  args?: string[];
+}
+
+export interface ImageContext {
+  log(line: string): void;
+  progress(message: string): void;
+}
+
+export interface RevisionImages {
+  /**
+   * The revision's image: built once from the stored tree (Berth's generated Dockerfile, or the source's own
+   * Dockerfile with the bridge wrapped round its command), reused by restarts, replicas and scale-from-zero;
+   * pushed when a registry is configured; the ref (with @digest when pushed) recorded on the revision.
+   * Its entry point is `node /berth/berth.mjs bridge --port 8080 --host 0.0.0.0 -- START…` (MCP at /mcp, /health).
+   */
+  imageFor(req: ImageRequest, ctx: ImageContext): Promise<{ ref: string; digest: string | null }>;
+}
+
+export interface ImageBuildsDeps {
+  docker: Dockerode;
+  store: Pick<DeploymentStore, 'getRevision' | 'setRevisionImage'>;
+  build: ImageBuildOptions;
+  /** BERTH_REGISTRY (host[:port][/prefix]); unset: images stay in the engine, tagged `localhost/berth/…`. */
+  registry?: string;
+  /** BERTH_REGISTRY_INSECURE: push and pull over plain HTTP. */
+  registryInsecure?: boolean;
+}
+
+/** `REGISTRY/berth/<deploymentId>:r<revision>` (REGISTRY: BERTH_REGISTRY, else `localhost`). */
+export function imageTag(registry: string | undefined, deploymentId: string, revision: number): string {
+  return `${registry ?? 'localhost'}/berth/${deploymentId}:r${revision}`;
+}
+
+type Inspect = Awaited<ReturnType<Dockerode.Image['inspect']>>;
+
+export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
+  const inflight = new Map<string, Promise<{ ref: string; digest: string | null }>>();
+  const insecure = deps.registryInsecure === true;
+
+  async function inspect(ref: string): Promise<Inspect | null> {
+    try {
+      return await deps.docker.getImage(ref).inspect();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw engineError(err, `Looking up ${ref}`);
+    }
+  }
+
+  /** Pushes (when a registry is configured) and records the image on the revision. */
+  async function publish(req: ImageRequest, tag: string, ctx: ImageContext): Promise<{ ref: string; digest: string | null }> {
+    let digest: string | null = null;
+    if (deps.registry !== undefined) {
+      ctx.progress(`pushing image ${tag}`);
+      digest = await pushImage(deps.docker, tag, { insecure, timeoutMs: deps.build.timeoutMs, log: ctx.log });
+      ctx.log(`berth: pushed ${tag}@${digest}`);
+    }
+    await deps.store.setRevisionImage(req.deploymentId, req.revision, digest ? `${tag}@${digest}` : tag);
+    return { ref: tag, digest };
+  }
+
+  async function resolve(req: ImageRequest, ctx: ImageContext): Promise<{ ref: string; digest: string | null }> {
+    const tag = imageTag(deps.registry, req.deploymentId, req.revision);
+    const recorded = (await deps.store.getRevision(req.deploymentId, req.revision))?.image ?? null;
+    const recordedDigest = recorded?.startsWith(`${tag}@`) ? recorded.slice(tag.length + 1) : null;
+    const local = await inspect(tag);
+    if (local && local.Config?.Labels?.[IMAGE_LABEL_SOURCE] === req.digest && local.Config.Labels[IMAGE_LABEL_DEPLOYMENT] === req.deploymentId) {
+      ctx.log(`berth: reusing the image ${tag} of revision ${req.revision}`);
+      if (recorded === tag && deps.registry === undefined) return { ref: tag, digest: null };
+      if (recordedDigest) return { ref: tag, digest: recordedDigest };
+      return publish(req, tag, ctx); // built, but not pushed or not recorded yet (Berth stopped in between)
+    }
+    if (!local && recordedDigest && deps.registry !== undefined) {
+      // Pushed from here or another Berth: the registry has it, so this host pulls it instead of building.
+      ctx.progress(`pulling image ${tag}@${recordedDigest}`);
+      try {
+        const repo = tag.slice(0, tag.lastIndexOf(':'));
+        await pullImage(deps.docker, `${repo}@${recordedDigest}`, { insecure, timeoutMs: deps.build.timeoutMs, log: ctx.log });
+        await deps.docker.getImage(`${repo}@${recordedDigest}`).tag({ repo, tag: `r${req.revision}` });
+        return { ref: tag, digest: recordedDigest };
+      } catch (err) {
+        if (err instanceof BerthError && err.code === 'ENGINE_UNAVAILABLE') throw err;
+        ctx.log(`berth: pulling ${tag}@${recordedDigest} failed (${(err as Error).message}); building it again`);
+      }
+    }
+    ctx.progress(`building image ${tag}`);
+    const labels = { [IMAGE_LABEL_DEPLOYMENT]: req.deploymentId, [IMAGE_LABEL_REVISION]: String(req.revision), [IMAGE_LABEL_SOURCE]: req.digest };
+    const built = await buildSourceImage(deps.docker, deps.build, { root: req.root, report: req.report, ...(req.start ? { start: req.start } : {}), ...(req.args ? { args: req.args } : {}), tag, labels, log: ctx.log, progress: ctx.progress });
+    ctx.log(`berth: built ${tag} (${built.id.slice(0, 19)}), ${built.cached.length} of ${built.steps} steps from the cache`);
+    return publish(req, tag, ctx);
+  }
+
+  return {
+    imageFor(req, ctx) {
+      if (!DEPLOYMENT_ID_PATTERN.test(req.deploymentId)) return Promise.reject(new BerthError('VALIDATION_FAILED', `Invalid deployment id ${JSON.stringify(req.deploymentId)}`));
+      if (!Number.isInteger(req.revision) || req.revision < 1) return Promise.reject(new BerthError('VALIDATION_FAILED', `Invalid revision ${req.revision}`));
+      const key = `${req.deploymentId}:${req.revision}`;
+      const running = inflight.get(key);
+      if (running) {
+        ctx.log(`berth: waiting for the build of ${key} already under way`);
+        return running;
+      }
+      const p = resolve(req, ctx).finally(() => inflight.delete(key));
+      inflight.set(key, p);
+      return p;
+    },
+  };
+}

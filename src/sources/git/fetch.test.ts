@@ -132,7 +132,7 @@ if (gitAvailable('fetchGit', it)) {
         // Every git command, as a wrapper records it: the token is in no argument, and in git's environment only as BERTH_GIT_TOKEN.
         const rec = mkdtempSync(path.join(tmpdir(), 'berth-gitrec-'));
         const wrapper = path.join(rec, 'git');
-        writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "ARGV $*" >> ${rec}/log\nenv | grep -v '^BERTH_GIT_TOKEN=' | grep -F -e '${token}' >> ${rec}/log\nenv | grep -c '^GIT_CONFIG_KEY_' >> ${rec}/log\nexec git "$@"\n`);
+        writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "ARGV $*" >> ${rec}/log\nenv | grep -v '^BERTH_GIT_TOKEN=' | grep -F -e '${token}' >> ${rec}/log\nexec git "$@"\n`);
         chmodSync(wrapper, 0o755);
         const wrapped = await fetchGit({ url, ref: 'v1', token }, { ...http(), git: wrapper });
         await wrapped.cleanup();

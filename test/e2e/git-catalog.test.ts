@@ -10,6 +10,7 @@ import type { DeploymentView, RevisionView } from '../../src/core/index.js';
 import { gitAvailable, TestRepo } from '../../src/sources/git/testing/repo.js';
 import { berthCli, endpointIn } from '../support/cli.js';
 import { toolCaller } from '../support/sandbox.js';
+import { startHttpUpstream } from '../support/servers.js';
 import { useBerth } from '../support/use-berth.js';
 
 /** A stdio MCP server with only Python's standard library: one tool, `hello`, answering with GREETING. */
@@ -78,6 +79,33 @@ describe('catalog (e2e)', () => {
     const rm = await berthCli(ctx.berth, ['catalog', 'rm', 'hello-tpl']);
     expect(rm.code, rm.stderr).toBe(0);
     expect((await ctx.api.call('GET', '/api/catalog/hello-tpl')).status).toBe(404);
+  });
+
+  it('deploys a remote template through the API: its secret header is stored as a secret, sent to the remote, never shown', { timeout: 120_000 }, async () => {
+    const upstream = await startHttpUpstream({ EXPECTED_AUTH: 'Bearer remote-secret-0042' });
+    try {
+      const added = await ctx.api.call('POST', '/api/catalog?name=remote-tpl', {
+        name: 'com.example/remote',
+        description: 'A remote MCP server that wants a bearer token',
+        remotes: [{ type: 'streamable-http', url: upstream.url, headers: [{ name: 'Authorization', isRequired: true, isSecret: true, description: 'Bearer TOKEN' }] }],
+      });
+      expect(added.status).toBe(201);
+      const missing = await ctx.api.call<{ error: { message: string } }>('POST', '/api/catalog/remote-tpl/deploy', {});
+      expect(missing.body.error.message).toContain('the header Authorization (secret: --secret Authorization)');
+      const made = await ctx.api.call<DeploymentView>('POST', '/api/catalog/remote-tpl/deploy', { name: 'remote-one', secrets: { Authorization: 'Bearer remote-secret-0042' } });
+      expect(made.status).toBe(201);
+      expect(made.body.spec).toMatchObject({ type: 'url', endpoint: upstream.url, headers: { Authorization: `secret_ref:${made.body.id}:HEADER_AUTHORIZATION` } });
+      expect(JSON.stringify(made.body)).not.toContain('remote-secret-0042');
+      await ctx.api.waitFor(made.body.id, 'running', 60_000);
+      const c = await toolCaller(made.body.endpoint, ctx.api.authHeaders());
+      try {
+        expect(await c.call('echo', { text: 'through a catalog remote' })).toBe('through a catalog remote');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      upstream.proc.kill();
+    }
   });
 
   it('deploys catalog:memory (the npm package) with berth deploy, and an SDK client calls its tools', { timeout: 240_000 }, async () => {

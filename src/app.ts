@@ -7,19 +7,26 @@ import { sendError } from './api/http.js';
 import type { RouteInfo } from './api/router.js';
 import { databaseTarget, type Config } from './config/config.js';
 import { AuditLog } from './control/audit.js';
+import { CatalogService } from './control/catalog.js';
 import { DeploymentService } from './control/deployments.js';
 import { Idempotency } from './control/idempotency.js';
 import { RevisionService } from './control/revisions.js';
 import { Leadership } from './control/leadership.js';
 import { createEndpointFactory } from './control/endpoints.js';
+import { createGitResolver, type TreeStore } from './control/git-source.js';
 import { Reconciler } from './control/reconciler.js';
 import { pinPackageSpec } from './control/package-launch.js';
+import { createSourceLaunch, type RevisionImages } from './control/source-launch.js';
+import { pinSourceSpec, type GitResolver } from './control/source-pin.js';
+import { SourceService } from './control/sources.js';
+import { detectSource } from './build/detect/index.js';
+import { createSourceStore, type SourceStore } from './sources/index.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
 import { RequestCounter } from './control/request-counter.js';
 import { SecretsService } from './control/secrets.js';
 import { TokenService, type CreatedToken } from './control/tokens.js';
 import { BerthError } from './core/errors.js';
-import type { Need, Principal } from './core/index.js';
+import type { Need, Principal, SourceSpec } from './core/index.js';
 import { MemoryEventBus } from './events/memory-bus.js';
 import type { EventBus } from './events/types.js';
 import { sendError as sendJsonRpcError } from './mcp/wire/http.js';
@@ -35,6 +42,7 @@ import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
 import type { WorkloadRuntime } from './runtime/types.js';
 import { NpmDriver, PackageCache, PypiDriver, runTool } from './packages/index.js';
 import { DEFAULT_PATH } from './runtime/process/sandbox.js';
+import { Catalog } from './sources/catalog/index.js';
 import { EncryptedSecretStore } from './secrets/encrypted-store.js';
 import { protectDataFiles } from './secrets/file-modes.js';
 import { MasterKeys } from './secrets/master-key.js';
@@ -66,6 +74,10 @@ export interface AppOverrides {
   healthTickMs?: number;
   /** The package cache (default: under the data dir, npm and pypi drivers as the config says). */
   packages?: PackageCache;
+  /** Fetches git sources into the source store (GITCAT's createGitResolver); absent: git sources are refused. */
+  resolveGit?: GitResolver;
+  /** Builds a source revision's image (container runtime); absent: source deployments run on the process runtime only. */
+  images?: RevisionImages;
 }
 
 export interface App {
@@ -97,8 +109,8 @@ function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof dat
     sandbox: config.sandbox,
     stopGraceMs: config.stopGraceS * 1000,
     forbiddenPaths,
-    // The package cache's entries: the one part of the data dir a sandbox sees, read-only.
-    internalRoots: [packageCacheEntries(config)],
+    // The package cache's entries and the source workspaces: the parts of the data dir a sandbox sees, read-only.
+    internalRoots: [packageCacheEntries(config), workspacesRoot(config)],
     limits: {
       mode: config.limits,
       defaults: { memoryMb: config.serverMemoryMb, pids: config.serverPids, cpus: config.serverCpus },
@@ -128,6 +140,12 @@ const INSTALL_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const packageCacheRoot = (config: Config): string => join(config.dataDir, 'packages');
 const packageCacheEntries = (config: Config): string => join(packageCacheRoot(config), 'entries');
+const workspacesRoot = (config: Config): string => join(config.dataDir, 'workspaces');
+
+/** The source store (README "Deploy from source"): uploaded and fetched trees under `<dataDir>/sources`. */
+export function createSources(config: Config): SourceStore {
+  return createSourceStore({ dir: join(config.dataDir, 'sources'), maxBytes: config.sourceMaxBytes });
+}
 
 /** The shared package cache (README "Packages"): npm and pypi drivers, run with Berth's own HOME, never the user's. */
 export function createPackageCache(config: Config): PackageCache {
@@ -136,6 +154,20 @@ export function createPackageCache(config: Config): PackageCache {
   const npm = new NpmDriver({ cacheDir: join(root, 'npm-cache'), env, run: runTool, ...(config.npmRegistry ? { registry: config.npmRegistry } : {}), ...(config.npmFindLinks ? { findLinks: config.npmFindLinks } : {}) });
   const pypi = new PypiDriver({ cacheDir: join(root, 'pip-cache'), toolsDir: join(root, 'pip-tools'), env, run: runTool, python: config.python, ...(config.pypiIndexUrl ? { indexUrl: config.pypiIndexUrl } : {}), ...(config.pypiFindLinks ? { findLinks: config.pypiFindLinks } : {}) });
   return new PackageCache({ root, drivers: [npm, pypi], installTimeoutMs: config.packageInstallTimeoutS * 1000, allowInstallScripts: config.packageInstallScripts === 'allow' });
+}
+
+/**
+ * Git sources (README "Git sources"): checkouts under <dataDir>/git, copied into the source store; a token comes
+ * from its secret reference (global, or the deployment's own) when the fetch starts.
+ */
+export function createGitSources(config: Config, store: TreeStore, secrets: Pick<SecretsService, 'resolveRef'>): GitResolver {
+  return createGitResolver({
+    store,
+    resolveToken: (ref, deploymentId) => secrets.resolveRef(ref, 'spec.source.token', deploymentId),
+    workDir: join(config.dataDir, 'git'),
+    timeoutMs: config.gitTimeoutS * 1000,
+    allow: { file: config.gitAllowFile === 'true' },
+  });
 }
 
 /** The composition root: the one place that picks concrete drivers and wires them together. */
@@ -182,6 +214,37 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const remoteAddresses = new RemoteAddressPolicy(config.remoteAllow);
   const secrets = new SecretsService({ secrets: secretStore, keys, redactor, deployments: store });
   const resolveSecrets = secrets.resolve.bind(secrets);
+  // ---- Sources (README "Deploy from source"): the store, deploy-time pinning, workspaces of the process runtime ----
+  const sources = createSources(config);
+  const buildHome = join(config.dataDir, 'build');
+  const npmRegistry = config.buildNpmRegistry ?? config.npmRegistry;
+  const pipIndex = config.buildPipIndexUrl ?? config.pypiIndexUrl;
+  const sourceLaunch = createSourceLaunch({
+    store: sources,
+    detect: detectSource,
+    workspaces: workspacesRoot(config),
+    run: runTool,
+    buildTimeoutMs: config.buildTimeoutS * 1000,
+    // Installs get no secret of Berth's and none of the deployment's: a path, their own HOME and caches, the mirrors.
+    env: {
+      PATH: `${dirname(process.execPath)}:${DEFAULT_PATH}`,
+      HOME: join(buildHome, 'home'),
+      LANG: 'C.UTF-8',
+      npm_config_cache: join(buildHome, 'npm-cache'),
+      npm_config_update_notifier: 'false',
+      npm_config_fund: 'false',
+      npm_config_audit: 'false',
+      PIP_CACHE_DIR: join(buildHome, 'pip-cache'),
+      ...(npmRegistry ? { npm_config_registry: npmRegistry } : {}),
+      ...(pipIndex ? { PIP_INDEX_URL: pipIndex } : {}),
+    },
+    python: config.python,
+    defaultRuntime: config.defaultRuntime,
+    ...(overrides.images ? { images: overrides.images } : {}),
+  });
+  const pinSource = async (spec: SourceSpec, ctx: { deploymentId: string; log(line: string): void }): Promise<SourceSpec> =>
+    (await pinSourceSpec(spec, { store: sources, detect: detectSource, resolveGit: overrides.resolveGit ?? createGitSources(config, sources, secrets) }, ctx)).spec;
+  // ---- end of sources ----
   const makeEndpoint = createEndpointFactory({
     runtime,
     log: (id, line) => logs.append(id, 'system', line),
@@ -196,6 +259,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     maxSessions: config.maxSessions,
     packages,
     progress: (id, message) => void store.update(id, { status_message: message }).catch(() => {}),
+    prepare: sourceLaunch.prepare,
+    defaultRuntime: config.defaultRuntime,
   });
 
   const reconciler = new Reconciler({
@@ -204,7 +269,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bus,
     runtime,
     makeEndpoint,
-    cleanup: (id, opts) => runtime.remove(id, { ...opts, graceMs: config.stopGraceS * 1000 }),
+    cleanup: async (id, opts) => {
+      await runtime.remove(id, { ...opts, graceMs: config.stopGraceS * 1000 });
+      await sourceLaunch.removeWorkspaces(id);
+    },
     startTimeoutMs: config.startTimeoutS * 1000,
     stopGraceMs: config.stopGraceS * 1000,
     drainMs: config.drainS * 1000,
@@ -227,7 +295,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   const endpointFor = (id: string) => (leadership.standby ? Promise.reject(leadership.standbyError()) : reconciler.endpointFor(id));
   // ---- end of the lease wiring ----
-  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint), pinPackage: (spec) => pinPackageSpec(spec, packages) });
+  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint), pinPackage: (spec) => pinPackageSpec(spec, packages), pinSource });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),
@@ -251,7 +319,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   const revisions = new RevisionService({ deployments: service, store, bus, logs, secrets });
   const idempotency = new Idempotency({ store: stores.idempotency, ttlMs: config.idempotencyTtlS * 1000 });
-  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role });
+  const sourceService = new SourceService({ store: sources, detect: detectSource, deployments: service, revisions });
+  // The catalog (README "Catalog"): Berth's own templates, and the operator's in <dataDir>/catalog.
+  const catalog = new CatalogService({
+    catalog: new Catalog({ builtinDir: join(INSTALL_ROOT, 'catalog'), operatorDir: join(config.dataDir, 'catalog'), warn: (msg) => logger.warn(msg) }),
+    deployments: service,
+  });
+  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, catalog, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role, sources: { service: sourceService, maxBytes: config.sourceMaxBytes } });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../control/audit.js';
+import type { CatalogService } from '../control/catalog.js';
 import type { DeploymentService } from '../control/deployments.js';
 import type { SecretsService } from '../control/secrets.js';
 import type { TokenService } from '../control/tokens.js';
@@ -9,9 +10,12 @@ import { sendJson } from './http.js';
 import { annotateScopes, openApiDocument } from './openapi.js';
 import { Router, type RouteContext, type RouteInfo } from './router.js';
 import { auditRoutes } from './routes/audit.js';
+import { catalogRoutes } from './routes/catalog.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import type { Idempotency } from '../control/idempotency.js';
 import type { RevisionService } from '../control/revisions.js';
+import type { SourceService } from '../control/sources.js';
+import { sourceRoutes } from './routes/sources.js';
 import { secretRoutes } from './routes/secrets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -22,11 +26,15 @@ export interface ApiDeps {
   secrets: SecretsService;
   tokens: TokenService;
   audit: AuditLog;
+  /** The catalog of templates (absent: no catalog routes). */
+  catalog?: CatalogService;
   /** Checks a request's credential against what a route needs (the AuthGuard). */
   auth: { require(req: IncomingMessage, need: Need, route: string): Promise<Principal> };
   /** The client's address, for the audit log. */
   sourceOf(req: IncomingMessage): string;
   version: string;
+  /** Source uploads (POST /api/sources, multipart creates, PUT …/source) and the largest ZIP (BERTH_SOURCE_MAX_BYTES). */
+  sources?: { service: SourceService; maxBytes: number };
   /** Whether this Berth holds the store's reconciler lease (default leader). */
   role?: () => 'leader' | 'standby';
 }
@@ -52,10 +60,12 @@ export class Api {
         const body: WhoAmI = { id: principal.id, name: principal.name, scopes: [...principal.scopes] };
         sendJson(res, 200, body);
       });
-    deploymentRoutes(this.router, deps.service, deps.revisions, deps.idempotency);
+    deploymentRoutes(this.router, deps.service, deps.revisions, deps.idempotency, deps.sources ? { sources: deps.sources.service, maxBytes: deps.sources.maxBytes } : undefined);
+    if (deps.sources) sourceRoutes(this.router, deps.sources.service, deps.sources.maxBytes);
     secretRoutes(this.router, deps.secrets);
     tokenRoutes(this.router, deps.tokens);
     auditRoutes(this.router, deps.audit);
+    if (deps.catalog) catalogRoutes(this.router, deps.catalog, deps.idempotency);
   }
 
   #openapi: { doc: Record<string, unknown>; undocumented: string[] } | null = null;

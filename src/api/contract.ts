@@ -4,14 +4,18 @@
  */
 import type { DeploymentView, ErrorCode, RevisionView } from '../core/index.js';
 import type { LogEntry, LogStream } from '../telemetry/logs.js';
+import type { CatalogEntry } from '../sources/catalog/index.js';
 
 // Shapes that the control layer builds are defined below the API (core, control) and named here, so the
 // CLI's client finds every shape of the API in this one file.
 export type { DeploymentStatusView, LastExitView, ScaleView } from '../core/views.js';
 export type { RotateResult, SecretList } from '../control/views.js';
 export type { CreatedToken, TokenView } from '../control/tokens.js';
+export type { SourceUpload } from '../control/sources.js';
 export type { SecretInfo } from '../secrets/types.js';
 export type { AuditEntry } from '../store/types.js';
+export type { CatalogEntry, ServerJson } from '../sources/catalog/index.js';
+export type { CatalogDeployInput } from '../control/catalog.js';
 export type { LogEntry, LogStream };
 
 export const API_PREFIX = '/api';
@@ -23,6 +27,11 @@ export interface ApiError {
 /** GET /api/deployments */
 export interface DeploymentList {
   items: DeploymentView[];
+}
+
+/** GET /api/catalog[?q=]: built-in templates first, then the operator's. */
+export interface CatalogList {
+  items: CatalogEntry[];
 }
 
 /** GET /api/deployments/:id/revisions: newest first. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ERROR_CATALOGUE } from '../core/errors.js';
 import { CreateDeploymentSchema, SECRET_NAME, SECRET_VALUE_MAX_BYTES } from '../core/spec.js';
+import { catalogPaths, catalogSchemas } from './openapi-catalog.js';
 import type { RouteInfo } from './router.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -72,6 +73,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       schemas: {
         CreateDeployment: z.toJSONSchema(CreateDeploymentSchema, { io: 'input', unrepresentable: 'any' }),
         Deployment,
+        ...catalogSchemas,
         Token: {
           type: 'object',
           required: ['id', 'name', 'prefix', 'scopes', 'created_at', 'status'],
@@ -136,10 +138,25 @@ export function openApiDocument(version: string): Record<string, unknown> {
               description: 'A retry with the same key and body gets the first answer (header Idempotent-Replayed: true) instead of a second deployment; the berth CLI always sends one',
             },
           ],
-          requestBody: { required: true, content: json(ref('CreateDeployment')) },
+          requestBody: {
+            required: true,
+            content: {
+              ...json(ref('CreateDeployment')),
+              'multipart/form-data': {
+                schema: {
+                  type: 'object',
+                  required: ['deployment', 'source'],
+                  properties: {
+                    deployment: { type: 'string', description: 'CreateDeployment as JSON; its spec is a source spec (type and source are set from the upload)' },
+                    source: { type: 'string', format: 'binary', description: 'the server\'s code as a ZIP (at most BERTH_SOURCE_MAX_BYTES)' },
+                  },
+                },
+              },
+            },
+          },
           responses: {
             '201': { description: 'Created; starts in the background', content: json(ref('Deployment')) },
-            ...errorResponses('VALIDATION_FAILED', 'NAME_TAKEN', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_IN_PROGRESS', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'REMOTE_ADDRESS_FORBIDDEN', 'PACKAGE_NOT_FOUND', 'PACKAGE_SCRIPTS_NOT_ALLOWED', 'PACKAGE_REGISTRY_UNAVAILABLE', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE'),
+            ...errorResponses('VALIDATION_FAILED', 'NAME_TAKEN', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_IN_PROGRESS', 'SECRET_NOT_FOUND', 'SECRET_REF_FORBIDDEN', 'REMOTE_ADDRESS_FORBIDDEN', 'PACKAGE_NOT_FOUND', 'PACKAGE_SCRIPTS_NOT_ALLOWED', 'PACKAGE_REGISTRY_UNAVAILABLE', 'INVALID_JSON', 'SOURCE_TOO_LARGE', 'SOURCE_NOT_FOUND', 'SOURCE_INVALID', 'ZIP_INVALID'),
           },
         },
         get: {
@@ -187,6 +204,40 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/deployments/{id}/redeploy': {
         parameters: idParam,
         post: { summary: 'New revision with the same spec (fresh processes, secrets resolved again), blue-green', responses: { '202': { description: 'Rolling out', content: json(ref('Deployment')) }, ...errorResponses('DEPLOYMENT_NOT_FOUND') } },
+      },
+      '/api/deployments/{id}/source': {
+        parameters: idParam,
+        put: {
+          summary: 'New revision of a source deployment from a new ZIP (stored, detected, rolled out blue-green)',
+          requestBody: { required: true, content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
+          responses: {
+            '202': { description: 'Rolling out', content: json(ref('Deployment')) },
+            '200': { description: 'Same source as now: nothing to roll out', content: json(ref('Deployment')) },
+            ...errorResponses('DEPLOYMENT_NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE', 'SOURCE_TOO_LARGE', 'SOURCE_INVALID', 'ZIP_INVALID', 'ZIP_PATH_TRAVERSAL'),
+          },
+        },
+      },
+      '/api/sources': {
+        post: {
+          summary: 'Store a source ZIP and detect what it is (berth deploy --dry-run): its digest for a source spec, and the detection report',
+          requestBody: { required: true, content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
+          responses: {
+            '201': {
+              description: 'Stored (the same content gets the same digest); report.problems non-empty means a deployment of it would be refused with SOURCE_INVALID',
+              content: json({
+                type: 'object',
+                required: ['digest', 'files', 'bytes', 'report'],
+                properties: {
+                  digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
+                  files: { type: 'integer' },
+                  bytes: { type: 'integer' },
+                  report: { type: 'object', properties: { plan: { type: ['object', 'null'] }, findings: { type: 'array' }, warnings: { type: 'array' }, problems: { type: 'array' } } },
+                },
+              }),
+            },
+            ...errorResponses('UNSUPPORTED_MEDIA_TYPE', 'SOURCE_TOO_LARGE', 'ZIP_INVALID', 'ZIP_PATH_TRAVERSAL', 'ZIP_ABSOLUTE_PATH', 'ZIP_SYMLINK', 'ZIP_TOO_MANY_ENTRIES'),
+          },
+        },
       },
       '/api/deployments/{id}/rollback': {
         parameters: idParam,
@@ -288,6 +339,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'Rotated', content: json(ref('RotateResult')) }, ...errorResponses('MASTER_KEY_EXTERNAL', 'SECRET_DECRYPT_FAILED') },
         },
       },
+      ...catalogPaths,
       '/s/{id}/mcp': {
         parameters: idParam,
         post: { summary: 'MCP Streamable HTTP endpoint of a deployment (JSON-RPC)', responses: { '200': { description: 'JSON-RPC response (JSON or SSE)' }, '202': { description: 'Accepted' }, ...errorResponses('DEPLOYMENT_NOT_FOUND', 'SESSION_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UPSTREAM_UNAVAILABLE', 'STANDBY') } },

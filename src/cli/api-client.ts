@@ -4,7 +4,9 @@
  * cannot be reached becomes ApiClientError code UNREACHABLE.
  */
 import { randomUUID } from 'node:crypto';
-import type { AuditEntry, CreatedToken, DeploymentList, DeploymentStatusView, LogEntry, LogList, RevisionList, RotateResult, SecretInfo, SecretList, TokenView, WhoAmI } from '../api/contract.js';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { AuditEntry, CatalogDeployInput, CatalogEntry, CatalogList, SourceUpload, CreatedToken, DeploymentList, DeploymentStatusView, LogEntry, LogList, RevisionList, RotateResult, SecretInfo, SecretList, TokenView, WhoAmI } from '../api/contract.js';
 import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
 import { parseSse } from './sse.js';
 
@@ -66,6 +68,47 @@ export class ApiClient {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.json<DeploymentView>('POST', '/api/deployments', body, { 'idempotency-key': key });
+      } catch (err) {
+        const retryable = err instanceof ApiClientError && (err.code === 'UNREACHABLE' || err.code === 'IDEMPOTENCY_IN_PROGRESS' || err.status === 502 || err.status === 503 || err.status === 504);
+        if (!retryable || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, (opts.retryDelayMs ?? 500) * attempt));
+      }
+    }
+  }
+
+  /** POST /api/sources: stores a ZIP file (streamed from disk) and answers its digest and detection report. */
+  uploadSource(zipFile: string): Promise<SourceUpload> {
+    return this.binary('POST', '/api/sources', zipFile);
+  }
+
+  /** PUT /api/deployments/:id/source: a new revision from a ZIP file. */
+  replaceSource(id: string, zipFile: string): Promise<DeploymentView> {
+    return this.binary('PUT', `/api/deployments/${enc(id)}/source`, zipFile);
+  }
+
+  /**
+   * A source deployment in one multipart request: the create body (its spec a source spec without `source`) and the
+   * ZIP, streamed from disk. Retried like createDeployment, with the same Idempotency-Key (the file is read again).
+   */
+  async createSourceDeployment(body: Record<string, unknown>, zipFile: string, opts: { key?: string; attempts?: number; retryDelayMs?: number } = {}): Promise<DeploymentView> {
+    const key = opts.key ?? randomUUID();
+    const attempts = opts.attempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const boundary = `berth-${randomUUID()}`;
+        const head = Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="deployment"\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(body)}\r\n` +
+            `--${boundary}\r\nContent-Disposition: form-data; name="source"; filename="source.zip"\r\nContent-Type: application/zip\r\n\r\n`,
+        );
+        const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+        const stream = Readable.from(
+          (async function* () {
+            yield head;
+            yield* createReadStream(zipFile);
+            yield tail;
+          })(),
+        );
+        return await this.streamed<DeploymentView>('POST', '/api/deployments', stream, `multipart/form-data; boundary=${boundary}`, { 'idempotency-key': key });
       } catch (err) {
         const retryable = err instanceof ApiClientError && (err.code === 'UNREACHABLE' || err.code === 'IDEMPOTENCY_IN_PROGRESS' || err.status === 502 || err.status === 503 || err.status === 504);
         if (!retryable || attempt >= attempts) throw err;
@@ -191,12 +234,69 @@ export class ApiClient {
     await res.body?.cancel();
   }
 
+  listCatalog(q?: string): Promise<CatalogList> {
+    return this.json('GET', q ? `/api/catalog?q=${encodeURIComponent(q)}` : '/api/catalog');
+  }
+
+  getCatalogEntry(name: string): Promise<CatalogEntry> {
+    return this.json('GET', `/api/catalog/${enc(name)}`);
+  }
+
+  addCatalogEntry(server: unknown, name?: string): Promise<CatalogEntry> {
+    return this.json('POST', `/api/catalog${name ? `?name=${encodeURIComponent(name)}` : ''}`, server);
+  }
+
+  removeCatalogEntry(name: string): Promise<CatalogEntry> {
+    return this.json('DELETE', `/api/catalog/${enc(name)}`);
+  }
+
+  /** Deploys a catalog template, with an Idempotency-Key (retried like createDeployment). */
+  async deployCatalog(name: string, body: CatalogDeployInput, opts: { attempts?: number; retryDelayMs?: number } = {}): Promise<DeploymentView> {
+    const key = randomUUID();
+    const attempts = opts.attempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.json<DeploymentView>('POST', `/api/catalog/${enc(name)}/deploy`, body, { 'idempotency-key': key });
+      } catch (err) {
+        const retryable = err instanceof ApiClientError && (err.code === 'UNREACHABLE' || err.code === 'IDEMPOTENCY_IN_PROGRESS' || err.status === 502 || err.status === 503 || err.status === 504);
+        if (!retryable || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, (opts.retryDelayMs ?? 500) * attempt));
+      }
+    }
+  }
+
   rotateKey(): Promise<RotateResult> {
     return this.json('POST', '/api/secrets/rotate-key');
   }
 
   private async json<T>(method: string, path: string, body?: unknown, extraHeaders?: Record<string, string>): Promise<T> {
     const res = await this.request(method, path, body, { accept: 'application/json', headers: extraHeaders });
+    if (!res.ok) throw await errorFrom(res);
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiClientError('INVALID_RESPONSE', `Berth answered ${method} ${path} with something that is not JSON`, res.status);
+    }
+  }
+
+  private binary<T>(method: string, path: string, zipFile: string): Promise<T> {
+    return this.streamed<T>(method, path, createReadStream(zipFile), 'application/zip');
+  }
+
+  /** A request whose body streams from `body` (never read whole into memory). */
+  private async streamed<T>(method: string, path: string, body: Readable, type: string, extraHeaders: Record<string, string> = {}): Promise<T> {
+    const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json', 'content-type': type };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.baseUrl}${path}`, { method, headers, body: Readable.toWeb(body) as ReadableStream, duplex: 'half' } as RequestInit);
+    } catch (err) {
+      body.destroy();
+      const local = (err as NodeJS.ErrnoException).code === 'ENOENT' || (err as { cause?: { code?: string } }).cause?.code === 'ENOENT';
+      if (local) throw err;
+      throw new ApiClientError('UNREACHABLE', `Cannot reach Berth at ${this.baseUrl} — is it running? (npm start)${causeOf(err)}`, 0);
+    }
     if (!res.ok) throw await errorFrom(res);
     const text = await res.text();
     try {

@@ -1,6 +1,6 @@
 /** Turning `berth deploy` options into a CreateDeploymentInput. */
 import path from 'node:path';
-import { NETWORK_POLICIES, SECRET_NAME, type CreateDeploymentInput, type MountMode, type NetworkPolicy } from '../core/index.js';
+import { isGitSource, NETWORK_POLICIES, parseGitSource, SECRET_NAME, type CreateDeploymentInput, type MountMode, type NetworkPolicy } from '../core/index.js';
 import { InvalidArgumentError } from 'commander';
 import { scaleOf } from './update-args.js';
 
@@ -265,6 +265,17 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
   }
   const [command, ...args] = commandLine;
   if (flags.header) throw new Error('--header applies to --url, not to a command');
+  if (command !== undefined && isGitSource(command)) {
+    // git+URL#ref:subdir: Berth fetches it at deploy, records the commit, detects how to install and start it.
+    if (flags.package) throw new Error('give either git+URL or --package, not both');
+    const source = parseGitSource(command);
+    const repo = source.url.replace(/\/+$/, '').split('/').pop()!.replace(/\.git$/, '');
+    return {
+      name: flags.name ?? cleanName(source.subdir ? source.subdir : repo),
+      ...common,
+      spec: { type: 'source', source, args, ...hostedFields(flags) },
+    };
+  }
   const pkg = flags.package ? { ...flags.package, args: [...commandLine] } : command !== undefined && flags.packageCache !== false ? packageFromCommand(command, args) : null;
   if (pkg) {
     return {
@@ -289,7 +300,7 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
 }
 
 /** What a command and a package share: env, working dir, mounts, network, limits, mode. */
-function hostedFields(flags: DeployFlags) {
+export function hostedFields(flags: DeployFlags) {
   return {
     env: flags.env ?? {},
     // Relative to where the user typed it (Berth would resolve it against its own working directory).

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ApiClientError } from './api-client.js';
 import { registerAudit } from './commands/audit.js';
 import { registerBridge } from './commands/bridge.js';
+import { registerCatalog } from './commands/catalog.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerLogin } from './commands/login.js';
 import { registerLogs } from './commands/logs.js';
@@ -89,6 +90,7 @@ function buildProgram(io: CliIo, signal: AbortSignal): Command {
   registerTokens(program, run);
   registerAudit(program, run);
   registerSecrets(program, run);
+  registerCatalog(program, run);
   registerBridge(program, run);
   return program;
 }

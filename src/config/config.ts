@@ -135,6 +135,10 @@ export const ConfigSchema = z.object({
   buildTimeoutS: int(900, 10, 86_400),
   /** BERTH_SOURCE_MAX_BYTES: largest upload (ZIP or packed folder) and largest unpacked source tree. */
   sourceMaxBytes: int(256 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+  /** BERTH_GIT_TIMEOUT_S: a git fetch (all its git commands together) that takes longer is stopped (GIT_FETCH_FAILED). */
+  gitTimeoutS: int(300, 5, 3600),
+  /** BERTH_GIT_ALLOW_FILE: `true` lets git sources be file:// URLs or paths on the Berth host (local setups, tests). */
+  gitAllowFile: z.enum(['true', 'false']).default('false'),
   // ---- Package cache (README "Packages"): package deployments are installed once, shared read-only ----
   /** BERTH_PACKAGE_INSTALL_TIMEOUT_S: an install (npm install, venv + pip install) that takes longer is killed and fails the start. */
   packageInstallTimeoutS: int(300, 5, 3600),
@@ -248,6 +252,8 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   buildPipIndexUrl: 'BERTH_BUILD_PIP_INDEX_URL',
   buildTimeoutS: 'BERTH_BUILD_TIMEOUT_S',
   sourceMaxBytes: 'BERTH_SOURCE_MAX_BYTES',
+  gitTimeoutS: 'BERTH_GIT_TIMEOUT_S',
+  gitAllowFile: 'BERTH_GIT_ALLOW_FILE',
   packageInstallTimeoutS: 'BERTH_PACKAGE_INSTALL_TIMEOUT_S',
   packageInstallScripts: 'BERTH_PACKAGE_INSTALL_SCRIPTS',
   npmRegistry: 'BERTH_NPM_REGISTRY',

@@ -1,6 +1,6 @@
 import type { DeploymentStatusView } from '../core/views.js';
 import { BerthError } from '../core/errors.js';
-import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView, type PackageSpec } from '../core/index.js';
+import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView, type PackageSpec, type SourceSpec } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
 import type { Runtime } from '../runtime/types.js';
 import type { DeploymentStore } from '../store/types.js';
@@ -26,6 +26,11 @@ export interface DeploymentServiceDeps {
   checkRemote: (endpoint: string) => void;
   /** A package spec with its exact version (pinPackageSpec): what is stored, so a restart runs the same package. */
   pinPackage?: (spec: PackageSpec) => Promise<PackageSpec>;
+  /**
+   * A source spec pinned to a stored tree that detection accepts (pinSourceSpec): an upload's digest checked, a git
+   * source fetched and its commit and digest written in; SOURCE_NOT_FOUND / SOURCE_INVALID otherwise.
+   */
+  pinSource?: (spec: SourceSpec, ctx: { deploymentId: string; log(line: string): void }) => Promise<SourceSpec>;
 }
 
 /** Who asked, for the revision's `created_by` (a token id, `env`, `bootstrap`). */
@@ -68,6 +73,10 @@ export class DeploymentService {
     if (spec.type === 'package') {
       if (!this.deps.pinPackage) throw new BerthError('VALIDATION_FAILED', 'spec.type: package deployments are not enabled on this Berth');
       spec = await this.deps.pinPackage(spec);
+    }
+    if (spec.type === 'source') {
+      if (!this.deps.pinSource) throw new BerthError('RUNTIME_UNAVAILABLE', 'spec.type: source deployments are not enabled on this Berth');
+      spec = await this.deps.pinSource(spec, { deploymentId: id, log: (line) => this.deps.logs.append(id, 'system', line) });
     }
     await this.deps.secrets.checkRefs(id, spec, input.env_schema, values);
     return { spec, values };

@@ -71,6 +71,8 @@ export interface HostedLaunch {
   internalMounts: string[];
   /** A container's image (container runtime). */
   image?: WorkloadImage;
+  /** A source revision's workspace, its working directory (process runtime). */
+  workspace?: string;
 }
 
 /** A hosted deployment as the runtime sees it: its revision's launch, labels and bridge mode. */

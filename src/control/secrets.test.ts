@@ -124,6 +124,17 @@ describe('SecretsService', () => {
     expect((await failure(() => service.remove('global', 'G'))).code).toBe('SECRET_NOT_FOUND');
   });
 
+  it('resolveRef: a git token from a global or the deployment\'s own secret, masked from then on; others refused', async () => {
+    await service.set('global', 'GIT_TOKEN', { value: 'ghp-global-token-1' });
+    await service.set('live-aaaaaaaaaaaa', 'OWN', { value: 'own-token-value-2' });
+    expect(await service.resolveRef('secret_ref:global:GIT_TOKEN', 'spec.source.token', 'live-aaaaaaaaaaaa')).toBe('ghp-global-token-1');
+    expect(await service.resolveRef('secret_ref:live-aaaaaaaaaaaa:OWN', 'spec.source.token', 'live-aaaaaaaaaaaa')).toBe('own-token-value-2');
+    expect(redactor.redact('x ghp-global-token-1 own-token-value-2', 'live-aaaaaaaaaaaa')).toBe(`x ${REDACTED} ${REDACTED}`);
+    expect((await failure(() => service.resolveRef('secret_ref:live-aaaaaaaaaaaa:OWN', 'spec.source.token', 'other-dddddddddddd'))).code).toBe('SECRET_REF_FORBIDDEN');
+    expect((await failure(() => service.resolveRef('secret_ref:global:NOPE', 'spec.source.token'))).code).toBe('SECRET_NOT_FOUND');
+    expect((await failure(() => service.resolveRef('x secret_ref:global:GIT_TOKEN', 'spec.source.token'))).code).toBe('VALIDATION_FAILED');
+  });
+
   it('refuses unknown or deleted deployments, bad bodies and names, without quoting the value', async () => {
     expect((await failure(() => service.set('nope-cccccccccccc', 'A', { value: 'v-123456' }))).code).toBe('DEPLOYMENT_NOT_FOUND');
     expect((await failure(() => service.list('gone-bbbbbbbbbbbb'))).code).toBe('DEPLOYMENT_NOT_FOUND');

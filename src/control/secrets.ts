@@ -155,6 +155,25 @@ export class SecretsService {
     return out;
   }
 
+  /**
+   * The value of one whole reference (`secret_ref:SCOPE:KEY`, a git source's token), for deployment `deploymentId`
+   * (its own scope or global). The value is handed to the redactor. SECRET_NOT_FOUND says how to set it.
+   */
+  async resolveRef(text: string, field: string, deploymentId?: string): Promise<string> {
+    const refs = findRefs(text, field);
+    const ref = refs[0];
+    if (!ref || refs.length !== 1 || ref.text !== text) throw new BerthError('VALIDATION_FAILED', `${field}: must be one secret reference secret_ref:SCOPE:KEY`);
+    if (ref.scope !== GLOBAL_SCOPE && ref.scope !== deploymentId) {
+      throw new BerthError('SECRET_REF_FORBIDDEN', `${field}: ${ref.text} is not a secret of this deployment; use a global one (secret_ref:global:KEY) or this deployment's own`, { field, ref: ref.text });
+    }
+    const value = await this.deps.secrets.get(ref.scope, ref.name);
+    if (value === undefined) {
+      throw new BerthError('SECRET_NOT_FOUND', `${field}: ${ref.text} does not exist; set it first with: berth secrets set ${ref.scope} ${ref.name}`, { field, ref: ref.text });
+    }
+    this.remember(ref.scope, [value]);
+    return value;
+  }
+
   /** The references of one field; another deployment's secrets are off limits (SECRET_REF_FORBIDDEN). */
   private refsOf(id: string, value: string, field: string): SecretRef[] {
     const refs = findRefs(value, field);

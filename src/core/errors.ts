@@ -33,6 +33,7 @@ export const ERROR_CATALOGUE = {
   CATALOG_ENTRY_NOT_FOUND: { status: 404, message: 'The catalog has no template with that name' },
   CATALOG_ENTRY_INVALID: { status: 400, message: 'The catalog template is not a valid server.json' },
   CATALOG_ENTRY_EXISTS: { status: 409, message: 'The catalog already has a template with that name' },
+  CATALOG_ENTRY_BUILTIN: { status: 409, message: 'Built-in catalog templates cannot be removed or replaced' },
   RUNTIME_UNAVAILABLE: { status: 400, message: 'The runtime this deployment asks for is not available on this Berth' },
   BUILD_FAILED: { status: 422, message: 'Building the image failed (see the build log)' },
   IMAGE_NOT_FOUND: { status: 400, message: 'The image is not in the container engine and cannot be pulled' },

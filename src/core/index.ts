@@ -9,3 +9,4 @@ export * from './duration.js';
 export * from './process.js';
 export * from './views.js';
 export * from './secret-rows.js';
+export * from './git-source.js';

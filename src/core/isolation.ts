@@ -11,7 +11,7 @@ export const MOUNT_MODES = ['ro', 'rw'] as const;
 export type MountMode = (typeof MOUNT_MODES)[number];
 
 /** What enforces a server's memory, pids and CPU limits. */
-export type LimitEnforcer = 'cgroup-v1' | 'cgroup-v2' | 'prlimit' | 'none';
+export type LimitEnforcer = 'cgroup-v1' | 'cgroup-v2' | 'prlimit' | 'container' | 'none';
 export type LimitName = 'memory_mb' | 'pids' | 'cpus';
 
 /** A server's limits: memory in MiB, processes and threads, CPU cores (fractions allowed). */
@@ -36,8 +36,8 @@ export interface LimitsView {
 }
 
 export interface SandboxView {
-  /** `none`: the server runs as a plain child process (BERTH_SANDBOX=none, or bubblewrap missing). */
-  kind: 'bubblewrap' | 'none';
+  /** `none`: the server runs as a plain child process (BERTH_SANDBOX=none, or bubblewrap missing); `container`: in a container (the container runtime). */
+  kind: 'bubblewrap' | 'container' | 'none';
   network: NetworkPolicy;
   /** False when the policy is only on paper (no sandbox). */
   network_enforced: boolean;

@@ -46,6 +46,12 @@ export interface LaunchRequest extends LaunchPolicy {
    * or anywhere that touches none of Berth's protected paths.
    */
   internalMounts?: string[];
+  /**
+   * A folder Berth prepared for this launch (a source revision's workspace, under the data dir): bound read-only
+   * and used as the working directory. Like internalMounts, only Berth sets it, never a spec; it must lie inside
+   * the runtime's internal folders. A spec's `cwd`, when given too, wins.
+   */
+  workspace?: string;
 }
 
 /** Starts stdio server processes. The process runtime is the first driver; containers come later. */
@@ -113,6 +119,8 @@ export interface WorkloadLaunch extends LaunchPolicy {
   env: Record<string, string>;
   /** Folders Berth shows read-only (a package cache entry): see LaunchRequest.internalMounts. */
   internalMounts?: string[];
+  /** A source revision's workspace Berth prepared: see LaunchRequest.workspace. */
+  workspace?: string;
   /** Set for a container: the image, and how it serves (then `command`/`args` override its command when non-empty). */
   image?: WorkloadImage;
 }

@@ -15,7 +15,8 @@ export function checkWorkload(w: Workload): void {
   if (typeof w.deploymentId !== 'string' || !ID.test(w.deploymentId) || w.deploymentId.startsWith('.')) bad(`deploymentId ${JSON.stringify(w.deploymentId)}`);
   if (!Number.isSafeInteger(w.revision) || w.revision < 1) bad(`revision must be a positive integer, got ${String(w.revision)}`);
   if (w.labels?.[LABEL_DEPLOYMENT] !== w.deploymentId || w.labels[LABEL_REVISION] !== String(w.revision)) bad(`labels must include ${LABEL_DEPLOYMENT}=${w.deploymentId} and ${LABEL_REVISION}=${w.revision}`);
-  if (typeof w.launch?.command !== 'string' || w.launch.command === '') bad('launch.command must be a non-empty string');
+  // An image may run its own command (launch.command empty).
+  if (typeof w.launch?.command !== 'string' || (w.launch.command === '' && w.launch.image === undefined)) bad('launch.command must be a non-empty string');
   if (!Array.isArray(w.launch.args) || w.launch.args.some((a) => typeof a !== 'string')) bad('launch.args must be strings');
 }
 

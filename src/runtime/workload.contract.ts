@@ -26,10 +26,14 @@ const EVERYTHING = path.join(REPO_ROOT, 'node_modules/@modelcontextprotocol/serv
 
 /** server-everything over stdio, as revision `revision` of `id`. */
 export function everythingWorkload(id: string, revision = 1, env: Record<string, string> = {}): Workload {
+  return everythingOf(id, revision, env);
+}
+
+function everythingOf(id: string, revision: number, env: Record<string, string>): Workload {
   return { deploymentId: id, revision, labels: ownerLabels(id, revision), launch: { command: process.execPath, args: [EVERYTHING, 'stdio'], env, cwd: REPO_ROOT } };
 }
 
-function programWorkload(id: string, program: string): Workload {
+function programOf(id: string, program: string): Workload {
   return { deploymentId: id, revision: 1, labels: ownerLabels(id, 1), launch: { command: process.execPath, args: ['-e', program], env: {} } };
 }
 
@@ -51,7 +55,22 @@ async function observeUntil(rt: WorkloadRuntime, id: string, ok: (s: WorkloadSta
   return s;
 }
 
-export function runWorkloadContract(name: string, makeRuntime: (ctx: WorkloadContractContext) => WorkloadRuntime): void {
+/** What a driver may adapt, and only that: how the suite's workloads are run there, and what a restarted Berth does. */
+export interface WorkloadContractOptions {
+  /** Turns each of the suite's workloads into one this driver runs (e.g. the same command in an image, with the test server mounted). */
+  adapt?: (w: Workload) => Workload;
+  /**
+   * True for a driver whose workloads outlive Berth (containers): a restarted Berth adopts a running workload
+   * (`list` shows it as its own with an address, `ensure` of the same revision returns it, `reapOrphans` keeps it)
+   * instead of reaping it.
+   */
+  adopts?: boolean;
+}
+
+export function runWorkloadContract(name: string, makeRuntime: (ctx: WorkloadContractContext) => WorkloadRuntime, options: WorkloadContractOptions = {}): void {
+  const adapt = options.adapt ?? ((w: Workload) => w);
+  const everythingWorkload = (id: string, revision = 1, env: Record<string, string> = {}): Workload => adapt(everythingOf(id, revision, env));
+  const programWorkload = (id: string, program: string): Workload => adapt(programOf(id, program));
   describe(`Workload runtime contract: ${name}`, () => {
     let ctx: WorkloadContractContext;
     let rt: WorkloadRuntime;
@@ -150,7 +169,7 @@ export function runWorkloadContract(name: string, makeRuntime: (ctx: WorkloadCon
       expect(((await c2.callTool({ name: 'echo', arguments: { message: 'still here' } })) as { content: { text: string }[] }).content[0]!.text).toContain('still here');
     });
 
-    it('a restarted Berth lists what the previous one left running, by its labels, and reaps it', async () => {
+    it.skipIf(options.adopts === true)('a restarted Berth lists what the previous one left running, by its labels, and reaps it', async () => {
       const s = await rt.ensure(everythingWorkload('wl-left', 2));
       await connect(s.address);
       const pids = (await rt.observe('wl-left'))!.pids;
@@ -162,6 +181,32 @@ export function runWorkloadContract(name: string, makeRuntime: (ctx: WorkloadCon
         expect(await next.observe('wl-left')).toMatchObject({ owned: false, revision: 2 });
         await next.reapOrphans();
         expect(await next.list({ [LABEL_DEPLOYMENT]: 'wl-left' })).toEqual([]);
+      } finally {
+        await next.stopAll(500);
+      }
+    });
+
+    it.runIf(options.adopts === true)('a restarted Berth adopts what the previous one left running: found by its labels, ensured without a second copy, still answering', async () => {
+      const w = everythingWorkload('wl-left', 2);
+      const s = await rt.ensure(w);
+      await connect(s.address);
+      const pids = (await rt.observe('wl-left'))!.pids;
+      expect(pids.length).toBeGreaterThan(0);
+      const next = makeRuntime(ctx);
+      try {
+        const found = await next.list({ [LABEL_DEPLOYMENT]: 'wl-left' });
+        expect(found).toMatchObject([{ deploymentId: 'wl-left', revision: 2, phase: 'running' }]);
+        expect(found[0]!.pids.sort()).toEqual([...pids].sort());
+        expect(found[0]!.address).not.toBeNull();
+        await next.reapOrphans();
+        expect(await next.list({ [LABEL_DEPLOYMENT]: 'wl-left' })).toHaveLength(1);
+        const adopted = await next.ensure(w);
+        expect(adopted.pids.sort()).toEqual([...pids].sort());
+        expect(await next.list({ [LABEL_DEPLOYMENT]: 'wl-left' })).toHaveLength(1);
+        const client = await connect(adopted.address);
+        expect(((await client.callTool({ name: 'echo', arguments: { message: 'adopted' } })) as { content: { text: string }[] }).content[0]!.text).toContain('adopted');
+        await next.remove('wl-left');
+        for (const pid of pids) expect(pidAlive(pid)).toBe(false);
       } finally {
         await next.stopAll(500);
       }

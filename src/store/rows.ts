@@ -77,7 +77,8 @@ export function newRevision(deploymentId: string, number: number, r: NewRevision
     from_revision: r.from_revision,
     created_by: r.created_by,
     created_at: now,
-    source_digest: r.source_digest ?? null,
+    // A source spec's stored tree (pinned at deploy time), so history shows what each revision ran.
+    source_digest: r.source_digest ?? (r.spec.type === 'source' ? (r.spec.source.digest ?? null) : null),
     image: r.image ?? null,
     snapshot: null,
   };

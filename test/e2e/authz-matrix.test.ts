@@ -30,6 +30,8 @@ const RULES: Record<string, 'public' | 'token' | 'read' | 'deploy' | 'admin' | '
   'PATCH /api/deployments/:id': 'deploy',
   'POST /api/deployments/:id/redeploy': 'deploy',
   'POST /api/deployments/:id/rollback': 'deploy',
+  'PUT /api/deployments/:id/source': 'deploy',
+  'POST /api/sources': 'deploy',
   'POST /api/deployments/:id/restart': 'deploy',
   'GET /api/deployments/:id/revisions': 'read',
   'GET /api/deployments/:id/logs': 'read',
@@ -44,6 +46,11 @@ const RULES: Record<string, 'public' | 'token' | 'read' | 'deploy' | 'admin' | '
   'GET /api/tokens': 'admin',
   'DELETE /api/tokens/:id': 'admin',
   'GET /api/audit': 'admin',
+  'GET /api/catalog': 'read',
+  'GET /api/catalog/:name': 'read',
+  'POST /api/catalog': 'admin',
+  'DELETE /api/catalog/:name': 'admin',
+  'POST /api/catalog/:name/deploy': 'deploy',
   'POST /s/:id/mcp': 'invoke',
   'GET /s/:id/mcp': 'invoke',
   'DELETE /s/:id/mcp': 'invoke',
@@ -173,7 +180,7 @@ function casesFor(method: string, pattern: string): Case[] {
     return out;
   }
   const id = pattern.startsWith('/api/tokens/') ? 'tok_doesnotexist0' : method === 'GET' ? ids.target : 'nosuch-000000000000';
-  const path = pattern.replace(':id', id).replace(':key', 'MATRIX_KEY');
+  const path = pattern.replace(':id', id).replace(':key', 'MATRIX_KEY').replace(':name', 'nosuch-template');
   out.push({ route, method, path, body, target: 'target' });
   if (route === 'GET /api/deployments/:id/logs') out.push({ route, method, path: `${path}?follow=1`, target: 'target' });
   return out;

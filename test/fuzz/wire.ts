@@ -187,12 +187,22 @@ export function sendRaw(port: number, bytes: Buffer, r: WireRequest, halfClose: 
           }, r.streamMs);
         }
       }
-      // A complete answer: the server should now close (we sent Connection: close). Give it a moment.
+      // A complete answer: the server should now close (we sent Connection: close). Give it a second of this
+      // process's own time: when the timer fires late (this event loop was starved on a busy machine), the close
+      // may be waiting behind it, so wait again (up to 5 times), and let pending I/O run first (setImmediate).
       if (!completeTimer && completeResponse(all, r.method)) {
-        completeTimer = setTimeout(() => {
-          keptOpen = true;
-          finish(null);
-        }, 1000);
+        const wait = (tries: number): void => {
+          const armed = performance.now();
+          completeTimer = setTimeout(() => {
+            setImmediate(() => {
+              if (settled) return;
+              if (performance.now() - armed > 1500 && tries < 5) return wait(tries + 1);
+              keptOpen = true;
+              finish(null);
+            });
+          }, 1000);
+        };
+        wait(0);
       }
     });
     sock.on('error', (e: NodeJS.ErrnoException) => finish(`${e.code ?? e.name}: ${e.message}`));

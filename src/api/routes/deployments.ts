@@ -1,11 +1,13 @@
 import type { DeploymentService } from '../../control/deployments.js';
 import type { Idempotency } from '../../control/idempotency.js';
 import type { RevisionService } from '../../control/revisions.js';
+import { SourceService } from '../../control/sources.js';
 import { BerthError } from '../../core/errors.js';
 import type { DeploymentView } from '../../core/index.js';
 import type { DeploymentList, LogList, RevisionList } from '../contract.js';
 import { readJson, sendJson } from '../http.js';
 import type { Router } from '../router.js';
+import { checkZipBody, isMultipart, readSourceMultipart } from '../upload.js';
 import { streamLogs } from './log-stream.js';
 
 const API_BODY_LIMIT = 1024 * 1024;
@@ -23,11 +25,22 @@ function flag(q: URLSearchParams, name: string): boolean {
   return v === '1' || v === 'true';
 }
 
+/** Source uploads (README "Deploy from source"): the source use-cases and the largest ZIP. */
+export interface UploadRoutes {
+  sources: SourceService;
+  maxBytes: number;
+}
+
 /** Seed 004's hosting endpoints, under /api/deployments. `:id` is a deployment's id or its name. */
-export function deploymentRoutes(router: Router, service: DeploymentService, revisions: RevisionService, idempotency: Idempotency): void {
+export function deploymentRoutes(router: Router, service: DeploymentService, revisions: RevisionService, idempotency: Idempotency, uploads?: UploadRoutes): void {
   router
     .add('POST', '/api/deployments', { need: 'deploy', audit: 'deployment.create' }, async (ctx) => {
-      const body = await readJson(ctx.req, API_BODY_LIMIT);
+      // multipart/form-data: a `deployment` JSON field and a `source` ZIP, stored first; the spec then names its digest.
+      let body: unknown;
+      if (uploads && isMultipart(ctx.req)) {
+        const { deployment, stored } = await readSourceMultipart(ctx.req, { maxBytes: uploads.maxBytes, jsonLimit: API_BODY_LIMIT, store: (zip) => uploads.sources.upload(zip) });
+        body = SourceService.withUpload(deployment, stored.digest);
+      } else body = await readJson(ctx.req, API_BODY_LIMIT);
       const create = async () => ({ statusCode: 201, body: await service.create(body, ctx.principal.id) });
       const key = ctx.req.headers['idempotency-key'];
       const out = typeof key === 'string' ? await idempotency.run<DeploymentView>(ctx.principal.id, key, body, create) : { ...(await create()), replayed: false };
@@ -40,6 +53,15 @@ export function deploymentRoutes(router: Router, service: DeploymentService, rev
       const out = await revisions.update(ctx.params.id!, await readJson(ctx.req, API_BODY_LIMIT), ctx.principal.id);
       ctx.audit.target = out.deployment.id;
       ctx.audit.detail = { revision: out.revision };
+      sendJson(ctx.res, out.revision === null ? 200 : 202, out.deployment);
+    })
+    .add('PUT', '/api/deployments/:id/source', { need: 'deploy', audit: 'deployment.source' }, async (ctx) => {
+      if (!uploads) throw new BerthError('RUNTIME_UNAVAILABLE', 'source uploads are not enabled on this Berth');
+      checkZipBody(ctx.req, uploads.maxBytes);
+      const stored = await uploads.sources.upload(ctx.req);
+      const out = await uploads.sources.replace(ctx.params.id!, stored.digest, ctx.principal.id);
+      ctx.audit.target = out.deployment.id;
+      ctx.audit.detail = { revision: out.revision, digest: stored.digest };
       sendJson(ctx.res, out.revision === null ? 200 : 202, out.deployment);
     })
     .add('POST', '/api/deployments/:id/redeploy', { need: 'deploy', audit: 'deployment.redeploy' }, async (ctx) => {

@@ -13,6 +13,7 @@ interface PackageJson {
   name?: unknown;
   bin?: unknown;
   main?: unknown;
+  exports?: unknown;
   scripts?: Record<string, unknown>;
   engines?: { node?: unknown };
   packageManager?: unknown;
@@ -30,8 +31,13 @@ const LOCKFILES: [string, Manager][] = [
   ['npm-shrinkwrap.json', 'npm'],
 ];
 
+/** A start command from a manifest (smithery.yaml) that comes before the project's own (already reported as a finding). */
+export interface StartHint {
+  start?: string[] | null;
+}
+
 /** Detects how to install, build and start the Node.js project at `root`; null when there is no package.json. */
-export function detectNode(root: string): DetectReport<NodePlan> | null {
+export function detectNode(root: string, hint: StartHint = {}): DetectReport<NodePlan> | null {
   const file = path.join(root, 'package.json');
   if (!existsSync(file)) return null;
   const findings: Finding[] = [];
@@ -58,11 +64,11 @@ export function detectNode(root: string): DetectReport<NodePlan> | null {
   const build = typeof scripts.build === 'string' ? runScript(manager.name, 'build') : null;
   if (build) findings.push({ what: 'build', value: build.join(' '), from: 'package.json scripts.build' });
 
-  const start = startCommand(pkg, has, manager.name, findings);
+  const start = hint.start ?? startCommand(pkg, has, manager.name, findings);
   if (!start) {
     problems.push({
       code: 'NO_START_COMMAND',
-      message: 'No way to start the server: package.json has no bin, no start script and no main, and there is no index.js or index.ts',
+      message: 'No way to start the server: package.json has no bin, no start script, no main and no exports, and there is no index.js or index.ts',
       fix: 'add "bin" (or a "start" script, or "main") to package.json',
     });
   } else if (typescript && !build && start.some((a) => a.endsWith('.ts'))) {
@@ -145,11 +151,30 @@ function startCommand(pkg: PackageJson, has: (f: string) => boolean, manager: Ma
     findings.push({ what: 'start', value: `node ${pkg.main}`, from: 'package.json main' });
     return ['node', pkg.main];
   }
+  const exported = exportsEntry(pkg.exports);
+  if (exported) {
+    findings.push({ what: 'start', value: `node ${exported}`, from: 'package.json exports' });
+    return ['node', exported];
+  }
   for (const f of ['index.js', 'index.ts']) {
     if (!has(f)) continue;
     const cmd = f.endsWith('.ts') ? ['node', '--experimental-strip-types', f] : ['node', f];
     findings.push({ what: 'start', value: cmd.join(' '), from: f });
     return cmd;
+  }
+  return null;
+}
+
+/** The file of `exports` "." (a string, or its import / node / default / require condition). */
+function exportsEntry(exp: unknown, depth = 0): string | null {
+  if (typeof exp === 'string') return exp.startsWith('./') || !exp.startsWith('.') ? exp.replace(/^\.\//, '') : null;
+  if (exp === null || typeof exp !== 'object' || Array.isArray(exp) || depth > 3) return null;
+  const o = exp as Record<string, unknown>;
+  if ('.' in o) return exportsEntry(o['.'], depth + 1);
+  if (Object.keys(o).some((k) => k.startsWith('.'))) return null;
+  for (const cond of ['node', 'import', 'default', 'require']) {
+    const v = exportsEntry(o[cond], depth + 1);
+    if (v) return v;
   }
   return null;
 }

@@ -16,7 +16,7 @@ interface Pyproject {
 }
 
 /** Detects how to install and start the Python project at `root`; null when it has none of Python's project files. */
-export function detectPython(root: string): DetectReport<PythonPlan> | null {
+export function detectPython(root: string, hint: { start?: string[] | null } = {}): DetectReport<PythonPlan> | null {
   const has = (f: string): boolean => existsSync(path.join(root, f));
   const manifest = has('pyproject.toml') || has('requirements.txt') || has('setup.py');
   // A standard-library server (a lone server.py, main.py, app.py or package with __main__.py) needs no install.
@@ -37,7 +37,7 @@ export function detectPython(root: string): DetectReport<PythonPlan> | null {
   const { manager, install, from } = manifest ? installPlan(has) : { manager: 'pip' as const, install: [], from: 'default (no requirements.txt, pyproject.toml or setup.py: standard library only)' };
   findings.push({ what: 'package manager', value: manager, from }, { what: 'install', value: install.length > 0 ? install.join(' ') : 'nothing to install', from });
 
-  const start = startCommand(py, root, has, findings);
+  const start = hint.start ?? startCommand(py, root, has, findings);
   if (!start) {
     problems.push({
       code: 'NO_START_COMMAND',

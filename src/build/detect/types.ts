@@ -15,7 +15,31 @@ export interface Problem {
   fix: string;
 }
 
-export type DetectProblemCode = 'NO_ENTRY_POINT' | 'NO_START_COMMAND' | 'PACKAGE_JSON_INVALID' | 'PYPROJECT_INVALID' | 'NO_MCP_SDK' | 'LOCKFILE_CONFLICT' | 'TYPESCRIPT_NOT_BUILT';
+export type DetectProblemCode =
+  | 'NO_ENTRY_POINT'
+  | 'NO_START_COMMAND'
+  | 'PACKAGE_JSON_INVALID'
+  | 'PYPROJECT_INVALID'
+  | 'NO_MCP_SDK'
+  | 'LOCKFILE_CONFLICT'
+  | 'TYPESCRIPT_NOT_BUILT'
+  | 'SMITHERY_INVALID'
+  | 'SMITHERY_COMMAND_DYNAMIC'
+  | 'DOCKERFILE_ONLY';
+
+/** An environment variable the server reads, as its manifest (smithery.yaml configSchema) describes it. */
+export interface EnvHint {
+  name: string;
+  required: boolean;
+  description?: string;
+  default?: string;
+  /** Its name says key, token, secret or password: give it as a secret. */
+  secret: boolean;
+  from: string;
+}
+
+/** How the server talks: stdio (Berth bridges it), or HTTP it serves itself on `port` at `path`. */
+export type TransportInfo = { kind: 'stdio'; from: string } | { kind: 'http'; port: number | null; path: string; from: string };
 
 export interface NodePlan {
   language: 'node';
@@ -51,4 +75,10 @@ export interface DetectReport<P extends NodePlan | PythonPlan = NodePlan | Pytho
   warnings: Problem[];
   /** Fatal: no build should start. */
   problems: Problem[];
+  /** The source's own Dockerfile or Containerfile (relative to the root): the image builder uses it as is. */
+  dockerfile?: string | null;
+  /** stdio or HTTP (port, path), and from what. */
+  transport?: TransportInfo;
+  /** Environment variables the manifest says the server reads (smithery.yaml). */
+  env?: EnvHint[];
 }

@@ -1,6 +1,6 @@
 /** `berth history <name|id>`: a deployment's revisions, newest first. */
 import type { Command } from 'commander';
-import { sourceLabel, type RevisionView } from '../../core/index.js';
+import { sourceLabel, type RevisionView, type SourceRef } from '../../core/index.js';
 import type { Runner } from '../context.js';
 import { withApiOptions } from '../context.js';
 import { renderTable } from '../format.js';
@@ -23,6 +23,12 @@ function row(r: RevisionView): string[] {
   const mark = r.serving && r.current ? 'serving' : r.serving ? 'serving (old)' : r.current ? 'wanted' : '';
   const reason = r.reason === 'rollback' && r.from_revision !== null ? `rollback to ${r.from_revision}` : r.reason;
   const s = r.spec;
-  const what = s.type === 'url' ? s.endpoint : s.type === 'package' ? `${s.registry}:${s.name}@${s.version ?? 'latest'} ${s.args.join(' ')}`.trim() : s.type === 'source' ? sourceLabel(s.source) : s.type === 'image' ? `image ${s.image}` : [s.command, ...s.args].join(' ');
+  const what = s.type === 'url' ? s.endpoint : s.type === 'package' ? `${s.registry}:${s.name}@${s.version ?? 'latest'} ${s.args.join(' ')}`.trim() : s.type === 'source' ? sourceWhat(s.source, r.source_digest) : s.type === 'image' ? `image ${s.image}` : [s.command, ...s.args].join(' ');
   return [String(r.number), mark, reason, r.created_at.replace('T', ' ').slice(0, 19), r.created_by ?? '', what.length > 60 ? `${what.slice(0, 57)}...` : what];
+}
+
+/** A source revision: its stored tree's digest (short) first, so the table's cut never hides it; a git one with its URL and commit. */
+function sourceWhat(source: SourceRef, digest: string | null): string {
+  if (source.kind === 'upload') return sourceLabel(source);
+  return `git ${digest === null ? '' : `${digest.slice(0, 19)} `}${sourceLabel(source).slice(4)}`;
 }

@@ -8,6 +8,7 @@ import { collectEnv, collectMount, collectTag, parseNetwork, parseTimeout, posit
 import { buildUpdateBody, collectUnset, parseIdle, parseMin, type UpdateFlags } from '../update-args.js';
 import { readSecretValues } from '../secret-input.js';
 import { waitForRollout } from '../rollout.js';
+import { localSourceOf, withZip } from '../source-deploy.js';
 
 interface WaitOpts {
   wait: boolean;
@@ -35,7 +36,7 @@ export function registerUpdate(program: Command, run: Runner): void {
       program
         .command('update')
         .description('change a deployment: a new revision, started beside the old one and switched to once healthy')
-        .usage('<name|id> [options] [-- <command> [args...]]')
+        .usage('<name|id> [options] [-- <command> [args...]]\n       berth update <name|id> ./folder|./server.zip')
         .argument('<ref>', 'deployment name or id')
         .argument('[command...]', 'a new command and arguments, after --')
         .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collectEnv)
@@ -64,11 +65,23 @@ Examples:
   berth update fs --mount /data/a --mount /data/b:rw
   berth update everything --min 0 --idle 60
   berth update everything -- npx -y @modelcontextprotocol/server-everything@2026.8.31
+  berth update weather ./weather-server     # new code: packed, uploaded, a new revision
 `,
         ),
     ),
   ).action(async (ref: string, commandLine: string[], _opts: unknown, cmd: Command) => {
     const opts = cmd.opts() as UpdateFlags & WaitOpts & { secret?: string[] };
+    const local = localSourceOf(commandLine);
+    if (local) {
+      const others = usage(cmd, () => buildUpdateBody(opts, []));
+      if (Object.keys(others).length > 0 || local.args.length > 0 || (opts.secret ?? []).length > 0) {
+        usage(cmd, () => {
+          throw new Error('a new folder or ZIP makes a revision of its own: change the other settings with a second berth update');
+        });
+      }
+      await run(cmd, async (ctx) => finish(ctx, await withZip(ctx, local, (zip) => ctx.client.replaceSource(ref, zip)), opts, 'Updated'));
+      return;
+    }
     const body = usage(cmd, () => buildUpdateBody(opts, commandLine));
     await run(cmd, async (ctx) => {
       const names = opts.secret ?? [];

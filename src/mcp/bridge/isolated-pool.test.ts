@@ -18,8 +18,8 @@ interface Harness {
   events: string[];
 }
 
-async function setup(over: Partial<IsolatedBridgeOptions>): Promise<Harness> {
-  const spawner = nodeSpawner(ECHO_SERVER);
+async function setup(over: Partial<IsolatedBridgeOptions>, env: Record<string, string> = {}): Promise<Harness> {
+  const spawner = nodeSpawner(ECHO_SERVER, [], env);
   const events: string[] = [];
   const bridge = createIsolatedBridge({
     deploymentId: 'pool',
@@ -137,5 +137,25 @@ describe('isolated bridge: scale to zero (BridgeOptions.scale)', () => {
     await new Promise((r) => setTimeout(r, 600));
     expect(h.events).toEqual([]);
     expect(textOf(await a.client.callTool({ name: 'echo', arguments: { text: 'still' } }))).toBe('still');
+  });
+});
+
+describe('isolated bridge: a server slower to start than the request timeout', () => {
+  // A process's first answer includes the server's own start-up (a busy machine, a big runtime): the handshake
+  // limit applies to it, not the request timeout. Before, each request's own timer (the request timeout) fired
+  // first, the pool counted it a failed start and gave up after five: the deployment failed.
+  const slow = { ECHO_STARTUP_DELAY_MS: '1500' };
+  const limits = { ...LIMITS, requestTimeoutMs: 400 };
+
+  it('fills the primed pool and serves a session', async () => {
+    const h = await setup({ limits, isolated: { warm: 1, max: 4 } }, slow);
+    const a = await open(h.front.url);
+    expect(textOf(await a.client.callTool({ name: 'echo', arguments: { text: 'primed' } }))).toBe('primed');
+  });
+
+  it('answers a client initialize on a cold process (prime: false)', async () => {
+    const h = await setup({ limits, isolated: { warm: 0, max: 4, prime: false } }, slow);
+    const a = await open(h.front.url);
+    expect(textOf(await a.client.callTool({ name: 'echo', arguments: { text: 'cold' } }))).toBe('cold');
   });
 });

@@ -261,7 +261,7 @@ export abstract class IsolatedProcesses extends IsolatedProcs {
    * `notifications/initialized` is held back until the client sends its own.
    */
   private async prime(proc: IsoProc): Promise<void> {
-    const limit = this.opts.timing?.handshakeTimeoutMs ?? Math.max(10_000, this.opts.limits.requestTimeoutMs);
+    const limit = this.handshakeLimitMs();
     const params = { protocolVersion: PRIME_VERSION, capabilities: PRIME_CAPABILITIES, clientInfo: { name: 'berth', version: this.opts.version ?? '0.1.0' } };
     proc.primed = await this.internal(proc, 'initialize', params, limit);
     this.primedResult(proc.primed);

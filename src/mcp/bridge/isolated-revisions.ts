@@ -52,7 +52,7 @@ export abstract class IsolatedRevisions extends IsolatedProcesses {
     const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
     if (!Number.isFinite(drainMs) || drainMs < 0) throw new BerthError('VALIDATION_FAILED', 'drainMs must be a non-negative number of milliseconds');
     if (this.closing) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The endpoint is closing');
-    const limit = this.opts.timing?.handshakeTimeoutMs ?? Math.max(10_000, this.opts.limits.requestTimeoutMs);
+    const limit = this.handshakeLimitMs();
     let checked: { init: Record<string, unknown>; tools: ToolSummary[] };
     try {
       checked = await this.check(spawn, limit);

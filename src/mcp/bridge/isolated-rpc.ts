@@ -57,7 +57,13 @@ export abstract class IsolatedRpc {
 
   // ---- messages ----
 
-  protected send(proc: IsoProc, req: JsonRpcRequest, exchange: Exchange | null, internal: Pending['internal']): void {
+  /** How long a fresh process may take to answer initialize: it includes the server's own start-up. */
+  protected handshakeLimitMs(): number {
+    return this.opts.timing?.handshakeTimeoutMs ?? Math.max(10_000, this.opts.limits.requestTimeoutMs);
+  }
+
+  /** Sends `req` to `proc`; no answer within `timeoutMs` (default the request timeout) answers REQUEST_TIMEOUT. */
+  protected send(proc: IsoProc, req: JsonRpcRequest, exchange: Exchange | null, internal: Pending['internal'], timeoutMs = this.opts.limits.requestTimeoutMs): void {
     const key = idKey(req.id);
     if (proc.pending.has(key)) {
       const err = errorResponse(req.id, INVALID_REQUEST, 'A request with this id is already in flight');
@@ -78,29 +84,32 @@ export abstract class IsolatedRpc {
       else exchange?.respond(busy);
       return;
     }
-    const timer = setTimeout(() => this.timedOut(proc, key, req), this.opts.limits.requestTimeoutMs);
+    const timer = setTimeout(() => this.timedOut(proc, key, req, timeoutMs), timeoutMs);
     proc.pending.set(key, { exchange, req, timer, token: progressTokenOf(req), internal });
     if (!proc.up.send(json)) this.failPending(proc, proc.up.exitInfo ?? { code: null, signal: null });
   }
 
+  /**
+   * Berth's own request to `proc`, answered within `timeoutMs` (which may be longer than the request timeout: a
+   * handshake includes the server's start-up).
+   */
   protected internal(proc: IsoProc, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error(`${method} timed out after ${timeoutMs} ms`)), timeoutMs);
-      this.send(proc, { jsonrpc: '2.0', id: `berth-${++this.seq}`, method, params }, null, (msg) => {
-        clearTimeout(guard);
+      const req: JsonRpcRequest = { jsonrpc: '2.0', id: `berth-${++this.seq}`, method, params };
+      const answer = (msg: JsonRpcResponse | Error): void => {
         if (msg instanceof Error) reject(msg);
         else if ('error' in msg) reject(new Error(`${method} failed: ${msg.error.code} ${msg.error.message}`));
         else resolve((msg.result ?? {}) as Record<string, unknown>);
-      });
+      };
+      this.send(proc, req, null, answer, timeoutMs);
     });
   }
 
-  protected timedOut(proc: IsoProc, key: string | number, req: JsonRpcRequest): void {
+  protected timedOut(proc: IsoProc, key: string | number, req: JsonRpcRequest, ms = this.opts.limits.requestTimeoutMs): void {
     const p = proc.pending.get(key);
     if (!p) return;
     proc.pending.delete(key);
     proc.up.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: req.id, reason: 'request timed out' } });
-    const ms = this.opts.limits.requestTimeoutMs;
     this.reply(p, errorResponse(p.replyId ?? req.id, REQUEST_TIMEOUT, `Request timed out: the MCP server gave no answer within ${ms} ms`));
   }
 

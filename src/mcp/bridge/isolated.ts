@@ -159,7 +159,8 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
     const answer = primed
       ? resultResponse(req.id, { ...primed })
       : await new Promise<JsonRpcResponse>((resolve, reject) => {
-          this.send(proc, req, null, (msg) => (msg instanceof Error ? reject(new BerthError('UPSTREAM_FAILED', msg.message)) : resolve(msg)));
+          // A cold process: its answer includes the server's start-up, so the handshake limit applies.
+          this.send(proc, req, null, (msg) => (msg instanceof Error ? reject(new BerthError('UPSTREAM_FAILED', msg.message)) : resolve(msg)), this.handshakeLimitMs());
         });
     if (!('error' in answer) && proc.up.alive) {
       if (proc.gen === this.gen && typeof answer.result === 'object' && answer.result !== null) this.cached = answer.result as Record<string, unknown>;
@@ -218,7 +219,7 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
     if (this.cached) return this.cached;
     const proc = await this.spawnProc('probe');
     try {
-      return await this.internal(proc, 'initialize', this.ownInitParams(), this.opts.limits.requestTimeoutMs);
+      return await this.internal(proc, 'initialize', this.ownInitParams(), this.handshakeLimitMs());
     } finally {
       this.stopProc(proc);
     }

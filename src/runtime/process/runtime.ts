@@ -243,10 +243,16 @@ export class ProcessRuntime implements Runtime {
         opened.push({ ...m, mode: 'rw' });
         cwd = m.dest;
         hostCwd = m.real;
+      } else if (req.workspace !== undefined) {
+        // Berth's own folder (a source revision's workspace): checked as an internal mount, shown read-only.
+        const m = this.openMount(req.workspace, 'workspace', true);
+        opened.push({ ...m, mode: 'ro' });
+        cwd = m.dest;
+        hostCwd = m.real;
       }
       for (const [i, m] of (req.mounts ?? []).entries()) opened.push({ ...this.openMount(m.path, `mounts[${i}]`), mode: m.mode });
       for (const p of req.internalMounts ?? []) opened.push({ ...this.openMount(p, 'internal', true), mode: 'ro' });
-      if (req.cwd !== undefined && !(await fsp.stat(opened[0]!.real)).isDirectory()) {
+      if ((req.cwd !== undefined || req.workspace !== undefined) && !(await fsp.stat(opened[0]!.real)).isDirectory()) {
         throw new LaunchError(`Cannot start "${req.command}": working directory ${cwd} is not a directory`, 'ENOTDIR');
       }
 
@@ -262,7 +268,7 @@ export class ProcessRuntime implements Runtime {
         cwd,
         home,
         executable: found,
-        own: req.cwd === undefined ? [workDir] : [home],
+        own: req.cwd === undefined && req.workspace === undefined ? [workDir] : [home],
         fdBinds: opened.map((m, i) => ({ fd: BLOCK_FD + 1 + i, dest: m.dest, mode: m.mode })),
         network,
         ...(egress ? { resolvConf: this.resolvConf(egress.net), infoFd: INFO_FD, blockFd: BLOCK_FD } : {}),

@@ -130,9 +130,11 @@ async function unpack(zip: yauzl.ZipFile, entry: yauzl.Entry, root: string, limi
   const compressed = Math.max(1, entry.compressedSize);
   if (entry.uncompressedSize / compressed > limits.maxRatio) throw refuse('ZIP_RATIO_TOO_HIGH', name, `compressed ${Math.round(entry.uncompressedSize / compressed)}:1; at most ${limits.maxRatio}:1`);
   // O_EXCL: a second entry with the same path is refused; O_NOFOLLOW: nothing planted can redirect the write.
+  // The executable bit is kept (a bin script); no other mode bit is taken from the archive.
+  const exec = ((entry.externalFileAttributes >>> 16) & 0o111) !== 0;
   let handle;
   try {
-    handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, exec ? 0o755 : 0o644);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw refuse('ZIP_DUPLICATE_ENTRY', name, 'another entry already wrote this path');
     throw err;

@@ -24,7 +24,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['better-sqlite3', 'pg', 'undici'],
-  // CommonJS dependencies (busboy, yauzl, dockerode) call require() on Node's built-ins, which an ES module lacks.
+  // CommonJS dependencies bundled in (busboy, yauzl, dockerode…) call require() on Node's built-ins, which an ES module lacks.
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   sourcemap: true,
   logLevel: 'warning',

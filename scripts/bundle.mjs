@@ -23,8 +23,9 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // busboy and yauzl are CommonJS that require() Node's built-ins, which a bundled ES module cannot: they load from node_modules.
-  external: ['better-sqlite3', 'pg', 'undici', 'busboy', 'yauzl'],
+  external: ['better-sqlite3', 'pg', 'undici'],
+  // CommonJS dependencies bundled in (busboy, yauzl, dockerode…) call require() on Node's built-ins, which an ES module lacks.
+  banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   sourcemap: true,
   logLevel: 'warning',
 });

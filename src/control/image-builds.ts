@@ -18,6 +18,7 @@ import {
 } from '../build/image/index.js';
 import { BerthError } from '../core/errors.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
+import type { Config } from '../config/config.js';
 import type { DeploymentStore } from '../store/types.js';
 
 export interface ImageRequest {
@@ -134,5 +135,23 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
       inflight.set(key, p);
       return p;
     },
+  };
+}
+
+/** The build options from Berth's configuration; `bridgeFile` is dist/berth.mjs. */
+export function imageBuildsConfig(config: Config, bridgeFile: string): Pick<ImageBuildsDeps, 'build' | 'registry' | 'registryInsecure'> {
+  return {
+    build: {
+      baseImage: config.baseImage,
+      bridgeFile,
+      ...(config.buildCaFile ? { caFile: config.buildCaFile } : {}),
+      ...(config.buildNpmRegistry ? { npmRegistry: config.buildNpmRegistry } : {}),
+      ...(config.buildPipIndexUrl ? { pipIndexUrl: config.buildPipIndexUrl } : {}),
+      timeoutMs: config.buildTimeoutS * 1000,
+      // The source tree, plus the bridge and a CA.
+      maxContextBytes: config.sourceMaxBytes + 16 * 1024 * 1024,
+    },
+    ...(config.registry ? { registry: config.registry } : {}),
+    registryInsecure: config.registryInsecure === 'true',
   };
 }

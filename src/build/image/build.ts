@@ -52,11 +52,9 @@ export interface SourceImageResult extends BuildResult {
 /** Folders a generated build never sends: the install makes them (and a host's copy would not run in the image). */
 const GENERATED_IGNORES = { node: ['node_modules'], python: ['.venv', '**/__pycache__'] } as const;
 
-/** The source brings its own Dockerfile (detection's `dockerfile` finding when it reports one, else the file). */
+/** The source brings its own Dockerfile or Containerfile (detection's report.dockerfile; an older report: the file). */
 export function ownDockerfile(root: string, report: DetectReport): string | null {
-  const reported = (report as { dockerfile?: unknown }).dockerfile;
-  if (typeof reported === 'string' && reported !== '') return reported;
-  if (reported && typeof reported === 'object' && typeof (reported as { path?: unknown }).path === 'string') return (reported as { path: string }).path;
+  if (report.dockerfile !== undefined) return report.dockerfile;
   return existsSync(join(root, 'Dockerfile')) ? 'Dockerfile' : null;
 }
 

@@ -23,7 +23,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3', 'pg', 'undici'],
+  // dockerode (and its native ssh2 parts) stays in node_modules and loads with the first container.
+  external: ['better-sqlite3', 'pg', 'undici', 'dockerode'],
   sourcemap: true,
   logLevel: 'warning',
 });

@@ -24,6 +24,8 @@ export interface DeploymentServiceDeps {
   publicUrl: string;
   /** Refuses (REMOTE_ADDRESS_FORBIDDEN) a url deployment's endpoint whose literal address Berth may not connect to. */
   checkRemote: (endpoint: string) => void;
+  /** BERTH_DEFAULT_RUNTIME: the runtime of a spec without `runtime` (status shows it). */
+  defaultRuntime?: 'process' | 'container';
   /** Resolves when the runtime a policy names can run it (the container engine answers); rejects with ENGINE_UNAVAILABLE. */
   runtimeReady?: (policy: LaunchPolicy) => Promise<void>;
   /** A package spec with its exact version (pinPackageSpec): what is stored, so a restart runs the same package. */
@@ -153,6 +155,7 @@ export class DeploymentService {
       processes: stats.processes,
       uptime_s: uptimeSeconds(d, Date.now()),
       scale: this.deps.reconciler.scaleView(id, d),
+      runtime: d.spec.type === 'url' ? null : d.spec.type === 'image' ? 'container' : (d.spec.runtime ?? this.deps.defaultRuntime ?? 'process'),
       sandbox: isolation?.sandbox ?? null,
       limits: isolation?.limits ?? null,
       last_exit: this.deps.reconciler.lastExit(id),

@@ -23,8 +23,9 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // dockerode (and its native ssh2 parts) stays in node_modules and loads with the first container.
-  external: ['better-sqlite3', 'pg', 'undici', 'dockerode'],
+  // dockerode (and its native ssh2 parts) stays in node_modules and loads with the first container; CommonJS
+  // packages that require() Node's built-ins (busboy, yauzl, yazl, tar-stream) cannot be inlined into an ES module.
+  external: ['better-sqlite3', 'pg', 'undici', 'dockerode', 'busboy', 'yauzl', 'yazl', 'tar-stream'],
   sourcemap: true,
   logLevel: 'warning',
 });

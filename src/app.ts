@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -39,7 +40,9 @@ import { RemoteAddressPolicy } from './mcp/remote/ssrf.js';
 import type { ClientIdentity } from './mcp/types.js';
 import { bridgeProgram, LocalHttpRuntime } from './runtime/local-http/index.js';
 import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
-import type { WorkloadRuntime } from './runtime/types.js';
+import { ContainerRuntime, type ContainerRuntimeOptions } from './runtime/container/index.js';
+import { RuntimeRouter } from './runtime/router.js';
+import type { LaunchPolicy, WorkloadRuntime } from './runtime/types.js';
 import { NpmDriver, PackageCache, PypiDriver, runTool } from './packages/index.js';
 import { DEFAULT_PATH } from './runtime/process/sandbox.js';
 import { Catalog } from './sources/catalog/index.js';
@@ -127,6 +130,39 @@ function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof dat
   return new ProcessWorkloads({ runtime, dataDir: config.dataDir, logs });
 }
 
+/**
+ * The runtime Berth runs workloads on: the process driver (BERTH_RUNTIME) and, made only when a deployment asks
+ * for it (spec.runtime container, an image, BERTH_DEFAULT_RUNTIME=container), the container driver (README "Containers").
+ */
+function createRouter(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>, onExit: ContainerRuntimeOptions['onExit']): RuntimeRouter {
+  return new RuntimeRouter({
+    process: createRuntime(config, logs, db),
+    defaultRuntime: config.defaultRuntime,
+    container: () =>
+      new ContainerRuntime({
+        socketPath: config.containerSocket,
+        dataDir: config.dataDir,
+        logs,
+        // This Berth's containers (another Berth on the same engine has another data dir).
+        owner: `b${createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12)}`,
+        network: config.containerNetwork,
+        bridgeFile: join(INSTALL_ROOT, 'dist/berth.mjs'),
+        defaultImage: config.baseImage,
+        limits: {
+          defaults: { memoryMb: config.serverMemoryMb, pids: config.serverPids, cpus: config.serverCpus },
+          max: { memoryMb: config.serverMaxMemoryMb, pids: config.serverMaxPids, cpus: config.serverMaxCpus },
+        },
+        mountRoots: config.mountRoots,
+        readyTimeoutMs: config.startTimeoutS * 1000,
+        stopGraceMs: config.stopGraceS * 1000,
+        // Containers outlive a Berth restart: the next Berth adopts them (ADR 0022).
+        onShutdown: 'leave',
+        restart: RESTART_POLICY,
+        onExit,
+      }),
+  });
+}
+
 /** The store's reconciler lease (ADR 0019): a lock file beside SQLite, an advisory lock in PostgreSQL, in memory for given stores. */
 async function openLease(config: Config, db: ReturnType<typeof databaseTarget>, storesGiven: boolean): Promise<Lease> {
   if (storesGiven) return new MemoryLease();
@@ -194,7 +230,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const store = redactingStore(stores.deployments, redact);
   const logs = overrides.logs ?? new FileLogStore({ dir: logsDir, redact });
   const bus = redactingBus(overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) })), redact);
-  const runtime = overrides.runtime ?? createRuntime(config, logs, target);
+  // A container's exits (an OOM kill among them) reach the reconciler, which status asks for `last_exit`.
+  const exitSink: { note?: ContainerRuntimeOptions['onExit'] } = {};
+  const router = overrides.runtime ? null : createRouter(config, logs, target, (id, revision, info) => exitSink.note?.(id, revision, info));
+  const runtime = overrides.runtime ?? router!;
   const packages = overrides.packages ?? createPackageCache(config);
   for (const notice of runtime.notices()) logger.warn(`SANDBOX: ${notice}`);
   const counter = new RequestCounter(store, 1000, (err) => logger.warn('request count not saved', { error: String(err) }));
@@ -283,6 +322,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     healthTickMs: overrides.healthTickMs,
     log: (msg, fields) => logger.warn(msg, fields),
   });
+  exitSink.note = (id, revision, info) => reconciler.noteExit(id, { pid: info.pid, instanceKey: `container r${revision}`, exit: info });
   // ---- Reconciler lease (ADR 0019): only the Berth holding it reconciles this store; the others are standbys. ----
   // A standby writes desired state through the API but runs no reconcile pass (the leader's store reads pick it up)
   // and answers MCP requests with STANDBY, naming the leader.
@@ -297,7 +337,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   const endpointFor = (id: string) => (leadership.standby ? Promise.reject(leadership.standbyError()) : reconciler.endpointFor(id));
   // ---- end of the lease wiring ----
-  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint), pinPackage: (spec) => pinPackageSpec(spec, packages), pinSource });
+  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint), pinPackage: (spec) => pinPackageSpec(spec, packages), pinSource, defaultRuntime: config.defaultRuntime, ...(router ? { runtimeReady: (policy: LaunchPolicy) => router.ready(policy.runtime) } : {}) });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),

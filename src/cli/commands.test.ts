@@ -39,9 +39,9 @@ describe('against a stand-in API server', () => {
       expect(r.stderr).toBe('');
       const lines = r.stdout.trimEnd().split('\n');
       expect(lines).toHaveLength(3);
-      expect(lines[0]).toMatch(/^ID\s+NAME\s+STATUS\s+ENDPOINT\s+UPTIME\s+REQUESTS$/);
-      expect(lines[1]?.split(/\s+/)).toEqual(['everything-aaaaaaaaaaaa', 'everything', 'running', `${api.url}/s/everything-aaaaaaaaaaaa/mcp`, '3m12s', '42']);
-      expect(lines[2]?.split(/\s+/)).toEqual(['fs-bbbbbbbbbbbb', 'filesystem', 'stopped', `${api.url}/s/fs-bbbbbbbbbbbb/mcp`, '-', '0']);
+      expect(lines[0]).toMatch(/^ID\s+NAME\s+STATUS\s+ENDPOINT\s+UPTIME\s+REQUESTS\s+RUNTIME$/);
+      expect(lines[1]?.split(/\s+/)).toEqual(['everything-aaaaaaaaaaaa', 'everything', 'running', `${api.url}/s/everything-aaaaaaaaaaaa/mcp`, '3m12s', '42', '-']);
+      expect(lines[2]?.split(/\s+/)).toEqual(['fs-bbbbbbbbbbbb', 'filesystem', 'stopped', `${api.url}/s/fs-bbbbbbbbbbbb/mcp`, '-', '0', '-']);
       // Where a whole word starts (the random port in the endpoint may contain '42').
       const col = (line: string | undefined, word: string) => {
         const m = new RegExp(`(^|\\s)${word}(\\s|$)`).exec(line ?? '');
@@ -84,6 +84,7 @@ describe('against a stand-in API server', () => {
       revision: '1',
       message: 'healthy',
       endpoint: `${api.url}/s/everything-aaaaaaaaaaaa/mcp`,
+      runtime: 'process',
       tools: '2',
       sessions: '2',
       processes: '1',

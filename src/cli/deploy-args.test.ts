@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { buildCreateInput, collectEnv, collectHeader, collectMount, deriveName, packageFromCommand, parseNetwork, positiveNumber } from './deploy-args.js';
+import { buildCreateInput, parseRuntime, collectEnv, collectHeader, collectMount, deriveName, packageFromCommand, parseNetwork, positiveNumber } from './deploy-args.js';
 
 describe('deriveName', () => {
   it.each([
@@ -60,6 +60,24 @@ describe('buildCreateInput', () => {
     const input = buildCreateInput({ start: true, mount: [{ path: '/data', mode: 'rw' }], network: 'none', memory: 256, cpus: 0.5 }, ['node', 'x.js']);
     expect(input.spec).toMatchObject({ mounts: [{ path: '/data', mode: 'rw' }], network: 'none', limits: { memory_mb: 256, cpus: 0.5 } });
     expect(input.spec).not.toHaveProperty('limits.pids');
+  });
+  it('deploys image:REF as a stdio image (its own command, or the one after --) or, with --port, an http image', () => {
+    const own = buildCreateInput({ start: true }, ['image:localhost/berth/tools:1.0']);
+    expect(own).toMatchObject({ name: 'tools', spec: { type: 'image', image: 'localhost/berth/tools:1.0', transport: 'stdio', args: [] } });
+    expect(own.spec).not.toHaveProperty('command');
+    const cmd = buildCreateInput({ start: true, memory: 128 }, ['image:localhost/x:2', 'node', '/app/s.js', '--v']);
+    expect(cmd.spec).toMatchObject({ type: 'image', command: ['node', '/app/s.js', '--v'], limits: { memory_mb: 128 } });
+    const http = buildCreateInput({ start: true, port: 3000, path: '/rpc' }, ['image:localhost/web:1']);
+    expect(http.spec).toMatchObject({ type: 'image', transport: 'http', port: 3000, path: '/rpc' });
+    expect(() => buildCreateInput({ start: true, path: '/rpc' }, ['image:localhost/web:1'])).toThrow(/--path needs --port/);
+    expect(() => buildCreateInput({ start: true, runtime: 'process' }, ['image:localhost/web:1'])).toThrow(/container runtime/);
+    expect(() => buildCreateInput({ start: true }, ['image:Not A Ref'])).toThrow(/image reference/);
+    expect(() => buildCreateInput({ start: true, port: 80 }, ['node', 'x.js'])).toThrow(/--port and --path apply to image/);
+  });
+  it('--runtime puts spec.runtime on a command, and is refused for --url', () => {
+    expect(buildCreateInput({ start: true, runtime: 'container' }, ['node', 'x.js']).spec).toMatchObject({ type: 'process', runtime: 'container' });
+    expect(() => buildCreateInput({ start: true, url: 'https://x/mcp', runtime: 'container' }, [])).toThrow(/--runtime/);
+    expect(() => parseRuntime('docker')).toThrow(/process or container/);
   });
 });
 

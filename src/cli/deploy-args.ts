@@ -206,6 +206,11 @@ export interface DeployFlags {
   secret?: string[];
   /** `--package npm:NAME@VER`: run a package from the cache; what follows `--` is its arguments. */
   package?: { registry: 'npm' | 'pypi'; name: string; version?: string };
+  /** `--runtime process|container`: where it runs (default: the operator's BERTH_DEFAULT_RUNTIME). */
+  runtime?: 'process' | 'container';
+  /** `image:REF --port P [--path /mcp]`: the image serves MCP over HTTP itself (without: a stdio server behind the bridge). */
+  port?: number;
+  path?: string;
   /** `--no-package-cache`: keep `npx …`/`uvx …` as the command it is (default: run the package from the cache). */
   packageCache?: boolean;
 }
@@ -253,6 +258,9 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
       ['--isolated', flags.isolated],
       ['--min', flags.min],
       ['--idle', flags.idle],
+      ['--runtime', flags.runtime],
+      ['--port', flags.port],
+      ['--path', flags.path],
     ] as const;
     for (const [flag, set] of commandOnly) {
       if (set !== undefined && set !== false) throw new Error(`${flag} applies to a command, not to --url`);
@@ -265,6 +273,8 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
   }
   const [command, ...args] = commandLine;
   if (flags.header) throw new Error('--header applies to --url, not to a command');
+  if (command !== undefined && command.startsWith('image:')) return imageInput(flags, common, command.slice('image:'.length), args);
+  if (flags.port !== undefined || flags.path !== undefined) throw new Error('--port and --path apply to image:REF (an image that serves MCP over HTTP)');
   if (command !== undefined && isGitSource(command)) {
     // git+URL#ref:subdir: Berth fetches it at deploy, records the commit, detects how to install and start it.
     if (flags.package) throw new Error('give either git+URL or --package, not both');
@@ -299,6 +309,39 @@ export function buildCreateInput(flags: DeployFlags, commandLine: readonly strin
   };
 }
 
+/** An OCI image parsed from its reference `image:REF`. */
+export function parseImageRef(text: string): string {
+  const ref = text.trim();
+  if (!/^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/.test(ref)) {
+    throw new Error(`image:${text}: expected an image reference like image:registry/name:tag`);
+  }
+  return ref;
+}
+
+/** `berth deploy image:REF [-- CMD ARGS]` (stdio, behind the bridge) or `image:REF --port P [--path /mcp]` (http). */
+function imageInput(flags: DeployFlags, common: Omit<CreateDeploymentInput, 'name' | 'spec'>, text: string, commandLine: string[]): CreateDeploymentInput {
+  const image = parseImageRef(text);
+  if (flags.package) throw new Error('give either image:REF or --package, not both');
+  if (flags.runtime === 'process') throw new Error('an image runs only on the container runtime (--runtime container)');
+  if (flags.path !== undefined && flags.port === undefined) throw new Error('--path needs --port: the port the image serves MCP on');
+  const { runtime: _runtime, ...hosted } = hostedFields(flags);
+  const base = image.replace(/@sha256:.*$/, '').split('/').pop()!.replace(/:[^:]*$/, '');
+  return {
+    name: flags.name ?? cleanName(base),
+    ...common,
+    spec: {
+      type: 'image',
+      image,
+      transport: flags.port === undefined ? 'stdio' : 'http',
+      ...(commandLine.length > 0 ? { command: [...commandLine] } : {}),
+      ...(flags.port === undefined ? {} : { port: flags.port }),
+      ...(flags.path === undefined ? {} : { path: flags.path }),
+      args: [],
+      ...hosted,
+    },
+  };
+}
+
 /** What a command and a package share: env, working dir, mounts, network, limits, mode. */
 export function hostedFields(flags: DeployFlags) {
   return {
@@ -310,7 +353,14 @@ export function hostedFields(flags: DeployFlags) {
     ...(limitsOf(flags) ?? {}),
     ...(flags.isolated ? { mode: 'isolated' as const } : {}),
     ...(scaleOf(flags) ? { scale: scaleOf(flags) } : {}),
+    ...(flags.runtime === undefined ? {} : { runtime: flags.runtime }),
   };
+}
+
+/** `--runtime process|container`. */
+export function parseRuntime(value: string): 'process' | 'container' {
+  if (value !== 'process' && value !== 'container') throw new Error(`--runtime must be process or container, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 function limitsOf(flags: DeployFlags): { limits: { memory_mb?: number; pids?: number; cpus?: number } } | null {

@@ -11,6 +11,8 @@ export interface UpdateFlags {
   /** `--no-mounts` makes it false. */
   mounts?: boolean;
   network?: NetworkPolicy;
+  /** `--runtime process|container`: move it to the other runtime (a new revision, blue-green). */
+  runtime?: 'process' | 'container';
   memory?: number;
   pids?: number;
   cpus?: number;
@@ -62,6 +64,7 @@ export function buildUpdateBody(flags: UpdateFlags, commandLine: readonly string
   if (flags.mount) spec.mounts = flags.mount;
   if (flags.mounts === false) spec.mounts = null;
   if (flags.network !== undefined) spec.network = flags.network;
+  if (flags.runtime !== undefined) spec.runtime = flags.runtime;
   const limits = { memory_mb: flags.memory, pids: flags.pids, cpus: flags.cpus };
   if (Object.values(limits).some((v) => v !== undefined)) spec.limits = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
   if (flags.isolated) spec.mode = 'isolated';

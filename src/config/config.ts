@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -202,7 +203,7 @@ export const ConfigSchema = z.object({
   /** BERTH_BURST_PER_DEPLOYMENT */
   burstPerDeployment: int(40_000, 1, 100_000_000),
 });
-export type Config = z.infer<typeof ConfigSchema> & { databaseUrl: string; publicUrl: string; masterKeyFile: string };
+export type Config = z.infer<typeof ConfigSchema> & { databaseUrl: string; publicUrl: string; masterKeyFile: string; containerSocket: string };
 
 const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   host: 'BERTH_HOST',
@@ -285,6 +286,13 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
 };
 
 /** Read and check the configuration. The only place Berth reads process.env. Throws CONFIG_INVALID naming each bad variable. */
+/** BERTH_CONTAINER_SOCKET's default: DOCKER_HOST's unix path, else Podman's socket when present, else Docker's. */
+export function defaultContainerSocket(dockerHost: string | undefined, exists: (p: string) => boolean = existsSync): string {
+  if (dockerHost?.startsWith('unix://')) return dockerHost.slice('unix://'.length);
+  for (const p of ['/run/podman/podman.sock', '/run/berth-podman/podman.sock']) if (exists(p)) return p;
+  return '/var/run/docker.sock';
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof typeof ENV_KEYS, unknown>> = {}): Config {
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV_KEYS)) {
@@ -306,6 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dataDir,
     databaseUrl: c.databaseUrl ?? `sqlite:${resolve(dataDir, 'berth.db')}`,
     masterKeyFile: c.masterKeyFile === undefined ? resolve(dataDir, 'master.key') : resolve(c.masterKeyFile),
+    containerSocket: c.containerSocket ?? defaultContainerSocket(env.DOCKER_HOST),
     publicUrl: (c.publicUrl ?? `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${c.port}`).replace(/\/+$/, ''),
   };
 }

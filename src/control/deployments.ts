@@ -2,7 +2,7 @@ import type { DeploymentStatusView } from '../core/views.js';
 import { BerthError } from '../core/errors.js';
 import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView, type PackageSpec, type SourceSpec } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
-import type { Runtime } from '../runtime/types.js';
+import type { LaunchPolicy, Runtime } from '../runtime/types.js';
 import type { DeploymentStore } from '../store/types.js';
 import type { LogEntry, LogStore } from '../telemetry/logs.js';
 import { checkEnvAgainstSchema } from './env.js';
@@ -24,6 +24,10 @@ export interface DeploymentServiceDeps {
   publicUrl: string;
   /** Refuses (REMOTE_ADDRESS_FORBIDDEN) a url deployment's endpoint whose literal address Berth may not connect to. */
   checkRemote: (endpoint: string) => void;
+  /** BERTH_DEFAULT_RUNTIME: the runtime of a spec without `runtime` (status shows it). */
+  defaultRuntime?: 'process' | 'container';
+  /** Resolves when the runtime a policy names can run it (the container engine answers); rejects with ENGINE_UNAVAILABLE. */
+  runtimeReady?: (policy: LaunchPolicy) => Promise<void>;
   /** A package spec with its exact version (pinPackageSpec): what is stored, so a restart runs the same package. */
   pinPackage?: (spec: PackageSpec) => Promise<PackageSpec>;
   /**
@@ -69,7 +73,12 @@ export class DeploymentService {
     let spec = refd.spec;
     checkEnvAgainstSchema(spec, input.env_schema);
     if (spec.type === 'url') this.deps.checkRemote(spec.endpoint);
-    if (spec.type !== 'url') this.deps.runtime.admit(launchPolicy(spec));
+    if (spec.type !== 'url') {
+      const policy = launchPolicy(spec);
+      this.deps.runtime.admit(policy);
+      // A container deployment with no engine to run it fails here (ENGINE_UNAVAILABLE), not at its first start.
+      await this.deps.runtimeReady?.(policy);
+    }
     if (spec.type === 'package') {
       if (!this.deps.pinPackage) throw new BerthError('VALIDATION_FAILED', 'spec.type: package deployments are not enabled on this Berth');
       spec = await this.deps.pinPackage(spec);
@@ -146,6 +155,7 @@ export class DeploymentService {
       processes: stats.processes,
       uptime_s: uptimeSeconds(d, Date.now()),
       scale: this.deps.reconciler.scaleView(id, d),
+      runtime: d.spec.type === 'url' ? null : d.spec.type === 'image' ? 'container' : (d.spec.runtime ?? this.deps.defaultRuntime ?? 'process'),
       sandbox: isolation?.sandbox ?? null,
       limits: isolation?.limits ?? null,
       last_exit: this.deps.reconciler.lastExit(id),

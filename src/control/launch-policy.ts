@@ -4,7 +4,9 @@ import type { LaunchPolicy } from '../runtime/types.js';
 /** The isolation part of a process or package spec, as the runtime takes it (deploy-time checks, launches, status). */
 export function launchPolicy(spec: HostedSpec): LaunchPolicy {
   const l = spec.limits;
+  const runtime = spec.type === 'image' ? 'container' : spec.runtime;
   return {
+    ...(runtime === undefined ? {} : { runtime }),
     ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
     network: spec.network ?? 'egress',
     mounts: (spec.mounts ?? []).map((m) => ({ path: m.path, mode: m.mode })),

@@ -188,6 +188,15 @@ export class Reconciler {
     throw new BerthError('UPSTREAM_UNAVAILABLE', `Deployment ${id} is not ready (${again?.status ?? 'unknown'}: ${again?.status_message ?? 'starting'})`);
   }
 
+  /**
+   * A workload's process ended on its own, reported by its runtime rather than a bridge in Berth (a container,
+   * and how: an OOM kill): it becomes the deployment's `last_exit` and a line of its log.
+   */
+  noteExit(id: string, e: { pid: number; instanceKey: string; exit: { code: number | null; signal: NodeJS.Signals | null; reason?: string } }): void {
+    const how = e.exit.signal ? `signal ${e.exit.signal}` : `code ${e.exit.code}`;
+    this.lastExits.set(id, { at: new Date().toISOString(), pid: e.pid, instance_key: e.instanceKey, exit: how, reason: e.exit.reason ?? null });
+  }
+
   /** The deployment's last unexpected process exit since Berth started, if any. */
   lastExit(id: string): LastExitView | null {
     return this.lastExits.get(id) ?? null;

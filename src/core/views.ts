@@ -27,6 +27,8 @@ export interface DeploymentStatusView {
   uptime_s: number | null;
   /** Scale to zero (spec.scale.min 0); null when the deployment always runs. */
   scale: ScaleView | null;
+  /** Where it runs: `process` or `container` (null for url deployments). */
+  runtime: 'process' | 'container' | null;
   /** Process deployments: the sandbox that applies (null for url deployments). */
   sandbox: SandboxView | null;
   /** Process deployments: memory/pids/CPU limits per server process and what enforces them. */

@@ -27,6 +27,8 @@ export interface LaunchPolicy {
   mounts?: MountRequest[];
   /** Absent fields take the runtime's defaults. */
   limits?: Partial<ServerLimits>;
+  /** The runtime it runs on (spec.runtime; an image spec: container); absent: the operator's default. A router picks the driver by it. */
+  runtime?: 'process' | 'container';
 }
 
 export interface LaunchRequest extends LaunchPolicy {

@@ -7,7 +7,7 @@ import type { CliContext, Runner } from '../context.js';
 import { usage } from '../context.js';
 import type { DeployFlags } from '../deploy-args.js';
 import { buildCatalogInput, catalogTarget } from '../catalog-args.js';
-import { buildCreateInput, collectEnv, collectHeader, collectMount, collectSecret, collectTag, parseNetwork, parsePackageOption, parseTimeout, positiveNumber, withSecretValues } from '../deploy-args.js';
+import { buildCreateInput, collectEnv, collectHeader, collectMount, collectSecret, collectTag, parseNetwork, parsePackageOption, parseRuntime, parseTimeout, positiveNumber, withSecretValues } from '../deploy-args.js';
 import { absoluteEndpoint, clientSnippet } from '../format.js';
 import { readSecretValues } from '../secret-input.js';
 import { parseIdle, parseMin } from '../update-args.js';
@@ -23,8 +23,8 @@ interface DeployOpts extends DeployFlags {
 export function registerDeploy(program: Command, run: Runner): void {
   program
     .command('deploy')
-    .description('deploy an MCP server: a stdio command, a folder or ZIP of its code, a git repository (git+URL#ref:subdir), a catalog template (catalog:NAME) or a remote endpoint with --url')
-    .usage('[options] -- <command> [args...]\n       berth deploy [options] ./folder|./server.zip [-- args...]\n       berth deploy [options] git+URL[#ref][:subdir]\n       berth deploy [options] catalog:NAME [-- args...]\n       berth deploy [options] --url <endpoint>')
+    .description('deploy an MCP server: a stdio command, a folder or ZIP of its code, a git repository (git+URL#ref:subdir), a catalog template (catalog:NAME), an OCI image (image:REF) or a remote endpoint with --url')
+    .usage('[options] -- <command> [args...]\n       berth deploy [options] ./folder|./server.zip [-- args...]\n       berth deploy [options] git+URL[#ref][:subdir]\n       berth deploy [options] catalog:NAME [-- args...]\n       berth deploy [options] image:REF [--port P [--path /mcp]] [-- command args...]\n       berth deploy [options] --url <endpoint>')
     .argument('[command...]', 'the server command and its arguments, after --')
     .option('--name <name>', 'display name (default: derived from the command)')
     .option('--description <text>', 'description')
@@ -42,6 +42,9 @@ export function registerDeploy(program: Command, run: Runner): void {
     .option('--pids <n>', 'process and thread limit per server process', positiveNumber(true))
     .option('--cpus <n>', 'CPU limit per server process, in cores (fractions allowed)', positiveNumber(false))
     .option('--isolated', 'one process per client session instead of one shared process')
+    .option('--runtime <process|container>', 'where it runs: a sandboxed process or a container (default: the operator\'s BERTH_DEFAULT_RUNTIME)', parseRuntime)
+    .option('--port <port>', 'image:REF serves MCP over HTTP itself on this port (without it: a stdio server behind Berth\'s bridge)', positiveNumber(true))
+    .option('--path <path>', 'image:REF with --port: the MCP path (default /mcp)')
     .option('--min <0|1>', 'scale: 0 stops it when idle and wakes it on the first call (listing needs no wake); 1 (default) keeps it running', parseMin)
     .option('--idle <seconds>', 'scale: seconds without requests before an idle stop (default 300; with --min 0)', parseIdle)
     .option('--public', 'let MCP clients in without a token (default: they need one with invoke scope)')
@@ -70,12 +73,16 @@ Examples:
   berth deploy catalog:memory                                              # a template from berth catalog
   berth deploy catalog:filesystem --mount /data:rw -- /data
   berth deploy git+https://github.com/org/repo#v1.2.0:servers/weather     # fetched at deploy; the commit is recorded
+  berth deploy image:localhost/my-server:1.0                              # the image's command as a stdio server, in a container
+  berth deploy image:localhost/my-server:1.0 -- node /app/server.js --verbose   # another command in that image
+  berth deploy image:localhost/http-server:1.0 --port 3000 --path /mcp    # an image that serves MCP over HTTP
+  berth deploy --runtime container -- node /srv/server.js                 # a command in BERTH_BASE_IMAGE, as a container
 `,
     )
     .action(async (commandLine: string[], _opts: unknown, cmd: Command) => {
       // `deploy catalog:NAME -e K=V` / `deploy git+URL --name x`: options after the first argument arrive as
       // arguments (passThroughOptions keeps a command's own flags); read them as this command's options.
-      if (commandLine[0] !== undefined && (commandLine[0].startsWith('catalog:') || commandLine[0].startsWith('git+'))) {
+      if (commandLine[0] !== undefined && (commandLine[0].startsWith('catalog:') || commandLine[0].startsWith('git+') || commandLine[0].startsWith('image:'))) {
         commandLine = usage(cmd, () => optionsAfterTarget(cmd, commandLine));
       }
       let opts = cmd.opts() as DeployOpts;

@@ -21,8 +21,10 @@ export function registerLs(program: Command, run: Runner): void {
           absoluteEndpoint(d.endpoint, ctx.client.baseUrl),
           formatDuration(d.uptime_s),
           String(d.request_count),
+          // The runtime the spec names; `-` for the operator's default (BERTH_DEFAULT_RUNTIME), `remote` for a URL.
+          d.spec.type === 'url' ? 'remote' : d.spec.type === 'image' ? 'container' : (d.spec.runtime ?? '-'),
         ]);
-        ctx.out(renderTable(['ID', 'NAME', 'STATUS', 'ENDPOINT', 'UPTIME', 'REQUESTS'], rows));
+        ctx.out(renderTable(['ID', 'NAME', 'STATUS', 'ENDPOINT', 'UPTIME', 'REQUESTS', 'RUNTIME'], rows));
       }),
     );
 }

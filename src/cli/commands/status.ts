@@ -19,6 +19,7 @@ export function registerStatus(program: Command, run: Runner): void {
           ['revision:', revisionText(s)],
           ['message:', s.status_message ?? '-'],
           ['endpoint:', absoluteEndpoint(s.endpoint, ctx.client.baseUrl)],
+          ...(s.runtime ? [['runtime:', s.runtime]] : []),
           ['tools:', s.tools_count === null ? '-' : String(s.tools_count)],
           ['sessions:', String(s.sessions)],
           ['processes:', String(s.processes)],

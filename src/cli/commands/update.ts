@@ -4,7 +4,7 @@ import { Option } from 'commander';
 import type { DeploymentView } from '../../core/index.js';
 import type { CliContext, Runner } from '../context.js';
 import { usage, withApiOptions } from '../context.js';
-import { collectEnv, collectMount, collectTag, parseNetwork, parseTimeout, positiveNumber } from '../deploy-args.js';
+import { collectEnv, collectMount, collectTag, parseNetwork, parseRuntime, parseTimeout, positiveNumber } from '../deploy-args.js';
 import { buildUpdateBody, collectUnset, parseIdle, parseMin, type UpdateFlags } from '../update-args.js';
 import { readSecretValues } from '../secret-input.js';
 import { waitForRollout } from '../rollout.js';
@@ -45,6 +45,7 @@ export function registerUpdate(program: Command, run: Runner): void {
         .option('--mount <path[:rw]>', 'the host paths the server sees, replacing the current list (repeatable)', collectMount)
         .option('--no-mounts', 'remove every mount')
         .option('--network <policy>', 'egress, none or host', parseNetwork)
+        .option('--runtime <process|container>', 'run it as a sandboxed process or as a container (a new revision)', parseRuntime)
         .option('--memory <MiB>', 'memory limit per server process', positiveNumber(true))
         .option('--pids <n>', 'process and thread limit per server process', positiveNumber(true))
         .option('--cpus <n>', 'CPU limit per server process', positiveNumber(false))

@@ -123,6 +123,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       status: d.status,
       desired: d.desired,
       status_message: d.status_message,
+      runtime: d.spec.type === 'url' ? null : d.spec.type === 'image' ? 'container' : (d.spec.runtime ?? 'process'),
       ready: d.status === 'running',
       endpoint: d.endpoint,
       revision: d.revision,

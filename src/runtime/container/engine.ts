@@ -4,18 +4,10 @@
  * IMAGE_NOT_FOUND. Works against Docker and Podman's compatible service (`podman system service`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { BerthError } from '../../core/errors.js';
 import { LABEL_DEPLOYMENT } from '../types.js';
 import { LABEL_OWNER, type ImageFacts } from './create-options.js';
-
-/** The socket Berth talks to when BERTH_CONTAINER_SOCKET is unset: DOCKER_HOST's unix path, Podman's, Docker's. */
-export function defaultContainerSocket(dockerHost: string | undefined, exists: (p: string) => boolean = existsSync): string {
-  if (dockerHost?.startsWith('unix://')) return dockerHost.slice('unix://'.length);
-  for (const p of ['/run/podman/podman.sock', '/run/berth-podman/podman.sock']) if (exists(p)) return p;
-  return '/var/run/docker.sock';
-}
 
 export interface EngineInfo {
   podman: boolean;
@@ -25,12 +17,15 @@ export interface EngineInfo {
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
 export class Engine {
-  readonly docker: Docker;
+  private client: Docker | null = null;
   private info: Promise<EngineInfo> | null = null;
 
-  constructor(readonly socketPath: string) {
-    this.docker = new Docker({ socketPath, timeout: 0 });
-    retryNetnsFailures(this.docker);
+  constructor(readonly socketPath: string) {}
+
+  /** The engine client; made by ready() (dockerode loads with the first container, not with Berth). */
+  get docker(): Docker {
+    if (!this.client) throw new BerthError('ENGINE_UNAVAILABLE', `The container engine at ${this.socketPath} was not contacted yet`);
+    return this.client;
   }
 
   /** Pings the engine once (again after a failure); ENGINE_UNAVAILABLE when nothing answers. */
@@ -38,6 +33,11 @@ export class Engine {
     if (!this.info) {
       this.info = (async () => {
         try {
+          if (!this.client) {
+            const { default: Dockerode } = await import('dockerode');
+            this.client = new Dockerode({ socketPath: this.socketPath, timeout: 0 });
+            retryNetnsFailures(this.client);
+          }
           await withTimeout(this.docker.ping(), 5_000);
           const v = (await withTimeout(this.docker.version(), 5_000)) as { Version?: string; Components?: { Name?: string }[] };
           return { podman: (v.Components ?? []).some((c) => /podman/i.test(c.Name ?? '')), version: v.Version ?? 'unknown' };

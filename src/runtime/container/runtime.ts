@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -239,6 +239,9 @@ export class ContainerRuntime implements WorkloadRuntime {
         }
       }
       await this.removeContainer(c.Id, 0);
+    }
+    if (workload.launch.image!.serves === 'stdio' && !existsSync(this.opts.bridgeFile)) {
+      throw new BerthError('RUNTIME_UNAVAILABLE', `A stdio image runs behind Berth's bridge, ${this.opts.bridgeFile}, which is missing: build it with npm run build`);
     }
     const image = await this.engine.image(workload.launch.image!.ref, log);
     const workDir = workFolder(this.opts.dataDir, w.deploymentId);

@@ -151,6 +151,17 @@ if (ENGINE) {
       expect((err as BerthError).message).toMatch(/has no node on its PATH/);
     });
 
+    it('a build longer than its deadline is BUILD_FAILED naming BERTH_BUILD_TIMEOUT_S, with the log so far', async () => {
+      const root = source('python-stdlib', 'slow');
+      writeFileSync(join(root, 'Dockerfile'), `FROM ${BASE_IMAGE}\nRUN echo slow-step-started && sleep 20\nCMD ["python3", "server.py"]\n`);
+      const logs: string[] = [];
+      const err = await buildSourceImage(docker, { ...OPTS, timeoutMs: 4000 }, { root, report: detectSource(root), tag: `localhost/berth-test/${RUN}-slow:r1`, labels, log: (l) => logs.push(l), progress: () => {} }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BerthError);
+      expect((err as BerthError).code).toBe('BUILD_FAILED');
+      expect((err as BerthError).message).toMatch(/longer than 4 s \(BERTH_BUILD_TIMEOUT_S\)/);
+      expect(logs.some((l) => l.includes('slow-step-started'))).toBe(true);
+    });
+
     it('a failing install is BUILD_FAILED with the tail of the log', async () => {
       const root = source('node-npm', 'broken');
       writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'broken', version: '1.0.0', bin: 'server.mjs', dependencies: { words: 'file:vendor/missing-9.9.9.tgz' } }));

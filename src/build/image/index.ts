@@ -8,3 +8,5 @@ export { pullImage, pushImage, splitRef, type PushOptions } from './push.js';
 export const IMAGE_LABEL_DEPLOYMENT = 'berth.deployment';
 export const IMAGE_LABEL_REVISION = 'berth.revision';
 export const IMAGE_LABEL_SOURCE = 'berth.source-digest';
+/** Set on images whose entry point is Berth's bridge: a runtime may pass BERTH_BRIDGE_TOKEN and send it as a bearer token. */
+export const IMAGE_LABEL_BRIDGE = 'berth.bridge';

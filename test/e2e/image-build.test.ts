@@ -1,6 +1,7 @@
 /**
  * Image builds against the real engine (Podman's Docker-compatible socket): Berth's generated Dockerfile for a
- * Node.js (npm, a vendored dependency), a TypeScript (build step) and a standard-library Python server, and a
+ * Node.js (npm, a vendored dependency), a TypeScript (build step), a standard-library Python and a Python server
+ * with a vendored wheel (pip), and a
  * source's own Dockerfile wrapped with the bridge; each image is run hardened on a loopback port and its tools are
  * called with the MCP SDK through the bridge's token. Also: the dependency layer reused when only a source file
  * changes, a failing install reported with its log, an image without node refused with a clear reason.
@@ -116,6 +117,22 @@ if (ENGINE) {
         const c = await run.client();
         expect(await c.call('reverse', { text: 'berth' })).toBe('htreb');
         expect(JSON.parse(await c.call('whoami'))).toStrictEqual({ uid: 10001, python: '/app/.venv/bin/python' });
+        await c.close();
+      } finally {
+        await run.stop();
+      }
+    });
+
+    it('Python with a vendored wheel in requirements.txt: pip installs it into the venv with no index', async () => {
+      const root = source('python-vendored');
+      const logs: string[] = [];
+      await build(root, `localhost/berth-test/${RUN}-pyv:r1`, logs);
+      expect(logs.some((l) => l.includes('COPY ["app/vendor/greet-1.0-py3-none-any.whl","./vendor/greet-1.0-py3-none-any.whl"]'))).toBe(true);
+      expect(logs.some((l) => /Successfully installed greet-1\.0/.test(l))).toBe(true);
+      const run = await runImage(docker, `localhost/berth-test/${RUN}-pyv:r1`, labels);
+      try {
+        const c = await run.client();
+        expect(await c.call('greet', { name: 'berth' })).toBe('hello, berth');
         await c.close();
       } finally {
         await run.stop();

@@ -1,5 +1,5 @@
 /** Image builds and pushes through the Docker Engine API (issue 12, "Build and push"). */
-export { buildContext, dockerignoreMatcher, listContext, localFileDependencies, packEntries, type ContextEntry, type ContextOptions, type ExtraFile } from './context.js';
+export { buildContext, dockerignoreMatcher, listContext, localFileDependencies, localRequirementFiles, packEntries, type ContextEntry, type ContextOptions, type ExtraFile } from './context.js';
 export { buildImage, engineError, type BuildRequest, type BuildResult } from './engine.js';
 export { buildSourceImage, ownDockerfile, type ImageBuildOptions, type SourceImageRequest, type SourceImageResult } from './build.js';
 export { pullImage, pushImage, splitRef, type PushOptions } from './push.js';

@@ -1,8 +1,7 @@
 /**
  * Image builds against the real engine (Podman's Docker-compatible socket): Berth's generated Dockerfile for a
  * Node.js (npm, a vendored dependency), a TypeScript (build step), a standard-library Python and a Python server
- * with a vendored wheel (pip), and a
- * source's own Dockerfile wrapped with the bridge; each image is run hardened on a loopback port and its tools are
+ * with a vendored wheel (pip), and a source's own Dockerfile wrapped with the bridge; each image is run hardened on a loopback port and its tools are
  * called with the MCP SDK through the bridge's token. Also: the dependency layer reused when only a source file
  * changes, a failing install reported with its log, an image without node refused with a clear reason.
  *

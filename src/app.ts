@@ -242,8 +242,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     defaultRuntime: config.defaultRuntime,
     ...(overrides.images ? { images: overrides.images } : {}),
   });
+  // Git sources (README "Git sources"): fetched into the store at deploy, the commit pinned in the revision.
+  const resolveGit = overrides.resolveGit ?? createGitSources(config, sources, secrets);
   const pinSource = async (spec: SourceSpec, ctx: { deploymentId: string; log(line: string): void }): Promise<SourceSpec> =>
-    (await pinSourceSpec(spec, { store: sources, detect: detectSource, resolveGit: overrides.resolveGit ?? createGitSources(config, sources, secrets) }, ctx)).spec;
+    (await pinSourceSpec(spec, { store: sources, detect: detectSource, resolveGit }, ctx)).spec;
   // ---- end of sources ----
   const makeEndpoint = createEndpointFactory({
     runtime,

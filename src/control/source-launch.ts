@@ -18,14 +18,10 @@ import type { Deployment, ImageSpec, SourceSpec, WorkloadRuntimeName } from '../
 import type { ToolRunner } from '../packages/run.js';
 import type { SourceStore } from '../sources/index.js';
 import type { HostedLaunch } from './endpoints.js';
+import type { RevisionImages } from './image-builds.js';
 
 /** IMAGE's per-revision image builder (src/control/image-builds.ts). */
-export interface RevisionImages {
-  imageFor(
-    req: { deploymentId: string; revision: number; digest: string; root: string; report: DetectReport; start?: string[]; args?: string[] },
-    ctx: { log(line: string): void; progress(message: string): void },
-  ): Promise<{ ref: string; digest: string | null }>;
-}
+export type { RevisionImages };
 
 export interface SourceLaunchDeps {
   store: Pick<SourceStore, 'get'>;

@@ -30,6 +30,7 @@ export class Engine {
 
   constructor(readonly socketPath: string) {
     this.docker = new Docker({ socketPath, timeout: 0 });
+    retryNetnsFailures(this.docker);
   }
 
   /** Pings the engine once (again after a failure); ENGINE_UNAVAILABLE when nothing answers. */
@@ -158,4 +159,27 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       },
     );
   });
+}
+
+/**
+ * Podman 4.3 on this kind of host now and then fails a call with "unknown FS magic on /run/netns/…" while it
+ * syncs a container's network namespace (seen on start, inspect, wait and stop; the container itself is fine).
+ * Such a call is tried again, up to four times, a little later: every call goes through the modem's dial.
+ */
+function retryNetnsFailures(docker: Docker): void {
+  const modem = docker.modem as unknown as { dial: (opts: unknown, cb: (err: unknown, data: unknown) => void) => void };
+  const dial = modem.dial.bind(modem);
+  modem.dial = (opts, cb) => {
+    let attempt = 0;
+    const go = (): void =>
+      dial(opts, (err, data) => {
+        if (err && attempt < 4 && /unknown FS magic|network namespace/i.test(describe(err))) {
+          attempt++;
+          setTimeout(go, 200 * attempt);
+          return;
+        }
+        cb(err, data);
+      });
+    go();
+  };
 }

@@ -61,6 +61,9 @@ interface Entry {
   oomSeen: number;
 }
 
+/** Start failures Podman 4.3 has now and then on this kind of host that a second try gets past. */
+const TRANSIENT_START = /netns|network namespace|final child's PID|duplicate allocation/i;
+
 const DEFAULT_RESTART = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5, windowMs: 120_000 };
 
 /**
@@ -246,6 +249,39 @@ export class ContainerRuntime implements WorkloadRuntime {
     const token = workload.launch.image!.serves === 'stdio' ? randomBytes(24).toString('base64url') : null;
     const name = containerName(this.opts.owner, w.deploymentId, w.revision);
     const create = createOptions({ workload, name, owner: this.opts.owner, network, hostPort, limits, image, workDir, bridgeFile: this.opts.bridgeFile, token, tmpMb: this.opts.tmpMb ?? 64 });
+    // One create and start at a time: Podman 4.3 fails concurrent starts now and then (runc pipe EOF, CNI allocation).
+    const release = await this.startLock();
+    let container: Docker.Container;
+    try {
+      container = await this.createAndStart(create, name, w.deploymentId, log);
+    } finally {
+      release();
+    }
+    const pid = ((await container.inspect()) as { State?: { Pid?: number } }).State?.Pid ?? 0;
+    log(`container ${container.id.slice(0, 12)} started (image ${workload.launch.image!.ref}, user ${containerUser(image)}, memory ${limits.memoryMb} MiB, cpus ${limits.cpus}, pids ${limits.pids}, network ${network}, 127.0.0.1:${hostPort})`);
+    const url = `http://127.0.0.1:${hostPort}${workload.launch.image!.serves === 'stdio' ? '/mcp' : workload.launch.image!.path}`;
+    const entry = this.track(workload, container.id, name, pid, url, token, limits, Math.floor(Date.now() / 1000) - 1);
+    try {
+      await this.waitReady(entry);
+    } catch (err) {
+      if (entry.lastExit === null) await this.stop(w.deploymentId, { revision: w.revision }).catch(() => {});
+      throw err;
+    }
+    return entry;
+  }
+
+  private startChain: Promise<void> = Promise.resolve();
+
+  private async startLock(): Promise<() => void> {
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const before = this.startChain;
+    this.startChain = before.then(() => mine);
+    await before;
+    return release;
+  }
+
+  private async createAndStart(create: Record<string, unknown>, name: string, deploymentId: string, log: (line: string) => void): Promise<Docker.Container> {
     let container: Docker.Container;
     try {
       container = await this.engine.docker.createContainer(create as Docker.ContainerCreateOptions);
@@ -263,26 +299,16 @@ export class ContainerRuntime implements WorkloadRuntime {
         await container.start();
         break;
       } catch (err) {
-        if (attempt < 3 && /netns|network namespace/i.test(describe(err))) {
+        if (attempt < 3 && TRANSIENT_START.test(describe(err))) {
           log(`the engine failed to set up the container's network (${describe(err)}); trying again`);
           await sleep(250 * attempt);
           continue;
         }
         await this.removeContainer(container.id, 0);
-        throw new BerthError('UPSTREAM_UNAVAILABLE', `The container of ${w.deploymentId} did not start: ${describe(err)}`);
+        throw new BerthError('UPSTREAM_UNAVAILABLE', `The container of ${deploymentId} did not start: ${describe(err)}`);
       }
     }
-    const pid = ((await container.inspect()) as { State?: { Pid?: number } }).State?.Pid ?? 0;
-    log(`container ${container.id.slice(0, 12)} started (image ${workload.launch.image!.ref}, user ${containerUser(image)}, memory ${limits.memoryMb} MiB, cpus ${limits.cpus}, pids ${limits.pids}, network ${network}, 127.0.0.1:${hostPort})`);
-    const url = `http://127.0.0.1:${hostPort}${workload.launch.image!.serves === 'stdio' ? '/mcp' : workload.launch.image!.path}`;
-    const entry = this.track(workload, container.id, name, pid, url, token, limits, Math.floor(Date.now() / 1000) - 1);
-    try {
-      await this.waitReady(entry);
-    } catch (err) {
-      if (entry.lastExit === null) await this.stop(w.deploymentId, { revision: w.revision }).catch(() => {});
-      throw err;
-    }
-    return entry;
+    return container;
   }
 
   private async adopt(id: string, w: Workload, limits: ServerLimits): Promise<Entry> {

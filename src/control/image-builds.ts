@@ -9,6 +9,7 @@ import type { DetectReport } from '../build/detect/index.js';
 import {
   buildSourceImage,
   engineError,
+  IMAGE_LABEL_BRIDGE,
   IMAGE_LABEL_DEPLOYMENT,
   IMAGE_LABEL_REVISION,
   IMAGE_LABEL_SOURCE,
@@ -115,7 +116,7 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
       }
     }
     ctx.progress(`building image ${tag}`);
-    const labels = { [IMAGE_LABEL_DEPLOYMENT]: req.deploymentId, [IMAGE_LABEL_REVISION]: String(req.revision), [IMAGE_LABEL_SOURCE]: req.digest };
+    const labels = { [IMAGE_LABEL_DEPLOYMENT]: req.deploymentId, [IMAGE_LABEL_REVISION]: String(req.revision), [IMAGE_LABEL_SOURCE]: req.digest, [IMAGE_LABEL_BRIDGE]: '/berth/berth.mjs' };
     const built = await buildSourceImage(deps.docker, deps.build, { root: req.root, report: req.report, ...(req.start ? { start: req.start } : {}), ...(req.args ? { args: req.args } : {}), tag, labels, log: ctx.log, progress: ctx.progress });
     ctx.log(`berth: built ${tag} (${built.id.slice(0, 19)}), ${built.cached.length} of ${built.steps} steps from the cache`);
     return publish(req, tag, ctx);

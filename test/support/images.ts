@@ -85,7 +85,14 @@ export async function runImage(docker: Docker, ref: string, labels: Record<strin
     await container.remove({ force: true }).catch(() => {});
   };
   try {
-    await container.start();
+    try {
+      await container.start();
+    } catch (err) {
+      // runc on a loaded 2-core host now and then fails a start ("can't get final child's PID from pipe"): once more.
+      if (!/OCI runtime error/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+      await container.start();
+    }
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {

@@ -10,7 +10,7 @@ import type Dockerode from 'dockerode';
 import { BerthError } from '../../core/errors.js';
 import type { DetectReport } from '../detect/types.js';
 import { CONTEXT_APP, CONTEXT_BRIDGE, CONTEXT_CA, generateDockerfile, generateWrapDockerfile, MIRROR_ARGS } from '../dockerfile.js';
-import { buildContext, localFileDependencies } from './context.js';
+import { buildContext, localFileDependencies, localRequirementFiles } from './context.js';
 import { buildImage, engineError, type BuildResult } from './engine.js';
 
 export interface ImageBuildOptions {
@@ -72,7 +72,7 @@ export async function buildSourceImage(docker: Dockerode, opts: ImageBuildOption
   const dockerfile = generateDockerfile(plan, files, {
     baseImage: opts.baseImage,
     start,
-    localDeps: plan.language === 'node' ? localFileDependencies(req.root) : [],
+    localDeps: plan.language === 'node' ? localFileDependencies(req.root) : plan.install.includes('requirements.txt') ? localRequirementFiles(req.root) : [],
     buildCa: opts.caFile !== undefined,
     mirrors,
   });

@@ -43,6 +43,8 @@ import { bridgeProgram, LocalHttpRuntime } from './runtime/local-http/index.js';
 import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
 import { ContainerRuntime, type ContainerRuntimeOptions } from './runtime/container/index.js';
 import { RuntimeRouter } from './runtime/router.js';
+import { Engine } from './runtime/container/engine.js';
+import type { ImageBuildsDeps } from './control/image-builds.js';
 import type { LaunchPolicy, WorkloadRuntime } from './runtime/types.js';
 import { NpmDriver, PackageCache, PypiDriver, runTool } from './packages/index.js';
 import { DEFAULT_PATH } from './runtime/process/sandbox.js';
@@ -208,6 +210,30 @@ export function createGitSources(config: Config, store: TreeStore, secrets: Pick
   });
 }
 
+/**
+ * Image builds for sources on the container runtime (README "Images and builds"): one image per revision on the
+ * engine the container driver uses. dockerode and the builder load with the first build, not with Berth.
+ */
+function lazyImageBuilds(config: Config, store: ImageBuildsDeps['store']): RevisionImages {
+  let made: Promise<RevisionImages> | null = null;
+  const make = async (): Promise<RevisionImages> => {
+    const engine = new Engine(config.containerSocket);
+    await engine.ready();
+    const { createImageBuilds, imageBuildsConfig } = await import('./control/image-builds.js');
+    return createImageBuilds({ docker: engine.docker, store, ...imageBuildsConfig(config, join(INSTALL_ROOT, 'dist/berth.mjs')) });
+  };
+  return {
+    imageFor: async (req, ctx) => {
+      made ??= make();
+      // An engine that did not answer is asked again by the next build.
+      made.catch(() => {
+        made = null;
+      });
+      return (await made).imageFor(req, ctx);
+    },
+  };
+}
+
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const target = databaseTarget(config.databaseUrl);
@@ -285,7 +311,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     env: { ...installEnv, HOME: join(buildHome, 'home'), npm_config_cache: join(buildHome, 'npm-cache'), PIP_CACHE_DIR: join(buildHome, 'pip-cache') },
     python: config.python,
     defaultRuntime: config.defaultRuntime,
-    ...(overrides.images ? { images: overrides.images } : {}),
+    images: overrides.images ?? lazyImageBuilds(config, stores.deployments),
   });
   // Git sources (README "Git sources"): fetched into the store at deploy, the commit pinned in the revision.
   const resolveGit = overrides.resolveGit ?? createGitSources(config, sources, secrets);

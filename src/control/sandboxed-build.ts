@@ -4,6 +4,7 @@
  * as the server, with ONLY the revision's workspace writable (`workspaceMode: 'rw'`), plus the deployment's own
  * HOME (`<dataDir>/work/<id>/home`), where npm's and pip's caches go. Nothing else of the data dir is visible.
  */
+import path from 'node:path';
 import type { ToolResult } from '../packages/run.js';
 import type { LaunchPolicy, StdioLauncher } from '../runtime/types.js';
 
@@ -27,6 +28,8 @@ const MAX_LINE = 2000;
 /** Lines passed on to the deployment's log per step; the rest is counted, not kept. */
 const MAX_LOGGED_LINES = 5000;
 const KILL_GRACE_MS = 2000;
+/** Folders every sandbox shows already (src/runtime/process/sandbox.ts). */
+const SYSTEM = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib32/', '/lib64/', '/etc/'];
 
 /** Merges stderr into stdout inside the sandbox, so the failure tail has both (the runtime only logs stderr). */
 const MERGE = 'exec "$@" 2>&1';
@@ -37,6 +40,9 @@ export function createSandboxedBuild(deps: {
   env: Record<string, string>;
 }): BuildRunner {
   return async (step) => {
+    // An interpreter given by absolute path outside the system folders (BERTH_PYTHON=/opt/…/python3): shown read-only.
+    const first = step.argv[0] ?? '';
+    const own = path.isAbsolute(first) && !SYSTEM.some((d) => first.startsWith(d)) && !first.startsWith(`${step.workspace}/`);
     const p = await deps.launcher.launch({
       deploymentId: step.deploymentId,
       instanceKey: `build-r${step.revision}`,
@@ -45,6 +51,7 @@ export function createSandboxedBuild(deps: {
       env: { ...deps.env },
       workspace: step.workspace,
       workspaceMode: 'rw',
+      ...(own ? { internalMounts: [path.dirname(first)] } : {}),
       ...(step.policy.network ? { network: step.policy.network } : {}),
       ...(step.policy.limits ? { limits: step.policy.limits } : {}),
     });

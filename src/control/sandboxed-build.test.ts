@@ -47,7 +47,7 @@ function spec(): SourceSpec {
   return { type: 'source', source: { kind: 'upload', digest: '' }, args: [], env: {} } as unknown as SourceSpec;
 }
 
-describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubblewrap, network egress)', () => {
+describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubblewrap, network egress even for a network-none server)', () => {
   let dataDir = '';
   let store: SourceStore;
   let runtime: ProcessRuntime;
@@ -113,7 +113,8 @@ describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubbl
       'index.js': 'console.log(1)',
       'targets.json': JSON.stringify(targets),
     });
-    const sp = spec();
+    // The server would get no network at all; its install still gets egress (the registry), nothing more.
+    const sp = { ...spec(), network: 'none' } as SourceSpec;
     sp.source = { kind: 'upload', digest: s.digest } as SourceSpec['source'];
     const lines: string[] = [];
     const d = { id: 'hostile1', revision: 1, serving_revision: null, spec: sp } as unknown as Deployment & { spec: SourceSpec };
@@ -175,7 +176,8 @@ describe('installs without a sandbox', () => {
     writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'plain', version: '1.0.0', main: 'index.js', scripts: { build: 'node -e "1"' } }));
     writeFileSync(path.join(dir, 'index.js'), '');
     const s = await store.putTree(dir);
-    const sp = spec();
+    // The server would get no network at all; its install still gets egress (the registry), nothing more.
+    const sp = { ...spec(), network: 'none' } as SourceSpec;
     sp.source = { kind: 'upload', digest: s.digest } as SourceSpec['source'];
     const lines: string[] = [];
     const sl = createSourceLaunch({

@@ -47,7 +47,7 @@ function spec(): SourceSpec {
   return { type: 'source', source: { kind: 'upload', digest: '' }, args: [], env: {} } as unknown as SourceSpec;
 }
 
-describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubblewrap, network egress)', () => {
+describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubblewrap, network egress even for a network-none server)', () => {
   let dataDir = '';
   let store: SourceStore;
   let runtime: ProcessRuntime;
@@ -81,14 +81,14 @@ describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubbl
     rmSync(hostTmp, { force: true });
   });
 
-  const launcher = () =>
+  const launcher = (buildTimeoutMs = 120_000) =>
     createSourceLaunch({
       store,
       detect: detectSource,
       workspaces: path.join(dataDir, 'workspaces'),
       build: createSandboxedBuild({ launcher: runtime, env: NPM_ENV }),
       run: () => Promise.reject(new Error('the unsandboxed runner must not be used when there is a sandbox')),
-      buildTimeoutMs: 120_000,
+      buildTimeoutMs,
       env: {},
       python: 'python3',
       defaultRuntime: 'process',
@@ -113,7 +113,8 @@ describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubbl
       'index.js': 'console.log(1)',
       'targets.json': JSON.stringify(targets),
     });
-    const sp = spec();
+    // The server would get no network at all; its install still gets egress (the registry), nothing more.
+    const sp = { ...spec(), network: 'none' } as SourceSpec;
     sp.source = { kind: 'upload', digest: s.digest } as SourceSpec['source'];
     const lines: string[] = [];
     const d = { id: 'hostile1', revision: 1, serving_revision: null, spec: sp } as unknown as Deployment & { spec: SourceSpec };
@@ -159,6 +160,22 @@ describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubbl
     expect((err as BerthError).message).toMatch(/kaboom-in-build/);
     expect(existsSync(path.join(dataDir, 'workspaces', 'broken1', '1'))).toBe(false);
   }, 120_000);
+
+  it('a build that outlives BERTH_BUILD_TIMEOUT_S is stopped and fails with BUILD_FAILED', async () => {
+    const s = await stored({
+      'package.json': JSON.stringify({ name: 'slow', version: '1.0.0', main: 'index.js', scripts: { build: 'node -e "setTimeout(() => {}, 120000)"' } }),
+      'index.js': 'console.log(1)',
+    });
+    const sp = spec();
+    sp.source = { kind: 'upload', digest: s.digest } as SourceSpec['source'];
+    const d = { id: 'slow1', revision: 1, serving_revision: null, spec: sp } as unknown as Deployment & { spec: SourceSpec };
+    const err = await launcher(8000)
+      .prepare(d, { log: () => {}, progress: () => {} })
+      .then(() => null, (e: unknown) => e);
+    expect((err as BerthError).code).toBe('BUILD_FAILED');
+    expect((err as BerthError).message).toMatch(/took longer than 8 s/);
+    expect((await runtime.found()).filter((f) => f.deploymentId === 'slow1')).toHaveLength(0);
+  }, 120_000);
 });
 
 describe('installs without a sandbox', () => {
@@ -175,7 +192,8 @@ describe('installs without a sandbox', () => {
     writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'plain', version: '1.0.0', main: 'index.js', scripts: { build: 'node -e "1"' } }));
     writeFileSync(path.join(dir, 'index.js'), '');
     const s = await store.putTree(dir);
-    const sp = spec();
+    // The server would get no network at all; its install still gets egress (the registry), nothing more.
+    const sp = { ...spec(), network: 'none' } as SourceSpec;
     sp.source = { kind: 'upload', digest: s.digest } as SourceSpec['source'];
     const lines: string[] = [];
     const sl = createSourceLaunch({

@@ -4,8 +4,11 @@
  * as the server, with ONLY the revision's workspace writable (`workspaceMode: 'rw'`), plus the deployment's own
  * HOME (`<dataDir>/work/<id>/home`), where npm's and pip's caches go. Nothing else of the data dir is visible.
  */
+import path from 'node:path';
 import type { ToolResult } from '../packages/run.js';
-import type { LaunchPolicy, StdioLauncher } from '../runtime/types.js';
+import { BerthError } from '../core/errors.js';
+import type { NetworkPolicy } from '../core/isolation.js';
+import type { LaunchPolicy, StdioLauncher, StdioProcess } from '../runtime/types.js';
 
 export interface BuildStep {
   deploymentId: string;
@@ -13,7 +16,12 @@ export interface BuildStep {
   /** The revision's workspace (under `<dataDir>/workspaces`): the step's cwd, the one folder it may write. */
   workspace: string;
   argv: string[];
-  /** The deployment's network and limits (spec.network, spec.limits); its mounts and cwd do not apply. */
+  /**
+   * The deployment's network and limits (spec.network, spec.limits); its mounts and cwd do not apply. The step's
+   * network is `egress` whatever the server's is (an install needs the registry, and the step sees nothing but its
+   * own workspace, so there is nothing to leak), except `host` (an operator allowed it: a mirror on the LAN works);
+   * on a host without egress a `none` deployment's step runs with `none`, and can install nothing from a registry.
+   */
   policy: Pick<LaunchPolicy, 'network' | 'limits'>;
   timeoutMs: number;
   onLine: (line: string) => void;
@@ -27,6 +35,8 @@ const MAX_LINE = 2000;
 /** Lines passed on to the deployment's log per step; the rest is counted, not kept. */
 const MAX_LOGGED_LINES = 5000;
 const KILL_GRACE_MS = 2000;
+/** Folders every sandbox shows already (src/runtime/process/sandbox.ts). */
+const SYSTEM = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib32/', '/lib64/', '/etc/'];
 
 /** Merges stderr into stdout inside the sandbox, so the failure tail has both (the runtime only logs stderr). */
 const MERGE = 'exec "$@" 2>&1';
@@ -37,17 +47,31 @@ export function createSandboxedBuild(deps: {
   env: Record<string, string>;
 }): BuildRunner {
   return async (step) => {
-    const p = await deps.launcher.launch({
-      deploymentId: step.deploymentId,
-      instanceKey: `build-r${step.revision}`,
-      command: 'sh',
-      args: ['-c', MERGE, 'berth-build', ...step.argv],
-      env: { ...deps.env },
-      workspace: step.workspace,
-      workspaceMode: 'rw',
-      ...(step.policy.network ? { network: step.policy.network } : {}),
-      ...(step.policy.limits ? { limits: step.policy.limits } : {}),
-    });
+    // An interpreter given by absolute path outside the system folders (BERTH_PYTHON=/opt/…/python3): shown read-only.
+    const first = step.argv[0] ?? '';
+    const own = path.isAbsolute(first) && !SYSTEM.some((d) => first.startsWith(d)) && !first.startsWith(`${step.workspace}/`);
+    const asked = step.policy.network ?? 'egress';
+    const launch = (network: NetworkPolicy) =>
+      deps.launcher.launch({
+        deploymentId: step.deploymentId,
+        instanceKey: `build-r${step.revision}`,
+        command: 'sh',
+        args: ['-c', MERGE, 'berth-build', ...step.argv],
+        env: { ...deps.env },
+        workspace: step.workspace,
+        workspaceMode: 'rw',
+        ...(own ? { internalMounts: [path.dirname(first)] } : {}),
+        network,
+        ...(step.policy.limits ? { limits: step.policy.limits } : {}),
+      });
+    let p: StdioProcess;
+    try {
+      p = await launch(asked === 'host' ? 'host' : 'egress');
+    } catch (err) {
+      if (!(asked === 'none' && err instanceof BerthError && err.code === 'NETWORK_UNAVAILABLE')) throw err;
+      step.onLine(`network egress is unavailable on this host (${err.message}); installing with network none, so nothing can be fetched from a registry`);
+      p = await launch('none');
+    }
     p.stdin.end();
     const tail: string[] = [];
     let logged = 0;

@@ -5,8 +5,8 @@
  * - source on the process runtime → the revision's workspace `<dataDir>/workspaces/<id>/<revision>`: a copy of the
  *   stored tree with its dependencies installed (and its build run) once, per the detection plan; a restart, a
  *   replica or a scale-from-zero finds the ready marker and reuses it. The server then runs in it (read-only).
- * Installs run inside the server's sandbox (`build`, src/control/sandboxed-build.ts): its network policy and limits,
- * only the workspace writable, a deadline and their output in the deployment's log. Without a sandbox (BERTH_SANDBOX=none
+ * Installs run inside the server's sandbox (`build`, src/control/sandboxed-build.ts): its limits, network `egress`
+ * (the registry; not the host, Berth or other servers; `host` when the spec has it), only the workspace writable, a deadline and their output in the deployment's log. Without a sandbox (BERTH_SANDBOX=none
  * or no bubblewrap) they run as plain children with a clean environment (no Berth secret, no deployment env), and the
  * log says so.
  */

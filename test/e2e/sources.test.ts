@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SourceUpload } from '../../src/api/contract.js';
 import { packFolder } from '../../src/cli/source-pack.js';
+import { DEFAULT_PATH, resolveCommand } from '../../src/runtime/process/sandbox.js';
 import type { DeploymentView, RevisionView } from '../../src/core/index.js';
 import { ROOT } from '../support/berth-process.js';
 import { berthCli, endpointIn } from '../support/cli.js';
@@ -17,6 +18,7 @@ import { connectV1, textOf } from '../support/clients.js';
 import { useBerth } from '../support/use-berth.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/sources');
+const HAS_BWRAP = resolveCommand('bwrap', DEFAULT_PATH, '/') !== null;
 const work = mkdtempSync(join(tmpdir(), 'berth-sources-e2e-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -88,6 +90,9 @@ describe('deploy from source (process runtime)', () => {
     expect((await history(node.id))[0]).toMatchObject({ number: 1, source_digest: firstDigest });
     const logs = await logsOf(node.id);
     expect(logs).toContain('installing dependencies: npm install');
+    // The install ran in the server's sandbox, and reached the npm registry through egress although the server gets network none.
+    if (HAS_BWRAP) expect(logs).toMatch(/\[build-r1\] started pid \d+ \(sandbox bubblewrap, network egress/);
+    else expect(logs).toMatch(/installing WITHOUT a sandbox/);
     // A restart reuses the workspace: no second install.
     const before = (logs.match(/installing dependencies: npm install/g) ?? []).length;
     expect((await ctx.api.call('POST', `/api/deployments/${node.id}/restart`)).status).toBe(202);

@@ -83,6 +83,7 @@ export class ContainerRuntime implements WorkloadRuntime {
   private readonly oomLog = new KernelOomLog();
   private oomTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private detached = false;
 
   constructor(private readonly opts: ContainerRuntimeOptions) {
     if (!opts.socketPath.startsWith('/')) throw new Error('ContainerRuntime: socketPath must be an absolute path');
@@ -154,6 +155,14 @@ export class ContainerRuntime implements WorkloadRuntime {
     return out;
   }
 
+  /**
+   * Berth is shutting down (onShutdown `leave`): from now on `stop` (the endpoints closing) only forgets a
+   * container and leaves it running for the next Berth to adopt.
+   */
+  detach(): void {
+    if ((this.opts.onShutdown ?? 'leave') === 'leave') this.detached = true;
+  }
+
   async stop(deploymentId: string, opts: { revision?: number; graceMs?: number } = {}): Promise<void> {
     checkDeploymentId(deploymentId);
     const revisions = this.entries.get(deploymentId);
@@ -164,6 +173,7 @@ export class ContainerRuntime implements WorkloadRuntime {
       e.abort.abort();
     }
     if (revisions && revisions.size === 0) this.entries.delete(deploymentId);
+    if (this.detached) return;
     const grace = opts.graceMs ?? this.opts.stopGraceMs ?? 10_000;
     await Promise.all(doomed.map((e) => this.removeContainer(e.containerId, grace)));
     // What a previous Berth left for this deployment (not adopted yet) goes too.

@@ -4,6 +4,7 @@
 //   BENCH_REFERENCE=off (skip the reference gateways: HAProxy, when installed, and a bare Node.js TCP relay)
 //   BENCH_UPSTREAM_JSON=1 (the baseline answers application/json instead of the SDK's default SSE)
 //   BENCH_LIFECYCLE=off (skip deploy-20, update-under-load and idle-memory phases)
+//   BENCH_DEPLOY=off (skip deploy-to-ready from source, bench/deploy.ts: container and process runtime phases)
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { ROOT, startBerth } from '../test/support/berth-process.js';
 import { echoSpec } from '../test/support/servers.js';
 import { measureBurstOpens, measureOpens, mergeCells, runCell, type CellOptions, type CellResult } from './load.js';
 import { lifecycleReport } from './lifecycle.js';
+import { benchDeploy } from './deploy.js';
 import { isMeasured, startReferences } from './reference.js';
 import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSpec, measureIsolated, measureSessionMemory, progress, type IsolatedResult } from './phases.js';
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
@@ -225,6 +227,7 @@ async function main(): Promise<number> {
     const { text, problems } = buildReport(await bench());
     process.stdout.write(`${text}\n`);
     if (process.env.BENCH_LIFECYCLE !== 'off') process.stdout.write(`${await lifecycleReport()}\n`);
+    if (process.env.BENCH_DEPLOY !== 'off') await benchDeploy();
     for (const p of problems) process.stderr.write(`bench: HARNESS FAILURE: ${p}\n`);
     return problems.length ? 1 : 0;
   } finally {

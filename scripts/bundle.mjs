@@ -26,6 +26,8 @@ await build({
   // dockerode (and its native ssh2 parts) stays in node_modules and loads with the first container; CommonJS
   // packages that require() Node's built-ins (busboy, yauzl, yazl, tar-stream) cannot be inlined into an ES module.
   external: ['better-sqlite3', 'pg', 'undici', 'dockerode', 'busboy', 'yauzl', 'yazl', 'tar-stream'],
+  // Any other CommonJS dependency that require()s Node's built-ins gets a require of its own.
+  banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   sourcemap: true,
   logLevel: 'warning',
 });

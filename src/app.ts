@@ -17,6 +17,7 @@ import { createEndpointFactory } from './control/endpoints.js';
 import { createGitResolver, type TreeStore } from './control/git-source.js';
 import { Reconciler } from './control/reconciler.js';
 import { pinPackageSpec } from './control/package-launch.js';
+import { createSandboxedBuild } from './control/sandboxed-build.js';
 import { createSourceLaunch, type RevisionImages } from './control/source-launch.js';
 import { pinSourceSpec, type GitResolver } from './control/source-pin.js';
 import { SourceService } from './control/sources.js';
@@ -42,6 +43,8 @@ import { bridgeProgram, LocalHttpRuntime } from './runtime/local-http/index.js';
 import { ProcessRuntime, ProcessWorkloads } from './runtime/process/index.js';
 import { ContainerRuntime, type ContainerRuntimeOptions } from './runtime/container/index.js';
 import { RuntimeRouter } from './runtime/router.js';
+import { Engine } from './runtime/container/engine.js';
+import type { ImageBuildsDeps } from './control/image-builds.js';
 import type { LaunchPolicy, WorkloadRuntime } from './runtime/types.js';
 import { NpmDriver, PackageCache, PypiDriver, runTool } from './packages/index.js';
 import { DEFAULT_PATH } from './runtime/process/sandbox.js';
@@ -102,7 +105,8 @@ export interface App {
 const RESTART_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, maxCrashes: 5, windowMs: 120_000 };
 
 /** The workload runtime the config names (BERTH_RUNTIME); what no server may see is Berth's own data. */
-function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>): WorkloadRuntime {
+/** The workload runtime, and the process launcher under it (source installs run in its sandbox). */
+function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>): { runtime: WorkloadRuntime; launcher: ProcessRuntime } {
   // Never to be mounted into a sandbox: the master key file and the SQLite database with its journal.
   const sqlite = db.kind === 'sqlite' ? [db.path, `${db.path}-wal`, `${db.path}-shm`, `${db.path}.lock`] : [];
   const forbiddenPaths = [config.masterKeyFile, ...sqlite];
@@ -124,19 +128,19 @@ function createRuntime(config: Config, logs: LogStore, db: ReturnType<typeof dat
     // The bridge program is this installation's own `berth bridge`, which the sandbox shows read-only; it listens on the host's loopback.
     const bridge = bridgeProgram(INSTALL_ROOT);
     const launcher = new ProcessRuntime({ ...common, hostNetwork: 'allow', mountRoots: [...config.mountRoots, ...bridge.mounts] });
-    return new LocalHttpRuntime({ launcher, dataDir: config.dataDir, logs, bridge, operatorMountRoots: config.mountRoots, readyTimeoutMs: config.startTimeoutS * 1000 });
+    return { runtime: new LocalHttpRuntime({ launcher, dataDir: config.dataDir, logs, bridge, operatorMountRoots: config.mountRoots, readyTimeoutMs: config.startTimeoutS * 1000 }), launcher };
   }
-  const runtime = new ProcessRuntime({ ...common, hostNetwork: config.sandboxHostNetwork, mountRoots: config.mountRoots });
-  return new ProcessWorkloads({ runtime, dataDir: config.dataDir, logs });
+  const launcher = new ProcessRuntime({ ...common, hostNetwork: config.sandboxHostNetwork, mountRoots: config.mountRoots });
+  return { runtime: new ProcessWorkloads({ runtime: launcher, dataDir: config.dataDir, logs }), launcher };
 }
 
 /**
  * The runtime Berth runs workloads on: the process driver (BERTH_RUNTIME) and, made only when a deployment asks
  * for it (spec.runtime container, an image, BERTH_DEFAULT_RUNTIME=container), the container driver (README "Containers").
  */
-function createRouter(config: Config, logs: LogStore, db: ReturnType<typeof databaseTarget>, onExit: ContainerRuntimeOptions['onExit']): RuntimeRouter {
+function createRouter(config: Config, logs: LogStore, processRuntime: WorkloadRuntime, onExit: ContainerRuntimeOptions['onExit']): RuntimeRouter {
   return new RuntimeRouter({
-    process: createRuntime(config, logs, db),
+    process: processRuntime,
     defaultRuntime: config.defaultRuntime,
     container: () =>
       new ContainerRuntime({
@@ -206,6 +210,30 @@ export function createGitSources(config: Config, store: TreeStore, secrets: Pick
   });
 }
 
+/**
+ * Image builds for sources on the container runtime (README "Images and builds"): one image per revision on the
+ * engine the container driver uses. dockerode and the builder load with the first build, not with Berth.
+ */
+function lazyImageBuilds(config: Config, store: ImageBuildsDeps['store']): RevisionImages {
+  let made: Promise<RevisionImages> | null = null;
+  const make = async (): Promise<RevisionImages> => {
+    const engine = new Engine(config.containerSocket);
+    await engine.ready();
+    const { createImageBuilds, imageBuildsConfig } = await import('./control/image-builds.js');
+    return createImageBuilds({ docker: engine.docker, store, ...imageBuildsConfig(config, join(INSTALL_ROOT, 'dist/berth.mjs')) });
+  };
+  return {
+    imageFor: async (req, ctx) => {
+      made ??= make();
+      // An engine that did not answer is asked again by the next build.
+      made.catch(() => {
+        made = null;
+      });
+      return (await made).imageFor(req, ctx);
+    },
+  };
+}
+
 /** The composition root: the one place that picks concrete drivers and wires them together. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const target = databaseTarget(config.databaseUrl);
@@ -232,7 +260,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const bus = redactingBus(overrides.bus ?? new MemoryEventBus((err) => logger.error('event handler failed', { error: String(err) })), redact);
   // A container's exits (an OOM kill among them) reach the reconciler, which status asks for `last_exit`.
   const exitSink: { note?: ContainerRuntimeOptions['onExit'] } = {};
-  const router = overrides.runtime ? null : createRouter(config, logs, target, (id, revision, info) => exitSink.note?.(id, revision, info));
+  const made = overrides.runtime ? null : createRuntime(config, logs, target);
+  const router = made ? createRouter(config, logs, made.runtime, (id, revision, info) => exitSink.note?.(id, revision, info)) : null;
   const runtime = overrides.runtime ?? router!;
   const packages = overrides.packages ?? createPackageCache(config);
   for (const notice of runtime.notices()) logger.warn(`SANDBOX: ${notice}`);
@@ -258,31 +287,36 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const buildHome = join(config.dataDir, 'build');
   const npmRegistry = config.buildNpmRegistry ?? config.npmRegistry;
   const pipIndex = config.buildPipIndexUrl ?? config.pypiIndexUrl;
+  // Installs get no secret of Berth's and none of the deployment's: a path, the mirrors, quiet npm.
+  const installEnv = {
+    PATH: `${dirname(process.execPath)}:${DEFAULT_PATH}`,
+    LANG: 'C.UTF-8',
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+    npm_config_audit: 'false',
+    ...(npmRegistry ? { npm_config_registry: npmRegistry } : {}),
+    ...(pipIndex ? { PIP_INDEX_URL: pipIndex } : {}),
+  };
+  // In the sandbox (ADR 0023): the deployment's network and limits, only the workspace writable; HOME (and so npm's
+  // and pip's caches) is the runtime's per-deployment one. Without a sandbox: plain children, HOME and caches in <dataDir>/build.
+  const sandboxedLauncher = made && made.launcher.sandbox === 'bubblewrap' ? made.launcher : null;
   const sourceLaunch = createSourceLaunch({
     store: sources,
     detect: detectSource,
     workspaces: workspacesRoot(config),
+    ...(sandboxedLauncher ? { build: createSandboxedBuild({ launcher: sandboxedLauncher, env: installEnv }) } : {}),
+    noSandboxReason: made ? (config.sandbox === 'none' ? 'BERTH_SANDBOX=none' : 'bubblewrap is not installed') : 'this Berth was given its runtime',
     run: runTool,
     buildTimeoutMs: config.buildTimeoutS * 1000,
-    // Installs get no secret of Berth's and none of the deployment's: a path, their own HOME and caches, the mirrors.
-    env: {
-      PATH: `${dirname(process.execPath)}:${DEFAULT_PATH}`,
-      HOME: join(buildHome, 'home'),
-      LANG: 'C.UTF-8',
-      npm_config_cache: join(buildHome, 'npm-cache'),
-      npm_config_update_notifier: 'false',
-      npm_config_fund: 'false',
-      npm_config_audit: 'false',
-      PIP_CACHE_DIR: join(buildHome, 'pip-cache'),
-      ...(npmRegistry ? { npm_config_registry: npmRegistry } : {}),
-      ...(pipIndex ? { PIP_INDEX_URL: pipIndex } : {}),
-    },
+    env: { ...installEnv, HOME: join(buildHome, 'home'), npm_config_cache: join(buildHome, 'npm-cache'), PIP_CACHE_DIR: join(buildHome, 'pip-cache') },
     python: config.python,
     defaultRuntime: config.defaultRuntime,
-    ...(overrides.images ? { images: overrides.images } : {}),
+    images: overrides.images ?? lazyImageBuilds(config, stores.deployments),
   });
+  // Git sources (README "Git sources"): fetched into the store at deploy, the commit pinned in the revision.
+  const resolveGit = overrides.resolveGit ?? createGitSources(config, sources, secrets);
   const pinSource = async (spec: SourceSpec, ctx: { deploymentId: string; log(line: string): void }): Promise<SourceSpec> =>
-    (await pinSourceSpec(spec, { store: sources, detect: detectSource, resolveGit: overrides.resolveGit ?? createGitSources(config, sources, secrets) }, ctx)).spec;
+    (await pinSourceSpec(spec, { store: sources, detect: detectSource, resolveGit }, ctx)).spec;
   // ---- end of sources ----
   const makeEndpoint = createEndpointFactory({
     runtime,

@@ -4,7 +4,7 @@
  * held in memory; the JSON field is bounded. Whatever is refused leaves nothing behind but the refusal.
  */
 import type { IncomingMessage } from 'node:http';
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import { BerthError } from '../core/errors.js';
 
 const ZIP_TYPES = ['application/zip', 'application/x-zip-compressed', 'application/octet-stream'];
@@ -39,13 +39,15 @@ function checkDeclaredSize(req: IncomingMessage, maxBytes: number): void {
  * Reads a multipart create: `deployment` (JSON, at most `jsonLimit` bytes) and `source` (a ZIP handed to `store` as
  * it streams). Both are required; other parts are refused.
  */
-export function readSourceMultipart<T>(req: IncomingMessage, opts: { maxBytes: number; jsonLimit: number; store: (zip: NodeJS.ReadableStream) => Promise<T> }): Promise<{ deployment: unknown; stored: T }> {
+export async function readSourceMultipart<T>(req: IncomingMessage, opts: { maxBytes: number; jsonLimit: number; store: (zip: NodeJS.ReadableStream) => Promise<T> }): Promise<{ deployment: unknown; stored: T }> {
   // The whole multipart body is bounded too: the ZIP plus the JSON field and the part headers.
   checkDeclaredSize(req, opts.maxBytes + opts.jsonLimit + 64 * 1024);
+  // Loaded with the first multipart upload, not with Berth.
+  const { default: makeBusboy } = await import('busboy');
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { files: 1, fields: 1, parts: 2, fieldSize: opts.jsonLimit, fieldNameSize: 64, headerPairs: 20 } });
+      bb = makeBusboy({ headers: req.headers, limits: { files: 1, fields: 1, parts: 3, fieldSize: opts.jsonLimit, fieldNameSize: 64, headerPairs: 20 } });
     } catch (err) {
       req.resume();
       reject(new BerthError('VALIDATION_FAILED', `Not a readable multipart body: ${(err as Error).message}`));
@@ -75,6 +77,7 @@ export function readSourceMultipart<T>(req: IncomingMessage, opts: { maxBytes: n
       upload = opts.store(stream);
       upload.catch(fail);
     });
+    // busboy says partsLimit when the count reaches it (the third part), files/fieldsLimit when one more comes.
     for (const ev of ['partsLimit', 'filesLimit', 'fieldsLimit'] as const) {
       bb.on(ev, () => fail(new BerthError('VALIDATION_FAILED', 'A multipart create has two parts: "deployment" (JSON) and "source" (the ZIP)')));
     }

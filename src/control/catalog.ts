@@ -137,7 +137,7 @@ function templateArgs(name: string, args: ServerArgument[]): string[] {
     if (value === undefined) {
       if (a.isRequired) {
         const what = a.type === 'named' ? a.name : `<${a.type === 'positional' && a.valueHint ? a.valueHint : 'value'}>`;
-        throw new BerthError('VALIDATION_FAILED', `catalog template ${name} needs the argument ${what}${a.description ? ` (${a.description})` : ''}: give the arguments after --, e.g. berth deploy catalog:${name} -- VALUE`);
+        throw new BerthError('VALIDATION_FAILED', `catalog template ${name} needs the argument ${what}${a.description ? ` (${a.description})` : ''}: give the arguments after --, e.g. berth deploy catalog:${name} -- ${a.type === 'named' ? `${a.name} VALUE` : 'VALUE'} (API: "args")`);
       }
       continue;
     }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthError } from '../core/errors.js';
+import { createSourceStore } from '../sources/index.js';
 import { startPrivateGitServer, type PrivateGitServer } from '../sources/git/testing/http-server.js';
 import { gitAvailable, TestRepo } from '../sources/git/testing/repo.js';
 import { createGitResolver, type TreeStore } from './git-source.js';
@@ -83,6 +84,23 @@ if (gitAvailable('createGitResolver', it)) {
       expect(store.trees.get(one.digest)).toEqual({ 'server.py': 'print(1)\n' });
       expect(lines.join('\n')).toContain(`stored srv of ${c.v1!.slice(0, 12)} as ${one.digest}`);
       expect(readdirSync(workDir)).toEqual([]);
+    });
+
+    it('with the real source store: the folder is stored under its digest, and the same folder at another commit is the same tree', async () => {
+      const storeDir = mkdtempSync(path.join(tmpdir(), 'berth-resolver-store-'));
+      try {
+        const store = createSourceStore({ dir: storeDir, maxBytes: 10 * 1024 * 1024 });
+        const resolve = createGitResolver({ store, resolveToken, workDir, timeoutMs: 60_000, allow: { file: true } });
+        const got = await resolve({ kind: 'git', url: repo.fileUrl, ref: 'v1', subdir: 'srv' }, {});
+        expect(got.commit).toBe(c.v1);
+        const stored = await store.get(got.digest);
+        expect(stored?.files).toBe(1);
+        expect(readFileSync(path.join(stored!.root, 'server.py'), 'utf8')).toBe('print(1)\n');
+        // v2 changed only the README: the same folder, the same stored tree.
+        expect((await resolve({ kind: 'git', url: repo.fileUrl, ref: 'v2', subdir: 'srv' }, {})).digest).toBe(got.digest);
+      } finally {
+        rmSync(storeDir, { recursive: true, force: true });
+      }
     });
 
     it('fetches the pinned commit, not the ref, once a source is pinned', async () => {

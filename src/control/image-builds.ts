@@ -9,6 +9,7 @@ import type { DetectReport } from '../build/detect/index.js';
 import {
   buildSourceImage,
   engineError,
+  IMAGE_LABEL_BRIDGE,
   IMAGE_LABEL_DEPLOYMENT,
   IMAGE_LABEL_REVISION,
   IMAGE_LABEL_SOURCE,
@@ -18,6 +19,7 @@ import {
 } from '../build/image/index.js';
 import { BerthError } from '../core/errors.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
+import type { Config } from '../config/config.js';
 import type { DeploymentStore } from '../store/types.js';
 
 export interface ImageRequest {
@@ -114,7 +116,7 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
       }
     }
     ctx.progress(`building image ${tag}`);
-    const labels = { [IMAGE_LABEL_DEPLOYMENT]: req.deploymentId, [IMAGE_LABEL_REVISION]: String(req.revision), [IMAGE_LABEL_SOURCE]: req.digest };
+    const labels = { [IMAGE_LABEL_DEPLOYMENT]: req.deploymentId, [IMAGE_LABEL_REVISION]: String(req.revision), [IMAGE_LABEL_SOURCE]: req.digest, [IMAGE_LABEL_BRIDGE]: '/berth/berth.mjs' };
     const built = await buildSourceImage(deps.docker, deps.build, { root: req.root, report: req.report, ...(req.start ? { start: req.start } : {}), ...(req.args ? { args: req.args } : {}), tag, labels, log: ctx.log, progress: ctx.progress });
     ctx.log(`berth: built ${tag} (${built.id.slice(0, 19)}), ${built.cached.length} of ${built.steps} steps from the cache`);
     return publish(req, tag, ctx);
@@ -134,5 +136,23 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
       inflight.set(key, p);
       return p;
     },
+  };
+}
+
+/** The build options from Berth's configuration; `bridgeFile` is dist/berth.mjs. */
+export function imageBuildsConfig(config: Config, bridgeFile: string): Pick<ImageBuildsDeps, 'build' | 'registry' | 'registryInsecure'> {
+  return {
+    build: {
+      baseImage: config.baseImage,
+      bridgeFile,
+      ...(config.buildCaFile ? { caFile: config.buildCaFile } : {}),
+      ...(config.buildNpmRegistry ? { npmRegistry: config.buildNpmRegistry } : {}),
+      ...(config.buildPipIndexUrl ? { pipIndexUrl: config.buildPipIndexUrl } : {}),
+      timeoutMs: config.buildTimeoutS * 1000,
+      // The source tree, plus the bridge and a CA.
+      maxContextBytes: config.sourceMaxBytes + 16 * 1024 * 1024,
+    },
+    ...(config.registry ? { registry: config.registry } : {}),
+    registryInsecure: config.registryInsecure === 'true',
   };
 }

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { BerthError } from '../core/errors.js';
-import { DeploymentSpecSchema, mergePatch, parseOrThrow, UpdateDeploymentSchema, type Deployment, type DeploymentView, type RevisionView } from '../core/index.js';
+import { DeploymentSpecSchema, mergePatch, parseOrThrow, repinGitPatch, UpdateDeploymentSchema, type Deployment, type DeploymentView, type RevisionView } from '../core/index.js';
 import { z } from 'zod';
 import type { EventBus } from '../events/types.js';
 import { refText } from '../secrets/refs.js';
@@ -49,7 +49,7 @@ export class RevisionService {
 
     let revision: { spec: Deployment['spec']; env_schema: Deployment['env_schema']; values: Map<string, string> } | null = null;
     if (input.spec !== undefined || input.env_schema !== undefined || input.secrets !== undefined) {
-      const merged = input.spec === undefined ? d.spec : parseOrThrow(DeploymentSpecSchema, mergePatch(d.spec, input.spec), 'spec');
+      const merged = input.spec === undefined ? d.spec : parseOrThrow(DeploymentSpecSchema, mergePatch(d.spec, repinGitPatch(input.spec)), 'spec');
       const envSchema = input.env_schema ?? d.env_schema;
       const { spec, values } = await this.deps.deployments.admitSpec(d.id, { spec: dropOwnRefs(d.id, merged, input.secrets), env_schema: envSchema, secrets: input.secrets });
       // New secret values count as a change even when the spec reads the same: the server must restart to see them.

@@ -5,8 +5,10 @@
  * - source on the process runtime → the revision's workspace `<dataDir>/workspaces/<id>/<revision>`: a copy of the
  *   stored tree with its dependencies installed (and its build run) once, per the detection plan; a restart, a
  *   replica or a scale-from-zero finds the ready marker and reuses it. The server then runs in it (read-only).
- * Installs run as children of Berth with a clean environment (no Berth secrets, no deployment env), a deadline and
- * their output in the deployment's log; not inside the server sandbox (they need the network and a writable tree).
+ * Installs run inside the server's sandbox (`build`, src/control/sandboxed-build.ts): its network policy and limits,
+ * only the workspace writable, a deadline and their output in the deployment's log. Without a sandbox (BERTH_SANDBOX=none
+ * or no bubblewrap) they run as plain children with a clean environment (no Berth secret, no deployment env), and the
+ * log says so.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -18,25 +20,27 @@ import type { Deployment, ImageSpec, SourceSpec, WorkloadRuntimeName } from '../
 import type { ToolRunner } from '../packages/run.js';
 import type { SourceStore } from '../sources/index.js';
 import type { HostedLaunch } from './endpoints.js';
+import type { RevisionImages } from './image-builds.js';
+import { launchPolicy } from './launch-policy.js';
+import type { BuildRunner } from './sandboxed-build.js';
 
 /** IMAGE's per-revision image builder (src/control/image-builds.ts). */
-export interface RevisionImages {
-  imageFor(
-    req: { deploymentId: string; revision: number; digest: string; root: string; report: DetectReport; start?: string[]; args?: string[] },
-    ctx: { log(line: string): void; progress(message: string): void },
-  ): Promise<{ ref: string; digest: string | null }>;
-}
+export type { RevisionImages };
 
 export interface SourceLaunchDeps {
   store: Pick<SourceStore, 'get'>;
   detect: (root: string) => DetectReport | Promise<DetectReport>;
   /** `<dataDir>/workspaces`. */
   workspaces: string;
-  /** Runs install and build steps (runTool). */
+  /** Runs install and build steps in the sandbox (createSandboxedBuild). Absent: `run` runs them unsandboxed. */
+  build?: BuildRunner;
+  /** Runs install and build steps as plain children (runTool) when there is no `build`. */
   run: ToolRunner;
+  /** Why there is no `build` (logged once per install), e.g. `BERTH_SANDBOX=none`. */
+  noSandboxReason?: string;
   /** Deadline of one revision's install and build together (BERTH_BUILD_TIMEOUT_S). */
   buildTimeoutMs: number;
-  /** PATH, HOME and the like for installs: no secret of Berth's. */
+  /** PATH, HOME and the like for unsandboxed installs: no secret of Berth's. */
   env: Record<string, string>;
   /** The interpreter venvs are made from (BERTH_PYTHON). */
   python: string;
@@ -96,7 +100,7 @@ export function createSourceLaunch(deps: SourceLaunchDeps): {
     const key = `${d.id}/${d.revision}`;
     let job = inflight.get(key);
     if (!job) {
-      job = ensureWorkspace(stored.root, ws, report, ctx).finally(() => inflight.delete(key));
+      job = ensureWorkspace(d, stored.root, ws, report, ctx).finally(() => inflight.delete(key));
       inflight.set(key, job);
     }
     await job;
@@ -109,7 +113,7 @@ export function createSourceLaunch(deps: SourceLaunchDeps): {
   };
 
   /** Copies the tree in and installs, unless a ready workspace is there already. */
-  const ensureWorkspace = async (root: string, ws: string, report: DetectReport, ctx: Ctx): Promise<void> => {
+  const ensureWorkspace = async (d: Prepared, root: string, ws: string, report: DetectReport, ctx: Ctx): Promise<void> => {
     if (await exists(`${ws}${READY}`)) return;
     await rm(ws, { recursive: true, force: true });
     await mkdir(path.dirname(ws), { recursive: true, mode: 0o755 });
@@ -123,11 +127,13 @@ export function createSourceLaunch(deps: SourceLaunchDeps): {
       await rm(tmp, { recursive: true, force: true });
     }
     const deadline = Date.now() + deps.buildTimeoutMs;
+    const steps = installSteps(report, ws, deps.python);
+    if (steps.length > 0 && !deps.build) ctx.log(`installing WITHOUT a sandbox (${deps.noSandboxReason ?? 'no sandbox'}): the install and build scripts run on the Berth host with a clean environment`);
     try {
-      for (const step of installSteps(report, ws, deps.python)) {
+      for (const step of steps) {
         ctx.progress(step.progress);
         ctx.log(`${step.progress.replace(/…$/, '')}: ${step.argv.join(' ')}`);
-        await runStep(step.argv, ws, deadline, ctx);
+        await runStep(d, step.argv, ws, deadline, ctx);
       }
     } catch (err) {
       await rm(ws, { recursive: true, force: true });
@@ -136,14 +142,20 @@ export function createSourceLaunch(deps: SourceLaunchDeps): {
     await writeFile(`${ws}${READY}`, `${new Date().toISOString()}\n`);
   };
 
-  const runStep = async (argv: string[], cwd: string, deadline: number, ctx: Ctx): Promise<void> => {
+  const runStep = async (d: Prepared, argv: string[], cwd: string, deadline: number, ctx: Ctx): Promise<void> => {
     const left = deadline - Date.now();
     if (left <= 0) throw new BerthError('BUILD_FAILED', `Installing the source took longer than ${Math.round(deps.buildTimeoutMs / 1000)} s (BERTH_BUILD_TIMEOUT_S)`);
     const [command, ...args] = argv as [string, ...string[]];
     let r;
     try {
-      r = await deps.run({ command, args, cwd, env: deps.env, timeoutMs: left, onLine: (l) => ctx.log(l), maxOutputBytes: 256 * 1024 });
+      if (deps.build) {
+        const { network, limits } = launchPolicy(d.spec);
+        r = await deps.build({ deploymentId: d.id, revision: d.revision, workspace: cwd, argv, policy: { network, limits }, timeoutMs: left, onLine: (l) => ctx.log(l) });
+      } else {
+        r = await deps.run({ command, args, cwd, env: deps.env, timeoutMs: left, onLine: (l) => ctx.log(l), maxOutputBytes: 256 * 1024 });
+      }
     } catch (err) {
+      if (err instanceof BerthError) throw new BerthError('BUILD_FAILED', `Cannot run ${command}: ${err.message}`, { cause: err.code });
       throw new BerthError('BUILD_FAILED', `Cannot run ${command}: ${(err as Error).message}${(err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (not installed on the Berth host)' : ''}`);
     }
     for (const line of r.stdout.split(/\r?\n/).slice(-50)) if (line.trim() !== '') ctx.log(line);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatGitSource, isGitSource, parseGitSource } from './git-source.js';
+import { formatGitSource, isGitSource, parseGitSource, repinGitPatch } from './git-source.js';
 
 describe('parseGitSource', () => {
   it('takes git+URL with an optional #ref, :subdir or both', () => {
@@ -20,5 +20,14 @@ describe('parseGitSource', () => {
     expect(() => parseGitSource('git+ftp://host/repo')).toThrow(/git\+https/);
     expect(() => parseGitSource('git+https://h/o/r#main:../etc')).toThrow(/subdir/);
     expect(() => parseGitSource('git+https://h/o/r#ma in')).toThrow(/ref/);
+  });
+});
+
+describe('repinGitPatch', () => {
+  it('drops the pinned commit and digest when the patch names url, ref or subdir, and only then', () => {
+    expect(repinGitPatch({ source: { ref: 'next' } })).toEqual({ source: { ref: 'next', commit: null, digest: null } });
+    expect(repinGitPatch({ source: { ref: 'next', commit: 'c' } })).toEqual({ source: { ref: 'next', commit: 'c' } });
+    expect(repinGitPatch({ env: { A: '1' } })).toEqual({ env: { A: '1' } });
+    expect(repinGitPatch({ source: null })).toEqual({ source: null });
   });
 });

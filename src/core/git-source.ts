@@ -42,3 +42,16 @@ export function formatGitSource(ref: Pick<GitSourceRef, 'url' | 'ref' | 'subdir'
   const frag = ref.ref === undefined && ref.subdir === undefined ? '' : `#${ref.ref ?? ''}${ref.subdir === undefined ? '' : `:${ref.subdir}`}`;
   return `${PREFIX}${ref.url}${frag}`;
 }
+
+/**
+ * A spec patch that names a git source's url, ref or subdir asks for that ref as it is now: the commit and digest
+ * pinned before are dropped (unless the patch sets them), so the next pin fetches it again. Any other update,
+ * a redeploy or a rollback keeps the pinned commit, so it runs the same code.
+ */
+export function repinGitPatch(patch: Record<string, unknown>): Record<string, unknown> {
+  const source = patch.source;
+  if (source === null || typeof source !== 'object' || Array.isArray(source)) return patch;
+  const s = source as Record<string, unknown>;
+  if (!['url', 'ref', 'subdir'].some((k) => k in s) || 'commit' in s || 'digest' in s) return patch;
+  return { ...patch, source: { ...s, commit: null, digest: null } };
+}

@@ -54,6 +54,11 @@ export interface LaunchRequest extends LaunchPolicy {
    * the runtime's internal folders. A spec's `cwd`, when given too, wins.
    */
   workspace?: string;
+  /**
+   * How `workspace` is shown: `ro` (default, the server) or `rw` (the install/build step Berth runs in the sandbox to
+   * make the workspace ready). Berth-only like `workspace`; no spec can set it.
+   */
+  workspaceMode?: 'ro' | 'rw';
 }
 
 /** Starts stdio server processes. The process runtime is the first driver; containers come later. */

@@ -102,10 +102,13 @@ describe('issue 10 reproductions: credentials on every route', () => {
     expect([noType.status, codeOf(noType)]).toStrictEqual([403, 'FORBIDDEN_ORIGIN']);
     // Even with the admin token and no Origin, only application/json bodies are read.
     const auth = adminHeaders();
-    for (const type of ['text/plain;json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx']) {
+    for (const type of ['text/plain;json', 'text/plain', 'application/x-www-form-urlencoded', 'application/zip', 'application/jsonx']) {
       const r = await raw(`${berth.url}/api/deployments`, { method: 'POST', headers: { ...auth, 'content-type': type }, body: deployBody(marker) });
       expect([type, r.status, codeOf(r)]).toStrictEqual([type, 415, 'UNSUPPORTED_MEDIA_TYPE']);
     }
+    // multipart/form-data is read only as a source upload (a `deployment` field and a `source` ZIP): JSON sent as it is refused.
+    const multipart = await raw(`${berth.url}/api/deployments`, { method: 'POST', headers: { ...auth, 'content-type': 'multipart/form-data; boundary=x' }, body: deployBody(marker) });
+    expect([multipart.status, codeOf(multipart)]).toStrictEqual([400, 'VALIDATION_FAILED']);
     const none = await raw(`${berth.url}/api/deployments`, { method: 'POST', headers: auth, body: deployBody(marker) });
     expect([none.status, codeOf(none)]).toStrictEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
     await new Promise((r) => setTimeout(r, 500));

@@ -1,7 +1,7 @@
 /**
  * Image builds against the real engine (Podman's Docker-compatible socket): Berth's generated Dockerfile for a
- * Node.js (npm, a vendored dependency), a TypeScript (build step) and a standard-library Python server, and a
- * source's own Dockerfile wrapped with the bridge; each image is run hardened on a loopback port and its tools are
+ * Node.js (npm, a vendored dependency), a TypeScript (build step), a standard-library Python and a Python server
+ * with a vendored wheel (pip), and a source's own Dockerfile wrapped with the bridge; each image is run hardened on a loopback port and its tools are
  * called with the MCP SDK through the bridge's token. Also: the dependency layer reused when only a source file
  * changes, a failing install reported with its log, an image without node refused with a clear reason.
  *
@@ -122,6 +122,22 @@ if (ENGINE) {
       }
     });
 
+    it('Python with a vendored wheel in requirements.txt: pip installs it into the venv with no index', async () => {
+      const root = source('python-vendored');
+      const logs: string[] = [];
+      await build(root, `localhost/berth-test/${RUN}-pyv:r1`, logs);
+      expect(logs.some((l) => l.includes('COPY ["app/vendor/greet-1.0-py3-none-any.whl","./vendor/greet-1.0-py3-none-any.whl"]'))).toBe(true);
+      expect(logs.some((l) => /Successfully installed greet-1\.0/.test(l))).toBe(true);
+      const run = await runImage(docker, `localhost/berth-test/${RUN}-pyv:r1`, labels);
+      try {
+        const c = await run.client();
+        expect(await c.call('greet', { name: 'berth' })).toBe('hello, berth');
+        await c.close();
+      } finally {
+        await run.stop();
+      }
+    });
+
     it("a source's own Dockerfile is built as is and wrapped: the bridge runs its CMD", async () => {
       const root = source('python-stdlib', 'own-dockerfile');
       writeFileSync(join(root, 'Dockerfile'), `FROM ${BASE_IMAGE}\nCOPY server.py /srv/server.py\nUSER 4321\nCMD ["python3", "/srv/server.py"]\n`);
@@ -149,6 +165,17 @@ if (ENGINE) {
       expect(err).toBeInstanceOf(BerthError);
       expect((err as BerthError).code).toBe('BUILD_FAILED');
       expect((err as BerthError).message).toMatch(/has no node on its PATH/);
+    });
+
+    it('a build longer than its deadline is BUILD_FAILED naming BERTH_BUILD_TIMEOUT_S, with the log so far', async () => {
+      const root = source('python-stdlib', 'slow');
+      writeFileSync(join(root, 'Dockerfile'), `FROM ${BASE_IMAGE}\nRUN echo slow-step-started && sleep 20\nCMD ["python3", "server.py"]\n`);
+      const logs: string[] = [];
+      const err = await buildSourceImage(docker, { ...OPTS, timeoutMs: 4000 }, { root, report: detectSource(root), tag: `localhost/berth-test/${RUN}-slow:r1`, labels, log: (l) => logs.push(l), progress: () => {} }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BerthError);
+      expect((err as BerthError).code).toBe('BUILD_FAILED');
+      expect((err as BerthError).message).toMatch(/longer than 4 s \(BERTH_BUILD_TIMEOUT_S\)/);
+      expect(logs.some((l) => l.includes('slow-step-started'))).toBe(true);
     });
 
     it('a failing install is BUILD_FAILED with the tail of the log', async () => {

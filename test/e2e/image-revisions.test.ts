@@ -70,7 +70,7 @@ if (ENGINE) {
       expect(c2.steps).toStrictEqual([]);
       expect((await store.getRevision(id, 1))?.image).toBe(`${tag}@${a.digest}`);
       const labels = (await docker.getImage(tag).inspect()).Config.Labels;
-      expect(labels).toMatchObject({ 'berth.deployment': id, 'berth.revision': '1', 'berth.source-digest': req.digest });
+      expect(labels).toMatchObject({ 'berth.deployment': id, 'berth.revision': '1', 'berth.source-digest': req.digest, 'berth.bridge': '/berth/berth.mjs' });
 
       // A restart, and a restarted Berth (a new instance): the image is found, nothing is built or pushed.
       for (const again of [images, createImageBuilds(deps)]) {

@@ -17,8 +17,8 @@ export const ENGINE_SOCKET = process.env.BERTH_CONTAINER_SOCKET ?? '/run/berth-p
 export const BASE_IMAGE = process.env.BERTH_BASE_IMAGE ?? 'localhost/berth/base:bookworm';
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
-/** The engine and the base image, or null with a loud warning (a failing test under CI=true). */
-export async function engineOrSkip(suite: string, needs: { registry?: boolean } = {}): Promise<Docker | null> {
+/** The engine with the base image, or what is missing (for the bench, which reports instead of failing). */
+export async function engineOrSkipQuiet(needs: { registry?: boolean } = {}): Promise<Docker | string> {
   const missing: string[] = [];
   const docker = new Docker({ socketPath: ENGINE_SOCKET });
   try {
@@ -32,8 +32,14 @@ export async function engineOrSkip(suite: string, needs: { registry?: boolean } 
     missing.push(`a container engine on ${ENGINE_SOCKET} (scripts/podman-service.sh): ${(err as Error).message}`);
   }
   if (needs.registry && !existsSync(REGISTRY_BIN)) missing.push(`${REGISTRY_BIN} (Debian package docker-registry)`);
-  if (missing.length === 0) return docker;
-  const what = missing.join('; ');
+  return missing.length === 0 ? docker : missing.join('; ');
+}
+
+/** The engine and the base image, or null with a loud warning (a failing test under CI=true). */
+export async function engineOrSkip(suite: string, needs: { registry?: boolean } = {}): Promise<Docker | null> {
+  const found = await engineOrSkipQuiet(needs);
+  if (typeof found !== 'string') return found;
+  const what = found;
   if (process.env.CI === 'true') {
     describe(suite, () => {
       it('has what it needs on this host', () => {
@@ -79,7 +85,14 @@ export async function runImage(docker: Docker, ref: string, labels: Record<strin
     await container.remove({ force: true }).catch(() => {});
   };
   try {
-    await container.start();
+    try {
+      await container.start();
+    } catch (err) {
+      // runc on a loaded 2-core host now and then fails a start ("can't get final child's PID from pipe"): once more.
+      if (!/OCI runtime error/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+      await container.start();
+    }
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {

@@ -10,7 +10,7 @@ import type Dockerode from 'dockerode';
 import { BerthError } from '../../core/errors.js';
 import type { DetectReport } from '../detect/types.js';
 import { CONTEXT_APP, CONTEXT_BRIDGE, CONTEXT_CA, generateDockerfile, generateWrapDockerfile, MIRROR_ARGS } from '../dockerfile.js';
-import { buildContext, localFileDependencies } from './context.js';
+import { buildContext, localFileDependencies, localRequirementFiles } from './context.js';
 import { buildImage, engineError, type BuildResult } from './engine.js';
 
 export interface ImageBuildOptions {
@@ -52,11 +52,9 @@ export interface SourceImageResult extends BuildResult {
 /** Folders a generated build never sends: the install makes them (and a host's copy would not run in the image). */
 const GENERATED_IGNORES = { node: ['node_modules'], python: ['.venv', '**/__pycache__'] } as const;
 
-/** The source brings its own Dockerfile (detection's `dockerfile` finding when it reports one, else the file). */
+/** The source brings its own Dockerfile or Containerfile (detection's report.dockerfile; an older report: the file). */
 export function ownDockerfile(root: string, report: DetectReport): string | null {
-  const reported = (report as { dockerfile?: unknown }).dockerfile;
-  if (typeof reported === 'string' && reported !== '') return reported;
-  if (reported && typeof reported === 'object' && typeof (reported as { path?: unknown }).path === 'string') return (reported as { path: string }).path;
+  if (report.dockerfile !== undefined) return report.dockerfile;
   return existsSync(join(root, 'Dockerfile')) ? 'Dockerfile' : null;
 }
 
@@ -74,7 +72,7 @@ export async function buildSourceImage(docker: Dockerode, opts: ImageBuildOption
   const dockerfile = generateDockerfile(plan, files, {
     baseImage: opts.baseImage,
     start,
-    localDeps: plan.language === 'node' ? localFileDependencies(req.root) : [],
+    localDeps: plan.language === 'node' ? localFileDependencies(req.root) : plan.install.includes('requirements.txt') ? localRequirementFiles(req.root) : [],
     buildCa: opts.caFile !== undefined,
     mirrors,
   });

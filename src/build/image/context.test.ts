@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BerthError } from '../../core/errors.js';
-import { buildContext, dockerignoreMatcher, listContext, localFileDependencies } from './context.js';
+import { buildContext, dockerignoreMatcher, listContext, localFileDependencies, localRequirementFiles } from './context.js';
 
 interface Got {
   name: string;
@@ -128,5 +128,16 @@ describe('build context', () => {
     put('vendor/words/package.json');
     put('vendor/ts.tgz');
     expect(localFileDependencies(root)).toStrictEqual(['vendor/ts.tgz', 'vendor/words']);
+  });
+
+  it('finds the local files a requirements.txt installs from', () => {
+    put('requirements.txt', ['# vendored', './vendor/a-1.0-py3-none-any.whl', 'vendor/b-2.0.tar.gz ; python_version >= "3.8"', 'requests==2.32.0', '-r more.txt', '--find-links=wheels', '-e .', './missing.whl', '../outside.whl'].join('\n'));
+    put('more.txt', 'file:pkgs/c\n-c constraints.txt\n');
+    put('constraints.txt', 'zzz<2\n');
+    put('vendor/a-1.0-py3-none-any.whl');
+    put('vendor/b-2.0.tar.gz');
+    put('pkgs/c/setup.py');
+    put('wheels/x.whl');
+    expect(localRequirementFiles(root)).toStrictEqual(['constraints.txt', 'more.txt', 'pkgs/c', 'vendor/a-1.0-py3-none-any.whl', 'vendor/b-2.0.tar.gz', 'wheels']);
   });
 });

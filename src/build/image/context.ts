@@ -184,3 +184,44 @@ export function localFileDependencies(root: string): string[] {
   }
   return [...out].sort();
 }
+
+/**
+ * Local files a requirements.txt at `root` needs before `pip install -r` (vendored wheels and sdists, `-r`/`-c`
+ * files, `--find-links` folders), inside the tree and present: copied with the manifests.
+ */
+export function localRequirementFiles(root: string, file = 'requirements.txt', seen = new Set<string>()): string[] {
+  if (seen.has(file) || seen.size > 20) return [];
+  seen.add(file);
+  let text: string;
+  try {
+    text = readFileSync(join(root, file), 'utf8');
+  } catch {
+    return [];
+  }
+  const out = new Set<string>();
+  const inside = (p: string): string | null => {
+    const rel = posix.normalize(posix.join(posix.dirname(file), p.replace(/\\/g, '/').replace(/^file:(\/\/)?/, ''))).replace(/\/+$/, '');
+    if (rel === '' || rel === '.' || rel.startsWith('../') || rel.startsWith('/') || !existsSync(join(root, rel))) return null;
+    return rel;
+  };
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (line === '') continue;
+    const opt = /^(-r|--requirement|-c|--constraint|-f|--find-links)(?:\s+|=)(\S+)$/.exec(line);
+    if (opt) {
+      const rel = inside(opt[2]!);
+      if (!rel) continue;
+      out.add(rel);
+      if (!opt[1]!.includes('f')) for (const r of localRequirementFiles(root, rel, seen)) out.add(r);
+      continue;
+    }
+    if (line.startsWith('-')) continue; // -e ., --index-url …: not a file to copy ahead
+    // A requirement given as a path (./vendor/x.whl, file:pkg, vendor/x.tar.gz), possibly with markers after `;`.
+    const spec = line.split(';')[0]!.trim();
+    if (/^(\.{1,2}\/|file:)/.test(spec) || /\.(whl|tar\.gz|zip)$/.test(spec)) {
+      const rel = inside(spec);
+      if (rel) out.add(rel);
+    }
+  }
+  return [...out].sort();
+}

@@ -1,5 +1,5 @@
 /** Image builds and pushes through the Docker Engine API (issue 12, "Build and push"). */
-export { buildContext, dockerignoreMatcher, listContext, localFileDependencies, packEntries, type ContextEntry, type ContextOptions, type ExtraFile } from './context.js';
+export { buildContext, dockerignoreMatcher, listContext, localFileDependencies, localRequirementFiles, packEntries, type ContextEntry, type ContextOptions, type ExtraFile } from './context.js';
 export { buildImage, engineError, type BuildRequest, type BuildResult } from './engine.js';
 export { buildSourceImage, ownDockerfile, type ImageBuildOptions, type SourceImageRequest, type SourceImageResult } from './build.js';
 export { pullImage, pushImage, splitRef, type PushOptions } from './push.js';
@@ -8,3 +8,5 @@ export { pullImage, pushImage, splitRef, type PushOptions } from './push.js';
 export const IMAGE_LABEL_DEPLOYMENT = 'berth.deployment';
 export const IMAGE_LABEL_REVISION = 'berth.revision';
 export const IMAGE_LABEL_SOURCE = 'berth.source-digest';
+/** Set on images whose entry point is Berth's bridge: a runtime may pass BERTH_BRIDGE_TOKEN and send it as a bearer token. */
+export const IMAGE_LABEL_BRIDGE = 'berth.bridge';

@@ -45,7 +45,14 @@ function printEntry(ctx: CliContext, e: CatalogEntry): void {
   }
   ctx.out('');
   const secret = vars.find((v) => v.isSecret && v.isRequired);
-  ctx.out(`Deploy it with: berth deploy catalog:${e.name}${vars.filter((v) => v.isRequired && !v.isSecret).map((v) => ` -e ${v.name}=…`).join('')}${secret ? ` --secret ${secret.name}` : ''}${args.some((a) => a.isRequired && a.value === undefined && a.default === undefined) ? ' -- VALUE' : ''}`);
+  ctx.out(`Deploy it with: berth deploy catalog:${e.name}${vars.filter((v) => v.isRequired && !v.isSecret).map((v) => ` -e ${v.name}=…`).join('')}${secret ? ` --secret ${secret.name}` : ''}${requiredArgs(args)}`);
+}
+
+/** ` -- <directory>` for the required arguments a template leaves to the user. */
+function requiredArgs(args: NonNullable<NonNullable<CatalogEntry['server']['packages']>[number]['packageArguments']>): string {
+  const open = args.filter((a) => a.isRequired && a.value === undefined && a.default === undefined);
+  if (open.length === 0) return '';
+  return ` -- ${open.map((a) => (a.type === 'named' ? `${a.name} VALUE` : `<${a.valueHint ?? 'value'}>`)).join(' ')}`;
 }
 
 export function registerCatalog(program: Command, run: Runner): void {

@@ -85,7 +85,7 @@ Examples:
       if (commandLine[0] !== undefined && (commandLine[0].startsWith('catalog:') || commandLine[0].startsWith('git+') || commandLine[0].startsWith('image:'))) {
         commandLine = usage(cmd, () => optionsAfterTarget(cmd, commandLine));
       }
-      const opts = cmd.opts() as DeployOpts;
+      let opts = cmd.opts() as DeployOpts;
       const template = usage(cmd, () => catalogTarget(commandLine));
       if (template !== null) {
         const body = usage(cmd, () => buildCatalogInput(opts, commandLine));
@@ -93,6 +93,12 @@ Examples:
         return;
       }
       const local = localSourceOf(commandLine);
+      if (local && local.args.length > 0) {
+        // `berth deploy ./folder --name x -- ARGS`: options after a folder or ZIP are Berth's (a command's go to it).
+        const rest = cmd.parseOptions(local.args);
+        local.args = [...rest.operands, ...rest.unknown];
+        opts = cmd.opts() as DeployOpts;
+      }
       if (opts.dryRun) {
         if (!local) usage(cmd, () => { throw new Error('--dry-run needs a folder or a .zip file: berth deploy --dry-run ./my-server'); });
         await run(cmd, (ctx) => dryRun(ctx, local!));

@@ -30,5 +30,7 @@ function row(r: RevisionView): string[] {
 /** A source revision: its stored tree's digest (short) first, so the table's cut never hides it; a git one with its URL and commit. */
 function sourceWhat(source: SourceRef, digest: string | null): string {
   if (source.kind === 'upload') return sourceLabel(source);
-  return `git ${digest === null ? '' : `${digest.slice(0, 19)} `}${sourceLabel(source).slice(4)}`;
+  // The commit and the digest first, so the table's cut takes the end of a long URL, never them.
+  const where = sourceLabel({ ...source, commit: undefined }).slice(4);
+  return `git ${source.commit ? `@${source.commit.slice(0, 12)} ` : ''}${digest === null ? '' : `${digest.slice(0, 19)} `}${where}`;
 }

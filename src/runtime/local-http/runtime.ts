@@ -159,6 +159,7 @@ export class LocalHttpRuntime implements WorkloadRuntime {
       mounts: [...(w.launch.mounts ?? []), ...this.opts.bridge.mounts.map((p) => ({ path: p, mode: 'ro' as const }))],
       ...(w.launch.limits ? { limits: w.launch.limits } : {}),
       ...(w.launch.internalMounts ? { internalMounts: w.launch.internalMounts } : {}),
+      ...(w.launch.workspace === undefined ? {} : { workspace: w.launch.workspace }),
       labels: w.labels,
     });
     proc.stdout.resume(); // the bridge prints on stderr (the deployment's log); nothing may pile up here

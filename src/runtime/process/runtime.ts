@@ -244,9 +244,10 @@ export class ProcessRuntime implements Runtime {
         cwd = m.dest;
         hostCwd = m.real;
       } else if (req.workspace !== undefined) {
-        // Berth's own folder (a source revision's workspace): checked as an internal mount, shown read-only.
+        // Berth's own folder (a source revision's workspace): checked as an internal mount, shown read-only to the
+        // server; read-write only to the install/build step Berth runs in it (workspaceMode 'rw').
         const m = this.openMount(req.workspace, 'workspace', true);
-        opened.push({ ...m, mode: 'ro' });
+        opened.push({ ...m, mode: req.workspaceMode === 'rw' ? 'rw' : 'ro' });
         cwd = m.dest;
         hostCwd = m.real;
       }

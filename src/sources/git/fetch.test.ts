@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,6 +129,17 @@ if (gitAvailable('fetchGit', it)) {
         await fetchGit({ url, token: 'wrong-token-value' }, http()).catch((e: BerthError) => (err = e));
         expect(err?.code).toBe('GIT_AUTH_FAILED');
         expect(JSON.stringify(err?.toJSON())).not.toContain('wrong-token-value');
+        // Every git command, as a wrapper records it: the token is in no argument, and in git's environment only as BERTH_GIT_TOKEN.
+        const rec = mkdtempSync(path.join(tmpdir(), 'berth-gitrec-'));
+        const wrapper = path.join(rec, 'git');
+        writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "ARGV $*" >> ${rec}/log\nenv | grep -v '^BERTH_GIT_TOKEN=' | grep -F -e '${token}' >> ${rec}/log\nexec git "$@"\n`);
+        chmodSync(wrapper, 0o755);
+        const wrapped = await fetchGit({ url, ref: 'v1', token }, { ...http(), git: wrapper });
+        await wrapped.cleanup();
+        const log = readFileSync(path.join(rec, 'log'), 'utf8');
+        rmSync(rec, { recursive: true, force: true });
+        expect(log).toContain('ARGV fetch');
+        expect(log).not.toContain(token);
         const user = await fetchGit({ url, token: `x-access-token:${token}` }, http());
         expect(user.commit).toBe(commits.head);
         await user.cleanup();

@@ -5,6 +5,7 @@
  * argv, the URL, a log line or the revision. No hooks, no submodules, no user or system git config, no prompts.
  */
 import { chmod, mkdir, mkdtemp, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { BerthError } from '../../core/errors.js';
 import { runGit, type GitResult } from './run.js';
@@ -30,7 +31,13 @@ export interface GitFetchOptions {
   allow?: GitUrlAllowance;
   /** The git program (default `git` on the PATH). */
   git?: string;
+  /** git's PATH (default: the usual system folders). */
+  path?: string;
+  /** git's HOME, for ssh's keys and known_hosts (default: the Berth user's home); git's own config there is not read. */
+  home?: string;
 }
+
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface FetchedGit {
   /** The full commit id checked out. */
@@ -61,7 +68,7 @@ export async function fetchGit(req: GitFetchRequest, opts: GitFetchOptions): Pro
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
     const repo = path.join(dir, 'repo');
-    const env = await gitEnv(dir, checked.protocols, req.token);
+    const env = await gitEnv(dir, checked.protocols, req.token, { path: opts.path ?? SYSTEM_PATH, home: opts.home ?? homedir() });
     const deadline = Date.now() + opts.timeoutMs;
     const git = (args: string[]): Promise<GitResult> => runGit(args, { cwd: repo, env, deadline, git: opts.git });
     const shown = `${redactUrl(req.url)}${req.ref ? ` ${req.ref}` : ''}`;
@@ -104,9 +111,7 @@ export async function fetchGit(req: GitFetchRequest, opts: GitFetchOptions): Pro
 }
 
 /** git's environment: no user or system config, no prompts, no hooks, only the URL's protocol, the token for askpass. */
-async function gitEnv(dir: string, protocols: string[], token: string | undefined): Promise<Record<string, string>> {
-  const home = path.join(dir, 'home');
-  await mkdir(home);
+async function gitEnv(dir: string, protocols: string[], token: string | undefined, where: { path: string; home: string }): Promise<Record<string, string>> {
   const config: [string, string][] = [
     ['core.hooksPath', '/dev/null'],
     ['core.fsmonitor', 'false'],
@@ -119,9 +124,9 @@ async function gitEnv(dir: string, protocols: string[], token: string | undefine
     ['http.followRedirects', 'initial'],
   ];
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    PATH: where.path,
     // ssh keys and known_hosts are the Berth user's; git's own config is not read (GIT_CONFIG_GLOBAL below).
-    HOME: process.env.HOME ?? home,
+    HOME: where.home,
     LANG: 'C',
     LC_ALL: 'C',
     GIT_TERMINAL_PROMPT: '0',

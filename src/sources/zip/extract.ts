@@ -10,7 +10,7 @@ import { mkdir, open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import { BerthError, type ErrorCode } from '../../core/errors.js';
 
 export interface ZipLimits {
@@ -69,7 +69,9 @@ function kindOf(entry: yauzl.Entry, name: string): 'file' | 'folder' | 'symlink'
   return 'special';
 }
 
-function openZip(file: string): Promise<yauzl.ZipFile> {
+async function openZip(file: string): Promise<yauzl.ZipFile> {
+  // Loaded with the first upload, not with Berth.
+  const { default: yauzl } = await import('yauzl');
   return new Promise((resolve, reject) => {
     // decodeStrings off: yauzl then leaves names to Berth, which checks them and answers with its own codes.
     yauzl.open(file, { lazyEntries: true, autoClose: true, validateEntrySizes: true, decodeStrings: false }, (err, zip) => {

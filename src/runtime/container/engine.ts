@@ -38,8 +38,8 @@ export class Engine {
             this.client = new Dockerode({ socketPath: this.socketPath, timeout: 0 });
             retryNetnsFailures(this.client);
           }
-          await withTimeout(this.docker.ping(), 5_000);
-          const v = (await withTimeout(this.docker.version(), 5_000)) as { Version?: string; Components?: { Name?: string }[] };
+          await withTimeout(this.docker.ping(), 30_000);
+          const v = (await withTimeout(this.docker.version(), 30_000)) as { Version?: string; Components?: { Name?: string }[] };
           return { podman: (v.Components ?? []).some((c) => /podman/i.test(c.Name ?? '')), version: v.Version ?? 'unknown' };
         } catch (err) {
           throw this.unavailable(err);

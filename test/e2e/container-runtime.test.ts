@@ -19,7 +19,17 @@ import { toolCaller } from '../support/sandbox.js';
 const IMAGE = 'localhost/berth-test/container-mcp:e2e';
 const run = engineForTests('e2e container runtime');
 
-const podman = (args: string[]): string => execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/** `podman ARGS`; tried again a few times when Podman 4.3 trips over another container's network namespace (see ADR 22). */
+const podman = (args: string[]): string => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      if (attempt >= 6 || !/network namespace|unknown FS magic/.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
+  }
+};
 /** The running containers of one deployment (by Berth's owner label). */
 const containersOf = (id: string): string[] => podman(['ps', '-q', '--no-trunc', '--filter', `label=berth.deployment=${id}`]).split('\n').filter(Boolean);
 

@@ -259,7 +259,8 @@ export class ContainerRuntime implements WorkloadRuntime {
     const network = deploymentNetwork(this.opts.network, w.deploymentId);
     await this.engine.network(network, w.deploymentId, this.opts.owner);
     const hostPort = await freeLoopbackPort();
-    const token = workload.launch.image!.serves === 'stdio' ? randomBytes(24).toString('base64url') : null;
+    // The bridge takes a token: Berth's own in a stdio image, and the entry point of an image Berth built (berth.bridge).
+    const token = workload.launch.image!.serves === 'stdio' || image.bridge === true ? randomBytes(24).toString('base64url') : null;
     const name = containerName(this.opts.owner, w.deploymentId, w.revision);
     const create = createOptions({ workload, name, owner: this.opts.owner, network, hostPort, limits, image, workDir, bridgeFile: this.opts.bridgeFile, token, tmpMb: this.opts.tmpMb ?? 64 });
     // One create and start at a time: Podman 4.3 fails concurrent starts now and then (runc pipe EOF, CNI allocation).

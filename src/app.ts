@@ -479,6 +479,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       server.closeIdleConnections?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       leadership.close();
+      // Containers outlive a Berth restart: closing the endpoints now leaves them running (README "Containers").
+      router?.detach();
       await reconciler.shutdown();
       await leadership.release();
       server.closeAllConnections?.();

@@ -10,7 +10,7 @@ import type { IsolationView } from '../core/isolation.js';
 import type { LaunchPolicy, Workload, WorkloadAddress, WorkloadLogLine, WorkloadRuntime, WorkloadState } from './types.js';
 
 /** A driver the router can make lazily, and ask whether its engine answers. */
-export type LazyDriver = WorkloadRuntime & { ready?(): Promise<void> };
+export type LazyDriver = WorkloadRuntime & { ready?(): Promise<void>; detach?(): void };
 
 export interface RuntimeRouterOptions {
   /** The process-side driver (ProcessWorkloads, or local-http): made at start. */
@@ -84,6 +84,11 @@ export class RuntimeRouter implements WorkloadRuntime {
 
   async reapOrphans(): Promise<{ deploymentId: string; instanceKey: string; pid: number }[]> {
     return (await Promise.all(this.drivers().map((d) => d.reapOrphans().catch(() => [])))).flat();
+  }
+
+  /** Berth is shutting down: drivers whose workloads outlive it (containers) leave them running from now on. */
+  detach(): void {
+    this.containerDriver?.detach?.();
   }
 
   async stopAll(graceMs?: number): Promise<void> {

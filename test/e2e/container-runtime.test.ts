@@ -19,7 +19,17 @@ import { toolCaller } from '../support/sandbox.js';
 const IMAGE = 'localhost/berth-test/container-mcp:e2e';
 const run = engineForTests('e2e container runtime');
 
-const podman = (args: string[]): string => execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/** `podman ARGS`; tried again a few times when Podman 4.3 trips over another container's network namespace (see ADR 22). */
+const podman = (args: string[]): string => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      if (attempt >= 6 || !/network namespace|unknown FS magic/.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
+  }
+};
 /** The running containers of one deployment (by Berth's owner label). */
 const containersOf = (id: string): string[] => podman(['ps', '-q', '--no-trunc', '--filter', `label=berth.deployment=${id}`]).split('\n').filter(Boolean);
 
@@ -28,7 +38,7 @@ describe.runIf(run).sequential('container runtime end to end (real Podman)', () 
   let api: TestApi;
   let dataDir: string;
   let context: string;
-  const env = { BERTH_CONTAINER_SOCKET: TEST_SOCKET, BERTH_CONTAINER_NETWORK: 'berth-e2e', BERTH_BASE_IMAGE: TEST_BASE_IMAGE };
+  const env = { BERTH_CONTAINER_SOCKET: TEST_SOCKET, BERTH_CONTAINER_NETWORK: 'berth-e2e', BERTH_BASE_IMAGE: TEST_BASE_IMAGE, BERTH_DRAIN_S: '3' };
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -126,11 +136,60 @@ describe.runIf(run).sequential('container runtime end to end (real Podman)', () 
     }
   }, 300_000);
 
+  it('updates a container deployment under load (blue-green: a second container) with no failed call but sessions caught by the switch, then rolls back', async () => {
+    const d = await api.deploy({ name: 'ct-roll', spec: { type: 'image', image: IMAGE, env: { SERVER_TAG: 'r1:' } } });
+    ids.roll = d.id;
+    await api.waitFor(d.id);
+    const answers: string[] = [];
+    const failures: string[] = [];
+    let running = true;
+    // Four clients calling in a loop, each call on a session of its own (connect, call, close).
+    const loops = Array.from({ length: 4 }, async (_, i) => {
+      for (let n = 0; running; n++) {
+        try {
+          answers.push(await call(d.id, 'echo', { text: `${i}-${n}` }));
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    });
+    const waitCalls = async (more: number): Promise<void> => {
+      const mark = answers.length + more;
+      const deadline = Date.now() + 60_000;
+      while (answers.length < mark && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    };
+    try {
+      await waitCalls(8);
+      const patched = await api.call('PATCH', `/api/deployments/${d.id}`, { spec: { env: { SERVER_TAG: 'r2:' } } });
+      expect(patched.status).toBe(202);
+      expect(await api.settled(d.id, 120_000)).toMatchObject({ status: 'running', serving_revision: 2 });
+      await waitCalls(8);
+      expect(answers.at(-1)).toMatch(/^r2:/);
+      const back = await api.call('POST', `/api/deployments/${d.id}/rollback`, { revision: 1 });
+      expect(back.status).toBeLessThan(300);
+      expect(await api.settled(d.id, 120_000)).toMatchObject({ status: 'running', serving_revision: 3 });
+      await waitCalls(8);
+      expect(answers.at(-1)).toMatch(/^r1:/);
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+    // Known gap (reported to the lead): a session opened on the old revision's endpoint whose next request lands
+    // after the switch is refused with SESSION_NOT_FOUND (the client must initialize again): the gateway does not
+    // yet route a session to the endpoint it was made on while that one drains. Every other call succeeds.
+    expect(failures.filter((f) => !f.includes('SESSION_NOT_FOUND'))).toStrictEqual([]);
+    expect(failures.length).toBeLessThanOrEqual(8); // at most one per client per switch
+    // The old revisions' containers are gone once drained: one container serves.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && containersOf(d.id).length !== 1) await new Promise((r) => setTimeout(r, 200));
+    expect(containersOf(d.id)).toHaveLength(1);
+    console.log(`container update under load: ${answers.length} calls, ${failures.length} refused as SESSION_NOT_FOUND across two switches`);
+  }, 300_000);
+
   it('deleting a deployment removes its container', async () => {
     const id = ids.http!;
     const r = await api.call('DELETE', `/api/deployments/${id}`);
     expect(r.status).toBeLessThan(300);
-    await api.waitFor(id, 'deleted');
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && containersOf(id).length > 0) await new Promise((r) => setTimeout(r, 200));
     expect(containersOf(id)).toEqual([]);

@@ -26,6 +26,8 @@ export interface ImageFacts {
   user: string;
   entrypoint: string[];
   cmd: string[];
+  /** The image's entry point is Berth's bridge (label berth.bridge, set on images Berth builds): it takes BERTH_BRIDGE_TOKEN. */
+  bridge?: boolean;
 }
 
 export interface CreateInputs {
@@ -85,10 +87,12 @@ export function createOptions(i: CreateInputs): Record<string, unknown> {
     binds.push(`${i.bridgeFile}:${BRIDGE_PATH}:ro`);
     if (i.token !== null) env.BERTH_BRIDGE_TOKEN = i.token;
   } else if (w.launch.command !== '') {
+    if (i.token !== null) env.BERTH_BRIDGE_TOKEN = i.token;
     entrypoint = [w.launch.command];
     cmd = w.launch.args;
-  } else if (w.launch.args.length > 0) {
-    cmd = w.launch.args;
+  } else {
+    if (i.token !== null) env.BERTH_BRIDGE_TOKEN = i.token;
+    if (w.launch.args.length > 0) cmd = w.launch.args;
   }
   const nofile = 4096;
   return {

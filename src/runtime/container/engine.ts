@@ -38,8 +38,8 @@ export class Engine {
             this.client = new Dockerode({ socketPath: this.socketPath, timeout: 0 });
             retryNetnsFailures(this.client);
           }
-          await withTimeout(this.docker.ping(), 5_000);
-          const v = (await withTimeout(this.docker.version(), 5_000)) as { Version?: string; Components?: { Name?: string }[] };
+          await withTimeout(this.docker.ping(), 30_000);
+          const v = (await withTimeout(this.docker.version(), 30_000)) as { Version?: string; Components?: { Name?: string }[] };
           return { podman: (v.Components ?? []).some((c) => /podman/i.test(c.Name ?? '')), version: v.Version ?? 'unknown' };
         } catch (err) {
           throw this.unavailable(err);
@@ -66,7 +66,7 @@ export class Engine {
 
   /** What the image says about its user and command; pulls it once when the engine lacks it. */
   async image(ref: string, log?: (line: string) => void): Promise<ImageFacts> {
-    let data: { Config?: { User?: string; Entrypoint?: string[] | string | null; Cmd?: string[] | string | null } };
+    let data: { Config?: { User?: string; Entrypoint?: string[] | string | null; Cmd?: string[] | string | null; Labels?: Record<string, string> | null } };
     try {
       data = (await this.docker.getImage(ref).inspect()) as typeof data;
     } catch (err) {
@@ -81,7 +81,7 @@ export class Engine {
       }
     }
     const list = (v: string[] | string | null | undefined): string[] => (Array.isArray(v) ? v : typeof v === 'string' && v !== '' ? [v] : []);
-    return { user: data.Config?.User ?? '', entrypoint: list(data.Config?.Entrypoint), cmd: list(data.Config?.Cmd) };
+    return { user: data.Config?.User ?? '', entrypoint: list(data.Config?.Entrypoint), cmd: list(data.Config?.Cmd), bridge: Boolean(data.Config?.Labels?.['berth.bridge']) };
   }
 
   private async pull(ref: string): Promise<void> {

@@ -83,6 +83,7 @@ export class ContainerRuntime implements WorkloadRuntime {
   private readonly oomLog = new KernelOomLog();
   private oomTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private detached = false;
 
   constructor(private readonly opts: ContainerRuntimeOptions) {
     if (!opts.socketPath.startsWith('/')) throw new Error('ContainerRuntime: socketPath must be an absolute path');
@@ -154,6 +155,14 @@ export class ContainerRuntime implements WorkloadRuntime {
     return out;
   }
 
+  /**
+   * Berth is shutting down (onShutdown `leave`): from now on `stop` (the endpoints closing) only forgets a
+   * container and leaves it running for the next Berth to adopt.
+   */
+  detach(): void {
+    if ((this.opts.onShutdown ?? 'leave') === 'leave') this.detached = true;
+  }
+
   async stop(deploymentId: string, opts: { revision?: number; graceMs?: number } = {}): Promise<void> {
     checkDeploymentId(deploymentId);
     const revisions = this.entries.get(deploymentId);
@@ -164,6 +173,7 @@ export class ContainerRuntime implements WorkloadRuntime {
       e.abort.abort();
     }
     if (revisions && revisions.size === 0) this.entries.delete(deploymentId);
+    if (this.detached) return;
     const grace = opts.graceMs ?? this.opts.stopGraceMs ?? 10_000;
     await Promise.all(doomed.map((e) => this.removeContainer(e.containerId, grace)));
     // What a previous Berth left for this deployment (not adopted yet) goes too.
@@ -249,7 +259,8 @@ export class ContainerRuntime implements WorkloadRuntime {
     const network = deploymentNetwork(this.opts.network, w.deploymentId);
     await this.engine.network(network, w.deploymentId, this.opts.owner);
     const hostPort = await freeLoopbackPort();
-    const token = workload.launch.image!.serves === 'stdio' ? randomBytes(24).toString('base64url') : null;
+    // The bridge takes a token: Berth's own in a stdio image, and the entry point of an image Berth built (berth.bridge).
+    const token = workload.launch.image!.serves === 'stdio' || image.bridge === true ? randomBytes(24).toString('base64url') : null;
     const name = containerName(this.opts.owner, w.deploymentId, w.revision);
     const create = createOptions({ workload, name, owner: this.opts.owner, network, hostPort, limits, image, workDir, bridgeFile: this.opts.bridgeFile, token, tmpMb: this.opts.tmpMb ?? 64 });
     // One create and start at a time: Podman 4.3 fails concurrent starts now and then (runc pipe EOF, CNI allocation).

@@ -20,12 +20,25 @@ export const LABEL_OWNER = 'berth.owner';
 export const LABEL_RUNTIME = 'berth.runtime';
 /** The path Berth reaches MCP at inside the container (for a later Berth that adopts it). */
 export const LABEL_PATH = 'berth.path';
+/** Set by Berth's image builds on images whose entry point is Berth's bridge (src/build/image IMAGE_LABEL_BRIDGE). */
+export const LABEL_BRIDGE = 'berth.bridge';
 
 /** What the image says about itself (from the engine's image inspect). */
 export interface ImageFacts {
   user: string;
   entrypoint: string[];
   cmd: string[];
+  /** The image's entry point is Berth's bridge (label berth.bridge): it serves HTTP and honours BERTH_BRIDGE_TOKEN. */
+  bridge?: boolean;
+}
+
+/**
+ * Whether the container's port is Berth's bridge, which then requires a bearer token made per workload: a stdio
+ * image (the driver runs the bridge) or an image Berth built with the bridge as its entry point. Without a token a
+ * built image's bridge would answer anyone who reaches its published port.
+ */
+export function needsBridgeToken(serves: 'stdio' | 'http', image: ImageFacts): boolean {
+  return serves === 'stdio' || image.bridge === true;
 }
 
 export interface CreateInputs {
@@ -40,7 +53,7 @@ export interface CreateInputs {
   workDir: string;
   /** Host path of dist/berth.mjs (stdio images). */
   bridgeFile: string;
-  /** The bearer token the bridge requires (stdio images). */
+  /** The bearer token the bridge requires (stdio images and images built with the bridge: needsBridgeToken). */
   token: string | null;
   /** Size of the /tmp tmpfs in MiB. */
   tmpMb: number;
@@ -74,6 +87,7 @@ export function createOptions(i: CreateInputs): Record<string, unknown> {
   const img = w.launch.image!;
   const port = `${innerPort(w)}/tcp`;
   const env: Record<string, string> = { HOME: CONTAINER_HOME, ...w.launch.env };
+  if (i.token !== null) env.BERTH_BRIDGE_TOKEN = i.token;
   let entrypoint: string[] | undefined;
   let cmd: string[] | undefined;
   const binds = [`${i.workDir}:${CONTAINER_HOME}:rw`, ...(w.launch.mounts ?? []).map((m) => `${m.path}:${m.path}:${m.mode}`), ...(w.launch.internalMounts ?? []).map((p) => `${p}:${p}:ro`)];
@@ -83,7 +97,6 @@ export function createOptions(i: CreateInputs): Record<string, unknown> {
     entrypoint = ['node', BRIDGE_PATH, 'bridge', '--port', String(BRIDGE_PORT), '--host', '0.0.0.0', ...mode, '--'];
     cmd = command;
     binds.push(`${i.bridgeFile}:${BRIDGE_PATH}:ro`);
-    if (i.token !== null) env.BERTH_BRIDGE_TOKEN = i.token;
   } else if (w.launch.command !== '') {
     entrypoint = [w.launch.command];
     cmd = w.launch.args;

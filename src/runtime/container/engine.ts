@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import { BerthError } from '../../core/errors.js';
 import { LABEL_DEPLOYMENT } from '../types.js';
-import { LABEL_OWNER, type ImageFacts } from './create-options.js';
+import { LABEL_BRIDGE, LABEL_OWNER, type ImageFacts } from './create-options.js';
 
 export interface EngineInfo {
   podman: boolean;
@@ -66,7 +66,7 @@ export class Engine {
 
   /** What the image says about its user and command; pulls it once when the engine lacks it. */
   async image(ref: string, log?: (line: string) => void): Promise<ImageFacts> {
-    let data: { Config?: { User?: string; Entrypoint?: string[] | string | null; Cmd?: string[] | string | null } };
+    let data: { Config?: { User?: string; Entrypoint?: string[] | string | null; Cmd?: string[] | string | null; Labels?: Record<string, string> | null } };
     try {
       data = (await this.docker.getImage(ref).inspect()) as typeof data;
     } catch (err) {
@@ -81,7 +81,7 @@ export class Engine {
       }
     }
     const list = (v: string[] | string | null | undefined): string[] => (Array.isArray(v) ? v : typeof v === 'string' && v !== '' ? [v] : []);
-    return { user: data.Config?.User ?? '', entrypoint: list(data.Config?.Entrypoint), cmd: list(data.Config?.Cmd) };
+    return { user: data.Config?.User ?? '', entrypoint: list(data.Config?.Entrypoint), cmd: list(data.Config?.Cmd), bridge: data.Config?.Labels?.[LABEL_BRIDGE] !== undefined };
   }
 
   private async pull(ref: string): Promise<void> {

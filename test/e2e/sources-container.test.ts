@@ -286,11 +286,12 @@ if (ENGINE && HAS_GIT) {
         const deadline = Date.now() + BUILD_MS;
         // Until both sessions answer from the new code.
         while (!answers.every((a) => a.at(-1)?.startsWith('v2 '))) {
+          if (failures.length > 0) throw new Error(`calls failed during the update: ${failures.slice(0, 3).join('; ')}`);
           if (Date.now() > deadline) throw new Error(`revision 2 never answered: ${JSON.stringify(answers.map((a) => a.at(-1)))}; ${failures.join('; ')}`);
           await new Promise((r) => setTimeout(r, 200));
         }
         const marks = answers.map((a) => a.length + 3);
-        while (answers.some((a, i) => a.length < marks[i]!)) await new Promise((r) => setTimeout(r, 50));
+        while (answers.some((a, i) => a.length < marks[i]!) && failures.length === 0) await new Promise((r) => setTimeout(r, 50));
       } finally {
         stop = true;
         await Promise.all(loops);

@@ -71,6 +71,11 @@ export function stdioCommand(w: Workload, image: ImageFacts): string[] {
   return [...image.entrypoint, ...image.cmd, ...w.launch.args];
 }
 
+/** A container's bridge takes a bearer token: Berth's own bridge round a stdio image, and the entry point of an image Berth built (berth.bridge). */
+export function needsBridgeToken(serves: 'stdio' | 'http', image: ImageFacts): boolean {
+  return serves === 'stdio' || image.bridge === true;
+}
+
 export function createOptions(i: CreateInputs): Record<string, unknown> {
   const w = i.workload;
   const img = w.launch.image!;

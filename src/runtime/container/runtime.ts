@@ -8,7 +8,7 @@ import { BerthError } from '../../core/errors.js';
 import type { IsolationView } from '../../core/isolation.js';
 import { LABEL_DEPLOYMENT, LABEL_REVISION, type ExitInfo, type LaunchPolicy, type ServerLimits, type Workload, type WorkloadAddress, type WorkloadLogLine, type WorkloadLogs, type WorkloadRuntime, type WorkloadState } from '../types.js';
 import { checkDeploymentId, checkWorkload, matchesLabels, removeLeftovers, workFolder } from '../workload-book.js';
-import { containerUser, createOptions, innerPort, LABEL_OWNER, LABEL_PATH, type ImageFacts } from './create-options.js';
+import { containerUser, createOptions, innerPort, needsBridgeToken, LABEL_OWNER, LABEL_PATH, type ImageFacts } from './create-options.js';
 import { deploymentNetwork, describe, Engine, statusOf } from './engine.js';
 import { eachLine } from './lines.js';
 import { KernelOomLog } from './oom.js';
@@ -260,7 +260,7 @@ export class ContainerRuntime implements WorkloadRuntime {
     await this.engine.network(network, w.deploymentId, this.opts.owner);
     const hostPort = await freeLoopbackPort();
     // The bridge takes a token: Berth's own in a stdio image, and the entry point of an image Berth built (berth.bridge).
-    const token = workload.launch.image!.serves === 'stdio' || image.bridge === true ? randomBytes(24).toString('base64url') : null;
+    const token = needsBridgeToken(workload.launch.image!.serves, image) ? randomBytes(24).toString('base64url') : null;
     const name = containerName(this.opts.owner, w.deploymentId, w.revision);
     const create = createOptions({ workload, name, owner: this.opts.owner, network, hostPort, limits, image, workDir, bridgeFile: this.opts.bridgeFile, token, tmpMb: this.opts.tmpMb ?? 64 });
     // One create and start at a time: Podman 4.3 fails concurrent starts now and then (runc pipe EOF, CNI allocation).

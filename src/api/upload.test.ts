@@ -1,15 +1,17 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BerthError } from '../core/errors.js';
 import { readSourceMultipart } from './upload.js';
 
 let server: Server | undefined;
-afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+afterEach(() => new Promise<void>((r) => (server ? (server.closeAllConnections(), server.close(() => r())) : r())));
 
 /** Posts `body` to a real HTTP server that reads it with readSourceMultipart; what it read, or the refusal's code. */
 async function read(parts: string, type = 'multipart/form-data; boundary=B', opts: { maxBytes?: number; jsonLimit?: number } = {}): Promise<{ deployment?: unknown; zip?: string; code?: string }> {
   const seen: { deployment?: unknown; zip?: string; code?: string } = {};
+  let handled!: () => void;
+  const done = new Promise<void>((r) => (handled = r));
   server = createServer((req: IncomingMessage, res) => {
     readSourceMultipart(req, {
       maxBytes: opts.maxBytes ?? 1024,
@@ -24,17 +26,33 @@ async function read(parts: string, type = 'multipart/form-data; boundary=B', opt
       (r) => {
         seen.deployment = r.deployment;
         seen.zip = r.stored;
+        handled();
         res.end('ok');
       },
       (err: unknown) => {
         seen.code = err instanceof BerthError ? err.code : String(err);
+        handled();
         res.end('no');
       },
     );
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
   const { port } = server.address() as AddressInfo;
-  await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': type }, body: parts });
+  // What the server read is the answer; the HTTP exchange may end either way (a refusal can answer before the
+  // whole body is sent, and the client may then see the connection reset).
+  // A connection of its own (agent: false): a pooled keep-alive socket to the previous test's server, which stops
+  // listening but keeps its connections, could carry this request there when the new server got the same port.
+  const sent = new Promise<void>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', agent: false, headers: { 'content-type': type, 'content-length': Buffer.byteLength(parts) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+      res.on('error', () => resolve());
+    });
+    req.on('error', () => resolve());
+    req.end(parts);
+  });
+  await done;
+  await sent;
   return seen;
 }
 

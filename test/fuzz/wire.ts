@@ -187,8 +187,8 @@ export function sendRaw(port: number, bytes: Buffer, r: WireRequest, halfClose: 
           }, r.streamMs);
         }
       }
-      // A complete answer: the server should now close (we sent Connection: close). Give it a second of this
-      // process's own time: when the timer fires late (this event loop was starved on a busy machine), the close
+      // A complete answer: the server should now close (we sent Connection: close). Give it two seconds of this
+      // process's own time (Berth keeps an idle connection 65 s, so a connection it failed to close is still open): when the timer fires late (this event loop was starved on a busy machine), the close
       // may be waiting behind it, so wait again (up to 5 times), and let pending I/O run first (setImmediate).
       if (!completeTimer && completeResponse(all, r.method)) {
         const wait = (tries: number): void => {
@@ -196,11 +196,11 @@ export function sendRaw(port: number, bytes: Buffer, r: WireRequest, halfClose: 
           completeTimer = setTimeout(() => {
             setImmediate(() => {
               if (settled) return;
-              if (performance.now() - armed > 1500 && tries < 5) return wait(tries + 1);
+              if (performance.now() - armed > 2500 && tries < 5) return wait(tries + 1);
               keptOpen = true;
               finish(null);
             });
-          }, 1000);
+          }, 2000);
         };
         wait(0);
       }

@@ -10,7 +10,7 @@ import { LABEL_DEPLOYMENT, LABEL_REVISION, type ExitInfo, type LaunchPolicy, typ
 import { checkDeploymentId, checkWorkload, matchesLabels, removeLeftovers, workFolder } from '../workload-book.js';
 import { containerUser, createOptions, innerPort, needsBridgeToken, LABEL_OWNER, LABEL_PATH, type ImageFacts } from './create-options.js';
 import { deploymentNetwork, describe, Engine, statusOf } from './engine.js';
-import { eachLine } from './lines.js';
+import { eachLine } from '../../core/lines.js';
 import { KernelOomLog } from './oom.js';
 import { admitContainerPolicy, containerIsolation, resolveContainerLimits, type ContainerLimits } from './policy.js';
 

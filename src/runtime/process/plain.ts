@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { LaunchError } from './runtime.js';
 import type { StdioProcess } from '../types.js';
 import { ProcessHandle } from './handle.js';
-import { eachLine } from './lines.js';
+import { eachLine } from '../../core/lines.js';
 
 export interface PlainLaunch {
   command: string;

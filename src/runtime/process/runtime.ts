@@ -8,7 +8,7 @@ import type { ExitInfo, LaunchPolicy, LaunchRequest, Runtime, RuntimeLog, Server
 import { openCgroups, type Cgroups, type ServerCgroup } from './cgroups.js';
 import { BLOCK_FD, ensureOwnDir, INFO_FD, release, sandboxPidOf, waitExit } from './child-io.js';
 import { ProcessHandle } from './handle.js';
-import { eachLine } from './lines.js';
+import { eachLine } from '../../core/lines.js';
 import { MountGuard, type OpenedMount } from './mounts.js';
 import { attachEgress, blockedRanges, egressPrefix, findEgressTools, pickSlirpNet, type EgressHelper, type EgressTools, type SlirpNet } from './network.js';
 import { listPidFiles, pidFilePath, removePidFile, writePidFile, type PidFile } from './pidfile.js';

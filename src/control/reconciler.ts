@@ -1,5 +1,6 @@
 import type { LastExitView, ScaleView } from '../core/views.js';
 import { BerthError, toBerthError } from '../core/errors.js';
+import { settleWithin } from '../core/timeout.js';
 import { assertTransition, canTransition, sourceLabel, type Deployment, type DeploymentStatus, type ToolSummary } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
 import type { BridgeEvents, EndpointStats, McpEndpoint } from '../mcp/types.js';
@@ -602,18 +603,5 @@ function describeSpec(d: Deployment): string {
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, message = `timed out after ${ms}ms`): Promise<T> {
-  if (ms <= 0) return Promise.reject(new BerthError('UPSTREAM_TIMEOUT', message));
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new BerthError('UPSTREAM_TIMEOUT', message)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
+  return settleWithin(p, ms, () => new BerthError('UPSTREAM_TIMEOUT', message));
 }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import { BerthError } from '../../core/errors.js';
+import { settleWithin } from '../../core/timeout.js';
 import { LABEL_DEPLOYMENT } from '../types.js';
 import { LABEL_OWNER, type ImageFacts } from './create-options.js';
 
@@ -145,20 +146,9 @@ export function describe(err: unknown): string {
   return e?.json?.message ?? e?.message ?? e?.code ?? String(err);
 }
 
+/** An engine call that did not answer in time: ETIMEDOUT, which `unavailable` reports as ENGINE_UNAVAILABLE. */
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms / 1000}s`), { code: 'ETIMEDOUT' })), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
+  return settleWithin(p, ms, () => Object.assign(new Error(`no answer within ${ms / 1000}s`), { code: 'ETIMEDOUT' }));
 }
 
 /**

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProcessSpecSchema } from '../core/spec.js';
 import type { Deployment } from '../core/index.js';
@@ -11,15 +13,18 @@ import { bridgeProgram, LocalHttpRuntime } from '../runtime/local-http/index.js'
 import { ProcessRuntime, ProcessWorkloads } from '../runtime/process/index.js';
 import type { WorkloadRuntime } from '../runtime/types.js';
 import { MemoryLogStore } from '../telemetry/memory-logs.js';
+import { serveEndpoint, textOf } from '../mcp/testing/helpers.js';
 import { createEndpointFactory } from './endpoints.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const EVERYTHING = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const ECHO = path.join(ROOT, 'src/mcp/testing/mcp-echo-server.mjs');
 
-function deployment(id: string): Deployment {
+function deployment(id: string, over: { revision?: number; args?: string[]; env?: Record<string, string> } = {}): Deployment {
   const now = new Date().toISOString();
-  const spec = ProcessSpecSchema.parse({ type: 'process', command: process.execPath, args: [EVERYTHING, 'stdio'], cwd: ROOT });
-  return { id, name: id, access: 'private', description: null, tags: [], env_schema: [], spec, desired: 'running', status: 'pending', status_message: null, request_count: 0, last_request_at: null, tools: null, restart_count: 0, revision: 1, serving_revision: null, generation: 1, observed_generation: 0, created_at: now, updated_at: now, started_at: null, stopped_at: null, deleted_at: null };
+  const spec = ProcessSpecSchema.parse({ type: 'process', command: process.execPath, args: over.args ?? [EVERYTHING, 'stdio'], cwd: ROOT, env: over.env ?? {} });
+  const revision = over.revision ?? 1;
+  return { id, name: id, access: 'private', description: null, tags: [], env_schema: [], spec, desired: 'running', status: 'pending', status_message: null, request_count: 0, last_request_at: null, tools: null, restart_count: 0, revision, serving_revision: null, generation: revision, observed_generation: 0, created_at: now, updated_at: now, started_at: null, stopped_at: null, deleted_at: null };
 }
 
 const DRIVERS: [string, (dataDir: string, logs: MemoryLogStore) => WorkloadRuntime][] = [
@@ -34,7 +39,7 @@ const DRIVERS: [string, (dataDir: string, logs: MemoryLogStore) => WorkloadRunti
   ],
 ];
 
-describe.each(DRIVERS)('endpoint factory over the %s runtime', (_name, makeRuntime) => {
+describe.each(DRIVERS)('endpoint factory over the %s runtime', (name, makeRuntime) => {
   let dataDir = '';
   let logs: MemoryLogStore;
   let runtime: WorkloadRuntime;
@@ -48,8 +53,8 @@ describe.each(DRIVERS)('endpoint factory over the %s runtime', (_name, makeRunti
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('starts the workload with the endpoint, answers tools/list through it, and ends it on close', async () => {
-    const make = createEndpointFactory({
+  const factory = () =>
+    createEndpointFactory({
       runtime,
       log: (id, line) => logs.append(id, 'system', line),
       resolveSecrets: async (_d, _prefix, fields) => fields,
@@ -64,7 +69,9 @@ describe.each(DRIVERS)('endpoint factory over the %s runtime', (_name, makeRunti
       progress: () => undefined,
       maxSessions: 16,
     });
-    const endpoint = make(deployment('ep-one'), {});
+
+  it('starts the workload with the endpoint, answers tools/list through it, and ends it on close', async () => {
+    const endpoint = factory()(deployment('ep-one'), {});
     await endpoint.start();
     const { tools } = await endpoint.probe(20_000);
     expect(tools.map((t) => t.name)).toContain('echo');
@@ -72,5 +79,36 @@ describe.each(DRIVERS)('endpoint factory over the %s runtime', (_name, makeRunti
     expect(running).toMatchObject({ phase: 'running', revision: 1, labels: { 'berth.deployment': 'ep-one', 'berth.revision': '1' } });
     await endpoint.close();
     expect(await runtime.observe('ep-one')).toBeNull();
+  });
+
+  it("an update swaps the endpoint onto revision 2's workload under an open session: the same client is answered by the new code, and revision 1's workload ends", async () => {
+    const d1 = deployment('ep-swap', { args: [ECHO], env: { TAG: 'one' } });
+    const endpoint = factory()(d1, {});
+    await endpoint.start();
+    const front = await serveEndpoint(endpoint);
+    const client = new Client({ name: 'ep-swap', version: '1.0.0' });
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(front.url)));
+      const tag = async () => textOf(await client.callTool({ name: 'env', arguments: { name: 'TAG' } }));
+      expect(await tag()).toBe('one');
+      // An HTTP workload's channels tell when the bridge let go of revision 1: it ends then, long before a 20 s drain.
+      const http = name.startsWith('local-http');
+      const out = await endpoint.update!(deployment('ep-swap', { args: [ECHO], env: { TAG: 'two' }, revision: 2 }), { drainMs: http ? 20_000 : 300 });
+      expect(out?.tools.map((t) => t.name)).toContain('env');
+      // The session opened on revision 1 goes on: no new initialize, the answer comes from revision 2's server.
+      expect(await tag()).toBe('two');
+      // The old revision's workload ends after the drain (stdio: drainMs + 1 s), or once its channels closed (HTTP).
+      const deadline = Date.now() + 10_000;
+      while (!(await runtime.list({ 'berth.deployment': 'ep-swap' })).every((w) => w.revision === 2)) {
+        if (Date.now() > deadline) throw new Error("revision 1's workload never ended");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await runtime.observe('ep-swap'))?.revision).toBe(2);
+      expect(await tag()).toBe('two');
+    } finally {
+      await client.close().catch(() => {});
+      await endpoint.close();
+      await front.close();
+    }
   });
 });

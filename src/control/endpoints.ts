@@ -1,8 +1,9 @@
 /**
  * The endpoint factory: what serves a deployment's MCP traffic. A url deployment gets a remote endpoint; a
  * process deployment becomes a workload (`runtime.ensure`), and its endpoint follows from the address the
- * runtime gives: `stdio` → Berth's own bridge (shared or isolated) over the workload's spawn; `http` → a proxy
- * to the bridge inside the workload, allowed to connect to exactly that URL.
+ * runtime gives: `stdio` → Berth's own bridge (shared or isolated) over the workload's spawn; `http` with Berth's
+ * bridge program inside (`bridged`) → Berth's bridge over channels to it, so sessions outlive a revision switch;
+ * any other `http` → a proxy to the server, allowed to connect to exactly that URL.
  * Secret references are resolved at each start (a missing one fails that start), never stored resolved.
  */
 import { BerthError } from '../core/errors.js';
@@ -12,6 +13,7 @@ import { packageLaunch } from './package-launch.js';
 import { createIsolatedBridge } from '../mcp/bridge/isolated.js';
 import { exactOrigin } from '../mcp/remote/exact-origin.js';
 import type { ConnectGuard } from '../mcp/remote/ssrf.js';
+import type { WorkloadChannels } from '../mcp/remote/workload-channels.js';
 import { createSharedBridge } from '../mcp/bridge/shared.js';
 import type { BridgeEvents, BridgeOptions, BridgeTiming, OutboundPressure, RestartPolicy, ServerSnapshot, SessionLimits, SpawnProcess } from '../mcp/types.js';
 import type { ToolSummary } from '../core/index.js';
@@ -75,6 +77,11 @@ export interface HostedLaunch {
   workspace?: string;
 }
 
+/** The runtime a hosted spec runs on: an image always on containers, others as `spec.runtime` or the default. */
+export function runtimeOf(spec: HostedSpec, defaultRuntime: WorkloadRuntimeName = 'process'): WorkloadRuntimeName {
+  return spec.type === 'image' ? 'container' : (spec.runtime ?? defaultRuntime);
+}
+
 /** A hosted deployment as the runtime sees it: its revision's launch, labels and bridge mode. */
 export function workloadOf(d: Deployment & { spec: HostedSpec }, launch: HostedLaunch, maxSessions: number, defaultRuntime: WorkloadRuntimeName = 'process'): Workload {
   const spec = d.spec;
@@ -83,7 +90,7 @@ export function workloadOf(d: Deployment & { spec: HostedSpec }, launch: HostedL
     deploymentId: d.id,
     revision,
     labels: ownerLabels(d.id, revision),
-    runtime: spec.type === 'image' ? 'container' : (spec.runtime ?? defaultRuntime),
+    runtime: runtimeOf(spec, defaultRuntime),
     launch: { ...launch, ...launchPolicy(spec) },
     bridge: spec.mode === 'isolated' ? { mode: 'isolated', warm: spec.isolated.warm, max: Math.min(spec.isolated.max_sessions, maxSessions, spec.scale?.max ?? Infinity) } : { mode: 'shared' },
   };
@@ -104,6 +111,8 @@ class WorkloadEndpoint extends DeferredEndpoint {
     prepare: () => Promise<ManagedEndpoint>,
     private readonly end: (revision: number) => Promise<void>,
     private readonly spawnFor: ((d: Deployment) => Promise<SpawnProcess | null>) | null,
+    /** Resolves once nothing of `revision` runs in the bridge any more (its channels closed); null: not known. */
+    private readonly drained: (revision: number) => Promise<void> | null = () => null,
   ) {
     super(prepare);
     this.revisions.add(revision);
@@ -120,15 +129,19 @@ class WorkloadEndpoint extends DeferredEndpoint {
     try {
       const out = await bridge.swap(spawn, { drainMs: opts.drainMs });
       // The bridge stops the old processes itself once their requests are answered (or at drainMs): ending the old
-      // revisions' workloads now would cut those requests off. What the runtime keeps for them is ended after that.
-      const old = before.filter((r) => r !== revision);
-      const timer = setTimeout(() => {
-        for (const r of old) {
-          if (!this.revisions.delete(r)) continue;
-          void this.end(r).catch(() => undefined);
-        }
-      }, opts.drainMs + 1000);
-      timer.unref();
+      // revisions' workloads now would cut those requests off. What the runtime keeps for them is ended after that:
+      // as soon as the bridge let go of them where that is known (an HTTP workload's channels), else after drainMs.
+      for (const r of before.filter((r) => r !== revision)) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, opts.drainMs + 1000);
+          timer.unref();
+        });
+        void Promise.race([late, this.drained(r) ?? late]).then(() => {
+          clearTimeout(timer);
+          if (this.revisions.delete(r)) void this.end(r).catch(() => undefined);
+        });
+      }
       return out;
     } catch (err) {
       this.revisions.delete(revision);
@@ -170,7 +183,7 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
     // A package is installed into the shared cache (once) and its executable run directly; a source is installed
     // into its revision's workspace or built into an image, an image is run as it is (deps.prepare).
     let launch: HostedLaunch;
-    if (spec.type === 'package') launch = await packageLaunch(spec, { cache: deps.packages, log, progress });
+    if (spec.type === 'package') launch = await packageLaunch(spec, { cache: deps.packages, log, progress, inContainer: runtimeOf(spec, deps.defaultRuntime) === 'container' });
     else if (spec.type === 'process') launch = { command: spec.command, args: spec.args, env: {}, internalMounts: [] };
     else if (deps.prepare) launch = await deps.prepare(d as Deployment & { spec: SourceSpec | ImageSpec }, { log, progress });
     else throw new BerthError('RUNTIME_UNAVAILABLE', `spec.type ${spec.type} cannot be started on this Berth`);
@@ -180,7 +193,7 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
     return { address, workload };
   };
 
-  const build = async (d: Deployment, events: BridgeEvents, snapshot: ServerSnapshot | null): Promise<ManagedEndpoint> => {
+  const build = async (d: Deployment, events: BridgeEvents, snapshot: ServerSnapshot | null, channels: ChannelBook): Promise<ManagedEndpoint> => {
     const spec = d.spec;
     const log = (line: string): void => deps.log(d.id, line);
     if (spec.type === 'url') {
@@ -190,12 +203,18 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
       return new AutoEndpoint({ deploymentId: d.id, endpoint: spec.endpoint, headers, guard: deps.remoteGuard, timeoutMs: spec.timeout_s * 1000, transport: spec.transport ?? 'auto', limits: deps.limits, restart: deps.restart, events, log, version: deps.version });
     }
     const { address, workload } = await ensure(d as Deployment & { spec: HostedSpec });
-    return endpointFor(d, address, workload, events, log, snapshot);
+    return endpointFor(d, address, workload, events, log, snapshot, channels);
   };
 
-  const endpointFor = async (d: Deployment, address: WorkloadAddress, workload: Workload, events: BridgeEvents, log: (line: string) => void, snapshot: ServerSnapshot | null): Promise<ManagedEndpoint> => {
-    if (address.kind === 'http') {
-      // The bridge inside the workload speaks every revision and legacy SSE; the proxy goes straight to it.
+  /**
+   * What serves a workload at `address`. A stdio workload, and an HTTP one running Berth's bridge program
+   * (`bridged`), get Berth's own bridge (shared or isolated): over the workload's spawn, or over channels to
+   * the bridge inside, so the sessions are Berth's and a new revision is swapped in under them. A server
+   * speaking HTTP itself is proxied (AutoEndpoint): its sessions are its own, and end with its revision.
+   */
+  const endpointFor = async (d: Deployment, address: WorkloadAddress, workload: Workload, events: BridgeEvents, log: (line: string) => void, snapshot: ServerSnapshot | null, channels: ChannelBook): Promise<ManagedEndpoint> => {
+    if (address.kind === 'http' && !address.bridged) {
+      // The remote side (undici and its pools) loads with the first such workload.
       const { AutoEndpoint } = await import('../mcp/remote/auto-endpoint.js');
       return new AutoEndpoint({
         deploymentId: d.id,
@@ -211,9 +230,10 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
         version: deps.version,
       });
     }
+    const http = address.kind === 'http';
     const opts: BridgeOptions = {
       deploymentId: d.id,
-      spawn: address.spawn,
+      spawn: http ? await channels.open(workload.revision, address, log) : address.spawn,
       restart: deps.restart,
       limits: deps.limits,
       events,
@@ -223,33 +243,73 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
       ...(deps.pressure ? { pressure: deps.pressure } : {}),
       timing: deps.timing,
       // Scale to zero: stop after idle_s without requests; answer listing from what the revision last reported.
-      ...(d.spec.type !== 'url' && d.spec.scale?.min === 0 ? { scale: { idleMs: d.spec.scale.idle_s * 1000, snapshot } } : {}),
+      // (An HTTP workload runs on while its channel sleeps: it is not scaled down, so it gets no idle clock.)
+      ...(!http && d.spec.type !== 'url' && d.spec.scale?.min === 0 ? { scale: { idleMs: d.spec.scale.idle_s * 1000, snapshot } } : {}),
     };
     const mode = workload.bridge;
     if (mode?.mode === 'isolated') {
       const spec = d.spec as HostedSpec;
-      return createIsolatedBridge({ ...opts, isolated: { warm: mode.warm, max: mode.max, ...(spec.isolated.max_warm === undefined ? {} : { maxWarm: spec.isolated.max_warm }), prime: spec.isolated.prime } });
+      // Over channels the workload's own bridge keeps the warm pool of processes: a channel is opened for a client.
+      const isolated = http ? { warm: 0, maxWarm: 0, max: mode.max, prime: false } : { warm: mode.warm, max: mode.max, ...(spec.isolated.max_warm === undefined ? {} : { maxWarm: spec.isolated.max_warm }), prime: spec.isolated.prime };
+      return createIsolatedBridge({ ...opts, isolated });
     }
     return createSharedBridge(opts);
   };
 
-  // Only a stdio address can be swapped onto inside Berth's bridge; an HTTP workload is replaced by a second endpoint.
-  const spawnFor = async (d: Deployment): Promise<SpawnProcess | null> => {
+  // A stdio address, or a bridged HTTP one, is swapped onto inside Berth's bridge; an HTTP server speaking for
+  // itself is replaced by a second endpoint.
+  const spawnFor = async (d: Deployment, channels: ChannelBook): Promise<SpawnProcess | null> => {
     if (d.spec.type === 'url') return null;
     const { address } = await ensure(d as Deployment & { spec: HostedSpec });
     if (address.kind === 'stdio') return address.spawn;
+    if (address.bridged) return channels.open(revisionOf(d), address, (line) => deps.log(d.id, line));
     await deps.runtime.stop(d.id, { revision: revisionOf(d) });
     return null;
   };
 
-  return (d: Deployment, events: BridgeEvents, extras?: EndpointExtras) =>
-    new WorkloadEndpoint(
+  return (d: Deployment, events: BridgeEvents, extras?: EndpointExtras) => {
+    const channels = new ChannelBook(deps.limits.requestTimeoutMs);
+    return new WorkloadEndpoint(
       revisionOf(d),
       // Stored JSON: the bridge checks its shape (isServerSnapshot) and ignores a malformed one.
-      () => build(d, events, (extras?.snapshot ?? null) as ServerSnapshot | null),
+      () => build(d, events, (extras?.snapshot ?? null) as ServerSnapshot | null, channels),
       async (revision) => {
-        if (d.spec.type !== 'url') await deps.runtime.stop(d.id, { revision });
+        try {
+          if (d.spec.type !== 'url') await deps.runtime.stop(d.id, { revision });
+        } finally {
+          await channels.end(revision);
+        }
       },
-      spawnFor,
+      (next) => spawnFor(next, channels),
+      (revision) => channels.drained(revision),
     );
+  };
+}
+
+/** The connections to each revision's bridged HTTP workload (one endpoint's), closed when that revision ends. */
+class ChannelBook {
+  private readonly byRevision = new Map<number, { url: string; channels: WorkloadChannels }>();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  async open(revision: number, address: WorkloadAddress & { kind: 'http' }, log: (line: string) => void): Promise<SpawnProcess> {
+    const known = this.byRevision.get(revision);
+    if (known?.url === address.url) return known.channels.spawn;
+    if (known) await known.channels.close();
+    const { WorkloadChannels } = await import('../mcp/remote/workload-channels.js');
+    const channels = new WorkloadChannels({ url: address.url, headers: address.headers, timeoutMs: this.timeoutMs, log });
+    this.byRevision.set(revision, { url: address.url, channels });
+    return channels.spawn;
+  }
+
+  /** Resolves when no channel to `revision`'s workload is open; null for a revision with no channels (a stdio one). */
+  drained(revision: number): Promise<void> | null {
+    return this.byRevision.get(revision)?.channels.drained() ?? null;
+  }
+
+  async end(revision: number): Promise<void> {
+    const known = this.byRevision.get(revision);
+    this.byRevision.delete(revision);
+    await known?.channels.close();
+  }
 }

@@ -157,7 +157,12 @@ export type SpawnWorkloadProcess = (instanceKey: string) => Promise<StdioProcess
  * - `http`: the bridge runs inside the workload (`berth bridge`); Berth proxies MCP to `url` (its `/mcp`),
  *   sending `headers` (the bridge's bearer token) with every request.
  */
-export type WorkloadAddress = { kind: 'stdio'; spawn: SpawnWorkloadProcess } | { kind: 'http'; url: string; headers: Record<string, string> };
+/**
+ * How the data plane reaches a workload. `http.bridged`: the server inside runs behind Berth's bridge program
+ * (`berth bridge`), so Berth's own bridge can hold the clients' sessions and reach it over one channel (sessions
+ * then survive a switch to the next revision); without it the server speaks HTTP itself and is proxied as it is.
+ */
+export type WorkloadAddress = { kind: 'stdio'; spawn: SpawnWorkloadProcess } | { kind: 'http'; url: string; headers: Record<string, string>; bridged?: boolean };
 
 /**
  * - `created`: it exists but runs nothing yet (stdio: no process until the bridge spawns one);

@@ -136,7 +136,7 @@ describe.runIf(run).sequential('container runtime end to end (real Podman)', () 
     }
   }, 300_000);
 
-  it('updates a container deployment under load (blue-green: a second container) with no failed call but sessions caught by the switch, then rolls back', async () => {
+  it("updates a container deployment under load (blue-green: a second container, swapped in under Berth's sessions) with no failed call, then rolls back", async () => {
     const d = await api.deploy({ name: 'ct-roll', spec: { type: 'image', image: IMAGE, env: { SERVER_TAG: 'r1:' } } });
     ids.roll = d.id;
     await api.waitFor(d.id);
@@ -174,16 +174,14 @@ describe.runIf(run).sequential('container runtime end to end (real Podman)', () 
       running = false;
       await Promise.all(loops);
     }
-    // Known gap (reported to the lead): a session opened on the old revision's endpoint whose next request lands
-    // after the switch is refused with SESSION_NOT_FOUND (the client must initialize again): the gateway does not
-    // yet route a session to the endpoint it was made on while that one drains. Every other call succeeds.
-    expect(failures.filter((f) => !f.includes('SESSION_NOT_FOUND'))).toStrictEqual([]);
-    expect(failures.length).toBeLessThanOrEqual(8); // at most one per client per switch
+    // The sessions are Berth's (its bridge over a channel to the bridge in the container): a session opened before a
+    // switch is served by the next container after it, so not one call fails.
+    expect(failures).toStrictEqual([]);
     // The old revisions' containers are gone once drained: one container serves.
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && containersOf(d.id).length !== 1) await new Promise((r) => setTimeout(r, 200));
     expect(containersOf(d.id)).toHaveLength(1);
-    console.log(`container update under load: ${answers.length} calls, ${failures.length} refused as SESSION_NOT_FOUND across two switches`);
+    console.log(`container update under load: ${answers.length} calls across two switches, none failed`);
   }, 300_000);
 
   it('deleting a deployment removes its container', async () => {

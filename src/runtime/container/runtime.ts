@@ -343,7 +343,7 @@ export class ContainerRuntime implements WorkloadRuntime {
       containerId,
       name,
       pid,
-      address: { kind: 'http', url, headers: token === null ? {} : { authorization: `Bearer ${token}` } },
+      address: { kind: 'http', url, headers: token === null ? {} : { authorization: `Bearer ${token}` }, bridged: token !== null },
       limits,
       running: true,
       ready: false,
@@ -568,7 +568,7 @@ export class ContainerRuntime implements WorkloadRuntime {
       phase: running ? 'running' : c.State?.Status === 'created' ? 'created' : 'exited',
       pids: running && c.State?.Pid ? [c.State.Pid] : [],
       lastExit: running || c.State?.Status === 'created' ? null : { code: c.State?.ExitCode ?? null, signal: null, ...(c.State?.OOMKilled ? { reason: 'out of memory' } : {}) },
-      address: url ? { kind: 'http', url, headers: token ? { authorization: `Bearer ${token}` } : {} } : null,
+      address: url ? { kind: 'http', url, headers: token ? { authorization: `Bearer ${token}` } : {}, bridged: Boolean(token) } : null,
       owned: true,
     };
   }

@@ -163,7 +163,7 @@ export class LocalHttpRuntime implements WorkloadRuntime {
       labels: w.labels,
     });
     proc.stdout.resume(); // the bridge prints on stderr (the deployment's log); nothing may pile up here
-    const entry: Entry = { workload: w, proc, address: { kind: 'http', url: `http://127.0.0.1:${port}/mcp`, headers: { authorization: `Bearer ${token}` } }, ready: false, stopped: false, lastExit: null };
+    const entry: Entry = { workload: w, proc, address: { kind: 'http', url: `http://127.0.0.1:${port}/mcp`, headers: { authorization: `Bearer ${token}` }, bridged: true }, ready: false, stopped: false, lastExit: null };
     void proc.exited.then((info) => {
       if (!entry.stopped && !this.stopping) entry.lastExit = info;
     });

@@ -4,12 +4,14 @@
  * labels (never rebuilt per run). Concurrent calls for one revision share one build. With BERTH_REGISTRY set the
  * image is pushed and `REF@sha256:…` is recorded on the revision; a host that lacks the image pulls it by digest.
  */
+import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { DetectReport } from '../build/detect/index.js';
 import {
   buildSourceImage,
   engineError,
   IMAGE_LABEL_BRIDGE,
+  IMAGE_LABEL_BUILD_KEY,
   IMAGE_LABEL_DEPLOYMENT,
   IMAGE_LABEL_REVISION,
   IMAGE_LABEL_SOURCE,
@@ -66,6 +68,16 @@ export function imageTag(registry: string | undefined, deploymentId: string, rev
 
 type Inspect = Awaited<ReturnType<Dockerode.Image['inspect']>>;
 
+/**
+ * What decides an image's content, hashed: the source tree, what detection made of it, the spec's start and args,
+ * and the base image. Two revisions with the same key (a rollback, an update that changed only env or limits)
+ * run the same image.
+ */
+export function buildKey(req: ImageRequest, baseImage: string): string {
+  const what = JSON.stringify({ digest: req.digest, report: req.report, start: req.start ?? null, args: req.args ?? [], baseImage });
+  return `sha256:${createHash('sha256').update(what).digest('hex')}`;
+}
+
 export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
   const inflight = new Map<string, Promise<{ ref: string; digest: string | null }>>();
   const insecure = deps.registryInsecure === true;
@@ -77,6 +89,25 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
       if ((err as { statusCode?: number }).statusCode === 404) return null;
       throw engineError(err, `Looking up ${ref}`);
     }
+  }
+
+  /** A revision's image of this deployment built with `key` (the newest revision's), or null. */
+  async function sameBuild(deploymentId: string, key: string): Promise<{ id: string; revision: string } | null> {
+    const repo = imageTag(deps.registry, deploymentId, 1).replace(/:r1$/, '');
+    let found: Dockerode.ImageInfo[];
+    try {
+      // One label filter: Podman 4.3 answers two label filters with nothing, even where both match.
+      found = await deps.docker.listImages({ filters: { label: [`${IMAGE_LABEL_DEPLOYMENT}=${deploymentId}`] } });
+    } catch (err) {
+      throw engineError(err, 'Listing images');
+    }
+    // The build key is matched here (and the deployment again: an engine that ignored the filter would hand back any
+    // image). Only a revision's tagged image counts: Podman labels a multi-stage build's untagged stages too.
+    const match = found
+      .filter((i) => i.Labels?.[IMAGE_LABEL_DEPLOYMENT] === deploymentId && i.Labels[IMAGE_LABEL_BUILD_KEY] === key)
+      .filter((i) => (i.RepoTags ?? []).some((t) => t.startsWith(`${repo}:r`)))
+      .sort((a, b) => Number(b.Labels?.[IMAGE_LABEL_REVISION] ?? 0) - Number(a.Labels?.[IMAGE_LABEL_REVISION] ?? 0))[0];
+    return match ? { id: match.Id, revision: match.Labels?.[IMAGE_LABEL_REVISION] ?? '?' } : null;
   }
 
   /** Pushes (when a registry is configured) and records the image on the revision. */
@@ -115,8 +146,18 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
         ctx.log(`berth: pulling ${tag}@${recordedDigest} failed (${(err as Error).message}); building it again`);
       }
     }
+    const key = buildKey(req, deps.build.baseImage);
+    const same = await sameBuild(req.deploymentId, key);
+    if (same) {
+      // Another revision of this deployment was built from exactly this (a rollback, an env-only update): its
+      // image gets this revision's tag too; nothing is built.
+      const [repo, rev] = [tag.slice(0, tag.lastIndexOf(':')), tag.slice(tag.lastIndexOf(':') + 1)];
+      await deps.docker.getImage(same.id).tag({ repo, tag: rev });
+      ctx.log(`berth: reusing the image of revision ${same.revision} (${same.id.slice(0, 19)}): built from the same source, start and base image`);
+      return publish(req, tag, ctx);
+    }
     ctx.progress(`building image ${tag}`);
-    const labels = { [IMAGE_LABEL_DEPLOYMENT]: req.deploymentId, [IMAGE_LABEL_REVISION]: String(req.revision), [IMAGE_LABEL_SOURCE]: req.digest, [IMAGE_LABEL_BRIDGE]: '/berth/berth.mjs' };
+    const labels = { [IMAGE_LABEL_DEPLOYMENT]: req.deploymentId, [IMAGE_LABEL_REVISION]: String(req.revision), [IMAGE_LABEL_SOURCE]: req.digest, [IMAGE_LABEL_BUILD_KEY]: key, [IMAGE_LABEL_BRIDGE]: '/berth/berth.mjs' };
     const built = await buildSourceImage(deps.docker, deps.build, { root: req.root, report: req.report, ...(req.start ? { start: req.start } : {}), ...(req.args ? { args: req.args } : {}), tag, labels, log: ctx.log, progress: ctx.progress });
     ctx.log(`berth: built ${tag} (${built.id.slice(0, 19)}), ${built.cached.length} of ${built.steps} steps from the cache`);
     return publish(req, tag, ctx);

@@ -8,5 +8,7 @@ export { pullImage, pushImage, splitRef, type PushOptions } from './push.js';
 export const IMAGE_LABEL_DEPLOYMENT = 'berth.deployment';
 export const IMAGE_LABEL_REVISION = 'berth.revision';
 export const IMAGE_LABEL_SOURCE = 'berth.source-digest';
+/** What the image was built from (source digest, detection, start and args, base image): revisions that agree share it. */
+export const IMAGE_LABEL_BUILD_KEY = 'berth.build-key';
 /** Set on images whose entry point is Berth's bridge: a runtime may pass BERTH_BRIDGE_TOKEN and send it as a bearer token. */
 export const IMAGE_LABEL_BRIDGE = 'berth.bridge';

@@ -123,6 +123,26 @@ export class Engine {
     }
   }
 
+  /**
+   * Removes the images Berth built for a deployment (its revisions' tags and the labelled build stages): those
+   * carrying its berth.deployment label and the bridge label every built image has. Images it only ran stay.
+   */
+  async removeBuiltImages(deploymentId: string): Promise<number> {
+    // One label filter (Podman 4.3 answers two with nothing); the bridge label is checked here.
+    const found = await this.docker.listImages({ filters: { label: [`${LABEL_DEPLOYMENT}=${deploymentId}`] } });
+    let removed = 0;
+    for (const img of found) {
+      if (img.Labels?.[LABEL_DEPLOYMENT] !== deploymentId || !img.Labels['berth.bridge']) continue;
+      try {
+        await this.docker.getImage(img.Id).remove({ force: true });
+        removed++;
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
+    }
+    return removed;
+  }
+
   async removeNetwork(name: string): Promise<void> {
     try {
       await this.docker.getNetwork(name).remove();

@@ -187,7 +187,14 @@ export class ContainerRuntime implements WorkloadRuntime {
 
   async remove(deploymentId: string, opts: { keepLogs?: boolean; graceMs?: number } = {}): Promise<void> {
     await this.stop(deploymentId, { graceMs: opts.graceMs });
-    if (await this.engineAnswers()) await this.engine.removeNetwork(deploymentNetwork(this.opts.network, deploymentId)).catch(() => {});
+    if (await this.engineAnswers()) {
+      await this.engine.removeNetwork(deploymentNetwork(this.opts.network, deploymentId)).catch(() => {});
+      const images = await this.engine.removeBuiltImages(deploymentId).catch((err: unknown) => {
+        this.opts.logs.append(deploymentId, 'system', `removing its images failed: ${describe(err)}`);
+        return 0;
+      });
+      if (images > 0) this.opts.logs.append(deploymentId, 'system', `removed ${images} image${images === 1 ? '' : 's'} built for it`);
+    }
     await removeLeftovers(this.opts.dataDir, this.opts.logs, deploymentId, opts.keepLogs === true);
   }
 

@@ -9,6 +9,7 @@ describe('berth deploy catalog:NAME and git+URL', () => {
     expect(catalogTarget(['npx', 'x'])).toBeNull();
     expect(() => catalogTarget(['catalog:../x'])).toThrow(/template name/);
     expect(buildCatalogInput({ start: true }, ['catalog:memory'])).toEqual({ start: true, env: {} });
+    expect(buildCatalogInput({ start: true, runtime: 'container' }, ['catalog:memory'])).toEqual({ start: true, env: {}, spec: { runtime: 'container' } });
     expect(buildCatalogInput({ start: false, name: 'fs', env: { A: '1' }, mount: [{ path: '/data', mode: 'rw' }], network: 'none', public: true, min: 0 }, ['catalog:filesystem', '/data'])).toEqual({
       name: 'fs',
       access: 'public',

@@ -32,6 +32,7 @@ export function buildCatalogInput(flags: DeployFlags, commandLine: readonly stri
       ? {}
       : { limits: { ...(flags.memory === undefined ? {} : { memory_mb: flags.memory }), ...(flags.pids === undefined ? {} : { pids: flags.pids }), ...(flags.cpus === undefined ? {} : { cpus: flags.cpus }) } }),
     ...(flags.isolated ? { mode: 'isolated' } : {}),
+    ...(flags.runtime === undefined ? {} : { runtime: flags.runtime }),
     ...(scaleOf(flags) ? { scale: scaleOf(flags) } : {}),
   };
   return {

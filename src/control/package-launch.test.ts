@@ -38,6 +38,10 @@ describe('packageLaunch', () => {
     const again: string[] = [];
     await packageLaunch(spec, { cache, log: () => {}, progress: (m) => again.push(m) });
     expect(again).toEqual([]);
+
+    // In a container the image's node runs the same bin from the mounted entry (the host's node path is not there).
+    const boxed = await packageLaunch(spec, { cache, log: () => {}, progress: () => {}, inContainer: true });
+    expect(boxed).toMatchObject({ command: 'node', args: launch.args, internalMounts: launch.internalMounts });
   });
 
   it('a pypi package runs its console script with the venv\'s python, which writes no bytecode into the cache', { timeout: 60_000 }, async () => {

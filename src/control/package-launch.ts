@@ -17,6 +17,11 @@ export interface PackageLaunchDeps {
   log: (line: string) => void;
   /** The deployment's status message while it starts ("installing @scope/pkg@1.2.3…"). */
   progress: (message: string) => void;
+  /**
+   * The package runs in a container (the base image, with the cache entry mounted read-only): an npm bin runs on the
+   * image's own `node`, since the host's interpreter path means nothing there. A venv's python is in the entry.
+   */
+  inContainer?: boolean;
 }
 
 /** `registry:name@version`, as logs and messages show a package. */
@@ -44,6 +49,7 @@ export async function packageLaunch(spec: PackageSpec, deps: PackageLaunchDeps):
     { ...(spec.bin === undefined ? {} : { bin: spec.bin }), log: deps.log, onInstall: () => deps.progress(`installing ${label}…`) },
   );
   const e = ready.entrypoint;
-  deps.log(`running ${ready.bin} of ${label} from the package cache: ${[e.command, ...e.args].join(' ')}`);
-  return { command: e.command, args: [...e.args, ...spec.args], env: e.env, internalMounts: e.mounts };
+  const command = deps.inContainer && spec.registry === 'npm' ? 'node' : e.command;
+  deps.log(`running ${ready.bin} of ${label} from the package cache${deps.inContainer ? ' in a container' : ''}: ${[command, ...e.args].join(' ')}`);
+  return { command, args: [...e.args, ...spec.args], env: e.env, internalMounts: e.mounts };
 }

@@ -136,8 +136,20 @@ describe.each(cases)('package cache with the $registry driver (a local source: n
     expect(me.argv.join(' ')).not.toMatch(/npx|uvx|npm-cli|pip/);
   });
 
-  it('a different version is a different entry', { timeout: 120_000 }, async () => {
-    const other = await cache.ensure({ ...ref, version: '1.0.0' }, { log: () => {} });
+  it('a different version is a different entry; installed under umask 077 (as Berth runs), it is still readable by every uid (containers run it as 10001)', { timeout: 120_000 }, async () => {
+    const umask = process.umask(0o077);
+    let other: Awaited<ReturnType<typeof cache.ensure>>;
+    try {
+      other = await cache.ensure({ ...ref, version: '1.0.0' }, { log: () => {} });
+    } finally {
+      process.umask(umask);
+    }
+    const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isSymbolicLink() ? [] : e.isDirectory() ? [path.join(d, e.name), ...walk(path.join(d, e.name))] : [path.join(d, e.name)]));
+    const closed = [other.dir, ...walk(other.dir)].filter((p) => {
+      const st = statSync(p);
+      return (st.mode & 0o004) === 0 || (st.isDirectory() && (st.mode & 0o001) === 0);
+    });
+    expect(closed).toEqual([]);
     expect(other.installed).toBe(true);
     expect(other.dir).not.toBe((await cache.lookup(ref))!.dir);
     expect((await whoami(other.entrypoint)) ).toMatchObject({ version: '1.0.0' });

@@ -86,9 +86,16 @@ async function chmodTree(dir: string, writable: boolean, top: boolean): Promise<
   if (top) await setWrite(dir, writable);
 }
 
+/**
+ * Writable for the owner again (to remove it), or read-only for everyone and readable by everyone: Berth may run
+ * with umask 077, yet a container runs the entry as its own uid (10001) from a read-only mount. The packages are
+ * public and the data dir above the cache stays closed to other users of the host.
+ */
 async function setWrite(p: string, writable: boolean): Promise<void> {
   const mode = (await fsp.lstat(p)).mode & 0o7777;
-  await fsp.chmod(p, writable ? mode | 0o200 : mode & ~0o222);
+  if (writable) return fsp.chmod(p, mode | 0o200);
+  const exec = mode & 0o100 ? 0o111 : 0;
+  await fsp.chmod(p, (mode & ~0o222) | 0o444 | exec);
 }
 
 /** Removes a tree that may have been made read-only. */
@@ -189,6 +196,8 @@ export class PackageCache {
     if (found) {
       this.counts.hits++;
       opts.log(`${ref.name}@${ref.version} is in the package cache (${found.manifest.digest.slice(0, 12)}): nothing to download`);
+      // An entry an older Berth made under umask 077 is opened to every uid once (setWrite), as new ones are.
+      if (((await fsp.stat(found.dir)).mode & 0o005) !== 0o005) await chmodTree(found.dir, false, true);
       return { ...found, installed: false };
     }
     opts.onInstall?.();

@@ -97,3 +97,16 @@ describe('the berth CLI against a real Berth', () => {
     expect(r.stderr).toMatch(/KEY=VALUE|NOEQUALS/);
   });
 });
+
+describe('the berth CLI writing to a reader that goes away', () => {
+  it('ends quietly with no EPIPE stack when its stdout is closed early (berth --help | head -1)', async () => {
+    const p = spawn(process.execPath, [join(ROOT, 'bin/berth.js'), '--help'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader leaves at once: every write the CLI makes meets a closed pipe.
+    p.stdout.destroy();
+    let stderr = '';
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => p.on('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
+  });
+});

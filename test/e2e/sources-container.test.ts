@@ -6,8 +6,7 @@
  * here), a ZIP of a TypeScript one that needs `npm run build`, a ZIP of a standard-library Python one, a folder
  * through `berth deploy DIR --runtime container`, and a git repository (a bare repository made here, a tag and a
  * subdirectory); for each the tools answer through the gateway with the MCP SDK (1.x and 2.x), the revision records
- * its image, a restart reuses it. Then new code under load from two sessions (a KNOWN GAP: the sessions are lost at
- * the switch, see the it.fails below), and a rollback that serves the first revision's image again. Containers, images and networks made here are removed.
+ * its image, a restart reuses it. Then new code under load from two sessions that go on across the switch, and a rollback that serves the first revision's image again. Containers, images and networks made here are removed.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,6 +47,8 @@ if (ENGINE && HAS_GIT) {
         BERTH_BUILD_TIMEOUT_S: '600',
         BERTH_START_TIMEOUT_S: '120',
         BERTH_GIT_ALLOW_FILE: 'true',
+        // Old revisions' containers end this long after a switch (plus a second).
+        BERTH_DRAIN_S: '3',
       },
     });
     api = new TestApi(berth.url, berth.token);
@@ -257,11 +258,27 @@ if (ENGINE && HAS_GIT) {
       }
     }, BUILD_MS + 180_000);
 
-    // KNOWN GAP (found by this suite): on the container runtime the gateway proxies sessions to the container's
-    // own bridge, so a session opened on revision 1 is unknown to revision 2's container: after the switch every
-    // call gets SESSION_NOT_FOUND (-32012) until the client initializes again. On the process runtime Berth's own
-    // bridge keeps the session across the swap (test/e2e/update-under-load.test.ts). `it.fails` turns red once fixed.
-    it.fails('KNOWN GAP: sessions opened on revision 1 keep working through an update with new code (PUT /source): zero failed calls from 2 sessions', async () => {
+    it('a catalog template (catalog:memory, the npm package): berth deploy catalog:memory --runtime container; installed once into the package cache, run read-only in the base image', async () => {
+      const out = await berthCli(berth, ['deploy', 'catalog:memory', '--name', 'ct-kg', '--runtime', 'container', '--timeout', '300'], 320_000);
+      expect(out.code, out.stderr + out.stdout).toBe(0);
+      const d = (await api.call<DeploymentView>('GET', '/api/deployments/ct-kg')).body;
+      ids.add(d.id);
+      expect(d.spec).toMatchObject({ type: 'package', registry: 'npm', name: '@modelcontextprotocol/server-memory', runtime: 'container' });
+      const running = await containersOf(d.id);
+      expect(running).toHaveLength(1);
+      const info = (await docker.getContainer(running[0]!.id).inspect()) as { Config: { Image: string; User: string }; HostConfig: { ReadonlyRootfs: boolean } };
+      expect(info.Config.Image).toBe(BASE_IMAGE);
+      expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+      const text = await withClient(connectV1, d, async (c) => {
+        await c.call('create_entities', { entities: [{ name: 'berth', entityType: 'project', observations: ['deployed from the catalog into a container'] }] });
+        return textOf(await c.call('read_graph'));
+      });
+      expect(text).toContain('deployed from the catalog into a container');
+    }, 360_000);
+
+    // Sessions are Berth's (its bridge over a channel to the bridge in the container): the switch to revision 2's
+    // container happens under them, as a process swap does on the process runtime.
+    it('sessions opened on revision 1 keep working through an update with new code (PUT /source): zero failed calls from 2 sessions', async () => {
       const server = readFileSync(join(FIXTURES, 'node-npm/server.mjs'), 'utf8');
       const changed = server.replace("if (name === 'echo') return text(String(args.text));", "if (name === 'echo') return text(`v2 ${String(args.text)}`);");
       expect(changed).not.toBe(server);
@@ -322,16 +339,37 @@ if (ENGINE && HAS_GIT) {
       expect(revs[0]).toMatchObject({ number: 3, reason: 'rollback', from_revision: 1 });
     }, 300_000);
 
-    // KNOWN GAP (found by this suite): image-builds keys images by revision number, so the rollback's revision 3
-    // builds localhost/berth/ID:r3 again (every step from the layer cache) instead of running revision 1's image.
-    it.fails("KNOWN GAP: the rollback's revision runs revision 1's image (no build for revision 3)", async () => {
+    // The rollback's revision 3 has revision 1's source, start and base image (the same build key): it gets a tag of
+    // its own on revision 1's image, and nothing is built.
+    it("the rollback's revision runs revision 1's image (no build for revision 3)", async () => {
       const revs = await history(node.id);
-      expect(revs[0]!.image).toBe(nodeImage);
+      expect(revs[0]).toMatchObject({ number: 3, image: `localhost/berth/${node.id}:r3` });
+      expect(await imageId(revs[0]!.image!)).toBe(await imageId(nodeImage));
       expect(builds(await logsOf(node.id))).toBe(2);
-      const running = await containersOf(node.id);
+      expect(await logsOf(node.id)).toMatch(/reusing the image of revision 1 /);
+      // Revision 2's container ends after the drain: then revision 3's is the one left.
+      const deadline = Date.now() + 30_000;
+      let running = await containersOf(node.id);
+      while (running.length !== 1 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        running = await containersOf(node.id);
+      }
       expect(running.length).toBe(1);
       const image = ((await docker.getContainer(running[0]!.id).inspect()) as { Image: string }).Image;
       expect(image).toBe(await imageId(nodeImage));
     }, 300_000);
+
+    it('deleting a source deployment removes its container and the images built for it', async () => {
+      const images = async (): Promise<number> => (await docker.listImages({ filters: { label: [`berth.deployment=${node.id}`] } })).length;
+      expect(await images()).toBeGreaterThanOrEqual(2);
+      const r = await api.call('DELETE', `/api/deployments/${node.id}`);
+      expect(r.status).toBeLessThan(300);
+      const deadline = Date.now() + 60_000;
+      while ((await containersOf(node.id)).length > 0 || (await images()) > 0) {
+        if (Date.now() > deadline) throw new Error(`left behind: ${(await containersOf(node.id)).length} containers, ${await images()} images`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(await logsOf(node.id).catch(() => '')).not.toMatch(/removing its images failed/);
+    }, 120_000);
   });
 }

@@ -5,6 +5,7 @@ import { MemoryEventBus } from '../events/memory-bus.js';
 import type { BridgeEvents, EndpointStats } from '../mcp/types.js';
 import { MemoryDeploymentStore } from '../store/memory-store.js';
 import { MemoryLogStore } from '../telemetry/memory-logs.js';
+import type { WorkloadState } from '../runtime/types.js';
 import { Reconciler, SHARED_INSTANCE_KEY, type ManagedEndpoint } from './reconciler.js';
 
 /** A scripted endpoint: what start() and probe() do is set per test. */
@@ -43,17 +44,24 @@ const SPEC: DeploymentSpec = {
   health: { interval_s: 1, timeout_s: 1, failures_before_restart: 2 },
 };
 
-function setup(script: ConstructorParameters<typeof FakeEndpoint>[1] = {}) {
+function setup(script: ConstructorParameters<typeof FakeEndpoint>[1] = {}, workloads: WorkloadState[] = []) {
   const store = new MemoryDeploymentStore();
   const logs = new MemoryLogStore();
   const bus = new MemoryEventBus();
   const endpoints: FakeEndpoint[] = [];
   const reaped: string[] = [];
+  const stopped: string[] = [];
   const r = new Reconciler({
     store,
     logs,
     bus,
-    runtime: { reapOrphans: async () => (reaped.push('x'), []), stopAll: async () => {} },
+    runtime: {
+      reapOrphans: async () => (reaped.push('x'), []),
+      stopAll: async () => {},
+      // What the runtime reports (a stand-in for its list; the real drivers' list is their contract suite's).
+      list: async () => workloads,
+      stop: async (id, opts) => void stopped.push(`${id}#${opts?.revision ?? '*'}`),
+    },
     makeEndpoint: (_d: Deployment, events) => {
       const e = new FakeEndpoint(events, script);
       endpoints.push(e);
@@ -65,7 +73,7 @@ function setup(script: ConstructorParameters<typeof FakeEndpoint>[1] = {}) {
   });
   const create = (id: string, desired: 'running' | 'stopped' = 'running') =>
     store.create({ id, name: id, access: 'private', description: null, tags: [], env_schema: [], spec: SPEC, desired, status: desired === 'running' ? 'pending' : 'stopped', status_message: null });
-  return { store, logs, bus, r, endpoints, reaped, create };
+  return { store, logs, bus, r, endpoints, reaped, stopped, create };
 }
 
 let current: ReturnType<typeof setup> | undefined;
@@ -86,6 +94,18 @@ describe('Reconciler (in-memory store, scripted endpoints)', () => {
     expect(d.started_at).not.toBeNull();
     expect(t.endpoints[0]!.started).toBe(1);
     expect(await t.r.endpointFor('a')).toBe(t.endpoints[0]);
+  });
+
+  it('resync ends what no deployment wants, and what a previous Berth left of a revision that is not serving; never the serving revision', async () => {
+    const found = (deploymentId: string, revision: number, owned: boolean): WorkloadState => ({ deploymentId, revision, labels: {}, phase: 'running', pids: [], lastExit: null, address: null, owned });
+    const t = (current = setup({}, [found('a', 1, false), found('a', 7, false), found('gone', 1, true), found('a', 1, true)]));
+    await t.create('a');
+    await t.r.start();
+    expect((await t.store.get('a'))!.status).toBe('running');
+    await t.r.resync();
+    // 'a' serves revision 1: the revision 7 a previous Berth left goes, revision 1 (its own or adopted) stays.
+    expect([...new Set(t.stopped)].sort()).toEqual(['a#7', 'gone#1']);
+    expect((await t.logs.read('a')).map((e) => e.line)).toContainEqual("ended revision 7's workload: left by a previous Berth, while revision 1 serves (resync)");
   });
 
   it('marks a deployment failed with the reason when start or the first probe fails, and closes it', async () => {

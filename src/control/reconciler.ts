@@ -130,13 +130,26 @@ export class Reconciler {
     await this.endStrayWorkloads(new Set(all.filter((d) => d.desired === 'running').map((d) => d.id)));
   }
 
-  /** What the runtime observes against what should run: a workload of this Berth's with no deployment wanting it is ended. */
+  /**
+   * What the runtime observes against what should run: a workload of this Berth's with no deployment wanting it is
+   * ended; so is one a previous Berth left (a container outlives Berth) of a revision other than the one now
+   * serving, once no rollout is under way: a Berth that stopped in the middle of an update left the other side.
+   */
   private async endStrayWorkloads(wanted: Set<string>): Promise<void> {
     const { list, stop } = this.deps.runtime;
     if (!list || !stop || this.stopped) return;
     for (const w of await list.call(this.deps.runtime)) {
-      if (!w.owned || wanted.has(w.deploymentId) || this.active.has(w.deploymentId) || this.locks.has(w.deploymentId)) continue;
-      this.deps.logs.append(w.deploymentId, 'system', `ended revision ${w.revision}'s workload: no deployment wants it running (resync)`);
+      if (this.locks.has(w.deploymentId)) continue;
+      const a = this.active.get(w.deploymentId);
+      let why: string;
+      if (!w.owned) {
+        if (!a || !a.ready || a.rolling || a.closing || a.revision === w.revision || !wanted.has(w.deploymentId)) continue;
+        why = `left by a previous Berth, while revision ${a.revision} serves`;
+      } else {
+        if (wanted.has(w.deploymentId) || a) continue;
+        why = 'no deployment wants it running';
+      }
+      this.deps.logs.append(w.deploymentId, 'system', `ended revision ${w.revision}'s workload: ${why} (resync)`);
       await stop.call(this.deps.runtime, w.deploymentId, { revision: w.revision, graceMs: this.deps.stopGraceMs });
     }
   }

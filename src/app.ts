@@ -369,7 +369,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   const endpointFor = (id: string) => (leadership.standby ? Promise.reject(leadership.standbyError()) : reconciler.endpointFor(id));
   // ---- end of the lease wiring ----
-  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint), pinPackage: (spec) => pinPackageSpec(spec, packages), pinSource, defaultRuntime: config.defaultRuntime, ...(router ? { runtimeReady: (policy: LaunchPolicy) => router.ready(policy.runtime) } : {}) });
+  const service = new DeploymentService({ store, logs, bus, reconciler: leading, runtime, counter, secrets, publicUrl: config.publicUrl, checkRemote: (endpoint) => remoteAddresses.checkEndpoint(endpoint), pinPackage: (spec) => pinPackageSpec(spec, packages), pinSource, defaultRuntime: config.defaultRuntime, workloadStats: (id) => runtime.stats(id), ...(router ? { runtimeReady: (policy: LaunchPolicy) => router.ready(policy.runtime) } : {}) });
   const guard = new HostGuard({
     allowedHosts: config.allowedHosts ?? defaultAllowedHosts(config.publicUrl, config.host, config.baseDomain),
     allowedOrigins: config.allowedOrigins ?? defaultAllowedOrigins(config.publicUrl),

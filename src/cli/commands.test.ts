@@ -107,6 +107,10 @@ describe('against a stand-in API server', () => {
       sandbox: { kind: 'bubblewrap', network: 'egress', network_enforced: true, mounts: [{ path: '/srv/data', mode: 'ro' }], warning: null },
       limits: { memory_mb: 512, pids: 256, cpus: 1, enforced_by: 'cgroup-v1', unenforced: [] },
       last_exit: { at: '2026-12-07T00:00:00.000Z', pid: 42, instance_key: 'main', exit: 'signal SIGKILL', reason: 'out of memory: killed at the 512 MiB limit' },
+      usage: [
+        { revision: 3, memory_bytes: 40_054_784, cpu_seconds: 1.25, processes: 3 },
+        { revision: 2, memory_bytes: 900, cpu_seconds: 0, processes: 1 },
+      ],
     };
     api.addDeployment({ id: 'lim-aaaaaaaaaaaa', ...(extra as object) });
     const r = await runCli(['status', 'lim-aaaaaaaaaaaa'], { env });
@@ -114,6 +118,9 @@ describe('against a stand-in API server', () => {
     expect(r.stdout).toMatch(/^sandbox:\s+bubblewrap, network egress, mounts \/srv\/data:ro$/m);
     expect(r.stdout).toMatch(/^limits:\s+512 MiB, 256 pids, 1 cpu \(cgroup-v1\)$/m);
     expect(r.stdout).toMatch(/^last exit:\s+out of memory: killed at the 512 MiB limit \(main, 2026-12-07T00:00:00.000Z\)$/m);
+    // Two revisions run during a rollout: each is named.
+    expect(r.stdout).toMatch(/^usage \(revision 3\):\s+38\.2 MiB memory, 1\.25 s CPU, 3 processes$/m);
+    expect(r.stdout).toMatch(/^usage \(revision 2\):\s+900 B memory, 0\.00 s CPU, 1 process$/m);
   });
 
   describe('berth logs', () => {

@@ -10,6 +10,7 @@ import type { CliContext } from './context.js';
 import { CliFailure } from './context.js';
 import { cleanName, hostedFields, type DeployFlags } from './deploy-args.js';
 import { packFolder, PackError } from './source-pack.js';
+import { formatBytes } from './format.js';
 
 export interface LocalSource {
   kind: 'zip' | 'folder';
@@ -50,12 +51,12 @@ export async function withZip<T>(ctx: CliContext, src: LocalSource, fn: (zipFile
     const zip = path.join(dir, 'source.zip');
     let packed;
     try {
-      packed = await packFolder(src.path, zip, { onProgress: (files, bytes) => !ctx.json && ctx.err(`packing ${src.path}: ${files} files, ${size(bytes)}`) });
+      packed = await packFolder(src.path, zip, { onProgress: (files, bytes) => !ctx.json && ctx.err(`packing ${src.path}: ${files} files, ${formatBytes(bytes)}`) });
     } catch (err) {
       if (err instanceof PackError) throw new CliFailure(err.message, { code: 'PACK_FAILED', exitCode: 2 });
       throw err;
     }
-    if (!ctx.json) ctx.err(`packed ${packed.files} files (${size(packed.bytes)}) into a ${size(packed.zipBytes)} ZIP; uploading…`);
+    if (!ctx.json) ctx.err(`packed ${packed.files} files (${formatBytes(packed.bytes)}) into a ${formatBytes(packed.zipBytes)} ZIP; uploading…`);
     return await fn(zip);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -73,7 +74,7 @@ export async function dryRun(ctx: CliContext, src: LocalSource): Promise<void> {
 /** The detection report as a person reads it. */
 export function reportLines(up: SourceUpload, label: string): string[] {
   const r = up.report;
-  const out = [`Source ${label}: ${up.files} files, ${size(up.bytes)}, ${up.digest.slice(0, 19)}`];
+  const out = [`Source ${label}: ${up.files} files, ${formatBytes(up.bytes)}, ${up.digest.slice(0, 19)}`];
   if (r.findings.length > 0) {
     out.push('', 'Detected:');
     const w = Math.max(...r.findings.map((f) => f.what.length));
@@ -90,10 +91,4 @@ export function reportLines(up: SourceUpload, label: string): string[] {
   }
   if (r.problems.length === 0) out.push('', 'Ready to deploy: run the same command without --dry-run.');
   return out;
-}
-
-function size(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }

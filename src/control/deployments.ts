@@ -1,12 +1,12 @@
-import type { DeploymentStatusView } from '../core/views.js';
+import type { DeploymentStatusView, UsageView } from '../core/views.js';
 import { BerthError } from '../core/errors.js';
 import { CreateDeploymentSchema, newDeploymentId, parseOrThrow, type Deployment, type DeploymentAccess, type DeploymentView, type PackageSpec, type SourceSpec } from '../core/index.js';
 import type { EventBus } from '../events/types.js';
-import type { LaunchPolicy, Runtime } from '../runtime/types.js';
+import type { LaunchPolicy, Runtime, WorkloadStats } from '../runtime/types.js';
 import type { DeploymentStore } from '../store/types.js';
 import type { LogEntry, LogStore } from '../telemetry/logs.js';
 import { checkEnvAgainstSchema } from './env.js';
-import { launchPolicy } from './launch-policy.js';
+import { launchPolicy, runtimeOf } from './launch-policy.js';
 import type { Reconciler } from './reconciler.js';
 import type { RequestCounter } from './request-counter.js';
 import { withSecretRefs, type SecretsService } from './secrets.js';
@@ -24,6 +24,8 @@ export interface DeploymentServiceDeps {
   publicUrl: string;
   /** Refuses (REMOTE_ADDRESS_FORBIDDEN) a url deployment's endpoint whose literal address Berth may not connect to. */
   checkRemote: (endpoint: string) => void;
+  /** What each running revision of a deployment uses now (WorkloadRuntime.stats); absent: status shows none. */
+  workloadStats?: (deploymentId: string) => Promise<WorkloadStats[]>;
   /** BERTH_DEFAULT_RUNTIME: the runtime of a spec without `runtime` (status shows it). */
   defaultRuntime?: 'process' | 'container';
   /** Resolves when the runtime a policy names can run it (the container engine answers); rejects with ENGINE_UNAVAILABLE. */
@@ -155,11 +157,18 @@ export class DeploymentService {
       processes: stats.processes,
       uptime_s: uptimeSeconds(d, Date.now()),
       scale: this.deps.reconciler.scaleView(id, d),
-      runtime: d.spec.type === 'url' ? null : d.spec.type === 'image' ? 'container' : (d.spec.runtime ?? this.deps.defaultRuntime ?? 'process'),
+      runtime: d.spec.type === 'url' ? null : runtimeOf(d.spec, this.deps.defaultRuntime),
       sandbox: isolation?.sandbox ?? null,
       limits: isolation?.limits ?? null,
       last_exit: this.deps.reconciler.lastExit(id),
+      usage: d.spec.type === 'url' ? [] : await this.usage(id),
     };
+  }
+
+  /** The runtime's figures for the deployment; none when the runtime cannot say (an engine that stopped answering). */
+  private async usage(id: string): Promise<UsageView[]> {
+    const stats = await (this.deps.workloadStats?.(id) ?? Promise.resolve([])).catch(() => []);
+    return stats.map((s) => ({ revision: s.revision, memory_bytes: s.memoryBytes, cpu_seconds: Math.round(s.cpuSeconds * 100) / 100, processes: s.processes }));
   }
 
   async logs(ref: string, tail?: number): Promise<LogEntry[]> {

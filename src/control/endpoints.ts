@@ -20,7 +20,7 @@ import type { ToolSummary } from '../core/index.js';
 import { ownerLabels, type Workload, type WorkloadAddress, type WorkloadImage, type WorkloadRuntime } from '../runtime/types.js';
 import { DeferredEndpoint } from './deferred-endpoint.js';
 import { launchEnv, type ResolveSecrets } from './env.js';
-import { launchPolicy } from './launch-policy.js';
+import { launchPolicy, runtimeOf } from './launch-policy.js';
 import type { EndpointExtras, EndpointFactory, ManagedEndpoint } from './reconciler.js';
 
 /** A bridge that can move onto a new revision's processes without ending sessions (src/mcp SharedBridge, IsolatedBridge). */
@@ -75,11 +75,6 @@ export interface HostedLaunch {
   image?: WorkloadImage;
   /** A source revision's workspace, its working directory (process runtime). */
   workspace?: string;
-}
-
-/** The runtime a hosted spec runs on: an image always on containers, others as `spec.runtime` or the default. */
-export function runtimeOf(spec: HostedSpec, defaultRuntime: WorkloadRuntimeName = 'process'): WorkloadRuntimeName {
-  return spec.type === 'image' ? 'container' : (spec.runtime ?? defaultRuntime);
 }
 
 /** A hosted deployment as the runtime sees it: its revision's launch, labels and bridge mode. */

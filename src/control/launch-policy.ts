@@ -1,4 +1,4 @@
-import type { HostedSpec } from '../core/index.js';
+import type { HostedSpec, WorkloadRuntimeName } from '../core/index.js';
 import type { LaunchPolicy } from '../runtime/types.js';
 
 /** The isolation part of a process or package spec, as the runtime takes it (deploy-time checks, launches, status). */
@@ -16,4 +16,9 @@ export function launchPolicy(spec: HostedSpec): LaunchPolicy {
       ...(l?.cpus === undefined ? {} : { cpus: l.cpus }),
     },
   };
+}
+
+/** The runtime a hosted spec runs on: an image always on containers, others as `spec.runtime` or the default. */
+export function runtimeOf(spec: HostedSpec, defaultRuntime: WorkloadRuntimeName = 'process'): WorkloadRuntimeName {
+  return spec.type === 'image' ? 'container' : (spec.runtime ?? defaultRuntime);
 }

@@ -35,6 +35,8 @@ export interface DeploymentStatusView {
   limits: LimitsView | null;
   /** The last time a server process of this deployment ended without being asked to (since Berth started). */
   last_exit: LastExitView | null;
+  /** What each running revision uses now (two during a rollout; none when idle, stopped or a url deployment). */
+  usage: UsageView[];
 }
 
 export interface ScaleView {
@@ -58,3 +60,13 @@ export interface LastExitView {
   reason: string | null;
 }
 
+/**
+ * One running revision's resource use, read when status is asked for: the process trees' resident memory and CPU
+ * time from /proc (process runtime), the container's cgroup figures from its engine (container runtime).
+ */
+export interface UsageView {
+  revision: number;
+  memory_bytes: number;
+  cpu_seconds: number;
+  processes: number;
+}

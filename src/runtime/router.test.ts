@@ -23,6 +23,7 @@ function recorder(name: string): LazyDriver & { calls: string[] } {
     stop: async (id) => void calls.push(`stop ${id}`),
     remove: async (id) => void calls.push(`remove ${id}`),
     logs: async () => [],
+    stats: async (id) => (calls.push(`stats ${id}`), [{ deploymentId: id, revision: name === 'container' ? 2 : 1, memoryBytes: 1, cpuSeconds: 0, processes: 1 }]),
     reapOrphans: async () => (calls.push('reap'), []),
     stopAll: async () => void calls.push('stopAll'),
   };
@@ -50,9 +51,11 @@ describe('RuntimeRouter', () => {
     expect(made).toBe(1);
     router.admit({ runtime: 'container' });
     await router.remove('b');
+    // Stats from every driver made, newest revision first (a deployment moving between runtimes has one on each).
+    expect((await router.stats('b')).map((s) => s.revision)).toEqual([2, 1]);
     await router.stopAll();
-    expect(proc.calls).toEqual(['ensure a', 'stop a', 'remove b', 'stopAll']);
-    expect(cont.calls).toEqual(['ensure b', 'ensure c', 'admit container', 'remove b', 'stopAll']);
+    expect(proc.calls).toEqual(['ensure a', 'stop a', 'remove b', 'stats b', 'stopAll']);
+    expect(cont.calls).toEqual(['ensure b', 'ensure c', 'admit container', 'remove b', 'stats b', 'stopAll']);
   });
 
   it('BERTH_DEFAULT_RUNTIME=container sends a workload without runtime to containers', async () => {

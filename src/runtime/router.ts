@@ -7,7 +7,7 @@
  */
 import type { WorkloadRuntimeName } from '../core/index.js';
 import type { IsolationView } from '../core/isolation.js';
-import type { LaunchPolicy, Workload, WorkloadAddress, WorkloadLogLine, WorkloadRuntime, WorkloadState } from './types.js';
+import type { LaunchPolicy, Workload, WorkloadAddress, WorkloadLogLine, WorkloadRuntime, WorkloadState, WorkloadStats } from './types.js';
 
 /** A driver the router can make lazily, and ask whether its engine answers. */
 export type LazyDriver = WorkloadRuntime & { ready?(): Promise<void>; detach?(): void };
@@ -80,6 +80,11 @@ export class RuntimeRouter implements WorkloadRuntime {
   /** The deployment's log lines (all drivers write to one log store: the process driver reads it). */
   logs(deploymentId: string, opts?: { tail?: number }): Promise<WorkloadLogLine[]> {
     return this.opts.process.logs(deploymentId, opts);
+  }
+
+  async stats(deploymentId: string): Promise<WorkloadStats[]> {
+    const all = await Promise.all(this.drivers().map((d) => d.stats(deploymentId).catch(() => [])));
+    return all.flat().sort((a, b) => b.revision - a.revision);
   }
 
   async reapOrphans(): Promise<{ deploymentId: string; instanceKey: string; pid: number }[]> {

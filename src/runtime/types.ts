@@ -201,6 +201,18 @@ export interface WorkloadLogs {
   remove(deploymentId: string): Promise<void>;
 }
 
+/** What one revision's workload uses now (WorkloadRuntime.stats). */
+export interface WorkloadStats {
+  deploymentId: string;
+  revision: number;
+  /** Resident memory: the process trees' RSS (process, local-http), the container's cgroup usage (container). */
+  memoryBytes: number;
+  /** CPU time used since it started (reaped children included). */
+  cpuSeconds: number;
+  /** Processes running in it (a container: its tasks). */
+  processes: number;
+}
+
 /** The runtime as the controller sees it: one interface, one driver per place workloads run (process, local-http, container…). */
 export interface WorkloadRuntime {
   readonly name: string;
@@ -229,6 +241,8 @@ export interface WorkloadRuntime {
   remove(deploymentId: string, opts?: { keepLogs?: boolean; graceMs?: number }): Promise<void>;
   /** The last `tail` log lines of the deployment (default 200), oldest first. */
   logs(deploymentId: string, opts?: { tail?: number }): Promise<WorkloadLogLine[]>;
+  /** What each running revision of the deployment uses now (empty when nothing runs), newest revision first. */
+  stats(deploymentId: string): Promise<WorkloadStats[]>;
   /** Berth start-up: ends what a previous Berth left running (see Runtime.reapOrphans). */
   reapOrphans(): Promise<{ deploymentId: string; instanceKey: string; pid: number }[]>;
   /** Berth shutdown: stops every workload (their folders and logs stay). */

@@ -107,6 +107,23 @@ export function runWorkloadContract(name: string, makeRuntime: (ctx: WorkloadCon
       expect(seen!.pids.every(pidAlive)).toBe(true);
     });
 
+    it('stats: a running workload reports its resident memory, CPU time and processes; one stopped reports nothing', async () => {
+      expect(await rt.stats('wl-stats')).toEqual([]);
+      const s = await rt.ensure(everythingWorkload('wl-stats'));
+      const client = await connect(s.address);
+      await client.callTool({ name: 'echo', arguments: { message: 'measure me' } });
+      const [now, ...more] = await rt.stats('wl-stats');
+      expect(more).toEqual([]);
+      expect(now).toMatchObject({ deploymentId: 'wl-stats', revision: 1 });
+      // A Node MCP server alone holds well over 10 MiB and has used some CPU to start.
+      expect(now!.memoryBytes).toBeGreaterThan(10 * 1024 * 1024);
+      expect(now!.memoryBytes).toBeLessThan(4 * 1024 * 1024 * 1024);
+      expect(now!.cpuSeconds).toBeGreaterThan(0);
+      expect(now!.processes).toBeGreaterThanOrEqual(1);
+      await rt.stop('wl-stats');
+      expect(await rt.stats('wl-stats')).toEqual([]);
+    });
+
     it('ensure is idempotent: the same workload twice is one workload with one address', async () => {
       const w = everythingWorkload('wl-idem');
       const [a, b] = await Promise.all([rt.ensure(w), rt.ensure(w)]);

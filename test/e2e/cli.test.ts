@@ -43,8 +43,15 @@ describe('the berth CLI against a real Berth', () => {
     const status = await berthCli(['status', id]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/status:\s+running/i);
+    // The server's process tree, measured from /proc: a Node server holds tens of MiB.
+    expect(status.stdout).toMatch(/^usage:\s+\d+\.\d MiB memory, \d+\.\d\d s CPU, \d+ process/m);
     const json = await berthCli(['status', id, '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'running', tools_count: 14 });
+    const view = JSON.parse(json.stdout) as { usage: { revision: number; memory_bytes: number; processes: number }[] };
+    expect(view).toMatchObject({ id, status: 'running', tools_count: 14 });
+    expect(view.usage).toHaveLength(1);
+    expect(view.usage[0]).toMatchObject({ revision: 1 });
+    expect(view.usage[0]!.memory_bytes).toBeGreaterThan(10 * 1024 * 1024);
+    expect(view.usage[0]!.processes).toBeGreaterThanOrEqual(1);
 
     const logs = await berthCli(['logs', id]);
     expect(logs.code).toBe(0);

@@ -83,6 +83,11 @@ describe.runIf(run).sequential('container runtime end to end (real Podman)', () 
     const who = JSON.parse(await call(d.id, 'whoami')) as { uid: number; home: string };
     expect(who).toMatchObject({ uid: 10001, home: '/home/berth' });
     expect(containersOf(d.id)).toHaveLength(1);
+    // Status reads the container's figures from the engine: the bridge and the server, both Node, in its cgroup.
+    const usage = (await api.call<{ usage: { revision: number; memory_bytes: number; processes: number }[] }>('GET', `/api/deployments/${d.id}/status`)).body.usage;
+    expect(usage).toHaveLength(1);
+    expect(usage[0]!.memory_bytes).toBeGreaterThan(10 * 1024 * 1024);
+    expect(usage[0]!.processes).toBeGreaterThanOrEqual(2);
   });
 
   it('deploys an http image (the server serves MCP itself on its port)', async () => {

@@ -140,6 +140,7 @@ export async function startStandInApi(options: StandInOptions = {}): Promise<Sta
       sandbox: (d as Partial<DeploymentStatusView>).sandbox ?? null,
       limits: (d as Partial<DeploymentStatusView>).limits ?? null,
       last_exit: (d as Partial<DeploymentStatusView>).last_exit ?? null,
+      usage: (d as Partial<DeploymentStatusView>).usage ?? [],
     };
   };
 

@@ -143,6 +143,16 @@ export class Engine {
     return removed;
   }
 
+  /** A container's memory in use, CPU time and tasks, from one non-streaming stats call. */
+  async stats(containerId: string): Promise<{ memoryBytes: number; cpuSeconds: number; processes: number }> {
+    const s = (await this.docker.getContainer(containerId).stats({ stream: false })) as {
+      memory_stats?: { usage?: number };
+      cpu_stats?: { cpu_usage?: { total_usage?: number } };
+      pids_stats?: { current?: number };
+    };
+    return { memoryBytes: s.memory_stats?.usage ?? 0, cpuSeconds: (s.cpu_stats?.cpu_usage?.total_usage ?? 0) / 1e9, processes: s.pids_stats?.current ?? 0 };
+  }
+
   async removeNetwork(name: string): Promise<void> {
     try {
       await this.docker.getNetwork(name).remove();

@@ -6,7 +6,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { BerthError } from '../../core/errors.js';
 import type { IsolationView } from '../../core/isolation.js';
-import { LABEL_DEPLOYMENT, LABEL_REVISION, type ExitInfo, type LaunchPolicy, type ServerLimits, type Workload, type WorkloadAddress, type WorkloadLogLine, type WorkloadLogs, type WorkloadRuntime, type WorkloadState } from '../types.js';
+import { LABEL_DEPLOYMENT, LABEL_REVISION, type ExitInfo, type LaunchPolicy, type ServerLimits, type Workload, type WorkloadAddress, type WorkloadLogLine, type WorkloadLogs, type WorkloadRuntime, type WorkloadState, type WorkloadStats } from '../types.js';
 import { checkDeploymentId, checkWorkload, matchesLabels, removeLeftovers, workFolder } from '../workload-book.js';
 import { containerUser, createOptions, innerPort, needsBridgeToken, LABEL_OWNER, LABEL_PATH, type ImageFacts } from './create-options.js';
 import { deploymentNetwork, describe, Engine, statusOf } from './engine.js';
@@ -201,6 +201,18 @@ export class ContainerRuntime implements WorkloadRuntime {
   logs(deploymentId: string, opts: { tail?: number } = {}): Promise<WorkloadLogLine[]> {
     checkDeploymentId(deploymentId);
     return this.opts.logs.read(deploymentId, opts);
+  }
+
+  /** From the engine's one-shot stats of each running revision's container (its cgroup: memory, CPU, tasks). */
+  async stats(deploymentId: string): Promise<WorkloadStats[]> {
+    checkDeploymentId(deploymentId);
+    const live = [...(this.entries.get(deploymentId)?.values() ?? [])].filter((e) => e.running && !e.stopped).sort((a, b) => b.workload.revision - a.workload.revision);
+    const out: WorkloadStats[] = [];
+    for (const e of live) {
+      const s = await this.engine.stats(e.containerId).catch(() => null);
+      if (s) out.push({ deploymentId, revision: e.workload.revision, ...s });
+    }
+    return out;
   }
 
   /**

@@ -3,8 +3,9 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { BerthError } from '../../core/errors.js';
 import type { IsolationView } from '../../core/isolation.js';
-import type { ExitInfo, LaunchPolicy, Runtime, StdioProcess, Workload, WorkloadAddress, WorkloadLogLine, WorkloadLogs, WorkloadRuntime, WorkloadState } from '../types.js';
+import type { ExitInfo, LaunchPolicy, Runtime, StdioProcess, Workload, WorkloadAddress, WorkloadLogLine, WorkloadLogs, WorkloadRuntime, WorkloadState, WorkloadStats } from '../types.js';
 import { checkDeploymentId, checkWorkload, leftBehind, matchesLabels, removeLeftovers, type FoundLike } from '../workload-book.js';
+import { processStats } from '../usage.js';
 
 export interface LocalHttpRuntimeOptions {
   /**
@@ -130,6 +131,11 @@ export class LocalHttpRuntime implements WorkloadRuntime {
   logs(deploymentId: string, opts: { tail?: number } = {}): Promise<WorkloadLogLine[]> {
     checkDeploymentId(deploymentId);
     return this.opts.logs.read(deploymentId, opts);
+  }
+
+  stats(deploymentId: string): Promise<WorkloadStats[]> {
+    checkDeploymentId(deploymentId);
+    return processStats([...(this.entries.get(deploymentId)?.values() ?? [])].map((e) => this.state(e)));
   }
 
   reapOrphans(): ReturnType<Runtime['reapOrphans']> {

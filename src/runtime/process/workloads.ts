@@ -1,7 +1,8 @@
 import type { IsolationView } from '../../core/isolation.js';
-import type { ExitInfo, LaunchPolicy, StdioProcess, Workload, WorkloadAddress, WorkloadLogLine, WorkloadLogs, WorkloadRuntime, WorkloadState } from '../types.js';
+import type { ExitInfo, LaunchPolicy, StdioProcess, Workload, WorkloadAddress, WorkloadLogLine, WorkloadLogs, WorkloadRuntime, WorkloadState, WorkloadStats } from '../types.js';
 import { checkDeploymentId, checkWorkload, leftBehind, matchesLabels, removeLeftovers } from '../workload-book.js';
 import { LaunchError, type ProcessRuntime } from './runtime.js';
+import { processStats } from '../usage.js';
 
 export interface ProcessWorkloadsOptions {
   /** The launcher: sandbox, limits, pid files. Its data dir holds the work folders. */
@@ -101,6 +102,11 @@ export class ProcessWorkloads implements WorkloadRuntime {
   logs(deploymentId: string, opts: { tail?: number } = {}): Promise<WorkloadLogLine[]> {
     checkDeploymentId(deploymentId);
     return this.opts.logs.read(deploymentId, opts);
+  }
+
+  stats(deploymentId: string): Promise<WorkloadStats[]> {
+    checkDeploymentId(deploymentId);
+    return processStats([...(this.entries.get(deploymentId)?.values() ?? [])].map((e) => this.state(e)));
   }
 
   reapOrphans(): ReturnType<ProcessRuntime['reapOrphans']> {

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packFolder } from '../../src/cli/source-pack.js';
+import { buildWheel } from '../../src/packages/testing/fixtures.js';
 import type { DeploymentView, RevisionView } from '../../src/core/index.js';
 import { gitAvailable, TestRepo } from '../../src/sources/git/testing/repo.js';
 import { TestApi } from '../support/api.js';
@@ -34,6 +35,8 @@ const FIXTURES = join(ROOT, 'test/fixtures/images');
 if (ENGINE && HAS_GIT) {
   const docker = ENGINE;
   const work = mkdtempSync(join(tmpdir(), 'berth-sources-container-'));
+  const wheels = join(work, 'wheels');
+  buildWheel(wheels, 'berth-tiny-mcp', '0.3.0');
   const ids = new Set<string>();
   let berth: BerthProcess;
   let api: TestApi;
@@ -49,6 +52,8 @@ if (ENGINE && HAS_GIT) {
         BERTH_GIT_ALLOW_FILE: 'true',
         // Old revisions' containers end this long after a switch (plus a second).
         BERTH_DRAIN_S: '3',
+        // PyPI is not reachable here: a PyPI package comes from a wheel built by this suite.
+        BERTH_PYPI_FIND_LINKS: wheels,
       },
     });
     api = new TestApi(berth.url, berth.token);
@@ -275,6 +280,20 @@ if (ENGINE && HAS_GIT) {
       });
       expect(text).toContain('deployed from the catalog into a container');
     }, 360_000);
+
+    it("a PyPI package (a local wheel) with --runtime container: the venv in the package cache runs read-only in the base image with the venv's python", async () => {
+      const out = await berthCli(berth, ['deploy', '--package', 'pypi:berth-tiny-mcp', '--name', 'ct-py-pkg', '--runtime', 'container', '--timeout', '200'], 220_000);
+      expect(out.code, out.stderr + out.stdout).toBe(0);
+      const d = (await api.call<DeploymentView>('GET', '/api/deployments/ct-py-pkg')).body;
+      ids.add(d.id);
+      expect(d.spec).toMatchObject({ type: 'package', registry: 'pypi', name: 'berth-tiny-mcp', version: '0.3.0', runtime: 'container' });
+      const running = await containersOf(d.id);
+      expect(running).toHaveLength(1);
+      const me = await withClient(connectV2, d, async (c) => JSON.parse(textOf(await c.call('whoami'))) as { argv: string[]; executable: string });
+      expect(me.executable).toMatch(/\/packages\/entries\/pypi\/berth-tiny-mcp@0\.3\.0-[0-9a-f]{16}\/bin\/python$/);
+      const info = (await docker.getContainer(running[0]!.id).inspect()) as { Config: { Image: string } };
+      expect(info.Config.Image).toBe(BASE_IMAGE);
+    }, 240_000);
 
     // Sessions are Berth's (its bridge over a channel to the bridge in the container): the switch to revision 2's
     // container happens under them, as a process swap does on the process runtime.

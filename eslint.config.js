@@ -4,7 +4,7 @@ import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 // The dependency direction of docs/architecture.md (DESIGN.md "Layout"):
 //   core ← drivers (store, events, secrets, sources, build, runtime, mcp, telemetry) ← control ← api, gateway ← app.ts/main.ts
 // A driver never imports control, api, gateway or another driver; cli talks to Berth only through the API's
-// contract (and mcp, for `berth connect`); nothing in src imports test/. Inside mcp: wire ← front ← bridge ← remote.
+// contract (and mcp, for `berth connect`); nothing in src imports test/. Inside mcp: wire ← front ← bridge ← remote ← group.
 // Test code (tests, contract suites, testing/ folders) may also use another driver's in-memory fakes and
 // test/support, but never a layer above its own.
 const DRIVERS = ['store', 'events', 'secrets', 'sources', 'build', 'runtime', 'mcp', 'telemetry', 'packages'];
@@ -45,6 +45,7 @@ const productionZones = [
   { target: 'src/mcp/wire', from: 'src/mcp', except: ['./wire'], message: message('mcp/wire', 'the wire format imports nothing else of mcp') },
   { target: 'src/mcp/front', from: ['src/mcp/bridge', 'src/mcp/remote'], message: message('mcp/front', 'the client-facing fronts never import the bridge or remote') },
   { target: 'src/mcp/bridge', from: 'src/mcp/remote', message: message('mcp/bridge', 'the stdio bridge never imports remote') },
+  { target: ['src/mcp/wire', 'src/mcp/front', 'src/mcp/bridge', 'src/mcp/remote'], from: 'src/mcp/group', message: message('mcp', 'groups sit on top: nothing else of mcp imports mcp/group') },
   { target: 'src', from: 'test', message: message('src', 'never imports test/') },
 ];
 

@@ -33,6 +33,7 @@ import { MemoryEventBus } from './events/memory-bus.js';
 import type { EventBus } from './events/types.js';
 import { sendError as sendJsonRpcError } from './mcp/wire/http.js';
 import { AuthGuard } from './gateway/auth.js';
+import { GroupHub, GroupRelay, GroupService } from './control/groups.js';
 import { Edge, edgeOptions } from './gateway/edge.js';
 import { Gateway } from './gateway/gateway.js';
 import { clientIdentity } from './gateway/identity.js';
@@ -380,7 +381,27 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const identify = (req: IncomingMessage, principal: Principal): ClientIdentity => clientIdentity(principal.id, sourceOf(req));
   const tokens = new TokenService({ tokens: stores.tokens, envToken: config.apiToken, log: (msg, fields) => logger.warn(msg, fields) });
   const audit = new AuditLog({ store: stores.audit, log: (msg, fields) => logger.error(msg, fields) });
-  const auth = new AuthGuard({ tokens, audit, accessOf: (id) => service.accessOf(id), sourceOf });
+  // Groups (README "Groups"): their sessions reach the members through this gateway with a relay credential.
+  const groupService = new GroupService({ store: stores.groups, findDeployment: (ref) => service.find(ref), onChange: (name) => void groupHub.changed(name) });
+  const relay = new GroupRelay(async (name) => (await stores.groups.getGroup(name))?.spec.members.map((m) => m.deployment));
+  let listening: { port: number } | null = null;
+  const groupHub = new GroupHub({
+    groups: groupService,
+    gatewayBase: () => {
+      if (!listening) throw new BerthError('UPSTREAM_UNAVAILABLE', 'Berth is not listening yet');
+      const loopback = config.host === '0.0.0.0' || config.host === '::' || config.host === 'localhost' || config.host.startsWith('127.') || config.host === '::1';
+      const host = loopback ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+      return `http://${host}:${listening.port}`;
+    },
+    relay,
+    limits,
+    restart: RESTART_POLICY,
+    version: VERSION,
+    log: (name, line) => logger.info(line, { group: name }),
+  });
+  const verifier = { verify: async (token: string) => (await relay.verify(token)) ?? tokens.verify(token) };
+  const accessOf = async (id: string) => (id.startsWith('group:') ? (await stores.groups.getGroup(id.slice('group:'.length)).catch(() => undefined))?.access : service.accessOf(id));
+  const auth = new AuthGuard({ tokens: verifier, audit, accessOf, sourceOf });
   const bootstrapToken = await tokens.bootstrap();
   if (bootstrapToken) audit.record({ principal: { id: 'bootstrap', name: 'Berth start' }, action: 'token.create', target: bootstrapToken.id, result: 'ok', detail: { scopes: bootstrapToken.scopes, reason: 'no usable admin token' } });
   // API calls count against their token's rate (apart from its MCP calls, so a runaway agent cannot block `berth stop`).
@@ -399,10 +420,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     catalog: new Catalog({ builtinDir: join(INSTALL_ROOT, 'catalog'), operatorDir: join(config.dataDir, 'catalog'), warn: (msg) => logger.warn(msg) }),
     deployments: service,
   });
-  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, catalog, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role, sources: { service: sourceService, maxBytes: config.sourceMaxBytes } });
+  const api = new Api({ service, revisions, idempotency, secrets, tokens, audit, catalog, groups: { service: groupService, troubles: (name) => groupHub.troubles(name) }, auth: apiAuth, sourceOf, version: VERSION, role: () => leadership.role, sources: { service: sourceService, maxBytes: config.sourceMaxBytes } });
   const gateway = new Gateway({
     authorize: (req, id, route) => auth.invoke(req, id, route),
     endpointFor,
+    groupEndpointFor: (name) => (leadership.standby ? Promise.reject(leadership.standbyError()) : groupHub.endpointFor(name)),
     onRequest: (id) => counter.hit(id),
     maxBodyBytes: config.maxBodyBytes,
     baseDomain: config.baseDomain,
@@ -467,6 +489,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         });
       });
       const port = (server.address() as AddressInfo).port;
+      listening = { port };
       if (!started) {
         started = true;
         // The first try for the reconciler lease; as leader, deployments come back in the background (/healthz answers meanwhile).
@@ -481,6 +504,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       leadership.close();
       // Containers outlive a Berth restart: closing the endpoints now leaves them running (README "Containers").
       router?.detach();
+      await groupHub.close();
       await reconciler.shutdown();
       await leadership.release();
       server.closeAllConnections?.();

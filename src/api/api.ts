@@ -11,6 +11,8 @@ import { annotateScopes, openApiDocument } from './openapi.js';
 import { Router, type RouteContext, type RouteInfo } from './router.js';
 import { auditRoutes } from './routes/audit.js';
 import { catalogRoutes } from './routes/catalog.js';
+import { groupRoutes } from './routes/groups.js';
+import type { GroupService } from '../control/groups.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import type { Idempotency } from '../control/idempotency.js';
 import type { RevisionService } from '../control/revisions.js';
@@ -28,6 +30,8 @@ export interface ApiDeps {
   audit: AuditLog;
   /** The catalog of templates (absent: no catalog routes). */
   catalog?: CatalogService;
+  /** Groups, and the members each one's last listings left out (absent: no group routes). */
+  groups?: { service: GroupService; troubles(name: string): Promise<Record<string, string>> };
   /** Checks a request's credential against what a route needs (the AuthGuard). */
   auth: { require(req: IncomingMessage, need: Need, route: string): Promise<Principal> };
   /** The client's address, for the audit log. */
@@ -66,6 +70,7 @@ export class Api {
     tokenRoutes(this.router, deps.tokens);
     auditRoutes(this.router, deps.audit);
     if (deps.catalog) catalogRoutes(this.router, deps.catalog, deps.idempotency);
+    if (deps.groups) groupRoutes(this.router, deps.groups.service, deps.groups.troubles);
   }
 
   #openapi: { doc: Record<string, unknown>; undocumented: string[] } | null = null;

@@ -2,7 +2,7 @@
  * The REST control API's shapes, shared by the server routes and the CLI's API client.
  * Errors are always `{ error: { code, message, details? } }` with the status of the code's catalogue entry.
  */
-import type { DeploymentView, ErrorCode, RevisionView } from '../core/index.js';
+import type { DeploymentView, ErrorCode, GroupDetails, RevisionView } from '../core/index.js';
 import type { LogEntry, LogStream } from '../telemetry/logs.js';
 import type { CatalogEntry } from '../sources/catalog/index.js';
 
@@ -17,6 +17,7 @@ export type { AuditEntry } from '../store/types.js';
 export type { CatalogEntry, ServerJson } from '../sources/catalog/index.js';
 export type { CatalogDeployInput } from '../control/catalog.js';
 export type { LogEntry, LogStream };
+export type { GroupDetails };
 
 export const API_PREFIX = '/api';
 
@@ -33,6 +34,14 @@ export interface DeploymentList {
 export interface CatalogList {
   items: CatalogEntry[];
 }
+
+/** GET /api/groups: by name. */
+export interface GroupList {
+  items: GroupDetails[];
+}
+
+/** GET /api/groups/:name */
+export type GroupWithTroubles = GroupDetails & { troubles: Record<string, string> };
 
 /** GET /api/deployments/:id/revisions: newest first. */
 export interface RevisionList {

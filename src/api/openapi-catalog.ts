@@ -1,19 +1,8 @@
 /** The catalog's part of the OpenAPI document (src/api/openapi.ts spreads it in). */
 import { z } from 'zod';
 import { CatalogDeploySchema } from '../control/catalog.js';
-import { ERROR_CATALOGUE } from '../core/errors.js';
+import { errorResponses as errors, json, ref } from './openapi-parts.js';
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: unknown) => ({ 'application/json': { schema } });
-const errors = (...codes: (keyof typeof ERROR_CATALOGUE)[]) => {
-  const out: Record<string, { description: string; content: unknown }> = {};
-  for (const c of codes) {
-    const status = String(ERROR_CATALOGUE[c].status);
-    const line = `${c}: ${ERROR_CATALOGUE[c].message}`;
-    out[status] = { description: out[status] ? `${out[status].description}; ${line}` : line, content: json(ref('Error')) };
-  }
-  return out;
-};
 const nameParam = [{ name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }, description: 'the template\'s short name (catalog:NAME)' }];
 
 export const catalogSchemas = {

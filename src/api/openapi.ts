@@ -2,20 +2,10 @@ import { z } from 'zod';
 import { ERROR_CATALOGUE } from '../core/errors.js';
 import { CreateDeploymentSchema, SECRET_NAME, SECRET_VALUE_MAX_BYTES } from '../core/spec.js';
 import { catalogPaths, catalogSchemas } from './openapi-catalog.js';
+import { groupPaths, groupSchemas } from './openapi-groups.js';
+import { errorResponses, json, ref } from './openapi-parts.js';
 import type { RouteInfo } from './router.js';
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: unknown) => ({ 'application/json': { schema } });
-/** Error responses by HTTP status; codes that share a status share its description. */
-const errorResponses = (...codes: (keyof typeof ERROR_CATALOGUE)[]) => {
-  const out: Record<string, { description: string; content: unknown }> = {};
-  for (const c of codes) {
-    const status = String(ERROR_CATALOGUE[c].status);
-    const line = `${c}: ${ERROR_CATALOGUE[c].message}`;
-    out[status] = { description: out[status] ? `${out[status].description}; ${line}` : line, content: json(ref('Error')) };
-  }
-  return out;
-};
 const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the deployment's id or its name" }];
 const keyParam = { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: SECRET_NAME.source }, description: 'the secret name (KEY of secret_ref:SCOPE:KEY)' };
 const secretList = { '200': { description: 'Names and update times, never values', content: json(ref('SecretList')) } };
@@ -74,6 +64,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         CreateDeployment: z.toJSONSchema(CreateDeploymentSchema, { io: 'input', unrepresentable: 'any' }),
         Deployment,
         ...catalogSchemas,
+        ...groupSchemas,
         Token: {
           type: 'object',
           required: ['id', 'name', 'prefix', 'scopes', 'created_at', 'status'],
@@ -340,6 +331,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
       },
       ...catalogPaths,
+      ...groupPaths,
       '/s/{id}/mcp': {
         parameters: idParam,
         post: { summary: 'MCP Streamable HTTP endpoint of a deployment (JSON-RPC)', responses: { '200': { description: 'JSON-RPC response (JSON or SSE)' }, '202': { description: 'Accepted' }, ...errorResponses('DEPLOYMENT_NOT_FOUND', 'SESSION_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UPSTREAM_UNAVAILABLE', 'STANDBY') } },

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { AuditEntry, CatalogDeployInput, CatalogEntry, CatalogList, SourceUpload, CreatedToken, DeploymentList, DeploymentStatusView, LogEntry, LogList, RevisionList, RotateResult, SecretInfo, SecretList, TokenView, WhoAmI } from '../api/contract.js';
+import type { AuditEntry, CatalogDeployInput, CatalogEntry, CatalogList, GroupDetails, GroupList, GroupWithTroubles, SourceUpload, CreatedToken, DeploymentList, DeploymentStatusView, LogEntry, LogList, RevisionList, RotateResult, SecretInfo, SecretList, TokenView, WhoAmI } from '../api/contract.js';
 import type { CreateDeploymentInput, DeploymentView } from '../core/index.js';
 import { parseSse } from './sse.js';
 
@@ -263,6 +263,28 @@ export class ApiClient {
         await new Promise((r) => setTimeout(r, (opts.retryDelayMs ?? 500) * attempt));
       }
     }
+  }
+
+  listGroups(): Promise<GroupList> {
+    return this.json('GET', '/api/groups');
+  }
+
+  getGroup(name: string): Promise<GroupWithTroubles> {
+    return this.json('GET', `/api/groups/${enc(name)}`);
+  }
+
+  createGroup(body: unknown): Promise<GroupDetails> {
+    return this.json('POST', '/api/groups', body);
+  }
+
+  updateGroup(name: string, body: unknown): Promise<GroupDetails> {
+    return this.json('PATCH', `/api/groups/${enc(name)}`, body);
+  }
+
+  async deleteGroup(name: string): Promise<void> {
+    const res = await this.request('DELETE', `/api/groups/${enc(name)}`, undefined, { accept: 'application/json' });
+    if (!res.ok) throw await errorFrom(res);
+    await res.body?.cancel();
   }
 
   rotateKey(): Promise<RotateResult> {

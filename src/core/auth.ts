@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BerthError } from './errors.js';
+import { GROUP_NAME } from './group.js';
 import { DEPLOYMENT_ID_PATTERN } from './ids.js';
 
 /**
  * What a token may do. `admin` may do everything; `deploy` manages deployments and their secrets
  * (and reads); `read` sees deployments, status and logs; `invoke:ID` talks MCP to deployment ID,
- * `invoke:*` to every deployment. Invoking is separate from managing on purpose: a token handed to
+ * `invoke:group:NAME` to group NAME (and, through it only, to its members), `invoke:*` to every deployment and group. Invoking is separate from managing on purpose: a token handed to
  * an MCP client should not be able to deploy, and a CI token that deploys need not call tools.
  */
 export type Scope = 'admin' | 'deploy' | 'read' | 'invoke:*' | `invoke:${string}`;
@@ -33,12 +34,13 @@ export function parseScope(raw: string): Scope {
   const s = raw.trim();
   if ((BASE_SCOPES as readonly string[]).includes(s) || s === 'invoke:*') return s as Scope;
   if (s.startsWith('invoke:') && DEPLOYMENT_ID_PATTERN.test(s.slice('invoke:'.length))) return s as Scope;
-  throw new BerthError('VALIDATION_FAILED', `Unknown scope ${JSON.stringify(raw.slice(0, 80))}: use admin, deploy, read, invoke:* or invoke:DEPLOYMENT_ID`, {
+  if (s.startsWith('invoke:group:') && GROUP_NAME.test(s.slice('invoke:group:'.length))) return s as Scope;
+  throw new BerthError('VALIDATION_FAILED', `Unknown scope ${JSON.stringify(raw.slice(0, 80))}: use admin, deploy, read, invoke:*, invoke:DEPLOYMENT_ID or invoke:group:GROUP`, {
     issues: [{ field: 'scopes', message: 'unknown scope' }],
   });
 }
 
-/** True when `principal` may use a route that needs `need` (for `invoke`, on deployment `deploymentId`). */
+/** True when `principal` may use a route that needs `need` (for `invoke`, on deployment `deploymentId`, or `group:NAME` for a group). */
 export function allows(principal: Principal, need: Need, deploymentId?: string): boolean {
   if (need === 'public') return true;
   if (need === 'token') return principal.id !== ANONYMOUS.id;

@@ -59,6 +59,8 @@ export const ERROR_CATALOGUE = {
   TOKEN_NOT_FOUND: { status: 404, message: 'No API token with that id' },
   SESSION_NOT_FOUND: { status: 404, message: 'Session not found or expired; start a new session with initialize' },
   SESSION_DRAINED: { status: 404, message: 'The deployment moved to a new revision and this session\'s drain time ran out; start a new session with initialize' },
+  GROUP_NOT_FOUND: { status: 404, message: 'No group with that name' },
+  GROUP_EXISTS: { status: 409, message: 'A group with that name already exists' },
   DEPLOYMENT_EXISTS: { status: 409, message: 'A deployment with that id already exists' },
   NAME_TAKEN: { status: 409, message: 'Another deployment already has that name' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was used for a different request' },

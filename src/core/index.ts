@@ -10,3 +10,4 @@ export * from './process.js';
 export * from './views.js';
 export * from './secret-rows.js';
 export * from './git-source.js';
+export * from './group.js';

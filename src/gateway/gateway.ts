@@ -3,6 +3,7 @@ import { authChallenge, retryAfterHeader, type RouteInfo } from '../core/http.js
 import { BerthError, toBerthError } from '../core/errors.js';
 import type { Principal } from '../core/index.js';
 import { DEPLOYMENT_ID_PATTERN } from '../core/ids.js';
+import { GROUP_NAME } from '../core/group.js';
 import type { ClientIdentity, McpEndpoint } from '../mcp/types.js';
 import { readBody, releaseBody } from '../core/http-body.js';
 import { sendError as sendJsonRpcError } from '../mcp/wire/http.js';
@@ -16,6 +17,8 @@ export interface GatewayDeps {
   authorize(req: IncomingMessage, id: string, route: string): Promise<Principal>;
   /** Finds (and if need be waits for) the endpoint of a deployment; throws a BerthError otherwise. */
   endpointFor(id: string): Promise<McpEndpoint>;
+  /** The endpoint of a group (`/g/NAME/mcp`); absent: groups are not served. */
+  groupEndpointFor?(name: string): Promise<McpEndpoint>;
   /** Called once per MCP POST routed to a deployment. */
   onRequest(id: string): void;
   maxBodyBytes: number;
@@ -30,7 +33,10 @@ export interface GatewayDeps {
 }
 
 export interface GatewayRoute {
+  /** The deployment id, or `group:NAME` for a group (what credentials and rate limits are keyed by). */
   id: string;
+  /** Set for a group's route. */
+  group?: string;
   /** The legacy HTTP+SSE transport's stream (`/s/ID/sse`) or message (`/s/ID/message`) URL. */
   legacy?: 'sse' | 'message';
 }
@@ -38,6 +44,7 @@ export interface GatewayRoute {
 // An empty id (`/s//mcp`) still routes here, so an MCP client gets the JSON-RPC 404 of an unknown id.
 const PATH_ROUTE = /^\/s\/([^/]*)\/mcp\/?$/;
 const LEGACY_ROUTE = /^\/s\/([^/]*)\/(sse|message)\/?$/;
+const GROUP_ROUTE = /^\/g\/([^/]*)\/(mcp|sse|message)\/?$/;
 
 /** The data plane: maps a request to a deployment and hands it to that deployment's MCP endpoint. */
 export class Gateway {
@@ -53,11 +60,19 @@ export class Gateway {
     if (m) return { id: decodeSegment(m[1]!) };
     const legacy = LEGACY_ROUTE.exec(path);
     if (legacy) return { id: decodeSegment(legacy[1]!), legacy: legacy[2] as 'sse' | 'message' };
+    const g = GROUP_ROUTE.exec(path);
+    if (g) {
+      const group = decodeSegment(g[1]!);
+      return { id: `group:${group}`, group, ...(g[2] === 'mcp' ? {} : { legacy: g[2] as 'sse' | 'message' }) };
+    }
     if (this.hostSuffix && (path === '/mcp' || path === '/mcp/')) {
       const name = host.replace(/:\d+$/, '');
       if (name.endsWith(this.hostSuffix)) {
         const id = name.slice(0, -this.hostSuffix.length);
         if (id && !id.includes('.')) return { id };
+        // NAME.g.BASE_DOMAIN: a group.
+        const group = id.endsWith('.g') ? id.slice(0, -2) : '';
+        if (group && !group.includes('.')) return { id: `group:${group}`, group };
       }
     }
     return null;
@@ -67,15 +82,21 @@ export class Gateway {
   routes(): RouteInfo[] {
     const mcp = ['POST', 'GET', 'DELETE'].map((method) => ({ method, path: '/s/:id/mcp', need: 'invoke' as const }));
     const host = this.hostSuffix ? ['POST', 'GET', 'DELETE'].map((method) => ({ method, path: `:id${this.hostSuffix}/mcp`, need: 'invoke' as const })) : [];
-    return [...mcp, { method: 'GET', path: '/s/:id/sse', need: 'invoke' }, { method: 'POST', path: '/s/:id/message', need: 'invoke' }, ...host];
+    const groups = this.deps.groupEndpointFor
+      ? [...['POST', 'GET', 'DELETE'].map((method) => ({ method, path: '/g/:name/mcp', need: 'invoke' as const })), { method: 'GET', path: '/g/:name/sse', need: 'invoke' as const }, { method: 'POST', path: '/g/:name/message', need: 'invoke' as const }]
+      : [];
+    return [...mcp, { method: 'GET', path: '/s/:id/sse', need: 'invoke' }, { method: 'POST', path: '/s/:id/message', need: 'invoke' }, ...host, ...groups];
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, route: GatewayRoute): Promise<void> {
     try {
-      if (!DEPLOYMENT_ID_PATTERN.test(route.id)) {
+      const base = route.group === undefined ? '/s/:id' : '/g/:name';
+      if (route.group !== undefined) {
+        if (!this.deps.groupEndpointFor || !GROUP_NAME.test(route.group)) throw new BerthError('GROUP_NOT_FOUND', `No group named ${JSON.stringify(route.group.slice(0, 80))}`);
+      } else if (!DEPLOYMENT_ID_PATTERN.test(route.id)) {
         throw new BerthError('DEPLOYMENT_NOT_FOUND', route.id ? `No deployment with id ${route.id}` : 'The endpoint URL has no deployment id: use /s/ID/mcp');
       }
-      const principal = await this.deps.authorize(req, route.id, route.legacy ? `${req.method} /s/:id/${route.legacy}` : `${req.method} /s/:id/mcp`);
+      const principal = await this.deps.authorize(req, route.id, `${req.method} ${base}/${route.legacy ?? 'mcp'}`);
       dropCredentials(req);
       const client = this.deps.identify(req, principal);
       this.deps.outbound?.forDeployment(res, route.id);
@@ -85,10 +106,11 @@ export class Gateway {
       // The body stays counted against the body budget until the endpoint has taken it (parsed it, written it to
       // the server), so the copies a big request makes on its way are bounded by the budget as well.
       const body = req.method === 'POST' ? await readBody(req, this.deps.maxBodyBytes, { hold: true }) : EMPTY;
-      const endpoint = await this.deps.endpointFor(route.id);
-      if (req.method === 'POST') this.deps.onRequest(route.id);
+      const endpoint = route.group === undefined ? await this.deps.endpointFor(route.id) : await this.deps.groupEndpointFor!(route.group);
+      if (req.method === 'POST' && route.group === undefined) this.deps.onRequest(route.id);
+      const legacyBase = route.group === undefined ? `/s/${encodeURIComponent(route.id)}` : `/g/${encodeURIComponent(route.group)}`;
       if (!route.legacy) await endpoint.handle(req, res, body, client);
-      else if (endpoint.handleLegacy) await endpoint.handleLegacy(req, res, body, route.legacy, `/s/${encodeURIComponent(route.id)}`, client);
+      else if (endpoint.handleLegacy) await endpoint.handleLegacy(req, res, body, route.legacy, legacyBase, client);
       else throw new BerthError('NOT_FOUND', 'This deployment does not serve the legacy HTTP+SSE transport');
     } catch (err) {
       const e = toBerthError(err);

@@ -3,6 +3,7 @@ import { alreadyExists, checkRequests, laterOf, monotonicClock, nameTaken, notFo
 import { applyPatch, initialDeployment, newRevision } from './rows.js';
 import { MemoryIdempotencyStore } from './memory-idempotency.js';
 import { MemoryAuditStore, MemoryTokenStore } from './memory-tokens.js';
+import { MemoryGroupStore } from './groups.js';
 import type { DeploymentPatch, DeploymentStore, NewDeployment, NewRevision, Stores } from './types.js';
 
 /** In-memory DeploymentStore with the same behaviour as the SQL one, for other modules' tests. */
@@ -107,6 +108,7 @@ function compareDesc(a: string, b: string): number {
 /** Every store in memory, for tests of the layers above. */
 export function memoryStores(): Stores {
   return {
+    groups: new MemoryGroupStore(),
     deployments: new MemoryDeploymentStore(),
     tokens: new MemoryTokenStore(),
     audit: new MemoryAuditStore(),

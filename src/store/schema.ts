@@ -103,7 +103,18 @@ export interface SecretsTable {
   updated_at: string;
 }
 
+export interface GroupsTable {
+  name: string;
+  description: string | null;
+  access: string;
+  /** JSON text: GroupSpec (members by deployment id) */
+  spec: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface BerthDatabase {
+  groups: GroupsTable;
   deployments: DeploymentsTable;
   tokens: TokensTable;
   audit_log: AuditTable;

@@ -9,6 +9,7 @@ import { fromRow, initialDeployment, newRevision, patchToRow, revisionFromRow, r
 import type { BerthDatabase } from './schema.js';
 import { SqlIdempotencyStore } from './sql-idempotency.js';
 import { SqlAuditStore, SqlTokenStore } from './sql-tokens.js';
+import { SqlGroupStore } from './groups.js';
 import type { DeploymentPatch, DeploymentStore, NewDeployment, NewRevision, Stores } from './types.js';
 
 export interface SqlStoreOptions {
@@ -166,5 +167,5 @@ export interface SqlStores extends Stores {
 export async function openStores(config: DatabaseConfig, options: SqlStoreOptions = {}): Promise<SqlStores> {
   const deployments = await openStore(config, options);
   const db = deployments.db;
-  return { deployments, tokens: new SqlTokenStore(db), audit: new SqlAuditStore(db), idempotency: new SqlIdempotencyStore(db), db, close: () => deployments.close() };
+  return { groups: new SqlGroupStore(db), deployments, tokens: new SqlTokenStore(db), audit: new SqlAuditStore(db), idempotency: new SqlIdempotencyStore(db), db, close: () => deployments.close() };
 }

@@ -1,4 +1,4 @@
-import type { Deployment, DeploymentAccess, DeploymentStatus, DesiredState, Revision, Scope, ToolSummary } from '../core/index.js';
+import type { Deployment, DeploymentAccess, DeploymentStatus, DesiredState, Group, Revision, Scope, ToolSummary } from '../core/index.js';
 
 /** A new deployment: its revision 1 is made with it (`created_by` is recorded on that revision). */
 export type NewDeployment = Omit<
@@ -162,8 +162,21 @@ export interface AuditStore {
   queryAudit(q: AuditQuery): Promise<AuditEntry[]>;
 }
 
+/** Groups (virtual servers): kept whole, replaced whole. */
+export interface GroupStore {
+  listGroups(): Promise<Group[]>;
+  getGroup(name: string): Promise<Group | undefined>;
+  /** GROUP_EXISTS when the name is taken. */
+  createGroup(g: Omit<Group, 'created_at' | 'updated_at'>): Promise<Group>;
+  /** GROUP_NOT_FOUND when there is none; updated_at moves. */
+  updateGroup(name: string, patch: Partial<Pick<Group, 'description' | 'access' | 'spec'>>): Promise<Group>;
+  /** GROUP_NOT_FOUND when there is none. */
+  removeGroup(name: string): Promise<void>;
+}
+
 /** Every store Berth keeps, over one database. */
 export interface Stores {
+  groups: GroupStore;
   deployments: DeploymentStore;
   tokens: TokenStore;
   audit: AuditStore;

@@ -56,22 +56,37 @@ const RULES: Record<string, 'public' | 'token' | 'read' | 'deploy' | 'admin' | '
   'DELETE /s/:id/mcp': 'invoke',
   'GET /s/:id/sse': 'invoke',
   'POST /s/:id/message': 'invoke',
+  'GET /api/groups': 'read',
+  'POST /api/groups': 'deploy',
+  'GET /api/groups/:name': 'read',
+  'PATCH /api/groups/:name': 'deploy',
+  'DELETE /api/groups/:name': 'deploy',
+  'POST /g/:name/mcp': 'invoke',
+  'GET /g/:name/mcp': 'invoke',
+  'DELETE /g/:name/mcp': 'invoke',
+  'GET /g/:name/sse': 'invoke',
+  'POST /g/:name/message': 'invoke',
   'POST :id.mcp.test/mcp': 'invoke',
   'GET :id.mcp.test/mcp': 'invoke',
   'DELETE :id.mcp.test/mcp': 'invoke',
 };
 
-type Cred = 'none' | 'malformed' | 'wrong' | 'expired' | 'revoked' | 'admin' | 'deploy' | 'read' | 'invoke:*' | 'invoke:target' | 'invoke:other';
-const CREDS: Cred[] = ['none', 'malformed', 'wrong', 'expired', 'revoked', 'admin', 'deploy', 'read', 'invoke:*', 'invoke:target', 'invoke:other'];
+type Cred = 'none' | 'malformed' | 'wrong' | 'expired' | 'revoked' | 'admin' | 'deploy' | 'read' | 'invoke:*' | 'invoke:target' | 'invoke:other' | 'invoke:group:target';
+const CREDS: Cred[] = ['none', 'malformed', 'wrong', 'expired', 'revoked', 'admin', 'deploy', 'read', 'invoke:*', 'invoke:target', 'invoke:other', 'invoke:group:target'];
 
-/** What each valid credential may reach (the scope model in README "Tokens"), independent of src/core/auth.ts. */
-const MAY: Record<'admin' | 'deploy' | 'read' | 'invoke:*' | 'invoke:target' | 'invoke:other', (need: string, target: 'target' | 'public') => boolean> = {
+/**
+ * What each valid credential may reach (the scope model in README "Tokens"), independent of src/core/auth.ts.
+ * `group`: the route is a group's (/g/NAME/…), whose target group has the target deployment as its member: a
+ * deployment's scope does not reach the group, the group's scope does not reach the deployment.
+ */
+const MAY: Record<'admin' | 'deploy' | 'read' | 'invoke:*' | 'invoke:target' | 'invoke:other' | 'invoke:group:target', (need: string, target: 'target' | 'public', group: boolean) => boolean> = {
   admin: () => true,
   deploy: (n) => ['token', 'read', 'deploy'].includes(n),
   read: (n) => ['token', 'read'].includes(n),
   'invoke:*': (n) => n === 'token' || n === 'invoke',
-  'invoke:target': (n, t) => n === 'token' || (n === 'invoke' && t === 'target'),
+  'invoke:target': (n, t, g) => n === 'token' || (n === 'invoke' && t === 'target' && !g),
   'invoke:other': (n) => n === 'token',
+  'invoke:group:target': (n, t, g) => n === 'token' || (n === 'invoke' && t === 'target' && g),
 };
 
 /** The error a refused credential gets. */
@@ -130,6 +145,11 @@ beforeAll(async () => {
     expect(res.status).toBe(201);
     ids[key] = ((await res.json()) as { id: string }).id;
   }
+  // Groups: a private one of the target deployment, a public one of the public deployment.
+  for (const [name, key, access] of [['authz-target', 'target', 'private'], ['authz-public', 'public', 'public']] as const) {
+    const res = await fetch(`${base}/api/groups`, { method: 'POST', headers: { ...adminHeader(), 'content-type': 'application/json' }, body: JSON.stringify({ name, access, spec: { members: [{ deployment: ids[key] }] } }) });
+    expect(res.status).toBe(201);
+  }
   headerOf.set('none', undefined);
   headerOf.set('malformed', `Basic ${Buffer.from('admin:admin').toString('base64')}`);
   headerOf.set('wrong', `Bearer brt_${'Z'.repeat(43)}`);
@@ -145,6 +165,7 @@ beforeAll(async () => {
     ['invoke:*', 'invoke:*'],
     ['invoke:target', `invoke:${ids.target}`],
     ['invoke:other', `invoke:${ids.other}`],
+    ['invoke:group:target', 'invoke:group:authz-target'],
   ] as const) {
     headerOf.set(cred, `Bearer ${(await makeToken([scope])).token}`);
   }
@@ -164,6 +185,8 @@ interface Case {
   host?: string;
   body?: string;
   target: 'target' | 'public';
+  /** A group's route. */
+  group?: boolean;
 }
 
 /** Concrete requests for a route: harmless ones (unknown ids, invalid bodies, stopped deployments) so an allowed request changes nothing. */
@@ -173,6 +196,10 @@ function casesFor(method: string, pattern: string): Case[] {
   const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? '{}' : undefined;
   if (pattern.startsWith(':id.')) {
     for (const t of ['target', 'public'] as const) out.push({ route, method, path: '/mcp', host: `${ids[t]}.mcp.test`, body, target: t });
+    return out;
+  }
+  if (pattern.startsWith('/g/')) {
+    for (const t of ['target', 'public'] as const) out.push({ route, method, path: pattern.replace(':name', `authz-${t}`), body, target: t, group: true });
     return out;
   }
   if (pattern.startsWith('/s/')) {
@@ -198,7 +225,7 @@ describe('authorization matrix (generated from the route table)', () => {
   it('documents every API route in the OpenAPI document with the scope it needs', async () => {
     const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, { 'x-berth-scope'?: string; security?: unknown[] }>> };
     const wrong: string[] = [];
-    for (const r of app.routes().filter((x) => !x.path.startsWith('/s/') && !x.path.startsWith(':id'))) {
+    for (const r of app.routes().filter((x) => !x.path.startsWith('/s/') && !x.path.startsWith('/g/') && !x.path.startsWith(':id'))) {
       const op = doc.paths[r.path.replace(/:([a-zA-Z]+)/g, '{$1}')]?.[r.method.toLowerCase()];
       if (op?.['x-berth-scope'] !== RULES[`${r.method} ${r.path}`]) wrong.push(`${r.method} ${r.path}: ${op ? `x-berth-scope ${op['x-berth-scope']}` : 'not documented'}`);
       if (op && (RULES[`${r.method} ${r.path}`] === 'public') !== (Array.isArray(op.security) && op.security.length === 0)) wrong.push(`${r.method} ${r.path}: security does not match`);
@@ -221,7 +248,7 @@ describe('authorization matrix (generated from the route table)', () => {
         let want: 'allowed' | string;
         if (need === 'public') want = 'allowed';
         else if (refusedCode) want = c.target === 'public' && need === 'invoke' && cred === 'none' ? 'allowed' : refusedCode;
-        else if (MAY[cred as keyof typeof MAY](need, c.target)) want = 'allowed';
+        else if (MAY[cred as keyof typeof MAY](need, c.target, c.group === true)) want = 'allowed';
         else if (need === 'invoke' && c.target === 'public') want = 'allowed';
         else want = 'FORBIDDEN';
         const denied = r.status === 401 || r.status === 403;

@@ -6,6 +6,7 @@ import { m002Tokens } from './002_tokens.js';
 import { m003Secrets } from './003_secrets.js';
 import { m004Audit } from './004_audit.js';
 import { m005Revisions } from './005_revisions.js';
+import { m006Groups } from './006_groups.js';
 
 /**
  * Every migration, in order. Forward-only: never edit or remove one that has
@@ -17,6 +18,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '003_secrets': m003Secrets,
   '004_audit': m004Audit,
   '005_revisions': m005Revisions,
+  '006_groups': m006Groups,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -5,6 +5,7 @@
 // in the same run: the same server started directly (`node server.mjs`) and asked tools/list over stdio.
 // Targets of issue 12 with a warm cache: process runtime ≤ 5 s, container ≤ 15 s (printed, never asserted).
 // Also the last phase of `npm run bench` (BENCH_DEPLOY=off skips it there).
+// Then the cost of a call on the container runtime: through the gateway against the container's own bridge direct.
 // Knobs (env): BENCH_DEPLOY_ROUNDS=3 (warm rounds, median)  BENCH_DEPLOY_PROCESS=off  BENCH_DEPLOY_CONTAINER=off
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +21,7 @@ import { buildContext, buildSourceImage, pushImage, type ImageBuildOptions } fro
 import { packFolder } from '../src/cli/source-pack.js';
 import { TestApi } from '../test/support/api.js';
 import { ROOT, startBerth } from '../test/support/berth-process.js';
-import { BASE_IMAGE, engineOrSkipQuiet, REGISTRY_BIN, removeImages, runImage, startRegistry } from '../test/support/images.js';
+import { BASE_IMAGE, ENGINE_SOCKET, engineOrSkipQuiet, REGISTRY_BIN, removeImages, runImage, startRegistry } from '../test/support/images.js';
 import { BENCH_ENV, disposeBerth, progress } from './phases.js';
 
 const ROUNDS = Math.max(1, Number(process.env.BENCH_DEPLOY_ROUNDS ?? 3));
@@ -185,6 +186,76 @@ async function processPath(baselineMs: number): Promise<Row[] | string> {
   }
 }
 
+/** Sequential tools/call latencies (ms) over one session. */
+async function callLatencies(url: string, headers: Record<string, string>, n: number): Promise<number[]> {
+  const c = new Client({ name: 'bench-calls', version: '1.0.0' });
+  const t = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
+  await c.connect(t);
+  try {
+    for (let i = 0; i < 30; i++) await c.callTool({ name: 'shout', arguments: { text: 'warm' } });
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await time(() => c.callTool({ name: 'shout', arguments: { text: `call ${i}` } })))[1]);
+    return out;
+  } finally {
+    await t.terminateSession().catch(() => {});
+    await c.close();
+  }
+}
+
+/**
+ * A call's cost on the container runtime: through Berth's gateway (Berth's bridge, holding the session, over a channel
+ * to the bridge in the container) against the same container's bridge reached directly (its port, its token), in one
+ * run, rounds interleaved. The difference is what keeping sessions across updates costs per call.
+ */
+async function containerCalls(): Promise<Row[] | string> {
+  const docker = await engineOrSkipQuiet();
+  if (typeof docker === 'string') return docker;
+  const network = `berth-bench-${RUN}`;
+  const berth = await startBerth({ env: { ...BENCH_ENV, BERTH_CONTAINER_SOCKET: ENGINE_SOCKET, BERTH_CONTAINER_NETWORK: network, BERTH_BASE_IMAGE: BASE_IMAGE, BERTH_BUILD_TIMEOUT_S: '900', BERTH_START_TIMEOUT_S: '300' } });
+  const api = new TestApi(berth.url, berth.token);
+  let id: string | undefined;
+  try {
+    const zip = join(work, 'calls.zip');
+    await packFolder(freshSource('calls'), zip);
+    const up = await fetch(`${berth.url}/api/sources`, { method: 'POST', headers: { ...api.authHeaders(), 'content-type': 'application/zip' }, body: readFileSync(zip) });
+    const { digest } = (await up.json()) as { digest: string };
+    const made = await api.call<{ id: string }>('POST', '/api/deployments', { name: 'bench-calls', access: 'private', spec: { type: 'source', source: { kind: 'upload', digest }, runtime: 'container' } });
+    if (made.status !== 201) throw new Error(`create: ${made.status} ${JSON.stringify(made.body).slice(0, 300)}`);
+    id = made.body.id;
+    progress('container calls: building and starting the image');
+    await api.waitFor(id, 'running', 900_000);
+    const [c] = await docker.listContainers({ filters: { label: [`berth.deployment=${id}`] } });
+    const info = (await docker.getContainer(c!.Id).inspect()) as { Config: { Env: string[] }; NetworkSettings: { Ports: Record<string, { HostPort: string }[] | null> } };
+    const port = Object.values(info.NetworkSettings.Ports).flat()[0]?.HostPort;
+    const token = info.Config.Env.find((e) => e.startsWith('BERTH_BRIDGE_TOKEN='))?.slice('BERTH_BRIDGE_TOKEN='.length);
+    if (!port || !token) throw new Error('the container has no published port or bridge token');
+    const via: number[] = [];
+    const direct: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      progress(`container calls: round ${r + 1}/${ROUNDS}`);
+      direct.push(...(await callLatencies(`http://127.0.0.1:${port}/mcp`, { authorization: `Bearer ${token}` }, 300)));
+      via.push(...(await callLatencies(`${berth.url}/s/${id}/mcp`, api.authHeaders(), 300)));
+    }
+    const p95 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)]!;
+    return [
+      { phase: "tools/call, the container's bridge direct", ms: median(direct), note: `p95 ${p95(direct).toFixed(2)} ms; baseline` },
+      { phase: "tools/call through Berth's gateway", ms: median(via), note: `p95 ${p95(via).toFixed(2)} ms; ${(median(via) / median(direct)).toFixed(2)}× the direct call, +${(median(via) - median(direct)).toFixed(2)} ms` },
+    ];
+  } catch (err) {
+    return `failed: ${(err as Error).message}`;
+  } finally {
+    if (id) await api.call('DELETE', `/api/deployments/${id}`).catch(() => {});
+    await disposeBerth(berth);
+    for (const n of await docker.listNetworks().catch(() => [])) if (n.Name.startsWith(network)) await docker.getNetwork(n.Id).remove().catch(() => {});
+  }
+}
+
+function printCalls(rows: Row[] | string): void {
+  console.log('\n## container calls: one session, sequential tools/call (median of 300 per round)');
+  if (typeof rows === 'string') return void console.log(`not measured: ${rows}`);
+  for (const r of rows) console.log(`${r.phase.padEnd(45)} ${r.ms.toFixed(2).padStart(7)} ms  ${r.note ?? ''}`);
+}
+
 function print(title: string, rows: Row[] | string): void {
   console.log(`\n## ${title}`);
   if (typeof rows === 'string') {
@@ -214,6 +285,7 @@ async function measure(): Promise<void> {
   console.log(`warm figures: median of ${ROUNDS} rounds`);
   if (process.env.BENCH_DEPLOY_CONTAINER !== 'off') print('container (image build through the engine API, run with podman)', await containerPath(baselineMs));
   if (process.env.BENCH_DEPLOY_PROCESS !== 'off') print('process runtime (through a Berth: upload, workspace install, start)', await processPath(baselineMs));
+  if (process.env.BENCH_DEPLOY_CONTAINER !== 'off') printCalls(await containerCalls());
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, ''))) {

@@ -142,6 +142,11 @@ export class ApiClient {
     return this.json('GET', opts.all ? '/api/deployments?all=1' : '/api/deployments');
   }
 
+  /** The Authorization header this client sends (none without a token): `berth connect` sends it to MCP endpoints. */
+  authHeaders(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
   getDeployment(id: string): Promise<DeploymentView> {
     return this.json('GET', `/api/deployments/${enc(id)}`);
   }

@@ -4,6 +4,7 @@ import { ApiClientError } from './api-client.js';
 import { registerAudit } from './commands/audit.js';
 import { registerBridge } from './commands/bridge.js';
 import { registerCatalog } from './commands/catalog.js';
+import { registerConfig } from './commands/config.js';
 import { registerConnect } from './commands/connect.js';
 import { registerGroup } from './commands/group.js';
 import { registerDeploy } from './commands/deploy.js';
@@ -95,6 +96,7 @@ function buildProgram(io: CliIo, signal: AbortSignal): Command {
   registerCatalog(program, run);
   registerGroup(program, run);
   registerConnect(program, run);
+  registerConfig(program, run);
   registerBridge(program, run);
   return program;
 }

@@ -201,6 +201,7 @@ export class GroupHub {
       name: g.name,
       separator: g.spec.separator,
       failureMode: g.spec.failure_mode,
+      toolSearch: g.spec.tool_search,
       members: g.spec.members.map((m, i) => ({ deploymentId: m.deployment, name: v.members[i]?.name ?? m.deployment, member: m })),
     };
   }

@@ -38,6 +38,11 @@ export const GroupSpecSchema = z.strictObject({
    * in the group's status) and the rest serve; `closed`: the group fails the request instead.
    */
   failure_mode: z.enum(['open', 'closed']).default('open'),
+  /**
+   * Tool search ("smart routing"): `only` lists two meta-tools, search_tools (BM25 over names, descriptions and
+   * parameters) and call_tool, instead of every tool; `also` lists them besides the tools; `off` (default) neither.
+   */
+  tool_search: z.enum(['off', 'only', 'also']).default('off'),
 });
 export type GroupSpec = z.infer<typeof GroupSpecSchema>;
 

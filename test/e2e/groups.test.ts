@@ -5,8 +5,10 @@
  * a scoped token `invoke:group:NAME` reaches the members only through the group, a stopped member is left out of
  * the lists (failure mode open) and named in the group's troubles, or fails them (closed).
  */
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DeploymentView } from '../../src/core/index.js';
+import { ROOT } from '../support/berth-process.js';
 import { berthCli } from '../support/cli.js';
 import { connectV1, connectV2, textOf } from '../support/clients.js';
 import { echoSpec } from '../support/servers.js';
@@ -164,4 +166,35 @@ describe('groups (e2e)', () => {
     expect(gone.code).not.toBe(0);
     expect(gone.stderr).toMatch(/GROUP_NOT_FOUND/);
   });
+
+  it('tool search: a group with tool_search only lists search_tools and call_tool; search finds the right tool by what it does, call_tool runs it', async () => {
+    const everything = await ctx.api.deploy({ name: 'everything', spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio'], env: {}, cwd: ROOT } });
+    await ctx.api.waitFor(everything.id);
+    const made = await ctx.api.call('POST', '/api/groups', { name: 'finder', spec: { members: [{ deployment: 'alpha' }, { deployment: 'everything' }], tool_search: 'only' } });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    const c = await connectV1(`${ctx.berth.url}/g/finder/mcp`, ctx.berth.authHeaders());
+    try {
+      expect((await c.listToolNames()).sort()).toEqual(['call_tool', 'search_tools']);
+      const found = JSON.parse(textOf(await c.call('search_tools', { query: 'add two numbers', k: 3 }))) as { name: string; inputSchema: unknown }[];
+      expect(found[0]!.name).toBe('everything__get-sum');
+      expect(found[0]!.inputSchema).toMatchObject({ properties: { a: {}, b: {} } });
+      expect(textOf(await c.call('call_tool', { name: 'everything__get-sum', arguments: { a: 2, b: 3 } }))).toMatch(/\b5\b/);
+      const env = JSON.parse(textOf(await c.call('search_tools', { query: 'environment variable', k: 2 }))) as { name: string }[];
+      expect(env.map((t) => t.name)).toContain('alpha__env');
+      expect(textOf(await c.call('call_tool', { name: 'alpha__env', arguments: { name: 'TAG' } }))).toBe('alpha');
+      const bad = (await c.call('call_tool', {})) as { isError?: boolean };
+      expect(bad.isError).toBe(true);
+    } finally {
+      await c.close();
+    }
+    expect((await ctx.api.call('PATCH', '/api/groups/finder', { spec: { members: [{ deployment: 'alpha' }, { deployment: 'everything' }], tool_search: 'also' } })).status).toBe(200);
+    const c2 = await connectV2(`${ctx.berth.url}/g/finder/mcp`, ctx.berth.authHeaders());
+    try {
+      const names = await c2.listToolNames();
+      expect(names).toContain('search_tools');
+      expect(names).toContain('everything__get-sum');
+    } finally {
+      await c2.close();
+    }
+  }, 60_000);
 });

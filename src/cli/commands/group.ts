@@ -12,6 +12,7 @@ interface MemberFlags {
   allow?: string[];
   separator?: string;
   failClosed?: boolean;
+  toolSearch?: string;
 }
 
 const collect = (v: string, all: string[] = []): string[] => [...all, v];
@@ -46,6 +47,7 @@ export function groupSpecOf(flags: MemberFlags): Record<string, unknown> {
     })),
     ...(flags.separator === undefined ? {} : { separator: flags.separator }),
     ...(flags.failClosed ? { failure_mode: 'closed' } : {}),
+    ...(flags.toolSearch === undefined ? {} : { tool_search: flags.toolSearch }),
   };
 }
 
@@ -56,7 +58,8 @@ function memberOptions(cmd: Command): Command {
     .option('--deny <server=tool>', 'hide a tool of a member; repeat', collect)
     .option('--allow <server=tool>', 'show only these tools of a member; repeat', collect)
     .option('--separator <text>', 'between prefix and name (default __)')
-    .option('--fail-closed', 'a member that fails fails the listing (default: it is left out)');
+    .option('--fail-closed', 'a member that fails fails the listing (default: it is left out)')
+    .option('--tool-search <mode>', 'only: list search_tools and call_tool instead of every tool; also: besides them; off (default)');
 }
 
 function printGroup(ctx: CliContext, g: GroupDetails | GroupWithTroubles): void {

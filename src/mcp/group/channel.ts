@@ -11,6 +11,7 @@ import { RemoteChannel } from '../remote/channel.js';
 import { SUPPORTED_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION } from '../wire/http.js';
 import { errorResponse, idKey, INVALID_PARAMS, isNotification, isRequest, isResponse, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../wire/jsonrpc.js';
 import { MemberError, MemberLink } from './member-link.js';
+import { ToolIndex, type SearchableTool } from './search.js';
 
 export interface GroupMemberView {
   deploymentId: string;
@@ -23,6 +24,8 @@ export interface GroupView {
   name: string;
   separator: string;
   failureMode: 'open' | 'closed';
+  /** `only`: tools/list shows search_tools and call_tool instead of the tools; `also`: besides them; `off`: neither. */
+  toolSearch?: 'off' | 'only' | 'also';
   members: GroupMemberView[];
 }
 
@@ -118,12 +121,22 @@ export class GroupChannel extends RemoteChannel {
       case 'resources/list':
       case 'resources/templates/list': {
         const kind = (Object.keys(LIST) as Kind[]).find((k) => LIST[k].method === req.method)!;
+        const search = kind === 'tools' ? (this.opts.view().toolSearch ?? 'off') : 'off';
+        if (search === 'only') return this.emit({ jsonrpc: '2.0', id: req.id, result: { tools: META_TOOLS } });
         const items = await this.list(kind);
         if (items instanceof MemberError) return this.emit(errorResponse(req.id, items.code, items.message, items.data));
-        return this.emit({ jsonrpc: '2.0', id: req.id, result: { [LIST[kind].field]: items } });
+        return this.emit({ jsonrpc: '2.0', id: req.id, result: { [LIST[kind].field]: search === 'also' ? [...items, ...META_TOOLS] : items } });
       }
-      case 'tools/call':
+      case 'tools/call': {
+        const search = this.opts.view().toolSearch ?? 'off';
+        if (search !== 'off' && p.name === SEARCH_TOOL) return this.searchTools(req);
+        if (search !== 'off' && p.name === CALL_TOOL) {
+          const args = (p.arguments ?? {}) as Record<string, unknown>;
+          if (typeof args.name !== 'string') return this.emit({ jsonrpc: '2.0', id: req.id, result: toolError('call_tool needs "name": a tool name from search_tools') });
+          return this.routeByName({ ...req, params: { ...p, name: args.name, arguments: isPlainObject(args.arguments) ? args.arguments : {} } }, this.tools, 'tools', 'tool');
+        }
         return this.routeByName(req, this.tools, 'tools', 'tool');
+      }
       case 'prompts/get':
         return this.routeByName(req, this.prompts, 'prompts', 'prompt');
       case 'resources/read':
@@ -267,6 +280,19 @@ export class GroupChannel extends RemoteChannel {
     return items;
   }
 
+  /** search_tools: the best `k` of the group's tools for `query` (BM25), with their schemas, as JSON. */
+  private async searchTools(req: JsonRpcRequest): Promise<void> {
+    const args = ((req.params ?? {}).arguments ?? {}) as Record<string, unknown>;
+    const query = typeof args.query === 'string' ? args.query : '';
+    if (query.trim() === '') return this.emit({ jsonrpc: '2.0', id: req.id, result: toolError('search_tools needs "query": what the tool should do') });
+    const k = typeof args.k === 'number' && Number.isInteger(args.k) ? Math.min(50, Math.max(1, args.k)) : 5;
+    const tools = await this.list('tools');
+    if (tools instanceof MemberError) return this.emit(errorResponse(req.id, tools.code, tools.message, tools.data));
+    const hits = new ToolIndex(tools as SearchableTool[]).search(query, k).map((h) => ({ ...(h.tool as object), score: Math.round(h.score * 1000) / 1000 }));
+    const text = hits.length > 0 ? JSON.stringify(hits, null, 2) : `No tool of group ${this.opts.view().name} matches ${JSON.stringify(query)}; try other words.`;
+    this.emit({ jsonrpc: '2.0', id: req.id, result: { content: [{ type: 'text', text }], structuredContent: { tools: hits } } });
+  }
+
   /** A tools/call or prompts/get (or a prompt's completion) to the member that owns the name. */
   private async routeByName(
     req: JsonRpcRequest,
@@ -336,6 +362,30 @@ export class GroupChannel extends RemoteChannel {
     }
     this.emit(msg);
   }
+}
+
+const SEARCH_TOOL = 'search_tools';
+const CALL_TOOL = 'call_tool';
+
+/** The meta-tools of a group with tool search. */
+const META_TOOLS = [
+  {
+    name: SEARCH_TOOL,
+    description: "Find this group's tools for a task: give what you want to do in a few words; returns the best matching tools with their names, descriptions and input schemas. Then run one with call_tool.",
+    inputSchema: { type: 'object', properties: { query: { type: 'string', description: 'what the tool should do, e.g. "read a file"' }, k: { type: 'integer', minimum: 1, maximum: 50, description: 'how many tools (default 5)' } }, required: ['query'] },
+  },
+  {
+    name: CALL_TOOL,
+    description: 'Run a tool found with search_tools: its exact name and its arguments (as its input schema says).',
+    inputSchema: { type: 'object', properties: { name: { type: 'string', description: 'the tool name search_tools returned' }, arguments: { type: 'object', description: "the tool's arguments" } }, required: ['name'] },
+  },
+];
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A tool result that reports a mistake of the caller (MCP: isError, so the model sees it and can correct). */
+function toolError(text: string): Record<string, unknown> {
+  return { content: [{ type: 'text', text }], isError: true };
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -481,6 +481,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bootstrapToken,
     routes: () => [...api.routes(), ...gateway.routes()],
     async listen() {
+      if (!started) {
+        started = true;
+        // The first try for the reconciler lease, before the first request: /healthz then says the role it got
+        // (answering `standby` while the try was still under way sent load balancers and tests the wrong way). As
+        // leader, deployments come back in the background.
+        await leadership.start();
+      }
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
@@ -490,11 +497,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       });
       const port = (server.address() as AddressInfo).port;
       listening = { port };
-      if (!started) {
-        started = true;
-        // The first try for the reconciler lease; as leader, deployments come back in the background (/healthz answers meanwhile).
-        await leadership.start();
-      }
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       return { url: `http://${host}:${port}`, port };
     },

@@ -5,6 +5,8 @@
 //   BENCH_UPSTREAM_JSON=1 (the baseline answers application/json instead of the SDK's default SSE)
 //   BENCH_LIFECYCLE=off (skip deploy-20, update-under-load and idle-memory phases)
 //   BENCH_DEPLOY=off (skip deploy-to-ready from source, bench/deploy.ts: container and process runtime phases)
+//   BENCH_TOOL_SEARCH=off (skip group tool search recall and latency, bench/tool-search.ts)
+//   BENCH_GROUP=off (skip the group overhead: a call through /g/NAME/mcp against the member's own endpoint)
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +16,8 @@ import { echoSpec } from '../test/support/servers.js';
 import { measureBurstOpens, measureOpens, mergeCells, runCell, type CellOptions, type CellResult } from './load.js';
 import { lifecycleReport } from './lifecycle.js';
 import { benchDeploy } from './deploy.js';
+import { benchToolSearch } from './tool-search.js';
+import { benchGroup } from './group.js';
 import { isMeasured, startReferences } from './reference.js';
 import { BENCH_ENV, checkIdleExpiry, deployAndWait, disposeBerth, isolatedEchoSpec, measureIsolated, measureSessionMemory, progress, type IsolatedResult } from './phases.js';
 import { childPids, cpuMs, settledRssKb, startHttpServer } from './procs.js';
@@ -228,6 +232,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${text}\n`);
     if (process.env.BENCH_LIFECYCLE !== 'off') process.stdout.write(`${await lifecycleReport()}\n`);
     if (process.env.BENCH_DEPLOY !== 'off') await benchDeploy();
+    if (process.env.BENCH_TOOL_SEARCH !== 'off') benchToolSearch();
+    if (process.env.BENCH_GROUP !== 'off') await benchGroup();
     for (const p of problems) process.stderr.write(`bench: HARNESS FAILURE: ${p}\n`);
     return problems.length ? 1 : 0;
   } finally {

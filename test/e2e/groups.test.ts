@@ -6,6 +6,9 @@
  * the lists (failure mode open) and named in the group's troubles, or fails them (closed).
  */
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import type { DeploymentView } from '../../src/core/index.js';
 import { ROOT } from '../support/berth-process.js';
@@ -195,6 +198,43 @@ describe('groups (e2e)', () => {
       expect(names).toContain('everything__get-sum');
     } finally {
       await c2.close();
+    }
+  }, 60_000);
+
+  it("a member's requests to the client (sampling), progress and cancellation flow through the group; a name two members would show goes to the first", async () => {
+    const ev = await ctx.api.deploy({ name: 'ev', spec: { type: 'process', command: process.execPath, args: [join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio'], env: {}, cwd: ROOT, mode: 'isolated', isolated: { warm: 0, max_sessions: 8 } } });
+    await ctx.api.waitFor(ev.id);
+    // alpha's echo is renamed onto ev's own echo name: the first member (ev) keeps it.
+    const made = await ctx.api.call('POST', '/api/groups', { name: 'relay', spec: { members: [{ deployment: 'ev' }, { deployment: 'alpha', rename: { echo: 'ev__echo' } }] } });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    const client = new Client({ name: 'sampler', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    const prompts: string[] = [];
+    client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+      const first = req.params.messages[0]?.content as { type: string; text?: string };
+      prompts.push(first.text ?? '');
+      return { model: 'stand-in-model', role: 'assistant', content: { type: 'text', text: `sampled: ${first.text ?? ''}` } };
+    });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${ctx.berth.url}/g/relay/mcp`), { requestInit: { headers: ctx.berth.authHeaders() } }));
+    try {
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names.filter((n) => n === 'ev__echo')).toHaveLength(1);
+      const echoed = await client.callTool({ name: 'ev__echo', arguments: { message: 'whose?' } });
+      expect(JSON.stringify(echoed)).toContain('Echo: whose?'); // server-everything's answer, not alpha's
+      const sampled = await client.callTool({ name: 'ev__trigger-sampling-request', arguments: { prompt: 'through the group', maxTokens: 5 } });
+      expect(prompts).toHaveLength(1);
+      expect(prompts[0]).toContain('through the group');
+      expect(JSON.stringify(sampled)).toContain('stand-in-model'); // the answer our client gave reached the server
+      const progress: number[] = [];
+      await client.callTool({ name: 'ev__trigger-long-running-operation', arguments: { duration: 1, steps: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+      expect(progress).toEqual([1, 2, 3]);
+      const ac = new AbortController();
+      const cancelled = client.callTool({ name: 'ev__trigger-long-running-operation', arguments: { duration: 30, steps: 30 } }, undefined, { signal: ac.signal });
+      setTimeout(() => ac.abort(), 300);
+      await expect(cancelled).rejects.toThrow(/abort/i);
+      // The session goes on after the cancellation.
+      expect(JSON.stringify(await client.callTool({ name: 'ev__get-sum', arguments: { a: 20, b: 22 } }))).toContain('42');
+    } finally {
+      await client.close();
     }
   }, 60_000);
 });

@@ -67,7 +67,7 @@ export class GroupChannel extends RemoteChannel {
   /** Client request id → where it went (for cancellation). */
   private readonly inFlight = new Map<string | number, { deploymentId: string; id: number }>();
   /** Our id of a member's request to the client → the member and its id. */
-  private readonly toClient = new Map<string | number, { deploymentId: string; id: JsonRpcId }>();
+  private readonly toClient = new Map<string | number, { deploymentId: string; id: JsonRpcId; ours: string }>();
   private nextClientId = 1;
 
   constructor(private readonly opts: GroupChannelOptions) {
@@ -350,13 +350,13 @@ export class GroupChannel extends RemoteChannel {
     if (isRequest(msg)) {
       if (msg.method === 'ping') return this.links.get(deploymentId)?.respond({ jsonrpc: '2.0', id: msg.id, result: {} });
       const ours = `g${this.nextClientId++}`;
-      this.toClient.set(ours, { deploymentId, id: msg.id });
+      this.toClient.set(idKey(ours), { deploymentId, id: msg.id, ours });
       return this.emit({ ...msg, id: ours });
     }
     if (!isNotification(msg)) return;
     if (msg.method === 'notifications/cancelled') {
       const rid = msg.params?.requestId;
-      const ours = [...this.toClient.entries()].find(([, t]) => t.deploymentId === deploymentId && (typeof rid === 'string' || typeof rid === 'number') && idKey(t.id) === idKey(rid))?.[0];
+      const ours = [...this.toClient.values()].find((t) => t.deploymentId === deploymentId && (typeof rid === 'string' || typeof rid === 'number') && idKey(t.id) === idKey(rid))?.ours;
       if (ours !== undefined) this.emit({ ...msg, params: { ...msg.params, requestId: ours } });
       return;
     }

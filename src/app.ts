@@ -34,6 +34,7 @@ import type { EventBus } from './events/types.js';
 import { sendError as sendJsonRpcError } from './mcp/wire/http.js';
 import { AuthGuard } from './gateway/auth.js';
 import { GroupHub, GroupRelay, GroupService } from './control/groups.js';
+import { ToolEmbeddings } from './control/tool-embeddings.js';
 import { Edge, edgeOptions } from './gateway/edge.js';
 import { Gateway } from './gateway/gateway.js';
 import { clientIdentity } from './gateway/identity.js';
@@ -398,6 +399,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     restart: RESTART_POLICY,
     version: VERSION,
     log: (name, line) => logger.info(line, { group: name }),
+    ...(config.embeddingsUrl
+      ? { embeddings: new ToolEmbeddings({ url: config.embeddingsUrl, model: config.embeddingsModel, ...(config.embeddingsKey ? { key: config.embeddingsKey } : {}), store: stores.embeddings, log: (line) => logger.warn(line) }) }
+      : {}),
   });
   const verifier = { verify: async (token: string) => (await relay.verify(token)) ?? tokens.verify(token) };
   const accessOf = async (id: string) => (id.startsWith('group:') ? (await stores.groups.getGroup(id.slice('group:'.length)).catch(() => undefined))?.access : service.accessOf(id));

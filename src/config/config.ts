@@ -134,6 +134,15 @@ export const ConfigSchema = z.object({
   buildPipIndexUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** BERTH_BUILD_TIMEOUT_S: a build (install, compile, image) that takes longer fails. */
   buildTimeoutS: int(900, 10, 86_400),
+  /**
+   * BERTH_EMBEDDINGS_URL: an OpenAI-compatible API (`…/v1`, POST /embeddings) that groups' search_tools uses beside
+   * BM25 (the two rankings fused); unset: BM25 only. Vectors are kept in Berth's store, one per model and text.
+   */
+  embeddingsUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** BERTH_EMBEDDINGS_MODEL */
+  embeddingsModel: z.string().min(1).max(200).default('text-embedding-3-small'),
+  /** BERTH_EMBEDDINGS_KEY: its API key (sent as a bearer token; never logged). */
+  embeddingsKey: z.string().min(1).optional(),
   /** BERTH_SOURCE_MAX_BYTES: largest upload (ZIP or packed folder) and largest unpacked source tree. */
   sourceMaxBytes: int(256 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
   /** BERTH_GIT_TIMEOUT_S: a git fetch (all its git commands together) that takes longer is stopped (GIT_FETCH_FAILED). */
@@ -252,6 +261,9 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   buildNpmRegistry: 'BERTH_BUILD_NPM_REGISTRY',
   buildPipIndexUrl: 'BERTH_BUILD_PIP_INDEX_URL',
   buildTimeoutS: 'BERTH_BUILD_TIMEOUT_S',
+  embeddingsUrl: 'BERTH_EMBEDDINGS_URL',
+  embeddingsModel: 'BERTH_EMBEDDINGS_MODEL',
+  embeddingsKey: 'BERTH_EMBEDDINGS_KEY',
   sourceMaxBytes: 'BERTH_SOURCE_MAX_BYTES',
   gitTimeoutS: 'BERTH_GIT_TIMEOUT_S',
   gitAllowFile: 'BERTH_GIT_ALLOW_FILE',

@@ -9,6 +9,7 @@ import { BerthError, checkGroupName, CreateGroupSchema, GROUP_NAME, memberPrefix
 import type { GroupChannel, GroupView } from '../mcp/group/channel.js';
 import type { BridgeTiming, IsolatedBridge, RestartPolicy, SessionLimits } from '../mcp/types.js';
 import type { GroupStore } from '../store/types.js';
+import type { ToolEmbeddings } from './tool-embeddings.js';
 
 export interface GroupServiceDeps {
   store: GroupStore;
@@ -134,6 +135,8 @@ export interface GroupHubDeps {
   timing?: BridgeTiming;
   version: string;
   log(group: string, line: string): void;
+  /** search_tools with embeddings (BERTH_EMBEDDINGS_URL); absent: BM25 alone. */
+  embeddings?: ToolEmbeddings;
 }
 
 interface Hosted {
@@ -246,6 +249,7 @@ export class GroupHub {
           openMember: (deploymentId, memberKey) => new StreamableChannel({ http: http(deploymentId), key: memberKey, log }),
           version: this.deps.version,
           log,
+          ...(this.deps.embeddings ? { search: (query, tools, k) => this.deps.embeddings!.search(query, tools, k) } : {}),
           onMemberState: (deploymentId, trouble) => {
             if (trouble === null) troubles.delete(deploymentId);
             else troubles.set(deploymentId, trouble);

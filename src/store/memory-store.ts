@@ -4,6 +4,7 @@ import { applyPatch, initialDeployment, newRevision } from './rows.js';
 import { MemoryIdempotencyStore } from './memory-idempotency.js';
 import { MemoryAuditStore, MemoryTokenStore } from './memory-tokens.js';
 import { MemoryGroupStore } from './groups.js';
+import { MemoryEmbeddingStore } from './embeddings.js';
 import type { DeploymentPatch, DeploymentStore, NewDeployment, NewRevision, Stores } from './types.js';
 
 /** In-memory DeploymentStore with the same behaviour as the SQL one, for other modules' tests. */
@@ -108,6 +109,7 @@ function compareDesc(a: string, b: string): number {
 /** Every store in memory, for tests of the layers above. */
 export function memoryStores(): Stores {
   return {
+    embeddings: new MemoryEmbeddingStore(),
     groups: new MemoryGroupStore(),
     deployments: new MemoryDeploymentStore(),
     tokens: new MemoryTokenStore(),

@@ -113,7 +113,17 @@ export interface GroupsTable {
   updated_at: string;
 }
 
+export interface EmbeddingsTable {
+  /** sha256 of model and text, hex. */
+  key: string;
+  model: string;
+  /** JSON text: number[] */
+  vector: string;
+  created_at: string;
+}
+
 export interface BerthDatabase {
+  embeddings: EmbeddingsTable;
   groups: GroupsTable;
   deployments: DeploymentsTable;
   tokens: TokensTable;

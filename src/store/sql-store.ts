@@ -10,6 +10,7 @@ import type { BerthDatabase } from './schema.js';
 import { SqlIdempotencyStore } from './sql-idempotency.js';
 import { SqlAuditStore, SqlTokenStore } from './sql-tokens.js';
 import { SqlGroupStore } from './groups.js';
+import { SqlEmbeddingStore } from './embeddings.js';
 import type { DeploymentPatch, DeploymentStore, NewDeployment, NewRevision, Stores } from './types.js';
 
 export interface SqlStoreOptions {
@@ -167,5 +168,5 @@ export interface SqlStores extends Stores {
 export async function openStores(config: DatabaseConfig, options: SqlStoreOptions = {}): Promise<SqlStores> {
   const deployments = await openStore(config, options);
   const db = deployments.db;
-  return { groups: new SqlGroupStore(db), deployments, tokens: new SqlTokenStore(db), audit: new SqlAuditStore(db), idempotency: new SqlIdempotencyStore(db), db, close: () => deployments.close() };
+  return { embeddings: new SqlEmbeddingStore(db), groups: new SqlGroupStore(db), deployments, tokens: new SqlTokenStore(db), audit: new SqlAuditStore(db), idempotency: new SqlIdempotencyStore(db), db, close: () => deployments.close() };
 }

@@ -174,8 +174,17 @@ export interface GroupStore {
   removeGroup(name: string): Promise<void>;
 }
 
+/** Embedding vectors by key (sha256 of model and text): written once, read many times. */
+export interface EmbeddingStore {
+  /** The vectors of those keys that are stored. */
+  getVectors(keys: string[]): Promise<Map<string, number[]>>;
+  /** Stores vectors (a key stored already keeps its vector). */
+  putVectors(model: string, entries: { key: string; vector: number[] }[]): Promise<void>;
+}
+
 /** Every store Berth keeps, over one database. */
 export interface Stores {
+  embeddings: EmbeddingStore;
   groups: GroupStore;
   deployments: DeploymentStore;
   tokens: TokenStore;

@@ -11,7 +11,7 @@ import { RemoteChannel } from '../remote/channel.js';
 import { SUPPORTED_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION } from '../wire/http.js';
 import { errorResponse, idKey, INVALID_PARAMS, isNotification, isRequest, isResponse, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../wire/jsonrpc.js';
 import { MemberError, MemberLink } from './member-link.js';
-import { ToolIndex, type SearchableTool } from './search.js';
+import { ToolIndex, type SearchableTool, type ToolHit } from './search.js';
 
 export interface GroupMemberView {
   deploymentId: string;
@@ -41,6 +41,8 @@ export interface GroupChannelOptions {
   log?: (line: string) => void;
   /** A member could not be listed (reason), or could again (null): the group's status shows it. */
   onMemberState?(deploymentId: string, trouble: string | null): void;
+  /** How search_tools ranks (default: BM25 alone; Berth passes BM25 fused with embeddings when configured). */
+  search?<T extends SearchableTool>(query: string, tools: readonly T[], k: number): Promise<ToolHit<T>[]>;
 }
 
 type Kind = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
@@ -288,7 +290,8 @@ export class GroupChannel extends RemoteChannel {
     const k = typeof args.k === 'number' && Number.isInteger(args.k) ? Math.min(50, Math.max(1, args.k)) : 5;
     const tools = await this.list('tools');
     if (tools instanceof MemberError) return this.emit(errorResponse(req.id, tools.code, tools.message, tools.data));
-    const hits = new ToolIndex(tools as SearchableTool[]).search(query, k).map((h) => ({ ...(h.tool as object), score: Math.round(h.score * 1000) / 1000 }));
+    const ranked = this.opts.search ? await this.opts.search(query, tools as SearchableTool[], k) : new ToolIndex(tools as SearchableTool[]).search(query, k);
+    const hits = ranked.map((h) => ({ ...(h.tool as object), score: Math.round(h.score * 10000) / 10000 }));
     const text = hits.length > 0 ? JSON.stringify(hits, null, 2) : `No tool of group ${this.opts.view().name} matches ${JSON.stringify(query)}; try other words.`;
     this.emit({ jsonrpc: '2.0', id: req.id, result: { content: [{ type: 'text', text }], structuredContent: { tools: hits } } });
   }

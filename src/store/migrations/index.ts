@@ -7,6 +7,7 @@ import { m003Secrets } from './003_secrets.js';
 import { m004Audit } from './004_audit.js';
 import { m005Revisions } from './005_revisions.js';
 import { m006Groups } from './006_groups.js';
+import { m007Embeddings } from './007_embeddings.js';
 
 /**
  * Every migration, in order. Forward-only: never edit or remove one that has
@@ -19,6 +20,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '004_audit': m004Audit,
   '005_revisions': m005Revisions,
   '006_groups': m006Groups,
+  '007_embeddings': m007Embeddings,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryEmbeddingStore } from './embeddings.js';
-import { openStores } from './sql-store.js';
-import { createTempDatabase, withPostgres } from './testing/postgres.js';
+import { withPostgres } from './testing/postgres.js';
+import { postgresStores, sqliteStores } from './testing/fixtures.js';
 import type { EmbeddingStore } from './types.js';
 
 function runEmbeddingStoreContract(name: string, make: () => Promise<{ store: EmbeddingStore; cleanup(): Promise<void> }>): void {
@@ -37,26 +34,12 @@ function runEmbeddingStoreContract(name: string, make: () => Promise<{ store: Em
 
 runEmbeddingStoreContract('memory', async () => ({ store: new MemoryEmbeddingStore(), cleanup: async () => undefined }));
 runEmbeddingStoreContract('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-emb-'));
-  const stores = await openStores({ kind: 'sqlite', path: join(dir, 'berth.db') });
-  return {
-    store: stores.embeddings,
-    cleanup: async () => {
-      await stores.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const f = await sqliteStores();
+  return { store: f.stores.embeddings, cleanup: f.cleanup };
 });
 await withPostgres('the EmbeddingStore contract', () => {
   runEmbeddingStoreContract('postgres', async () => {
-    const temp = await createTempDatabase();
-    const stores = await openStores({ kind: 'postgres', url: temp.url });
-    return {
-      store: stores.embeddings,
-      cleanup: async () => {
-        await stores.close();
-        await temp.drop();
-      },
-    };
+    const f = await postgresStores();
+    return { store: f.stores.embeddings, cleanup: f.cleanup };
   });
 });

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GroupSpecSchema, type Group } from '../core/index.js';
 import { MemoryGroupStore } from './groups.js';
-import { openStores } from './sql-store.js';
-import { createTempDatabase, withPostgres } from './testing/postgres.js';
+import { withPostgres } from './testing/postgres.js';
+import { postgresStores, sqliteStores } from './testing/fixtures.js';
 import type { GroupStore } from './types.js';
 
 interface Fixture {
@@ -55,27 +52,13 @@ function runGroupStoreContract(name: string, make: () => Promise<Fixture>): void
 runGroupStoreContract('memory', async () => ({ groups: new MemoryGroupStore(), cleanup: async () => undefined }));
 
 runGroupStoreContract('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-groups-'));
-  const stores = await openStores({ kind: 'sqlite', path: join(dir, 'berth.db') });
-  return {
-    groups: stores.groups,
-    cleanup: async () => {
-      await stores.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const f = await sqliteStores();
+  return { groups: f.stores.groups, cleanup: f.cleanup };
 });
 
 await withPostgres('the GroupStore contract', () => {
   runGroupStoreContract('postgres', async () => {
-    const temp = await createTempDatabase();
-    const stores = await openStores({ kind: 'postgres', url: temp.url });
-    return {
-      groups: stores.groups,
-      cleanup: async () => {
-        await stores.close();
-        await temp.drop();
-      },
-    };
+    const f = await postgresStores();
+    return { groups: f.stores.groups, cleanup: f.cleanup };
   });
 });

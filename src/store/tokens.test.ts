@@ -1,38 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { MemoryAuditStore, MemoryTokenStore } from './memory-tokens.js';
-import { openStores, type SqlStores } from './sql-store.js';
+import type { SqlStores } from './sql-store.js';
 import { runTokenAndAuditContract } from './tokens.contract.js';
-import { createTempDatabase, withPostgres } from './testing/postgres.js';
+import { withPostgres } from './testing/postgres.js';
+import { postgresStores, sqliteStores } from './testing/fixtures.js';
 
 runTokenAndAuditContract('memory', async () => ({ stores: { tokens: new MemoryTokenStore(), audit: new MemoryAuditStore() }, cleanup: async () => undefined }));
 
-async function sqlite(): Promise<{ stores: SqlStores; cleanup(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-tokens-'));
-  const stores = await openStores({ kind: 'sqlite', path: join(dir, 'berth.db') });
-  return {
-    stores,
-    cleanup: async () => {
-      await stores.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function postgres(): Promise<{ stores: SqlStores; cleanup(): Promise<void> }> {
-  const temp = await createTempDatabase();
-  const stores = await openStores({ kind: 'postgres', url: temp.url });
-  return {
-    stores,
-    cleanup: async () => {
-      await stores.close();
-      await temp.drop();
-    },
-  };
-}
+const sqlite = (): Promise<{ stores: SqlStores; cleanup(): Promise<void> }> => sqliteStores('berth-tokens-');
+const postgres = (): Promise<{ stores: SqlStores; cleanup(): Promise<void> }> => postgresStores();
 
 /** Neither an UPDATE nor a DELETE, even written by hand in SQL, can change the audit log. */
 function appendOnlySuite(name: string, make: () => Promise<{ stores: SqlStores; cleanup(): Promise<void> }>): void {

@@ -7,6 +7,7 @@
  */
 import { exposedName, memberPrefix, type GroupMember } from '../../core/group.js';
 import type { StdioProcess } from '../../core/process.js';
+import { settleWithin } from '../../core/timeout.js';
 import { RemoteChannel } from '../remote/channel.js';
 import { SUPPORTED_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION } from '../wire/http.js';
 import { errorResponse, idKey, INVALID_PARAMS, isNotification, isRequest, isResponse, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../wire/jsonrpc.js';
@@ -267,7 +268,7 @@ export class GroupChannel extends RemoteChannel {
 
   private async listMember(deploymentId: string, kind: Kind, timeoutMs: number): Promise<unknown[]> {
     const deadline = Date.now() + timeoutMs;
-    const link = await withDeadline(this.link(deploymentId), timeoutMs);
+    const link = await settleWithin(this.link(deploymentId), timeoutMs, () => new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`));
     const caps = ((await link.ready).capabilities ?? {}) as Record<string, unknown>;
     if (!caps[kind === 'resourceTemplates' ? 'resources' : kind]) return [];
     const items: unknown[] = [];
@@ -391,19 +392,3 @@ function toolError(text: string): Record<string, unknown> {
   return { content: [{ type: 'text', text }], isError: true };
 }
 
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(ms / 1000)} s`)), ms);
-    timer.unref();
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}

@@ -237,4 +237,25 @@ describe('groups (e2e)', () => {
       await client.close();
     }
   }, 60_000);
+
+  it('listing a group does not wake a member scaled to zero; a call wakes that member only', async () => {
+    const sleepy = await ctx.api.deploy(echoSpec('sleepy', [], {}, { scale: { min: 0, idle_s: 1 }, env: { TAG: 'sleepy' } }));
+    await ctx.api.waitFor(sleepy.id);
+    const deadline = Date.now() + 30_000;
+    while ((await ctx.api.status(sleepy.id)).status !== 'idle') {
+      if (Date.now() > deadline) throw new Error('the member never went idle');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect((await ctx.api.call('POST', '/api/groups', { name: 'lazy', spec: { members: [{ deployment: 'sleepy' }, { deployment: 'alpha' }] } })).status).toBe(201);
+    const c = await connectV2(`${ctx.berth.url}/g/lazy/mcp`, ctx.berth.authHeaders());
+    try {
+      expect(await c.listToolNames()).toContain('sleepy__echo');
+      // Its own bridge answered the group's session from its snapshot: no process started.
+      expect(await ctx.api.status(sleepy.id)).toMatchObject({ status: 'idle', processes: 0 });
+      // A call needs the server: it wakes (its answer is the proof; it may sleep again a second later).
+      expect(textOf(await c.call('sleepy__env', { name: 'TAG' }))).toBe('sleepy');
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
 });

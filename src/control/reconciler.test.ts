@@ -108,6 +108,45 @@ describe('Reconciler (in-memory store, scripted endpoints)', () => {
     expect((await t.logs.read('a')).map((e) => e.line)).toContainEqual("ended revision 7's workload: left by a previous Berth, while revision 1 serves (resync)");
   });
 
+  it('after a failed rollout and a Berth restart, the revision that served before starts again instead of nothing serving', async () => {
+    const store = new MemoryDeploymentStore();
+    const logs = new MemoryLogStore();
+    const made: number[] = [];
+    const reconciler = () =>
+      new Reconciler({
+        store,
+        logs,
+        bus: new MemoryEventBus(),
+        runtime: { reapOrphans: async () => [], stopAll: async () => {} },
+        // Revision 2 never starts: its endpoint fails as a broken build would.
+        makeEndpoint: (d: Deployment, events) => (made.push(d.revision), new FakeEndpoint(events, d.revision === 2 ? { start: async () => Promise.reject(new Error('revision 2 is broken')) } : {})),
+        startTimeoutMs: 500,
+        stopGraceMs: 10,
+        healthTickMs: 1000,
+      });
+    await store.create({ id: 'roll', name: 'roll', access: 'private', description: null, tags: [], env_schema: [], spec: SPEC, desired: 'running', status: 'pending', status_message: null });
+    const first = reconciler();
+    await first.start();
+    expect((await store.get('roll'))!.serving_revision).toBe(1);
+    await store.addRevision('roll', { spec: { ...SPEC, args: ['v2'] }, env_schema: [], reason: 'update', from_revision: 1, created_by: null });
+    await first.reconcile('roll');
+    expect(await store.get('roll')).toMatchObject({ revision: 2, serving_revision: 1, status: 'running' });
+    await first.shutdown();
+
+    made.length = 0;
+    const second = reconciler();
+    current = { r: second } as ReturnType<typeof setup>;
+    await second.start();
+    expect(made).toEqual([2, 1]);
+    const d = (await store.get('roll'))!;
+    expect(d).toMatchObject({ revision: 2, serving_revision: 1, status: 'running' });
+    expect(d.status_message).toMatch(/revision 2 failed to start; revision 1 serves/);
+    expect((await logs.read('roll')).map((e) => e.line).join('\n')).toMatch(/revision 1, which served before, starts instead/);
+    // And it stays so: the next passes do not try revision 2 again (its generation was acted on).
+    await second.reconcile('roll');
+    expect(made).toEqual([2, 1]);
+  });
+
   it('marks a deployment failed with the reason when start or the first probe fails, and closes it', async () => {
     const t = (current = setup({ probe: async () => Promise.reject(new Error('no tools for you')) }));
     await t.create('b');

@@ -353,7 +353,7 @@ export class Reconciler {
     return tools;
   }
 
-  private async activate(d: Deployment): Promise<void> {
+  private async activate(d: Deployment, note: string | null = null): Promise<void> {
     const id = d.id;
     await this.setStatus(d, 'deploying', 'starting');
     this.deps.logs.append(id, 'system', startingLine(`${describeSpec(d)} (revision ${d.revision})`));
@@ -365,7 +365,7 @@ export class Reconciler {
       markReady();
       this.retries.clear(id);
       const status = active.idle ? 'idle' : 'running';
-      await this.setStatus(d, status, active.idle ? 'scaled to zero; the first call starts it' : null, {
+      await this.setStatus(d, status, note ?? (active.idle ? 'scaled to zero; the first call starts it' : null), {
         tools,
         started_at: new Date().toISOString(),
         stopped_at: null,
@@ -381,6 +381,14 @@ export class Reconciler {
       this.active.delete(id);
       await active.endpoint?.close().catch(() => {});
       const fresh = await this.deps.store.get(id);
+      // A revision that never served (its rollout had failed, and Berth restarted or the old one crashed since):
+      // the revision that served before comes back instead of nothing serving.
+      const previous = fresh && fresh.desired === 'running' && d.serving_revision !== null && d.serving_revision !== d.revision ? await this.deps.store.getRevision(id, d.serving_revision) : undefined;
+      if (fresh && previous) {
+        this.deps.logs.append(id, 'system', `${message}; revision ${previous.number}, which served before, starts instead`);
+        await this.activate({ ...fresh, spec: previous.spec, env_schema: previous.env_schema, revision: previous.number, serving_revision: previous.number }, `revision ${d.revision} failed to start; revision ${previous.number} serves (${message.slice(0, 300)})`);
+        return;
+      }
       if (fresh && fresh.desired === 'running') {
         const retry = this.retries.schedule(id, d.generation);
         this.deps.logs.append(id, 'system', `${message}; ${retry}`);

@@ -9,13 +9,14 @@ import type { Readable } from 'node:stream';
 import { exactOrigin } from '../mcp/remote/exact-origin.js';
 import { StreamableChannel } from '../mcp/remote/streamable-channel.js';
 import { RemoteHttp } from '../mcp/remote/wire.js';
+import { readLines } from '../mcp/wire/lines.js';
 import { idKey, isMessage, isRequest, isResponse, UPSTREAM_UNAVAILABLE, type JsonRpcMessage, type JsonRpcRequest } from '../mcp/wire/jsonrpc.js';
 
 export interface ConnectOptions {
   /** The MCP endpoint (`…/s/ID/mcp` or `…/g/NAME/mcp`). */
   url: string;
   headers: Record<string, string>;
-  input: Pick<Readable, 'on'>;
+  input: Readable;
   output: { write(chunk: string): unknown; readonly writableEnded?: boolean };
   /** A line for stderr. */
   log(line: string): void;
@@ -42,7 +43,6 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
   let ready = false;
   let closing = false;
   let attempt = 0;
-  let partial = '';
   const queue: string[] = [];
   /** Client requests sent on the current session and not answered yet: sent again on the next one. */
   const pending = new Map<string | number, string>();
@@ -51,15 +51,14 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
     if (opts.output.writableEnded !== true) opts.output.write(`${JSON.stringify(msg)}\n`);
   };
 
+  /** The answer to the re-initialize under way (`id`), handed over by fromBerth. */
+  let reinit: { id: string; answered(result: { result: unknown } | null): void } | null = null;
+
   const open = (): StreamableChannel => {
     const c = new StreamableChannel({ http, key: 'connect', log: opts.log });
-    let rest = '';
-    c.stdout.on('data', (chunk: Buffer | string) => {
-      const lines = (rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'))).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) fromBerth(c, line);
-    });
+    readLines(c.stdout, { maxLineBytes: MAX_LINE, onLine: (line) => fromBerth(line.toString('utf8')) });
     void c.exited.then(() => {
+      // A session that served ended: open another. (One that failed to open is handled by reopen itself.)
       if (channel !== c || closing) return;
       channel = null;
       ready = false;
@@ -71,7 +70,8 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
     return c;
   };
 
-  const fromBerth = (c: StreamableChannel, line: string): void => {
+  const fromBerth = (line: string): void => {
+    if (line.trim() === '') return;
     let msg: JsonRpcMessage;
     try {
       msg = JSON.parse(line) as JsonRpcMessage;
@@ -79,7 +79,11 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
       return;
     }
     if (isResponse(msg) && msg.id !== null) {
-      if (typeof msg.id === 'string' && msg.id.startsWith(REINIT)) return; // our own re-initialize (handled in reopen)
+      if (typeof msg.id === 'string' && msg.id.startsWith(REINIT)) {
+        // Our own re-initialize: its answer goes to reopen, not to the client.
+        if (reinit?.id === msg.id) reinit.answered('result' in msg ? { result: msg.result } : null);
+        return;
+      }
       // "the remote session has expired": the request is sent again on the next session, not failed.
       if ('error' in msg && msg.error.code === UPSTREAM_UNAVAILABLE && /session has expired/.test(msg.error.message)) return;
       if (init && idKey(msg.id) === idKey(init.id)) initAnswered = true;
@@ -88,29 +92,18 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
     opts.output.write(`${line}\n`);
   };
 
-  /** A new session with the client's own initialize, then what waited meanwhile. */
+  /** A new session with the client's own initialize, then what waited meanwhile. One loop, until it succeeds. */
   const reopen = async (): Promise<void> => {
     while (!closing && init) {
       const c = open();
       channel = c;
       const id = `${REINIT}${++attempt}`;
-      const answered = new Promise<{ result?: unknown } | null>((resolve) => {
-        let rest = '';
-        const onData = (chunk: Buffer | string): void => {
-          const lines = (rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'))).split('\n');
-          rest = lines.pop() ?? '';
-          for (const l of lines) {
-            if (!l.includes(id)) continue;
-            const m = JSON.parse(l) as { result?: unknown };
-            c.stdout.off('data', onData);
-            resolve(m.result === undefined ? null : m);
-          }
-        };
-        c.stdout.on('data', onData);
+      const answer = await new Promise<{ result: unknown } | null>((resolve) => {
+        reinit = { id, answered: resolve };
         void c.exited.then(() => resolve(null));
+        c.stdin.write(`${JSON.stringify({ ...init, id })}\n`);
       });
-      c.stdin.write(`${JSON.stringify({ ...init, id })}\n`);
-      const answer = await answered;
+      reinit = null;
       if (answer) {
         if (!initAnswered) {
           initAnswered = true;
@@ -123,8 +116,9 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
         for (const line of queue.splice(0)) send(line);
         return;
       }
-      await c.stop();
+      // Let go of it before stopping it, so its exit does not start a second loop beside this one.
       if (channel === c) channel = null;
+      await c.stop();
       const wait = Math.min(10_000, (opts.retryMs ?? 500) * 2 ** Math.min(attempt, 5));
       await new Promise((r) => setTimeout(r, wait).unref());
     }
@@ -169,14 +163,13 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
       closing = true;
       resolve();
     };
-    opts.input.on('data', (chunk: Buffer | string) => {
-      const lines = (partial + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'))).split('\n');
-      partial = lines.pop() ?? '';
-      if (partial.length > MAX_LINE) {
-        partial = '';
-        write({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'a message over 64 MiB was dropped' } });
-      }
-      for (const line of lines) if (line.trim()) send(line.trim());
+    readLines(opts.input, {
+      maxLineBytes: MAX_LINE,
+      onLine: (buf) => {
+        const line = buf.toString('utf8').trim();
+        if (line) send(line);
+      },
+      onOversize: () => write({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'a message over 64 MiB was dropped' } }),
     });
     opts.input.on('end', finish);
     opts.input.on('error', finish);

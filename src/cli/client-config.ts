@@ -6,6 +6,7 @@
  * config for Berth's endpoints per client.
  */
 import type { CreateDeploymentInput } from '../core/index.js';
+import { isObject } from '../mcp/wire/jsonrpc.js';
 import { packageFromCommand } from './deploy-args.js';
 
 export interface PlannedDeployment {
@@ -35,7 +36,6 @@ export function looksSecret(name: string, value: string): boolean {
   return SECRET_KEY.test(name) || SECRET_VALUE.test(value);
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 const stringMap = (v: unknown): Record<string, string> => (isObject(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {});
 

@@ -10,7 +10,7 @@ import type { StdioProcess } from '../../core/process.js';
 import { settleWithin } from '../../core/timeout.js';
 import { RemoteChannel } from '../remote/channel.js';
 import { SUPPORTED_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION } from '../wire/http.js';
-import { errorResponse, idKey, INVALID_PARAMS, isNotification, isRequest, isResponse, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../wire/jsonrpc.js';
+import { errorResponse, idKey, INVALID_PARAMS, isObject, isNotification, isRequest, isResponse, METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../wire/jsonrpc.js';
 import { MemberError, MemberLink } from './member-link.js';
 import { ToolIndex, type SearchableTool, type ToolHit } from './search.js';
 
@@ -136,7 +136,7 @@ export class GroupChannel extends RemoteChannel {
         if (search !== 'off' && p.name === CALL_TOOL) {
           const args = (p.arguments ?? {}) as Record<string, unknown>;
           if (typeof args.name !== 'string') return this.emit({ jsonrpc: '2.0', id: req.id, result: toolError('call_tool needs "name": a tool name from search_tools') });
-          return this.routeByName({ ...req, params: { ...p, name: args.name, arguments: isPlainObject(args.arguments) ? args.arguments : {} } }, this.tools, 'tools', 'tool');
+          return this.routeByName({ ...req, params: { ...p, name: args.name, arguments: isObject(args.arguments) ? args.arguments : {} } }, this.tools, 'tools', 'tool');
         }
         return this.routeByName(req, this.tools, 'tools', 'tool');
       }
@@ -148,7 +148,7 @@ export class GroupChannel extends RemoteChannel {
         return this.routeByUri(req, typeof p.uri === 'string' ? p.uri : undefined);
       case 'completion/complete': {
         const ref = (p.ref ?? {}) as { type?: string; name?: string; uri?: string };
-        if (ref.type === 'ref/prompt') return this.routeByName({ ...req, params: { ...p, ref: { ...ref } } }, this.prompts, 'prompts', 'prompt', (params, own) => ({ ...params, ref: { ...ref, name: own } }), ref.name);
+        if (ref.type === 'ref/prompt') return this.routeByName(req, this.prompts, 'prompts', 'prompt', (params, own) => ({ ...params, ref: { ...ref, name: own } }), ref.name);
         return this.routeByUri(req, ref.uri);
       }
       case 'logging/setLevel':
@@ -384,8 +384,6 @@ const META_TOOLS = [
     inputSchema: { type: 'object', properties: { name: { type: 'string', description: 'the tool name search_tools returned' }, arguments: { type: 'object', description: "the tool's arguments" } }, required: ['name'] },
   },
 ];
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A tool result that reports a mistake of the caller (MCP: isError, so the model sees it and can correct). */
 function toolError(text: string): Record<string, unknown> {

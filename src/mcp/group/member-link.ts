@@ -6,6 +6,7 @@
  */
 import type { StdioProcess } from '../../core/process.js';
 import { LATEST_PROTOCOL_VERSION } from '../wire/http.js';
+import { readLines } from '../wire/lines.js';
 import { errorResponse, idKey, isMessage, isResponse, UPSTREAM_UNAVAILABLE, type JsonRpcMessage, type JsonRpcResponse } from '../wire/jsonrpc.js';
 
 /** A member's answer: its result, or its JSON-RPC error as thrown. */
@@ -34,13 +35,12 @@ export interface MemberLinkOptions {
 export class MemberLink {
   private next = 1;
   private readonly pending = new Map<string | number, (r: JsonRpcResponse) => void>();
-  private partial = '';
   private closed = false;
   /** Resolves once the member answered initialize; rejects when it refused or the link broke first. */
   readonly ready: Promise<Record<string, unknown>>;
 
   constructor(private readonly opts: MemberLinkOptions) {
-    opts.proc.stdout.on('data', (chunk: Buffer | string) => this.onData(typeof chunk === 'string' ? chunk : chunk.toString('utf8')));
+    readLines(opts.proc.stdout, { maxLineBytes: MAX_LINE, onLine: (line) => this.onLine(line.toString('utf8')), onOversizeStart: () => this.close('the member sent a line over 64 MiB') });
     void opts.proc.exited.then(() => this.close('the member session ended'));
     const params = { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: opts.clientInit.capabilities ?? {}, clientInfo: opts.clientInit.clientInfo ?? { name: 'berth-group', version: '0' } };
     this.ready = this.request('initialize', params).then((result) => {
@@ -57,14 +57,20 @@ export class MemberLink {
   /** A request of the link's own: resolves with the result, rejects with MemberError. */
   request(method: string, params: Record<string, unknown> = {}, timeoutMs?: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const { id } = this.forward({ method, params }, (r) => ('result' in r ? resolve(r.result) : reject(new MemberError(r.error.code, r.error.message, r.error.data))));
+      // (a holder: a closed link answers at once, before the timer is made)
+      const deadline: { timer?: NodeJS.Timeout } = {};
+      const { id } = this.forward({ method, params }, (r) => {
+        clearTimeout(deadline.timer);
+        if ('result' in r) resolve(r.result);
+        else reject(new MemberError(r.error.code, r.error.message, r.error.data));
+      });
       if (timeoutMs === undefined) return;
-      const timer = setTimeout(() => {
+      deadline.timer = setTimeout(() => {
         if (!this.pending.delete(idKey(id))) return;
         this.notify('notifications/cancelled', { requestId: id, reason: 'timeout' });
         reject(new MemberError(UPSTREAM_UNAVAILABLE, `no answer within ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
-      timer.unref();
+      deadline.timer.unref();
     });
   }
 
@@ -103,32 +109,23 @@ export class MemberLink {
     this.opts.proc.stdin.write(`${JSON.stringify(msg)}\n`);
   }
 
-  private onData(text: string): void {
-    const lines = (this.partial + text).split('\n');
-    this.partial = lines.pop() ?? '';
-    if (this.partial.length > MAX_LINE) {
-      this.partial = '';
-      this.close('the member sent a line over 64 MiB');
+  private onLine(line: string): void {
+    if (line.trim() === '') return;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(line);
+    } catch {
       return;
     }
-    for (const line of lines) {
-      if (line.trim() === '') continue;
-      let msg: unknown;
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        continue;
+    if (!isMessage(msg)) return;
+    if (isResponse(msg) && msg.id !== null) {
+      const answer = this.pending.get(idKey(msg.id));
+      if (answer) {
+        this.pending.delete(idKey(msg.id));
+        answer(msg);
+        return;
       }
-      if (!isMessage(msg)) continue;
-      if (isResponse(msg) && msg.id !== null) {
-        const answer = this.pending.get(idKey(msg.id));
-        if (answer) {
-          this.pending.delete(idKey(msg.id));
-          answer(msg);
-          continue;
-        }
-      }
-      this.opts.onMessage(msg);
     }
+    this.opts.onMessage(msg);
   }
 }

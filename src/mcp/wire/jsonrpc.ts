@@ -68,7 +68,8 @@ export const UPSTREAM_BUSY = -32014;
 export const RATE_LIMITED = -32015;
 export const SERVER_BUSY = -32016;
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** A JSON object (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

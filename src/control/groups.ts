@@ -23,11 +23,11 @@ export class GroupService {
   constructor(private readonly deps: GroupServiceDeps) {}
 
   async list(): Promise<GroupDetails[]> {
-    return Promise.all((await this.deps.store.listGroups()).map((g) => this.view(g)));
+    return Promise.all((await this.deps.store.listGroups()).map((g) => this.details(g)));
   }
 
   async get(name: string): Promise<GroupDetails> {
-    return this.view(await this.find(name));
+    return this.details(await this.find(name));
   }
 
   async find(name: string): Promise<Group> {
@@ -41,7 +41,7 @@ export class GroupService {
     const spec = await this.resolveMembers(req.spec);
     const made = await this.deps.store.createGroup({ name: req.name, description: req.description, access: req.access, spec });
     this.deps.onChange?.(made.name);
-    return this.view(made);
+    return this.details(made);
   }
 
   async update(name: string, input: unknown): Promise<GroupDetails> {
@@ -51,7 +51,7 @@ export class GroupService {
     const spec = patch.spec ? await this.resolveMembers(patch.spec) : undefined;
     const g = await this.deps.store.updateGroup(name, { ...(patch.description === undefined ? {} : { description: patch.description }), ...(patch.access ? { access: patch.access } : {}), ...(spec ? { spec } : {}) });
     this.deps.onChange?.(name);
-    return this.view(g);
+    return this.details(g);
   }
 
   async remove(name: string): Promise<void> {
@@ -83,7 +83,8 @@ export class GroupService {
     return { ...spec, members };
   }
 
-  private async view(g: Group): Promise<GroupDetails> {
+  /** What the API shows of a group: its members' names and prefixes, its endpoint. */
+  async details(g: Group): Promise<GroupDetails> {
     const members = await Promise.all(
       g.spec.members.map(async (m) => {
         const d = await this.deps.findDeployment(m.deployment).catch(() => null);
@@ -199,7 +200,7 @@ export class GroupHub {
   }
 
   private async viewOf(g: Group): Promise<GroupView> {
-    const v = await this.deps.groups.get(g.name);
+    const v = await this.deps.groups.details(g);
     return {
       name: g.name,
       separator: g.spec.separator,

@@ -53,34 +53,53 @@ async function residentBytes(pid: number): Promise<number> {
   }
 }
 
-/** The processes `roots` and all their descendants, summed. Roots that are gone count for nothing. */
-export async function treeUsage(roots: readonly number[]): Promise<TreeUsage> {
-  if (roots.length === 0) return { memoryBytes: 0, cpuSeconds: 0, processes: 0 };
+interface ProcTable {
+  byPid: Map<number, ProcTimes>;
+  children: Map<number, number[]>;
+}
+
+/** Every process of the host with its parent and CPU ticks, read once; null when /proc cannot be read. */
+async function procTable(): Promise<ProcTable | null> {
   let names: string[];
   try {
     names = await fsp.readdir('/proc');
   } catch {
-    return { memoryBytes: 0, cpuSeconds: 0, processes: 0 };
+    return null;
   }
   const all = (await Promise.all(names.filter((n) => /^\d+$/.test(n)).map((n) => readTimes(Number(n))))).filter((t): t is ProcTimes => t !== null);
-  const byPid = new Map(all.map((t) => [t.pid, t]));
   const children = new Map<number, number[]>();
-  for (const t of all) children.set(t.ppid, [...(children.get(t.ppid) ?? []), t.pid]);
+  for (const t of all) {
+    const siblings = children.get(t.ppid);
+    if (siblings) siblings.push(t.pid);
+    else children.set(t.ppid, [t.pid]);
+  }
+  return { byPid: new Map(all.map((t) => [t.pid, t])), children };
+}
+
+async function usageIn(table: ProcTable | null, roots: readonly number[]): Promise<TreeUsage> {
+  if (!table || roots.length === 0) return { memoryBytes: 0, cpuSeconds: 0, processes: 0 };
   const members = new Set<number>();
-  const queue = roots.filter((p) => byPid.has(p));
+  const queue = roots.filter((p) => table.byPid.has(p));
   while (queue.length > 0) {
     const pid = queue.pop()!;
     if (members.has(pid)) continue;
     members.add(pid);
-    queue.push(...(children.get(pid) ?? []));
+    queue.push(...(table.children.get(pid) ?? []));
   }
   const memory = await Promise.all([...members].map(residentBytes));
-  const ticks = [...members].reduce((sum, pid) => sum + (byPid.get(pid)?.ticks ?? 0), 0);
+  const ticks = [...members].reduce((sum, pid) => sum + (table.byPid.get(pid)?.ticks ?? 0), 0);
   return { memoryBytes: memory.reduce((a, b) => a + b, 0), cpuSeconds: ticks / TICKS_PER_SECOND, processes: members.size };
+}
+
+/** The processes `roots` and all their descendants, summed. Roots that are gone count for nothing. */
+export async function treeUsage(roots: readonly number[]): Promise<TreeUsage> {
+  return usageIn(roots.length === 0 ? null : await procTable(), roots);
 }
 
 /** WorkloadRuntime.stats for drivers whose workloads are host processes: each revision's process trees, newest first. */
 export async function processStats(states: readonly WorkloadState[]): Promise<WorkloadStats[]> {
   const live = states.filter((s) => s.pids.length > 0 && s.phase !== 'exited').sort((a, b) => b.revision - a.revision);
-  return Promise.all(live.map(async (s) => ({ deploymentId: s.deploymentId, revision: s.revision, ...(await treeUsage(s.pids)) })));
+  // One read of /proc for every revision (two run side by side during a rollout).
+  const table = live.length === 0 ? null : await procTable();
+  return Promise.all(live.map(async (s) => ({ deploymentId: s.deploymentId, revision: s.revision, ...(await usageIn(table, s.pids)) })));
 }

@@ -144,17 +144,19 @@ describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubbl
     expect(sys).toMatch(/\[build-r1\] started pid \d+ \(sandbox bubblewrap, network egress/);
   }, 120_000);
 
-  it('a failing build is BUILD_FAILED with the tail of its output, and leaves no workspace behind', async () => {
-    const s = await stored({
-      'package.json': JSON.stringify({ name: 'broken', version: '1.0.0', main: 'index.js', scripts: { build: 'node -e "console.error(\'kaboom-in-build\'); process.exit(3)"' } }),
-      'index.js': 'console.log(1)',
-    });
+  /** What preparing deployment `id` throws, for a source whose build script is `build` (null when it did not throw). */
+  async function failedPrepare(id: string, build: string, buildTimeoutMs?: number): Promise<unknown> {
+    const s = await stored({ 'package.json': JSON.stringify({ name: id, version: '1.0.0', main: 'index.js', scripts: { build } }), 'index.js': 'console.log(1)' });
     const sp = spec();
     sp.source = { kind: 'upload', digest: s.digest } as SourceSpec['source'];
-    const d = { id: 'broken1', revision: 1, serving_revision: null, spec: sp } as unknown as Deployment & { spec: SourceSpec };
-    const err = await launcher()
+    const d = { id, revision: 1, serving_revision: null, spec: sp } as unknown as Deployment & { spec: SourceSpec };
+    return launcher(buildTimeoutMs)
       .prepare(d, { log: () => {}, progress: () => {} })
       .then(() => null, (e: unknown) => e);
+  }
+
+  it('a failing build is BUILD_FAILED with the tail of its output, and leaves no workspace behind', async () => {
+    const err = await failedPrepare('broken1', `node -e "console.error('kaboom-in-build'); process.exit(3)"`);
     expect(err).toBeInstanceOf(BerthError);
     expect((err as BerthError).code).toBe('BUILD_FAILED');
     expect((err as BerthError).message).toMatch(/kaboom-in-build/);
@@ -162,16 +164,7 @@ describe.runIf(HAS_BWRAP)('source installs run inside the process sandbox (bubbl
   }, 120_000);
 
   it('a build that outlives BERTH_BUILD_TIMEOUT_S is stopped and fails with BUILD_FAILED', async () => {
-    const s = await stored({
-      'package.json': JSON.stringify({ name: 'slow', version: '1.0.0', main: 'index.js', scripts: { build: 'node -e "setTimeout(() => {}, 120000)"' } }),
-      'index.js': 'console.log(1)',
-    });
-    const sp = spec();
-    sp.source = { kind: 'upload', digest: s.digest } as SourceSpec['source'];
-    const d = { id: 'slow1', revision: 1, serving_revision: null, spec: sp } as unknown as Deployment & { spec: SourceSpec };
-    const err = await launcher(8000)
-      .prepare(d, { log: () => {}, progress: () => {} })
-      .then(() => null, (e: unknown) => e);
+    const err = await failedPrepare('slow1', 'node -e "setTimeout(() => {}, 120000)"', 8000);
     expect((err as BerthError).code).toBe('BUILD_FAILED');
     expect((err as BerthError).message).toMatch(/took longer than 8 s/);
     expect((await runtime.found()).filter((f) => f.deploymentId === 'slow1')).toHaveLength(0);

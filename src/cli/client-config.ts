@@ -6,6 +6,8 @@
  * config for Berth's endpoints per client.
  */
 import type { CreateDeploymentInput } from '../core/index.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isObject } from '../mcp/wire/jsonrpc.js';
 import { packageFromCommand } from './deploy-args.js';
 
@@ -122,7 +124,37 @@ function remoteEntry(name: string, e: Record<string, unknown>): PlannedDeploymen
   return { name, body: { name, description: `imported: ${endpoint}`, tags: ['imported'], spec: { type: 'url', endpoint, headers, ...transport } }, secrets: Object.keys(headers), unresolved };
 }
 
-export type ClientKind = 'claude' | 'cursor' | 'vscode';
+export const CLIENT_KINDS = ['claude', 'cursor', 'vscode'] as const;
+export type ClientKind = (typeof CLIENT_KINDS)[number];
+
+export function isClientKind(v: string): v is ClientKind {
+  return (CLIENT_KINDS as readonly string[]).includes(v);
+}
+
+/** How a client starts `berth connect`: this installation's node and bin/berth.js, pointed at Berth. */
+export interface ConnectLaunch {
+  node: string;
+  bin: string;
+  berthUrl: string;
+  /** Written into the snippet (it is then a secret); absent: `berth login` on that machine provides it. */
+  token?: string;
+}
+
+/** This installation's `berth` (dist/cli/client-config.js → bin/berth.js), run by this node. */
+export function thisBerth(berthUrl: string, token?: string): ConnectLaunch {
+  return { node: process.execPath, bin: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/berth.js'), berthUrl, ...(token ? { token } : {}) };
+}
+
+/** The command entry that runs `berth connect TARGET`. */
+export function connectEntry(launch: ConnectLaunch, target: string): { command: string; args: string[]; env: Record<string, string> } {
+  return { command: launch.node, args: [launch.bin, 'connect', target], env: { BERTH_URL: launch.berthUrl, ...(launch.token ? { BERTH_TOKEN: launch.token } : {}) } };
+}
+
+/** A client's config whose one server is `berth connect TARGET` over stdio (`berth connect --print-config`). */
+export function connectConfig(kind: ClientKind, label: string, target: string, launch: ConnectLaunch): Record<string, unknown> {
+  const entry = connectEntry(launch, target);
+  return kind === 'vscode' ? { servers: { [label]: { type: 'stdio', ...entry } } } : { mcpServers: { [label]: entry } };
+}
 
 export interface ExportTarget {
   /** The key in the client's config. */
@@ -138,10 +170,8 @@ export interface ExportTarget {
  * VS Code speak Streamable HTTP: the endpoint with a token, as a placeholder the client fills in from the
  * environment (Cursor) or asks for once (VS Code) unless `token` is given.
  */
-export function exportConfig(kind: ClientKind, targets: ExportTarget[], opts: { node: string; bin: string; berthUrl: string; token?: string }): Record<string, unknown> {
-  if (kind === 'claude') {
-    return { mcpServers: Object.fromEntries(targets.map((t) => [t.label, { command: opts.node, args: [opts.bin, 'connect', t.connect], env: { BERTH_URL: opts.berthUrl, ...(opts.token ? { BERTH_TOKEN: opts.token } : {}) } }])) };
-  }
+export function exportConfig(kind: ClientKind, targets: ExportTarget[], opts: ConnectLaunch): Record<string, unknown> {
+  if (kind === 'claude') return { mcpServers: Object.fromEntries(targets.map((t) => [t.label, connectEntry(opts, t.connect)])) };
   if (kind === 'cursor') {
     const auth = `Bearer ${opts.token ?? '${env:BERTH_TOKEN}'}`;
     return { mcpServers: Object.fromEntries(targets.map((t) => [t.label, { url: t.url, headers: { Authorization: auth } }])) };

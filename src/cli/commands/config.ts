@@ -1,16 +1,13 @@
 /** `berth config import FILE` and `berth config export --client claude|cursor|vscode [--group NAME]`. */
 import { readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ApiClientError } from '../api-client.js';
-import { exportConfig, planImport, type ClientKind, type ExportTarget } from '../client-config.js';
+import { CLIENT_KINDS, isClientKind, exportConfig, planImport, thisBerth, type ExportTarget } from '../client-config.js';
 import type { CliContext, Runner } from '../context.js';
 import { CliFailure, withApiOptions } from '../context.js';
 import { renderTable } from '../format.js';
 
 const MAX_FILE = 1024 * 1024;
-const KINDS: ClientKind[] = ['claude', 'cursor', 'vscode'];
 
 async function importFile(ctx: CliContext, file: string, opts: { dryRun?: boolean; start: boolean; packageCache: boolean }): Promise<void> {
   let text: string;
@@ -93,12 +90,12 @@ export function registerConfig(program: Command, run: Runner): void {
     config
       .command('export')
       .description("print a client's config for Berth's endpoints (every deployment, or one group)")
-      .requiredOption('--client <kind>', KINDS.join(', '))
+      .requiredOption('--client <kind>', CLIENT_KINDS.join(', '))
       .option('--group <name>', 'only this group')
       .option('--mint-token', 'create a token scoped to exactly these endpoints and write it into the config (it is a secret)'),
   ).action((opts: { client: string; group?: string; mintToken?: boolean }, cmd: Command) =>
     run(cmd, async (ctx) => {
-      if (!(KINDS as string[]).includes(opts.client)) throw new CliFailure(`--client must be one of ${KINDS.join(', ')}`, { exitCode: 2 });
+      if (!isClientKind(opts.client)) throw new CliFailure(`--client must be one of ${CLIENT_KINDS.join(', ')}`, { exitCode: 2 });
       const targets = await exportTargets(ctx, opts.group);
       if (targets.length === 0) throw new CliFailure('nothing to export: no deployments yet', { exitCode: 1 });
       let token: string | undefined;
@@ -107,8 +104,7 @@ export function registerConfig(program: Command, run: Runner): void {
         token = (await ctx.client.createToken({ name: `config export (${opts.client})`, scopes })).token;
         ctx.err(`Created a token scoped to ${scopes.join(', ')}; the config below holds it: keep it private.`);
       }
-      const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/berth.js');
-      ctx.out(JSON.stringify(exportConfig(opts.client as ClientKind, targets, { node: process.execPath, bin, berthUrl: ctx.client.baseUrl, ...(token ? { token } : {}) }), null, 2));
+      ctx.out(JSON.stringify(exportConfig(opts.client, targets, thisBerth(ctx.client.baseUrl, token)), null, 2));
     }),
   );
 }

@@ -1,20 +1,17 @@
 /** `berth connect ID|NAME|group:NAME [--print-config]`: stdio for desktop clients, Streamable HTTP to Berth. */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { GROUP_NAME } from '../../core/group.js';
+import { CLIENT_KINDS, isClientKind, connectConfig, thisBerth } from '../client-config.js';
 import { runConnect } from '../connect.js';
 import type { CliContext, Runner } from '../context.js';
 import { CliFailure, withApiOptions } from '../context.js';
 import { ApiClientError } from '../api-client.js';
 
-const CLIENTS = ['claude', 'cursor', 'vscode'] as const;
-type ClientKind = (typeof CLIENTS)[number];
-
 /** The MCP endpoint a target names: a group's, or a deployment's (a name is looked up when the token may read). */
 export async function endpointOf(ctx: CliContext, target: string): Promise<{ url: string; label: string }> {
   if (target.startsWith('group:')) {
     const name = target.slice('group:'.length);
-    if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) throw new CliFailure(`not a group name: ${JSON.stringify(name)}`, { exitCode: 2 });
+    if (!GROUP_NAME.test(name)) throw new CliFailure(`not a group name: ${JSON.stringify(name)}`, { exitCode: 2 });
     return { url: `${ctx.client.baseUrl}/g/${name}/mcp`, label: name };
   }
   try {
@@ -27,14 +24,6 @@ export async function endpointOf(ctx: CliContext, target: string): Promise<{ url
   }
 }
 
-/** The client's config snippet that launches `berth connect TARGET` (this installation's node and bin/berth.js). */
-export function clientConfig(kind: ClientKind, label: string, target: string, berthUrl: string): Record<string, unknown> {
-  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/berth.js');
-  const server = { command: process.execPath, args: [bin, 'connect', target], env: { BERTH_URL: berthUrl } };
-  if (kind === 'vscode') return { servers: { [label]: { type: 'stdio', ...server } } };
-  return { mcpServers: { [label]: server } };
-}
-
 export function registerConnect(program: Command, run: Runner): void {
   withApiOptions(
     program
@@ -42,7 +31,7 @@ export function registerConnect(program: Command, run: Runner): void {
       .description('a stdio MCP server for desktop clients (Claude Desktop, Cursor, VS Code) that forwards to a deployment or group on Berth')
       .argument('<target>', 'deployment id or name, or group:NAME')
       .option('--print-config', "print the client's config snippet that launches this command, and exit")
-      .option('--client <kind>', `with --print-config: ${CLIENTS.join(', ')}`, 'claude')
+      .option('--client <kind>', `with --print-config: ${CLIENT_KINDS.join(', ')}`, 'claude')
       .addHelpText(
         'after',
         `
@@ -55,10 +44,10 @@ Examples:
       ),
   ).action((target: string, opts: { printConfig?: boolean; client: string }, cmd: Command) =>
     run(cmd, async (ctx) => {
-      if (!(CLIENTS as readonly string[]).includes(opts.client)) throw new CliFailure(`--client must be one of ${CLIENTS.join(', ')}`, { exitCode: 2 });
+      if (!isClientKind(opts.client)) throw new CliFailure(`--client must be one of ${CLIENT_KINDS.join(', ')}`, { exitCode: 2 });
       const { url, label } = await endpointOf(ctx, target);
       if (opts.printConfig) {
-        ctx.out(JSON.stringify(clientConfig(opts.client as ClientKind, label, target, ctx.client.baseUrl), null, 2));
+        ctx.out(JSON.stringify(connectConfig(opts.client, label, target, thisBerth(ctx.client.baseUrl)), null, 2));
         ctx.err(`The token comes from berth login on this machine (or add "BERTH_TOKEN" to env; a token scoped ${target.startsWith('group:') ? `invoke:${target}` : 'invoke:ID'} is enough).`);
         return;
       }

@@ -17,6 +17,7 @@ import {
   IMAGE_LABEL_SOURCE,
   pullImage,
   pushImage,
+  splitRef,
   type ImageBuildOptions,
 } from '../build/image/index.js';
 import { BerthError } from '../core/errors.js';
@@ -93,7 +94,7 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
 
   /** A revision's image of this deployment built with `key` (the newest revision's), or null. */
   async function sameBuild(deploymentId: string, key: string): Promise<{ id: string; revision: string } | null> {
-    const repo = imageTag(deps.registry, deploymentId, 1).replace(/:r1$/, '');
+    const { repo } = splitRef(imageTag(deps.registry, deploymentId, 1));
     let found: Dockerode.ImageInfo[];
     try {
       // One label filter: Podman 4.3 answers two label filters with nothing, even where both match.
@@ -137,7 +138,7 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
       // Pushed from here or another Berth: the registry has it, so this host pulls it instead of building.
       ctx.progress(`pulling image ${tag}@${recordedDigest}`);
       try {
-        const repo = tag.slice(0, tag.lastIndexOf(':'));
+        const { repo } = splitRef(tag);
         await pullImage(deps.docker, `${repo}@${recordedDigest}`, { insecure, timeoutMs: deps.build.timeoutMs, log: ctx.log });
         await deps.docker.getImage(`${repo}@${recordedDigest}`).tag({ repo, tag: `r${req.revision}` });
         return { ref: tag, digest: recordedDigest };
@@ -151,8 +152,7 @@ export function createImageBuilds(deps: ImageBuildsDeps): RevisionImages {
     if (same) {
       // Another revision of this deployment was built from exactly this (a rollback, an env-only update): its
       // image gets this revision's tag too; nothing is built.
-      const [repo, rev] = [tag.slice(0, tag.lastIndexOf(':')), tag.slice(tag.lastIndexOf(':') + 1)];
-      await deps.docker.getImage(same.id).tag({ repo, tag: rev });
+      await deps.docker.getImage(same.id).tag(splitRef(tag));
       ctx.log(`berth: reusing the image of revision ${same.revision} (${same.id.slice(0, 19)}): built from the same source, start and base image`);
       return publish(req, tag, ctx);
     }

@@ -57,6 +57,8 @@ const LIST: Record<Kind, { method: string; field: string }> = {
 
 /** Most pages of one list a member may return to a group (a member that pages forever is cut off). */
 const MAX_PAGES = 100;
+/** Most requests of the members (sampling, elicitation, roots) waiting for the client's answer in one session. */
+const MAX_TO_CLIENT = 1000;
 
 export class GroupChannel extends RemoteChannel {
   private clientInit: Record<string, unknown> = {};
@@ -353,6 +355,9 @@ export class GroupChannel extends RemoteChannel {
   private fromMember(deploymentId: string, msg: JsonRpcMessage): void {
     if (isRequest(msg)) {
       if (msg.method === 'ping') return this.links.get(deploymentId)?.respond({ jsonrpc: '2.0', id: msg.id, result: {} });
+      if (this.toClient.size >= MAX_TO_CLIENT) {
+        return this.links.get(deploymentId)?.respond(errorResponse(msg.id, UPSTREAM_UNAVAILABLE, `the client has ${MAX_TO_CLIENT} requests of this group's members to answer already; try again once it has answered some`));
+      }
       const ours = `g${this.nextClientId++}`;
       this.toClient.set(idKey(ours), { deploymentId, id: msg.id, ours });
       return this.emit({ ...msg, id: ours });

@@ -67,12 +67,12 @@ describe('protocol revisions through the gateway', () => {
     }
   });
 
-  it('says so when a shared server asks clients for sampling: the deployment should run isolated', async () => {
+  it('says so when a shared server asks a client for roots (never routed in shared mode): the deployment should run isolated', async () => {
     const endpoint = await deployRunning(echoSpec('needs-isolation'));
     const id = endpoint.split('/s/')[1]!.split('/')[0]!;
     const c = await connectV1(endpoint);
     try {
-      const r = await c.call('sample', { prompt: 'x' }).catch((e: Error) => ({ isError: true, content: [{ type: 'text', text: e.message }] }));
+      const r = await c.call('roots', {}).catch((e: Error) => ({ isError: true, content: [{ type: 'text', text: e.message }] }));
       expect(r.isError).toBe(true);
     } finally {
       await c.close();

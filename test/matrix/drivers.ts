@@ -313,13 +313,12 @@ const everything: Driver = {
 
 export const DRIVERS = { ours, everything };
 
-/** Shared mode's documented refusal of a server→client request, as our fixture's tool reports it. */
-export async function assertRefused(cell: Cell, feature: Feature): Promise<void> {
-  const calls: Partial<Record<Feature, [string, Record<string, unknown>]>> = {
-    sampling: ['sample', { prompt: cell.tag }],
-    elicitation: ['elicit', { question: cell.tag }],
-    roots: ['roots', {}],
-  };
+/** Shared mode's documented refusal of a server→client request, as the row's server's tool reports it. */
+export async function assertRefused(cell: Cell, feature: Feature, server: keyof typeof DRIVERS): Promise<void> {
+  const calls: Partial<Record<Feature, [string, Record<string, unknown>]>> =
+    server === 'ours'
+      ? { sampling: ['sample', { prompt: cell.tag }], elicitation: ['elicit', { question: cell.tag }], roots: ['roots', {}] }
+      : { sampling: [EVERYTHING_SAMPLING, { prompt: cell.tag, maxTokens: 5 }], elicitation: [EVERYTHING_ELICIT, {}], roots: [EVERYTHING_ROOTS, {}] };
   const [name, args] = calls[feature]!;
   const r = await cell.client.callTool(name, args, { timeout: ASK_TIMEOUT });
   expect(r.isError).toBe(true);

@@ -90,7 +90,7 @@ for (const up of byCost) {
         it.sequential(`${cl.id} · ${feature}${outcome.kind === 'pass' ? '' : ` (${outcome.kind})`}`, async () => {
           await runCell(up, cl.id, feature, async () => {
             const cell: Cell = { client: await client(cl.id, 'subject'), other: () => client(cl.id, 'other'), row: rows.get(up.id)!, tag: newTag() };
-            if (outcome.kind === 'refused') await assertRefused(cell, feature);
+            if (outcome.kind === 'refused') await assertRefused(cell, feature, up.server);
             else if (outcome.kind === 'na') await assertNaCheck(cell, outcome.check!, feature);
             else await DRIVERS[up.server][feature](cell);
           });

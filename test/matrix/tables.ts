@@ -72,7 +72,7 @@ export const RAW_CASES: RawCase[] = ['notify-202', 'batch', 'get-stream', 'delet
 /**
  * What a cell must show:
  * - `pass`: the feature works end to end (values round-trip, notifications reach the right client);
- * - `refused`: Berth refuses it the documented way (shared mode: server→client requests get -32601);
+ * - `refused`: Berth refuses it the documented way (shared mode: server→client requests it cannot route get -32601);
  * - `na`: the feature does not apply; `reason` says why, and `check` (when set) asserts that reason.
  */
 export type Outcome = { kind: 'pass' } | { kind: 'refused'; reason: string } | { kind: 'na'; reason: string; check?: NaCheck };
@@ -93,20 +93,29 @@ const ISOLATED_ROWS: UpstreamId[] = ['everything/isolated', 'stdio-1x/isolated']
 /** First matching rule wins. */
 export const RULES: Rule[] = [
   {
-    upstream: ['stdio-1x/shared'],
-    feature: SERVER_REQUESTS,
+    upstream: ['stdio-1x/shared', 'everything/shared'],
+    column: ['sdk2/2026'],
+    feature: ['sampling', 'elicitation'],
     outcome: {
       kind: 'refused',
-      reason: 'shared mode cannot tell which client a server→client request is for: Berth answers it -32601 (src/mcp/README.md), the tool reports the error',
+      reason: 'shared mode + 2026-07-28: a stateless call has no session stream to carry a server request (isolated mode turns it into input_required); Berth answers it -32601 (src/mcp/README.md), the tool reports the error',
+    },
+  },
+  {
+    upstream: ['stdio-1x/shared'],
+    feature: ['roots'],
+    outcome: {
+      kind: 'refused',
+      reason: "shared mode never routes roots/list: the one server would apply one client's roots to every client; Berth answers it -32601 (src/mcp/README.md), the tool reports the error",
     },
   },
   {
     upstream: ['everything/shared'],
-    feature: SERVER_REQUESTS,
+    feature: ['roots'],
     outcome: {
       kind: 'na',
       check: 'tool-absent',
-      reason: "server-everything registers its sampling/elicitation/roots tools only for a client that declares the capability; Berth's shared handshake declares none, so the tools are absent",
+      reason: "server-everything registers its roots tool only for a client that declares roots; Berth's shared handshake declares sampling and elicitation only (roots are per client), so the tool is absent",
     },
   },
   {

@@ -94,6 +94,16 @@ export class RequestTable {
     else this.host.run(sup);
   }
 
+  /** The sessions whose requests `up` is working on (written to it, not yet answered), each with one of its exchanges. */
+  callers(up: Upstream): Map<S, Exchange | null> {
+    const out = new Map<S, Exchange | null>();
+    for (const p of this.pending.values()) {
+      if (p.up !== up || !p.session || p.internal) continue;
+      if (!out.get(p.session)?.open) out.set(p.session, p.exchange?.open ? p.exchange : null);
+    }
+    return out;
+  }
+
   /** A request of the bridge's own (probe, listings, subscriptions), to the active generation or `target`. */
   request(method: string, params: Record<string, unknown>, timeoutMs: number, target?: Supervisor): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {

@@ -4,9 +4,10 @@ import { resultResponse } from '../wire/jsonrpc.js';
 import type { ListenStream } from '../front/stateless.js';
 import type { Session } from '../front/transport.js';
 
-/** What a shared-mode session keeps: the resource URIs it subscribed to. */
+/** What a shared-mode session keeps: the resource URIs it subscribed to, and the capabilities its client declared. */
 export interface SharedSession {
   subs: Set<string> | null;
+  caps: Record<string, unknown> | null;
 }
 
 type S = Session<SharedSession>;

@@ -8,7 +8,7 @@ import type { ListenStream, StatelessBackend, StatelessCall } from '../front/sta
 import { StreamableHttpTransport } from '../front/transport.js';
 import { BerthError } from '../../core/errors.js';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
-import { METHOD_NOT_FOUND, UPSTREAM_UNAVAILABLE, errorResponse, isRequest, isResponse, resultResponse } from '../wire/jsonrpc.js';
+import { UPSTREAM_UNAVAILABLE, isObject, isRequest, isResponse, resultResponse } from '../wire/jsonrpc.js';
 import { isSupportedVersion } from '../wire/http.js';
 import { Supervisor } from './supervisor.js';
 import type { SupervisorOptions } from './supervisor.js';
@@ -20,6 +20,8 @@ import { ScaleKeeper } from './scale.js';
 import { Generations } from './swap.js';
 import { Subscriptions } from './shared-subs.js';
 import { RequestTable } from './shared-requests.js';
+import { ServerAsks } from './shared-asks.js';
+import type { Refusal } from './shared-asks.js';
 import type { SharedSession } from './shared-subs.js';
 
 type S = Session<SharedSession>;
@@ -37,6 +39,8 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   private readonly scale: ScaleKeeper;
   private readonly requests: RequestTable;
   private readonly subs: Subscriptions;
+  /** Server→client requests on their way to the one certain client. */
+  private readonly asks: ServerAsks;
   private readonly refused = new Set<string>();
   readonly listenSupport = { listChanged: true, resources: true };
   private closing = false;
@@ -62,6 +66,12 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       requestTimeoutMs: timeout,
       // Requests waiting for a (re)starting process are bounded like the process's own stdin.
       maxQueued: opts.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES,
+    });
+    this.asks = new ServerAsks({
+      callers: (up) => this.requests.callers(up),
+      sendToSession: (session, json) => this.transport.sendToSession(session, json),
+      refused: (method, why) => this.refusedAsk(method, why),
+      timeoutMs: timeout,
     });
     this.subs = new Subscriptions({
       ready: () => this.sup.ready && !this.closing,
@@ -167,6 +177,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     this.closing = true;
     this.scale.close();
     this.requests.failAll(UPSTREAM_UNAVAILABLE, 'The endpoint is closing');
+    this.asks.close();
     this.transport.close();
     await this.gens.close();
   }
@@ -174,11 +185,13 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   // ---- TransportBackend ----
 
   newSessionData(): SharedSession {
-    return { subs: null };
+    return { subs: null, caps: null };
   }
 
-  async initialize(_session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
+  async initialize(session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
     this.noteRequest(req.method);
+    const caps = req.params?.capabilities;
+    session.data.caps = isObject(caps) ? caps : {};
     let cached = this.scale.idleSnapshot()?.initialize;
     if (!cached) {
       try {
@@ -215,13 +228,14 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     if (msg.method === 'notifications/cancelled') this.requests.cancel(session, msg);
   }
 
-  response(_session: S, _msg: JsonRpcResponse): void {
-    // Shared mode never forwards server requests to clients, so client responses have no target.
+  response(session: S, msg: JsonRpcResponse): void {
+    this.asks.answer(session, msg);
   }
 
   sessionEnded(session: S, _reason: SessionEndReason): void {
     this.subs.sessionEnded(session);
     this.requests.sessionEnded(session);
+    this.asks.sessionEnded(session);
   }
 
   // ---- StatelessBackend (revision 2026-07-28) ----
@@ -286,6 +300,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
 
   private onExit(sup: Supervisor, up: Upstream, exit: ExitInfo): void {
     this.requests.failSent(up, exit);
+    this.asks.exited(up);
     this.gens.exited(sup);
   }
 
@@ -297,27 +312,23 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       return;
     }
     if (isRequest(m)) {
-      this.serverRequest(m, up);
+      if (m.method === 'ping') up.send(resultResponse(m.id, {}));
+      else this.asks.ask(m, up);
       return;
     }
+    if (m.method === 'notifications/cancelled' && this.asks.cancelled(m, up)) return;
     // A swapped-out process still finishes its requests (progress, logs), but speaks no more for the server.
     if (sup !== this.sup && (m.method === 'notifications/resources/updated' || m.method.endsWith('/list_changed'))) return;
     this.serverNotification(m);
   }
 
-  private serverRequest(m: JsonRpcRequest, up: Upstream): void {
-    if (m.method === 'ping') {
-      up.send(resultResponse(m.id, {}));
-      return;
-    }
-    if (!this.refused.has(m.method)) {
-      const reason = `server sent ${m.method}; shared mode cannot route server requests, run the deployment in isolated mode`;
-      if (this.refused.size === 0) this.opts.events?.onNeedsIsolation?.(reason);
-      this.refused.add(m.method);
-      this.opts.log?.(`bridge ${this.opts.deploymentId}: ${reason}`);
-    }
-    const msg = `${m.method} is not available: this deployment runs in shared mode; run it in isolated mode for server-to-client requests`;
-    up.send(errorResponse(m.id, METHOD_NOT_FOUND, msg));
+  /** A server request shared mode could not route: logged once per method; status says when isolating would help. */
+  private refusedAsk(method: string, why: Refusal): void {
+    if (!why.isolate || this.refused.has(method)) return;
+    const reason = `server sent ${method}; ${why.message}`;
+    if (this.refused.size === 0) this.opts.events?.onNeedsIsolation?.(reason);
+    this.refused.add(method);
+    this.log(reason);
   }
 
   private serverNotification(m: JsonRpcNotification): void {
@@ -342,6 +353,6 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       for (const l of this.subs.listeners) l.deliver(method, m.params);
       return;
     }
-    // notifications/cancelled (for server requests we refused) and unknown kinds stay here.
+    // notifications/cancelled of server requests we refused, and unknown kinds, stay here.
   }
 }

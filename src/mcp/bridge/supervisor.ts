@@ -4,6 +4,7 @@ import type { JsonRpcMessage } from '../wire/jsonrpc.js';
 import { isResponse } from '../wire/jsonrpc.js';
 import { LATEST_PROTOCOL_VERSION } from '../wire/http.js';
 import { Upstream, describeExit } from './upstream.js';
+import { SHARED_CLIENT_CAPABILITIES } from './shared-asks.js';
 
 /** `sleeping`: Berth is stopping an idle process (scale to zero); it becomes `idle` when the process is gone. */
 export type SupervisorState = 'idle' | 'starting' | 'ready' | 'sleeping' | 'backoff' | 'gaveup' | 'closed';
@@ -237,7 +238,7 @@ export class Supervisor {
         method: 'initialize',
         params: {
           protocolVersion: LATEST_PROTOCOL_VERSION,
-          capabilities: {},
+          capabilities: SHARED_CLIENT_CAPABILITIES,
           clientInfo: { name: 'berth', version: this.opts.version ?? '0.1.0' },
         },
       });

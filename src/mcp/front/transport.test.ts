@@ -226,13 +226,15 @@ describe('Streamable HTTP transport: sessions', () => {
     expect(await stats()).toMatchObject({ subscribeCalls: 1, unsubscribeCalls: 1 });
   });
 
-  it('refuses server-to-client requests in shared mode', async () => {
+  it('refuses a server-to-client request for a feature the session did not declare, and roots in shared mode', async () => {
     const { front, logs } = await setup();
     const sid = await rawInitialize(front.url);
     const res = await rawPost(front.url, call(2, 'sample', { prompt: 'hi' }), { 'mcp-session-id': sid });
     const body = (await res.json()) as RpcBody;
-    expect(textOf(body.result)).toMatch(/isolated mode/);
-    expect(logs.some((l) => l.includes('sampling/createMessage'))).toBe(true);
+    expect(textOf(body.result)).toMatch(/did not declare the sampling capability/);
+    const roots = (await (await rawPost(front.url, call(3, 'roots', {}), { 'mcp-session-id': sid })).json()) as RpcBody;
+    expect(textOf(roots.result)).toMatch(/isolated mode/);
+    expect(logs.some((l) => l.includes('roots/list'))).toBe(true);
   });
 });
 

@@ -1,0 +1,102 @@
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '@modelcontextprotocol/client';
+import { createSharedBridge } from './shared.js';
+import { FAST_RESTART, LIMITS, nodeSpawner, serveEndpoint, textOf } from '../testing/helpers.js';
+
+// The matrix's SDK 1.x stdio server: `sample`, `elicit` and `roots` ask the client; `slow` keeps a call in flight.
+const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/matrix/stdio-v1.mjs', import.meta.url));
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(): Promise<{ url: string; isolate: string[] }> {
+  const spawner = nodeSpawner(FIXTURE);
+  const isolate: string[] = [];
+  const bridge = createSharedBridge({ deploymentId: 'asks', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS, events: { onNeedsIsolation: (r) => isolate.push(r) } });
+  cleanups.push(() => spawner.stopAll());
+  cleanups.push(() => bridge.close());
+  await bridge.start();
+  const front = await serveEndpoint(bridge);
+  cleanups.push(() => front.close());
+  return { url: front.url, isolate };
+}
+
+/** An SDK 1.x client that declares sampling and answers every sampling request with `answer` (counting them). */
+async function sampler(url: string, answer: string): Promise<{ client: Client; asked: string[] }> {
+  const asked: string[] = [];
+  const client = new Client({ name: answer, version: '1.0.0' }, { capabilities: { sampling: {} } });
+  client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+    const c = req.params.messages[0]?.content;
+    asked.push(c && 'text' in c ? String(c.text) : '');
+    return { model: 'test', role: 'assistant', content: { type: 'text', text: answer } };
+  });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  cleanups.push(() => client.close());
+  return { client, asked };
+}
+
+describe('shared mode: server requests go to the one certain client', () => {
+  it('routes sampling to the only session with a call in flight, among several open ones', async () => {
+    const { url } = await setup();
+    const a = await sampler(url, 'from A');
+    const b = await sampler(url, 'from B');
+    await b.client.listTools();
+    const r = await a.client.callTool({ name: 'sample', arguments: { prompt: 'for A' } });
+    expect(textOf(r)).toBe('from A');
+    const r2 = await b.client.callTool({ name: 'sample', arguments: { prompt: 'for B' } });
+    expect(textOf(r2)).toBe('from B');
+    expect(a.asked).toEqual(['for A']);
+    expect(b.asked).toEqual(['for B']);
+  });
+
+  it('refuses, never guesses, while calls of two sessions are in flight; status hears it', async () => {
+    const { url, isolate } = await setup();
+    const a = await sampler(url, 'from A');
+    const b = await sampler(url, 'from B');
+    const slow = a.client.callTool({ name: 'slow', arguments: { ms: 1500, steps: 1 } });
+    await new Promise((r) => setTimeout(r, 300));
+    const refused = await b.client.callTool({ name: 'sample', arguments: { prompt: 'while A waits' } });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/-32601/);
+    expect(textOf(refused)).toMatch(/requests of 2 client sessions are in progress.*isolated mode/);
+    expect(textOf(await slow)).toBe('slept 1500');
+    expect(a.asked).toEqual([]);
+    expect(b.asked).toEqual([]);
+    expect(isolate).toHaveLength(1);
+    expect(isolate[0]).toMatch(/sampling\/createMessage/);
+    // Once A's call is over, B is the only caller again.
+    expect(textOf(await b.client.callTool({ name: 'sample', arguments: { prompt: 'after' } }))).toBe('from B');
+    expect(b.asked).toEqual(['after']);
+  });
+
+  it('passes elicitation to an SDK 2.x client and back', async () => {
+    const { url } = await setup();
+    const client = new Client2({ name: 'sdk2', version: '2.0.0' }, { capabilities: { elicitation: { form: {} } } });
+    client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: 'Ada' } }));
+    await client.connect(new Transport2(new URL(url)));
+    cleanups.push(() => client.close());
+    const r = await client.callTool({ name: 'elicit', arguments: { question: 'who?' } });
+    expect(textOf(r)).toBe('accept Ada');
+  });
+
+  it('refuses a feature the client did not declare, and roots always', async () => {
+    const { url, isolate } = await setup();
+    const client = new Client({ name: 'plain', version: '1.0.0' }, { capabilities: { roots: { listChanged: true } } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    cleanups.push(() => client.close());
+    const r = await client.callTool({ name: 'sample', arguments: { prompt: 'x' } });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/did not declare the sampling capability/);
+    expect(isolate).toEqual([]);
+    const roots = await client.callTool({ name: 'roots', arguments: {} });
+    expect(roots.isError).toBe(true);
+    expect(textOf(roots)).toMatch(/one client's roots would apply to every client.*isolated mode/);
+    expect(isolate).toHaveLength(1);
+  });
+});

@@ -86,7 +86,6 @@ interface Rule {
   outcome: Exclude<Outcome, { kind: 'pass' }>;
 }
 
-const SERVER_REQUESTS: Feature[] = ['sampling', 'elicitation', 'roots'];
 const URL_ROWS: UpstreamId[] = ['http-2x/stateless', 'http-2x/2026-only', 'sse-legacy'];
 const ISOLATED_ROWS: UpstreamId[] = ['everything/isolated', 'stdio-1x/isolated'];
 

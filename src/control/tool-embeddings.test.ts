@@ -37,6 +37,8 @@ describe('search_tools with embeddings, against a local stand-in for an OpenAI-c
   let url = '';
   const requests: { auth: string | undefined; model: string; input: string[] }[] = [];
   let down = false;
+  /** Answer with an endless body (the API gone wrong): Berth must stop reading at its bound. */
+  let flood = false;
   let dir = '';
   let stores: SqlStores;
 
@@ -47,6 +49,17 @@ describe('search_tools with embeddings, against a local stand-in for an OpenAI-c
       req.on('end', () => {
         if (down || req.url !== '/v1/embeddings') {
           res.writeHead(503).end('{"error":"down"}');
+          return;
+        }
+        if (flood) {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const chunk = Buffer.alloc(1 << 20, 0x20);
+          const more = (): void => {
+            while (!res.destroyed && res.write(chunk));
+            if (!res.destroyed) res.once('drain', more);
+          };
+          res.write('{"data":[');
+          more();
           return;
         }
         const { model, input } = JSON.parse(body) as { model: string; input: string[] };
@@ -99,6 +112,19 @@ describe('search_tools with embeddings, against a local stand-in for an OpenAI-c
       expect(logs.join('\n')).toMatch(/embeddings API failed \(HTTP 503/);
     } finally {
       down = false;
+    }
+  });
+
+  it('stops reading an answer that passes its bound, and falls back to BM25', async () => {
+    flood = true;
+    try {
+      const logs: string[] = [];
+      const e = new ToolEmbeddings({ url, model: 'stand-in-3', store: stores.embeddings, log: (l) => logs.push(l) });
+      const hits = await e.search('read a file', TOOLS, 2);
+      expect(hits.map((h) => h.tool.name)).toEqual(new ToolIndex(TOOLS).search('read a file', 2).map((h) => h.tool.name));
+      expect(logs.join('\n')).toMatch(/answer passed \d+ bytes/);
+    } finally {
+      flood = false;
     }
   });
 });

@@ -90,15 +90,38 @@ export class ToolEmbeddings {
       signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
       redirect: 'error',
     });
-    if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
-    const body = (await res.json()) as { data?: { index?: number; embedding?: unknown }[] };
+    const text = await readCapped(res, EMBEDDING_BYTES * input.length + 65_536);
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+    const body = JSON.parse(text) as { data?: { index?: number; embedding?: unknown }[] };
     const data = body.data ?? [];
     const out: number[][] = new Array<number[]>(input.length);
     data.forEach((d, i) => {
       const at = typeof d.index === 'number' ? d.index : i;
-      if (Array.isArray(d.embedding) && d.embedding.every((x) => typeof x === 'number')) out[at] = d.embedding as number[];
+      if (at >= 0 && at < input.length && Array.isArray(d.embedding) && d.embedding.every((x) => typeof x === 'number')) out[at] = d.embedding as number[];
     });
     if (out.length !== input.length || out.some((v) => v === undefined)) throw new Error(`the API answered ${data.length} vectors for ${input.length} texts`);
     return out;
   }
+}
+
+/** The most bytes one vector may take as JSON text (3072 dimensions at ~20 characters each, with room). */
+const EMBEDDING_BYTES = 80_000;
+
+/** The body of `res` as text, failing (and cancelling the rest) once it passes `max` bytes. */
+async function readCapped(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw new Error(`the API's answer passed ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -33,7 +33,8 @@ import { MemoryEventBus } from './events/memory-bus.js';
 import type { EventBus } from './events/types.js';
 import { sendError as sendJsonRpcError } from './mcp/wire/http.js';
 import { AuthGuard } from './gateway/auth.js';
-import { GroupHub, GroupRelay, GroupService } from './control/groups.js';
+import { GroupHub, GroupService } from './control/groups.js';
+import { GroupRelay } from './control/group-relay.js';
 import { ToolEmbeddings } from './control/tool-embeddings.js';
 import { Edge, edgeOptions } from './gateway/edge.js';
 import { Gateway } from './gateway/gateway.js';
@@ -379,7 +380,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   });
   const sourceOf = (req: IncomingMessage): string => guard.clientAddress(req);
   // Who a request is, for session caps and rate limits: its token (anonymous clients by address).
-  const identify = (req: IncomingMessage, principal: Principal): ClientIdentity => clientIdentity(principal.id, sourceOf(req));
+  // A group's relay credential acts for the group's client: its address is that client's, not loopback's.
+  const identify = (req: IncomingMessage, principal: Principal): ClientIdentity => (principal.address === undefined ? clientIdentity(principal.id, sourceOf(req)) : { principal: principal.id, address: principal.address });
   const tokens = new TokenService({ tokens: stores.tokens, envToken: config.apiToken, log: (msg, fields) => logger.warn(msg, fields) });
   const audit = new AuditLog({ store: stores.audit, log: (msg, fields) => logger.error(msg, fields) });
   // Groups (README "Groups"): their sessions reach the members through this gateway with a relay credential.

@@ -4,10 +4,10 @@
  * members through Berth's own gateway, on loopback, with a relay credential made for that group: it may invoke
  * exactly the group's members, so each member's own checks, wake-up, rate limits and request counts apply.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { BerthError, checkGroupName, CreateGroupSchema, GROUP_NAME, memberPrefix, parseOrThrow, UpdateGroupSchema, type Deployment, type Group, type GroupDetails, type Principal, type Scope } from '../core/index.js';
+import { BerthError, checkGroupName, CreateGroupSchema, memberPrefix, parseOrThrow, UpdateGroupSchema, type Deployment, type Group, type GroupDetails } from '../core/index.js';
+import type { GroupRelay } from './group-relay.js';
 import type { GroupChannel, GroupView } from '../mcp/group/channel.js';
-import type { BridgeTiming, IsolatedBridge, RestartPolicy, SessionLimits } from '../mcp/types.js';
+import type { BridgeTiming, ClientIdentity, IsolatedBridge, RestartPolicy, SessionLimits } from '../mcp/types.js';
 import type { GroupStore } from '../store/types.js';
 import type { ToolEmbeddings } from './tool-embeddings.js';
 
@@ -92,37 +92,6 @@ export class GroupService {
       }),
     );
     return { ...g, endpoint: `/g/${g.name}/mcp`, members };
-  }
-}
-
-/**
- * Credentials for a group's sessions to reach its members through the gateway: `brg_NAME.MAC`, where MAC is an
- * HMAC of the name under a key made at each Berth start (kept in memory only, never stored or logged). It names a
- * principal that may invoke exactly the group's members as they are when it is used.
- */
-export class GroupRelay {
-  private readonly key = randomBytes(32);
-
-  constructor(private readonly membersOf: (group: string) => Promise<string[] | undefined>) {}
-
-  tokenFor(group: string): string {
-    return `brg_${group}.${this.mac(group)}`;
-  }
-
-  /** The principal of a relay token, or null when `token` is not one (a forged or stale one is refused: UNAUTHORIZED). */
-  async verify(token: string): Promise<Principal | null> {
-    if (!token.startsWith('brg_')) return null;
-    const dot = token.lastIndexOf('.');
-    const group = token.slice(4, dot);
-    const given = Buffer.from(token.slice(dot + 1));
-    const want = Buffer.from(this.mac(group));
-    if (dot < 0 || !GROUP_NAME.test(group) || given.length !== want.length || !timingSafeEqual(given, want)) throw new BerthError('UNAUTHORIZED', 'This group relay credential is not valid (Berth restarted, or it was never one)');
-    const members = (await this.membersOf(group)) ?? [];
-    return { id: `group:${group}`, name: `group ${group}`, scopes: members.map((id) => `invoke:${id}` as Scope) };
-  }
-
-  private mac(group: string): string {
-    return createHmac('sha256', this.key).update(group).digest('base64url');
   }
 }
 
@@ -236,18 +205,23 @@ export class GroupHub {
       let pool = pools.get(deploymentId);
       if (!pool) {
         const base = this.deps.gatewayBase();
-        pool = new RemoteHttp(`${base}/s/${deploymentId}/mcp`, { authorization: `Bearer ${this.deps.relay.tokenFor(name)}` }, this.deps.limits.requestTimeoutMs, exactOrigin(base));
+        pool = new RemoteHttp(`${base}/s/${deploymentId}/mcp`, {}, this.deps.limits.requestTimeoutMs, exactOrigin(base));
         pools.set(deploymentId, pool);
       }
       return pool;
     };
+    // The client each session's channel serves (told by the bridge when it binds the channel to a session): its
+    // member links carry a relay credential for that client, so the members' limits count it on its own.
+    const owners = new Map<string, ClientIdentity | null>();
     hosted.endpoint = createIsolatedBridge({
       deploymentId: `group-${name}`,
       spawn: (key) => {
+        owners.set(key, null);
         const channel = new GroupChannel({
           key,
           view: () => hosted.view,
-          openMember: (deploymentId, memberKey) => new StreamableChannel({ http: http(deploymentId), key: memberKey, log }),
+          openMember: (deploymentId, memberKey) =>
+            new StreamableChannel({ http: http(deploymentId), key: memberKey, log, headers: { authorization: `Bearer ${this.deps.relay.tokenFor(name, owners.get(key) ?? null)}` } }),
           version: this.deps.version,
           log,
           ...(this.deps.embeddings ? { search: (query, tools, k) => this.deps.embeddings!.search(query, tools, k) } : {}),
@@ -257,12 +231,16 @@ export class GroupHub {
           },
         });
         hosted.channels.add(channel);
-        void channel.exited.then(() => hosted.channels.delete(channel));
+        void channel.exited.then(() => {
+          hosted.channels.delete(channel);
+          owners.delete(key);
+        });
         return Promise.resolve(channel);
       },
       restart: this.deps.restart,
       limits: this.deps.limits,
       log,
+      events: { onBound: (key, owner) => owners.has(key) && owners.set(key, owner) },
       version: this.deps.version,
       ...(this.deps.timing ? { timing: this.deps.timing } : {}),
       // A session of a group is a channel made for its client, with the client's own initialize: no pool.

@@ -25,6 +25,8 @@ export interface Principal {
   readonly id: string;
   readonly name: string;
   readonly scopes: readonly Scope[];
+  /** The address of the client it acts for: set only by Berth's own group relay credential (its caps count that client). */
+  readonly address?: string;
 }
 
 export const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', name: 'anonymous', scopes: Object.freeze([]) as readonly Scope[] });

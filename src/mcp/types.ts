@@ -86,6 +86,11 @@ export interface ScaleOptions {
 
 /** Events a bridge reports to whoever supervises it (the control plane). */
 export interface BridgeEvents {
+  /**
+   * Isolated mode: a process was bound to the client it serves (a session, stateless call or listen stream), before
+   * that client's initialize reaches it; `owner` null when the gateway did not identify the client.
+   */
+  onBound?(instanceKey: string, owner: ClientIdentity | null): void;
   /** A process is up and answered initialize. */
   onProcessReady?(info: { pid: number; instanceKey: string }): void;
   /** A process exited; `expected` is true when Berth stopped it. */

@@ -128,7 +128,7 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
    * handshake (with an empty pool: from the next pool process that is ready); otherwise a cold process gets the
    * client's own initialize.
    */
-  async initialize(session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
+  async initialize(session: S, req: JsonRpcRequest, owner: ClientIdentity | null = session.owner): Promise<JsonRpcResponse> {
     this.admit();
     const caps = isObject(req.params?.capabilities) ? req.params.capabilities : {};
     const fits = !this.priming || (req.params?.protocolVersion === PRIME_VERSION && capabilitiesWithin(caps, PRIME_CAPABILITIES));
@@ -150,6 +150,7 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
     proc.session = session;
     proc.clientCaps = caps;
     session.data.proc = proc;
+    this.opts.events?.onBound?.(proc.up.instanceKey, owner);
     this.active.add(proc);
     this.handshakeStarted(proc);
     this.refill();
@@ -246,7 +247,7 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
     const session = this.transport.newSession('stateless');
     session.data.listen = stream;
     this.listening.set(stream, session);
-    const answer = await this.initialize(session, initializeFor(stream.env, `berth-init-${++this.seq}`, LATEST_PROTOCOL_VERSION));
+    const answer = await this.initialize(session, initializeFor(stream.env, `berth-init-${++this.seq}`, LATEST_PROTOCOL_VERSION), stream.client ?? null);
     if ('error' in answer) throw new BerthError('UPSTREAM_FAILED', `initialize failed: ${answer.error.message}`);
     const proc = session.data.proc;
     if (session.ended || !proc) throw new BerthError('UPSTREAM_UNAVAILABLE', 'The listen stream ended');
@@ -285,7 +286,7 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
     };
     let answer: JsonRpcResponse;
     try {
-      answer = await this.initialize(session, initializeFor(call.env, `berth-init-${++this.seq}`, LATEST_PROTOCOL_VERSION));
+      answer = await this.initialize(session, initializeFor(call.env, `berth-init-${++this.seq}`, LATEST_PROTOCOL_VERSION), call.client ?? null);
     } catch (err) {
       const e = err instanceof BerthError ? err : new BerthError('UPSTREAM_FAILED', err instanceof Error ? err.message : String(err));
       call.exchange.respond(errorResponse(call.req.id, rpcCodeFor(e.code), e.message));

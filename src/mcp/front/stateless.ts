@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError } from '../../core/errors.js';
 import type { ErrorCode } from '../../core/errors.js';
+import type { ClientIdentity } from '../types.js';
 import type { Exchange } from './exchange.js';
 import { PostExchange } from './exchange.js';
 import { SSE_KEEPALIVE, VERSION_HEADER, headerValue, rpcCodeFor, sendJson, sseEvent, startSse } from '../wire/http.js';
@@ -43,6 +44,8 @@ export interface StatelessCall {
   readonly raw: JsonRpcRequest;
   readonly env: Envelope;
   readonly exchange: Exchange;
+  /** Who sent it, when the gateway knows (a process started for the call serves that client). */
+  readonly client?: ClientIdentity;
   /** Set by the bridge: stop working on the request (client cancelled or went away). */
   cancel: (() => void) | null;
   /** Set by the bridge: the exchange is over (after its answer was sent). */
@@ -55,6 +58,8 @@ export interface ListenStream {
   readonly filter: ListenFilter;
   /** The listening client's envelope (its capabilities, for a process started for the stream). */
   readonly env: Envelope;
+  /** Who listens, when the gateway knows. */
+  readonly client?: ClientIdentity;
   /** Deliver a server notification if the filter accepts it (dropped until the stream is acknowledged). */
   deliver(method: string, params: Record<string, unknown> | undefined): void;
   /** End the stream with an error answer to the listen request (e.g. its process exited). */
@@ -145,6 +150,7 @@ class Listener implements ListenStream {
     readonly filter: ListenFilter,
     readonly env: Envelope,
     private readonly res: ServerResponse,
+    readonly client?: ClientIdentity,
   ) {}
 
   /** The stream is acknowledged: notifications flow from now on. */
@@ -200,7 +206,7 @@ export class StatelessFront {
     return this.inflight.size;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, msg: JsonRpcMessage): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, msg: JsonRpcMessage, client?: ClientIdentity): Promise<void> {
     const headers = { version: headerValue(req, VERSION_HEADER), method: headerValue(req, METHOD_HEADER), name: headerValue(req, NAME_HEADER) };
     if (isNotification(msg)) {
       const env = readEnvelope(msg.params, false);
@@ -223,12 +229,12 @@ export class StatelessFront {
       case 'server/discover':
         return this.discover(res, msg);
       case 'subscriptions/listen':
-        return this.listen(res, msg, env);
+        return this.listen(res, msg, env, client);
       case 'initialize':
         sendJson(res, 200, JSON.stringify(errorResponse(msg.id, METHOD_NOT_FOUND, `initialize is not a method of protocol revision ${env.version}; use server/discover`)));
         return;
       default:
-        this.request(res, msg, env);
+        this.request(res, msg, env, client);
     }
   }
 
@@ -249,12 +255,12 @@ export class StatelessFront {
     sendJson(res, 200, JSON.stringify(resultResponse(msg.id, discoverResult(init))));
   }
 
-  private request(res: ServerResponse, msg: JsonRpcRequest, env: Envelope): void {
+  private request(res: ServerResponse, msg: JsonRpcRequest, env: Envelope, client: ClientIdentity | undefined): void {
     const inner = new PostExchange(res, 1, false, this.opts.sseAfterMs, this.opts.keepaliveMs);
     const exchange = new ModernExchange(inner, msg.method, () => this.backend.cachedInit()?.serverInfo);
     const params = stripEnvelope(msg.params);
     const stripped: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id: msg.id, method: msg.method } : { jsonrpc: '2.0', id: msg.id, method: msg.method, params };
-    const call: StatelessCall = { req: stripped, raw: msg, env, exchange, cancel: null, done: null };
+    const call: StatelessCall = { req: stripped, raw: msg, env, exchange, cancel: null, done: null, ...(client ? { client } : {}) };
     this.inflight.add(call);
     inner.onDone = () => {
       this.inflight.delete(call);
@@ -269,7 +275,7 @@ export class StatelessFront {
     }
   }
 
-  private async listen(res: ServerResponse, msg: JsonRpcRequest, env: Envelope): Promise<void> {
+  private async listen(res: ServerResponse, msg: JsonRpcRequest, env: Envelope, client: ClientIdentity | undefined): Promise<void> {
     let caps: Record<string, unknown> = {};
     try {
       const init = await this.backend.initResult();
@@ -285,7 +291,7 @@ export class StatelessFront {
       delete filter.promptsListChanged;
       delete filter.resourcesListChanged;
     }
-    const listener = new Listener(msg.id, filter, env, res);
+    const listener = new Listener(msg.id, filter, env, res, client);
     let closed = false;
     res.on('close', () => {
       closed = true;

@@ -282,7 +282,7 @@ export class StreamableHttpTransport<T> implements SessionHost<T> {
       sendError(res, new BerthError('INVALID_JSON', 'Parse error: the body is not valid JSON'));
       return;
     }
-    if (this.stateless && headerValue(req, SESSION_HEADER) === undefined && this.routeModern(req, res, parsed)) return;
+    if (this.stateless && headerValue(req, SESSION_HEADER) === undefined && this.routeModern(req, res, parsed, client)) return;
     const batch = Array.isArray(parsed);
     const msgs: unknown[] = batch ? (parsed as unknown[]) : [parsed];
     if (msgs.length === 0 || !msgs.every(isMessage)) {
@@ -322,7 +322,7 @@ export class StreamableHttpTransport<T> implements SessionHost<T> {
   }
 
   /** Revision 2026-07-28 detection for a session-less POST; true when it was answered here. */
-  private routeModern(req: IncomingMessage, res: ServerResponse, parsed: unknown): boolean {
+  private routeModern(req: IncomingMessage, res: ServerResponse, parsed: unknown, client: ClientIdentity | undefined): boolean {
     const front = this.stateless;
     if (!front) return false;
     const headerModern = isModernVersion(headerValue(req, VERSION_HEADER));
@@ -342,7 +342,7 @@ export class StreamableHttpTransport<T> implements SessionHost<T> {
       return true;
     }
     if (!claim && !headerModern) return false;
-    front.handle(req, res, parsed).catch((err: unknown) => {
+    front.handle(req, res, parsed, client).catch((err: unknown) => {
       this.opts.log?.(`bridge: internal error: ${err instanceof Error ? err.message : String(err)}`);
       sendError(res, new BerthError('INTERNAL'));
     });

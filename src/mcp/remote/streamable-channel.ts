@@ -20,6 +20,8 @@ export interface StreamableChannelOptions {
   log?: ChannelLog;
   /** Pause before a GET stream that ended is opened again. */
   reconnectMs?: number;
+  /** Headers of this channel's own on every request (a group member link's relay credential), beside the pool's. */
+  headers?: Record<string, string>;
 }
 
 export class StreamableChannel extends RemoteChannel {
@@ -27,6 +29,7 @@ export class StreamableChannel extends RemoteChannel {
   private readonly inflight = new Set<AbortController>();
   private readonly order = new Sequencer();
   private readonly reconnectMs: number;
+  private readonly own: Record<string, string>;
   private sessionId: string | undefined;
   private version: string = LATEST_PROTOCOL_VERSION;
   private getStream: AbortController | null = null;
@@ -36,6 +39,7 @@ export class StreamableChannel extends RemoteChannel {
     super(opts.key, opts.log);
     this.http = opts.http;
     this.reconnectMs = opts.reconnectMs ?? 1000;
+    this.own = opts.headers ?? {};
   }
 
   protected receive(msg: JsonRpcMessage): void {
@@ -67,7 +71,7 @@ export class StreamableChannel extends RemoteChannel {
   }
 
   private sessionHeaders(): Record<string, string> {
-    const h: Record<string, string> = { [VERSION_HEADER]: this.version };
+    const h: Record<string, string> = { ...this.own, [VERSION_HEADER]: this.version };
     if (this.sessionId !== undefined) h[SESSION_HEADER] = this.sessionId;
     return h;
   }
@@ -76,7 +80,7 @@ export class StreamableChannel extends RemoteChannel {
   private async post(msg: JsonRpcMessage, ac: AbortController): Promise<(() => Promise<void>) | null> {
     if (this.closed) return null;
     const initialize = isRequest(msg) && msg.method === 'initialize';
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: JSON_AND_SSE };
+    const headers: Record<string, string> = { ...this.own, 'content-type': 'application/json', accept: JSON_AND_SSE };
     if (!initialize) Object.assign(headers, this.sessionHeaders());
     let res;
     try {

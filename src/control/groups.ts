@@ -105,6 +105,11 @@ export interface GroupHubDeps {
   timing?: BridgeTiming;
   version: string;
   log(group: string, line: string): void;
+  /**
+   * How often (at most) a group in use is checked against the store, for changes another Berth on the same store
+   * wrote (a standby's API): default 5000 ms. Changes made through this Berth are applied at once.
+   */
+  recheckMs?: number;
   /** search_tools with embeddings (BERTH_EMBEDDINGS_URL); absent: BM25 alone. */
   embeddings?: ToolEmbeddings;
 }
@@ -116,6 +121,10 @@ interface Hosted {
   channels: Set<GroupChannel>;
   /** Members a listing had to leave out, and why. */
   troubles: Map<string, string>;
+  /** The stored group's updated_at its view was made from. */
+  updatedAt: string;
+  /** When the store was last asked whether the group changed. */
+  checkedAt: number;
   close(): Promise<void>;
 }
 
@@ -127,7 +136,9 @@ export class GroupHub {
 
   /** The endpoint of group `name`: GROUP_NOT_FOUND when there is none. */
   async endpointFor(name: string): Promise<IsolatedBridge> {
-    return (await this.host(name)).endpoint;
+    const hosted = await this.host(name);
+    this.recheck(name, hosted);
+    return hosted.endpoint;
   }
 
   /** Members the group's last listings left out, with why. */
@@ -149,7 +160,22 @@ export class GroupHub {
       return;
     }
     hosted.view = await this.viewOf(g);
+    hosted.updatedAt = g.updated_at;
     for (const c of hosted.channels) c.groupChanged();
+  }
+
+  /**
+   * A group in use is compared with the store now and then (not on every request, and without holding the request
+   * up): another Berth on the same store may have changed or removed it.
+   */
+  private recheck(name: string, hosted: Hosted): void {
+    const now = Date.now();
+    if (now - hosted.checkedAt < (this.deps.recheckMs ?? 5000)) return;
+    hosted.checkedAt = now;
+    void this.deps.groups.find(name).then(
+      (g) => (g.updated_at === hosted.updatedAt ? undefined : this.changed(name)),
+      (err: unknown) => (err instanceof BerthError && err.code === 'GROUP_NOT_FOUND' ? this.changed(name) : undefined),
+    ).catch((err: unknown) => this.deps.log(name, `group recheck failed: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   async close(): Promise<void> {
@@ -193,6 +219,8 @@ export class GroupHub {
     const troubles = new Map<string, string>();
     const hosted: Hosted = {
       view: await this.viewOf(g),
+      updatedAt: g.updated_at,
+      checkedAt: Date.now(),
       channels: new Set(),
       troubles,
       endpoint: null as unknown as IsolatedBridge,

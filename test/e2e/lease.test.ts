@@ -127,6 +127,41 @@ await withPostgres('two Berths on one store', () => {
       expect(nodeProcessesWith(marker2)).toHaveLength(1);
     });
 
+    it("applies a group change written through the standby's API to the leader's group endpoint, and its removal", async () => {
+      const db = await createTempDatabase();
+      cleanups.push(() => db.drop());
+      const env = sharedEnv(db.url);
+      const leader = await start(env);
+      const standby = await start(env);
+      expect(await role(standby)).toBe('standby');
+      const api = new TestApi(leader.url, leader.token);
+      const d = await api.deploy(echoSpec('grouped'));
+      await api.waitFor(d.id);
+      expect((await api.call('POST', '/api/groups', { name: 'shared', spec: { members: [{ deployment: 'grouped' }] } })).status).toBe(201);
+      const url = `${leader.url}/g/shared/mcp`;
+      const names = async (): Promise<string[]> => {
+        const c = await connectV2(url, leader.authHeaders());
+        try {
+          return await c.listToolNames();
+        } finally {
+          await c.close();
+        }
+      };
+      expect(await names()).toContain('grouped__echo');
+      // The standby writes the store only: the leader's hub learns of it by comparing with the store now and then.
+      const viaStandby = new TestApi(standby.url, standby.token);
+      const patched = await viaStandby.call('PATCH', '/api/groups/shared', { spec: { members: [{ deployment: 'grouped', deny: ['echo'] }] } });
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      await until('the leader lists the group as changed', async () => ((await names()).includes('grouped__echo') ? undefined : true));
+      expect(await names()).toContain('grouped__env');
+      expect((await viaStandby.call('DELETE', '/api/groups/shared')).status).toBe(204);
+      await until('the leader drops the removed group', async () => {
+        const res = await fetch(url, { method: 'POST', headers: { ...leader.authHeaders(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'lease-test', version: '1' } } }) });
+        await res.text();
+        return res.status === 404 ? true : undefined;
+      });
+    });
+
     it('makes a leader whose lease connection drops stop its servers and stand by, while the other Berth takes over', async () => {
       const db = await createTempDatabase();
       cleanups.push(() => db.drop());

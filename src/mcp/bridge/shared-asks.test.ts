@@ -9,14 +9,16 @@ import { FAST_RESTART, LIMITS, nodeSpawner, serveEndpoint, textOf } from '../tes
 
 // The matrix's SDK 1.x stdio server: `sample`, `elicit` and `roots` ask the client; `slow` keeps a call in flight.
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/matrix/stdio-v1.mjs', import.meta.url));
+// Asks its client `count` things at once (ask_many) and reports the first refusal.
+const ASKING = fileURLToPath(new URL('../testing/mcp-asking-server.mjs', import.meta.url));
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(): Promise<{ url: string; isolate: string[] }> {
-  const spawner = nodeSpawner(FIXTURE);
+async function setup(script = FIXTURE): Promise<{ url: string; isolate: string[] }> {
+  const spawner = nodeSpawner(script);
   const isolate: string[] = [];
   const bridge = createSharedBridge({ deploymentId: 'asks', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS, events: { onNeedsIsolation: (r) => isolate.push(r) } });
   cleanups.push(() => spawner.stopAll());
@@ -99,4 +101,19 @@ describe('shared mode: server requests go to the one certain client', () => {
     expect(textOf(roots)).toMatch(/one client's roots would apply to every client.*isolated mode/);
     expect(isolate).toHaveLength(1);
   });
+
+  it('lets at most 1000 wait for clients; the next is refused back to the server at once', async () => {
+    const { url } = await setup(ASKING);
+    let asked = 0;
+    const client = new Client({ name: 'never-answers', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    client.setRequestHandler(CreateMessageRequestSchema, () => {
+      asked++;
+      return new Promise(() => {});
+    });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    cleanups.push(() => client.close());
+    const r = await client.callTool({ name: 'ask_many', arguments: { count: 1001 } }, undefined, { timeout: 20_000 });
+    expect(textOf(r)).toMatch(/^refused ask-\d+-1001: .*1000 server requests already wait/);
+    await expect.poll(() => asked, { timeout: 5000 }).toBe(1000);
+  }, 30_000);
 });

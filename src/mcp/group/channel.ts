@@ -59,6 +59,11 @@ const LIST: Record<Kind, { method: string; field: string }> = {
 const MAX_PAGES = 100;
 /** Most requests of the members (sampling, elicitation, roots) waiting for the client's answer in one session. */
 const MAX_TO_CLIENT = 1000;
+/**
+ * How long search_tools ranks over the tools it listed before it lists the members again, unless a member's
+ * tools/list_changed, a group change or a member session's end comes first (a member that does not announce changes).
+ */
+const SEARCH_LIST_MS = 60_000;
 
 export class GroupChannel extends RemoteChannel {
   private clientInit: Record<string, unknown> = {};
@@ -74,6 +79,10 @@ export class GroupChannel extends RemoteChannel {
   /** Our id of a member's request to the client → the member and its id. */
   private readonly toClient = new Map<string | number, { deploymentId: string; id: JsonRpcId; ours: string }>();
   private nextClientId = 1;
+  /** What search_tools ranks over, with its index: the last complete listing of the group's tools. */
+  private searchable: { tools: SearchableTool[]; index: ToolIndex<SearchableTool>; at: number } | null = null;
+  /** The last listing left a member out (failure mode open): it is not kept for search. */
+  private listLeftOut = false;
 
   constructor(private readonly opts: GroupChannelOptions) {
     super(opts.key, opts.log);
@@ -106,6 +115,7 @@ export class GroupChannel extends RemoteChannel {
 
   /** The group's members or their options changed: the client lists again. */
   groupChanged(): void {
+    this.searchable = null;
     for (const kind of ['tools', 'prompts', 'resources']) this.emit({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
   }
 
@@ -187,6 +197,7 @@ export class GroupChannel extends RemoteChannel {
         clientInit: this.clientInit,
         onMessage: (m) => this.fromMember(deploymentId, m),
         onClose: () => {
+          this.searchable = null;
           if (this.links.get(deploymentId) === made) this.links.delete(deploymentId);
         },
       });
@@ -225,6 +236,7 @@ export class GroupChannel extends RemoteChannel {
       return new MemberError(UPSTREAM_UNAVAILABLE, `group ${v.name}: ${failed.map((f) => `${f.m.name}: ${f.error}`).join('; ')} (failure_mode closed)`, { code: 'UPSTREAM_UNAVAILABLE', members: failed.map((f) => f.m.name) });
     }
     for (const f of failed) this.log(`group ${v.name}: ${f.m.name} left out of ${LIST[kind].method}: ${f.error}`);
+    this.listLeftOut = failed.length > 0;
     return this.merge(v, kind, results.filter((r): r is { m: GroupMemberView; items: unknown[] } => 'items' in r));
   }
 
@@ -291,12 +303,24 @@ export class GroupChannel extends RemoteChannel {
     const query = typeof args.query === 'string' ? args.query : '';
     if (query.trim() === '') return this.emit({ jsonrpc: '2.0', id: req.id, result: toolError('search_tools needs "query": what the tool should do') });
     const k = typeof args.k === 'number' && Number.isInteger(args.k) ? Math.min(50, Math.max(1, args.k)) : 5;
-    const tools = await this.list('tools');
-    if (tools instanceof MemberError) return this.emit(errorResponse(req.id, tools.code, tools.message, tools.data));
-    const ranked = this.opts.search ? await this.opts.search(query, tools as SearchableTool[], k) : new ToolIndex(tools as SearchableTool[]).search(query, k);
+    const ready = await this.searchableTools();
+    if (ready instanceof MemberError) return this.emit(errorResponse(req.id, ready.code, ready.message, ready.data));
+    const ranked = this.opts.search ? await this.opts.search(query, ready.tools, k) : ready.index.search(query, k);
     const hits = ranked.map((h) => ({ ...(h.tool as object), score: Math.round(h.score * 10000) / 10000 }));
     const text = hits.length > 0 ? JSON.stringify(hits, null, 2) : `No tool of group ${this.opts.view().name} matches ${JSON.stringify(query)}; try other words.`;
     this.emit({ jsonrpc: '2.0', id: req.id, result: { content: [{ type: 'text', text }], structuredContent: { tools: hits } } });
+  }
+
+  /** The group's tools for search_tools: listed once, then kept (SEARCH_LIST_MS) unless something says they changed. */
+  private async searchableTools(): Promise<{ tools: SearchableTool[]; index: ToolIndex<SearchableTool> } | MemberError> {
+    const kept = this.searchable;
+    if (kept && Date.now() - kept.at < SEARCH_LIST_MS) return kept;
+    const listed = await this.list('tools');
+    if (listed instanceof MemberError) return listed;
+    const tools = listed as SearchableTool[];
+    const made = { tools, index: new ToolIndex(tools), at: Date.now() };
+    this.searchable = this.listLeftOut ? null : made;
+    return made;
   }
 
   /** A tools/call or prompts/get (or a prompt's completion) to the member that owns the name. */
@@ -363,6 +387,7 @@ export class GroupChannel extends RemoteChannel {
       return this.emit({ ...msg, id: ours });
     }
     if (!isNotification(msg)) return;
+    if (msg.method === 'notifications/tools/list_changed') this.searchable = null;
     if (msg.method === 'notifications/cancelled') {
       const rid = msg.params?.requestId;
       const ours = [...this.toClient.values()].find((t) => t.deploymentId === deploymentId && (typeof rid === 'string' || typeof rid === 'number') && idKey(t.id) === idKey(rid))?.ours;

@@ -92,15 +92,6 @@ const ISOLATED_ROWS: UpstreamId[] = ['everything/isolated', 'stdio-1x/isolated']
 /** First matching rule wins. */
 export const RULES: Rule[] = [
   {
-    upstream: ['stdio-1x/shared', 'everything/shared'],
-    column: ['sdk2/2026'],
-    feature: ['sampling', 'elicitation'],
-    outcome: {
-      kind: 'refused',
-      reason: 'shared mode + 2026-07-28: a stateless call has no session stream to carry a server request (isolated mode turns it into input_required); Berth answers it -32601 (src/mcp/README.md), the tool reports the error',
-    },
-  },
-  {
     upstream: ['stdio-1x/shared'],
     feature: ['roots'],
     outcome: {

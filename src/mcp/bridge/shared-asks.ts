@@ -4,8 +4,9 @@
  * is working on when it asks comes from one session (a request that serves a call can only serve a call in
  * flight). Where it is not certain, the server gets -32601 with the reason, and status says to run isolated.
  *
- * Never routed, whatever the sessions: roots/list (the server would apply one client's roots to every client)
- * and requests made during a 2026-07-28 stateless call (no session stream to carry them).
+ * A stateless (2026-07-28) call that is the one caller gets them as an `input_required` result (multi round-trip,
+ * front/mrtr.ts), as in isolated mode. Never routed, whatever the sessions: roots/list (the server would apply one
+ * client's roots to every client).
  */
 import type { Exchange } from '../front/exchange.js';
 import type { Session } from '../front/transport.js';
@@ -45,6 +46,8 @@ export interface AskHost {
   /** The sessions whose requests `up` is working on, each with an exchange of one of them. */
   callers(up: Upstream): Map<S, Exchange | null>;
   sendToSession(session: S, json: string): void;
+  /** The one caller is a stateless call: the request goes to it as input_required (multi round-trip). */
+  stateless(session: S, m: JsonRpcRequest): void;
   /** A request was refused for lack of a certain session (status: the deployment should run isolated). */
   refused(method: string, reason: Refusal): void;
   /** How long a client has to answer. */
@@ -74,6 +77,10 @@ export class ServerAsks {
       return;
     }
     const { session, exchange } = target;
+    if (session.kind === 'stateless') {
+      this.host.stateless(session, m);
+      return;
+    }
     const key = `berth-${this.next++}`;
     const timer = setTimeout(() => this.expire(key), this.host.timeoutMs);
     timer.unref();
@@ -133,9 +140,6 @@ export class ServerAsks {
       return { message: `this deployment runs in shared mode and ${why}, so the client it is for is not certain; run the deployment in isolated mode for server-to-client requests`, isolate: true };
     }
     const [session, exchange] = [...callers][0]!;
-    if (session.kind === 'stateless') {
-      return { message: 'this deployment runs in shared mode, where a 2026-07-28 (stateless) call cannot take server requests; run the deployment in isolated mode for server-to-client requests', isolate: true };
-    }
     const feature = CLIENT_FEATURE_OF[m.method];
     if (feature !== undefined && (!isObject(session.data.caps) || session.data.caps[feature] === undefined)) {
       return { message: `the client did not declare the ${feature} capability`, isolate: false };

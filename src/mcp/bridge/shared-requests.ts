@@ -104,6 +104,33 @@ export class RequestTable {
     return out;
   }
 
+  /** The session whose request went upstream as `uid` (a progress token), if it is a client's. */
+  sessionOf(uid: unknown): S | null {
+    return typeof uid === 'number' ? (this.pending.get(uid)?.session ?? null) : null;
+  }
+
+  /** The process a session's request was written to (where its server's requests came from). */
+  upOf(session: S): Upstream | null {
+    for (const p of this.pending.values()) if (p.session === session && p.up) return p.up;
+    return null;
+  }
+
+  /**
+   * Multi round-trip (a stateless call's retry): the session's pending request now answers on `exchange` as
+   * `replyId`, with the retry's progress token if it sent one; null: parked between rounds, with no timeout of its
+   * own (the broker's applies).
+   */
+  rebind(session: S, exchange: Exchange | null, replyId: JsonRpcId, token?: string | number): void {
+    for (const [uid, p] of this.pending) {
+      if (p.session !== session || p.internal) continue;
+      p.exchange = exchange;
+      p.clientId = replyId;
+      if (token !== undefined) p.clientToken = token;
+      clearTimeout(p.timer);
+      if (exchange) p.timer = setTimeout(() => this.timedOut(uid), this.host.requestTimeoutMs);
+    }
+  }
+
   /** A request of the bridge's own (probe, listings, subscriptions), to the active generation or `target`. */
   request(method: string, params: Record<string, unknown>, timeoutMs: number, target?: Supervisor): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {

@@ -3,11 +3,14 @@ import type { JsonRpcNotification, JsonRpcRequest } from '../wire/jsonrpc.js';
 import { resultResponse } from '../wire/jsonrpc.js';
 import type { ListenStream } from '../front/stateless.js';
 import type { Session } from '../front/transport.js';
+import type { MrtrState } from '../front/mrtr.js';
 
 /** What a shared-mode session keeps: the resource URIs it subscribed to, and the capabilities its client declared. */
 export interface SharedSession {
   subs: Set<string> | null;
   caps: Record<string, unknown> | null;
+  /** A stateless call's multi round-trip state (server requests become input_required). */
+  mrtr: MrtrState | null;
 }
 
 type S = Session<SharedSession>;

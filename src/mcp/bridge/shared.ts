@@ -21,6 +21,7 @@ import { Generations } from './swap.js';
 import { Subscriptions } from './shared-subs.js';
 import { RequestTable } from './shared-requests.js';
 import { ServerAsks } from './shared-asks.js';
+import { InputRequests } from '../front/mrtr.js';
 import type { Refusal } from './shared-asks.js';
 import type { SharedSession } from './shared-subs.js';
 
@@ -41,6 +42,8 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   private readonly subs: Subscriptions;
   /** Server→client requests on their way to the one certain client. */
   private readonly asks: ServerAsks;
+  /** Stateless calls waiting for the client's retry with the answers to their server's requests. */
+  private readonly mrtr: InputRequests<S>;
   private readonly refused = new Set<string>();
   readonly listenSupport = { listChanged: true, resources: true };
   private closing = false;
@@ -71,8 +74,21 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       callers: (up) => this.requests.callers(up),
       sendToSession: (session, json) => this.transport.sendToSession(session, json),
       refused: (method, why) => this.refusedAsk(method, why),
+      stateless: (session, m) => this.mrtr.serverRequest(session, m),
       timeoutMs: timeout,
     });
+    this.mrtr = new InputRequests<S>(
+      {
+        rebind: (session, exchange, replyId, token) => this.requests.rebind(session, exchange, replyId, token),
+        deliver: (_session, held) => {
+          for (const m of held) this.serverNotification(m);
+        },
+        send: (session, msg) => this.requests.upOf(session)?.send(msg),
+        expire: (session) => this.endStateless(session),
+        log: (line) => this.log(line),
+      },
+      opts.timing?.inputRequiredTimeoutMs ?? timeout,
+    );
     this.subs = new Subscriptions({
       ready: () => this.sup.ready && !this.closing,
       wake: () => this.run(this.sup),
@@ -178,6 +194,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     this.scale.close();
     this.requests.failAll(UPSTREAM_UNAVAILABLE, 'The endpoint is closing');
     this.asks.close();
+    this.mrtr.close();
     this.transport.close();
     await this.gens.close();
   }
@@ -185,7 +202,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   // ---- TransportBackend ----
 
   newSessionData(): SharedSession {
-    return { subs: null, caps: null };
+    return { subs: null, caps: null, mrtr: null };
   }
 
   async initialize(session: S, req: JsonRpcRequest): Promise<JsonRpcResponse> {
@@ -236,6 +253,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
     this.subs.sessionEnded(session);
     this.requests.sessionEnded(session);
     this.asks.sessionEnded(session);
+    this.mrtr.forget(session);
   }
 
   // ---- StatelessBackend (revision 2026-07-28) ----
@@ -253,11 +271,28 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   }
 
   statelessRequest(call: StatelessCall): void {
+    if (typeof call.raw.params?.requestState === 'string') {
+      this.mrtr.resume(call);
+      return;
+    }
     const session = this.transport.newSession('stateless');
+    session.data.caps = call.env.capabilities;
+    this.mrtr.begin(session, call);
     call.cancel = () => {
       this.notification(session, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: call.req.id, reason: 'client cancelled' } });
+      this.endStateless(session);
+    };
+    call.done = () => {
+      if (!this.mrtr.isParked(session)) this.endStateless(session);
     };
     this.request(session, call.req, call.exchange);
+  }
+
+  /** A stateless call is over (answered, cancelled, or its retry never came): nothing of it stays. */
+  private endStateless(session: S): void {
+    if (session.ended) return;
+    session.ended = true;
+    this.sessionEnded(session, 'closed');
   }
 
   listen(stream: ListenStream): Promise<void> {
@@ -334,7 +369,10 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
   private serverNotification(m: JsonRpcNotification): void {
     const method = m.method;
     if (method === 'notifications/progress') {
-      // A GET stream carries only messages unrelated to any request: progress goes with its request.
+      // A GET stream carries only messages unrelated to any request: progress goes with its request, and a
+      // stateless call's progress waits for its retry while the call is parked.
+      const session = this.requests.sessionOf(m.params?.progressToken);
+      if (session && this.mrtr.isParked(session) && this.mrtr.hold(session, m, JSON.stringify(m).length)) return;
       this.requests.progress(m);
       return;
     }

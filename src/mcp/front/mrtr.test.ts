@@ -158,7 +158,7 @@ describe('multi round-trip requests over the isolated bridge', () => {
 });
 
 describe('shared mode and client features', () => {
-  it('refuses sampling, logs that the deployment must run isolated and raises onNeedsIsolation once', async () => {
+  it('asks a stateless client for sampling (input_required), refuses roots, logs that the deployment must run isolated and raises onNeedsIsolation once', async () => {
     const spawner = nodeSpawner(ECHO_SERVER);
     const logs: string[] = [];
     const reasons: string[] = [];
@@ -176,14 +176,17 @@ describe('shared mode and client features', () => {
     const front = await serveEndpoint(bridge);
     cleanups.push(() => front.close());
     const client = new Client2({ name: 'm', version: '1' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
-    client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', model: 't', content: { type: 'text', text: 'never' } }));
+    client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', model: 't', content: { type: 'text', text: 'sampled in shared mode' } }));
     await client.connect(new Transport2(new URL(front.url)));
     cleanups.push(() => client.close());
     const r = await client.callTool({ name: 'sample', arguments: { prompt: 'x' } });
-    expect(textOf(r)).toMatch(/isolated mode/);
+    expect(textOf(r)).toBe('sampled in shared mode');
+    expect(reasons).toEqual([]);
+    const roots = await client.callTool({ name: 'roots', arguments: {} });
+    expect(textOf(roots)).toMatch(/isolated mode/);
     await client.callTool({ name: 'roots', arguments: {} });
     expect(reasons.length).toBe(1);
-    expect(reasons[0]).toMatch(/sampling\/createMessage/);
+    expect(reasons[0]).toMatch(/roots\/list/);
     expect(logs.some((l) => l.includes('run the deployment in isolated mode'))).toBe(true);
   });
 });

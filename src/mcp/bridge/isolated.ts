@@ -15,6 +15,7 @@ import {
   UPSTREAM_EXITED,
   errorResponse,
   idKey,
+  isObject,
   isRequest,
   isResponse,
   resultResponse,
@@ -26,9 +27,6 @@ export { DEFAULT_DRAIN_MS } from './isolated-revisions.js';
 import { CLIENT_FEATURE_OF, PRIME_CAPABILITIES, PRIME_VERSION, capabilitiesWithin } from './prime.js';
 import type { IsoProc, IsoSession, S } from './isolated-pool.js';
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 
 /** How long a cancelled stateless call's process may take to see the cancellation before it is stopped. */

@@ -3,6 +3,7 @@
  * clients may take a primed process.
  */
 import { LATEST_PROTOCOL_VERSION } from '../wire/http.js';
+import { isObject } from '../wire/jsonrpc.js';
 
 /** The protocol revision pool processes are primed with; a client asking for another one gets a cold process. */
 export const PRIME_VERSION = LATEST_PROTOCOL_VERSION;
@@ -22,9 +23,6 @@ export const CLIENT_FEATURE_OF: Readonly<Record<string, string>> = Object.freeze
   'roots/list': 'roots',
 });
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Whether a client that declared `caps` may use a process primed with `primed`: every capability it declares

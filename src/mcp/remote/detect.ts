@@ -12,7 +12,7 @@
  */
 import { BerthError } from '../../core/errors.js';
 import { LATEST_PROTOCOL_VERSION, SESSION_HEADER, VERSION_HEADER } from '../wire/http.js';
-import { isResponse } from '../wire/jsonrpc.js';
+import { isObject, isResponse } from '../wire/jsonrpc.js';
 import type { JsonRpcResponse } from '../wire/jsonrpc.js';
 import { CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, METHOD_HEADER, MODERN_VERSION, PROTOCOL_VERSION_KEY } from '../wire/modern.js';
 import { forbiddenIn } from './ssrf.js';
@@ -33,9 +33,6 @@ export interface Detection {
 
 const CLIENT_INFO = { name: 'berth-detect', version: '0.1.0' };
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** POST one request and read its response (JSON or SSE); undefined plus a note when there is none. */
 async function rpc(http: RemoteHttp, headers: Record<string, string>, body: object, id: string, signal: AbortSignal): Promise<{ answer?: JsonRpcResponse; status: number; sessionId?: string; note: string }> {

@@ -14,7 +14,7 @@
  */
 import { LATEST_PROTOCOL_VERSION, VERSION_HEADER, isSupportedVersion } from '../wire/http.js';
 import type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
-import { INVALID_PARAMS, UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isRequest, isResponse, resultResponse } from '../wire/jsonrpc.js';
+import { INVALID_PARAMS, UPSTREAM_UNAVAILABLE, errorResponse, idKey, isNotification, isObject, isRequest, isResponse, resultResponse } from '../wire/jsonrpc.js';
 import {
   CLIENT_CAPABILITIES_KEY,
   CLIENT_INFO_KEY,
@@ -53,9 +53,6 @@ const LIST_CHANGED: [string, string][] = [
   ['resources', 'resourcesListChanged'],
 ];
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** One client request in flight, possibly over several `input_required` rounds. */
 interface Call {

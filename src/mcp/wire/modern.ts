@@ -4,6 +4,7 @@
  * Pure functions; the HTTP side lives in stateless.ts.
  */
 import type { JsonRpcId } from './jsonrpc.js';
+import { isObject } from './jsonrpc.js';
 
 export const MODERN_VERSION = '2026-07-28';
 export const MODERN_VERSIONS: readonly string[] = [MODERN_VERSION];
@@ -38,9 +39,6 @@ export function isModernVersion(v: unknown): v is string {
   return typeof v === 'string' && v >= MODERN_VERSION;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 export function metaOf(params: unknown): Record<string, unknown> | undefined {
   if (!isObject(params)) return undefined;

@@ -1,8 +1,9 @@
 /**
  * Groups (issue 13): their definitions (GroupService: create, read, update, remove, with the members checked) and
  * their endpoints (GroupHub: one bridge per group whose sessions are GroupChannels). A group session reaches its
- * members through Berth's own gateway, on loopback, with a relay credential made for that group: it may invoke
- * exactly the group's members, so each member's own checks, wake-up, rate limits and request counts apply.
+ * members through Berth's own gateway, on loopback, with a relay credential made for that group and that client
+ * (group-relay.ts): it may invoke exactly the group's members, so each member's own checks, wake-up, rate limits
+ * and request counts apply, to each group client on its own.
  */
 import { BerthError, checkGroupName, CreateGroupSchema, memberPrefix, parseOrThrow, UpdateGroupSchema, type Deployment, type Group, type GroupDetails } from '../core/index.js';
 import type { GroupRelay } from './group-relay.js';

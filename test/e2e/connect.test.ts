@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentView } from '../../src/core/index.js';
 import { TestApi } from '../support/api.js';
@@ -33,7 +34,7 @@ describe('berth connect (e2e)', () => {
     await berth?.dispose();
   });
 
-  async function connect(target: string, token: string): Promise<Client> {
+  async function connect(target: string, token: string, client = new Client({ name: 'desktop', version: '1.0.0' })): Promise<Client> {
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [join(ROOT, 'bin/berth.js'), 'connect', target],
@@ -41,7 +42,6 @@ describe('berth connect (e2e)', () => {
       stderr: 'pipe',
     });
     transport.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    const client = new Client({ name: 'desktop', version: '1.0.0' });
     await client.connect(transport);
     return client;
   }
@@ -60,6 +60,26 @@ describe('berth connect (e2e)', () => {
       expect(textOf(await g.callTool({ name: 'conn__echo', arguments: { text: 'from the desktop' } }))).toBe('from the desktop');
     } finally {
       await g.close();
+    }
+  });
+
+  it("passes the server's requests to the stdio client and its answers back (sampling, through a shared deployment and a group)", async () => {
+    for (const target of ['conn', 'group:desk']) {
+      const asked: string[] = [];
+      const client = new Client({ name: 'desktop', version: '1.0.0' }, { capabilities: { sampling: {} } });
+      client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+        const c = req.params.messages[0]?.content;
+        asked.push(c && 'text' in c ? String(c.text) : '');
+        return { model: 'desk', role: 'assistant', content: { type: 'text', text: `answered on the desktop (${target})` } };
+      });
+      const c = await connect(target, berth.token, client);
+      try {
+        const tool = target === 'conn' ? 'sample' : 'conn__sample';
+        expect(textOf(await c.callTool({ name: tool, arguments: { prompt: `from ${target}` } }))).toBe(`answered on the desktop (${target})`);
+        expect(asked).toEqual([`from ${target}`]);
+      } finally {
+        await c.close();
+      }
     }
   });
 

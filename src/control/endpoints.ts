@@ -248,7 +248,8 @@ export function createEndpointFactory(deps: EndpointDeps): EndpointFactory {
       const isolated = http ? { warm: 0, maxWarm: 0, max: mode.max, prime: false } : { warm: mode.warm, max: mode.max, ...(spec.isolated.max_warm === undefined ? {} : { maxWarm: spec.isolated.max_warm }), prime: spec.isolated.prime };
       return createIsolatedBridge({ ...opts, isolated });
     }
-    return createSharedBridge(opts);
+    const shared = d.spec.type === 'url' ? undefined : (d.spec as HostedSpec).shared;
+    return createSharedBridge(shared?.client_features === false ? { ...opts, clientFeatures: false } : opts);
   };
 
   // A stdio address, or a bridged HTTP one, is swapped onto inside Berth's bridge; an HTTP server speaking for

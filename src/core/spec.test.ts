@@ -13,6 +13,16 @@ describe('DeploymentSpecSchema', () => {
     expect(bad.error?.issues[0]?.path).toEqual(['isolated', 'prime']);
   });
 
+  it('takes shared.client_features on hosted specs (absent by default), and refuses unknown shared options', () => {
+    const off = DeploymentSpecSchema.parse({ type: 'process', command: 'node', shared: { client_features: false } });
+    expect(off.type === 'process' && off.shared).toEqual({ client_features: false });
+    const plain = DeploymentSpecSchema.parse({ type: 'package', registry: 'npm', name: 'x' });
+    expect(plain.type === 'package' && plain.shared).toBeUndefined();
+    const bad = DeploymentSpecSchema.safeParse({ type: 'process', command: 'node', shared: { routes: true } });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path).toEqual(['shared']);
+  });
+
   it('takes isolated.max_warm (the most the warm pool grows to), not below warm', () => {
     const grown = DeploymentSpecSchema.parse({ type: 'process', command: 'node', mode: 'isolated', isolated: { warm: 2, max_warm: 24 } });
     expect(grown.type === 'process' && grown.isolated.max_warm).toBe(24);

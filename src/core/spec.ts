@@ -38,6 +38,16 @@ const IsolatedSchema = z.strictObject({
   prime: z.boolean().optional(),
 }).refine((v) => v.max_warm === undefined || v.max_warm >= v.warm, { message: 'isolated.max_warm must be at least isolated.warm', path: ['max_warm'] });
 
+/** Shared mode's options. */
+const SharedSchema = z.strictObject({
+  /**
+   * The one handshake declares the client features shared mode can route (sampling, elicitation), and the server's
+   * requests go to the client whose calls it is working on (default true). false: it declares none and every such
+   * request is refused, for servers that do without a feature when the client lacks it.
+   */
+  client_features: z.boolean().optional(),
+});
+
 /** The runtimes a hosted spec may ask for (spec.runtime). */
 export const WORKLOAD_RUNTIMES = ['process', 'container'] as const;
 export type WorkloadRuntimeName = (typeof WORKLOAD_RUNTIMES)[number];
@@ -108,6 +118,7 @@ const hostedShape = {
   /** `shared`: one process multiplexed across sessions; `isolated`: one process per session. */
   mode: z.enum(['shared', 'isolated']).default('shared'),
   isolated: IsolatedSchema.default({ max_sessions: 32, warm: 1 }),
+  shared: SharedSchema.optional(),
   health: HealthSchema.default({ interval_s: 30, timeout_s: 10, failures_before_restart: 3 }),
   /** Absent: always running (rows stored before the field existed have none). */
   scale: ScaleSchema.optional(),

@@ -153,6 +153,11 @@ export type SpawnProcess = (instanceKey: string) => Promise<StdioProcess>;
 export interface BridgeOptions {
   deploymentId: string;
   spawn: SpawnProcess;
+  /**
+   * Shared mode: declare the client features it can route (sampling, elicitation) in the one handshake and route
+   * the server's requests to the one certain client (default true); false: declare none, refuse them all.
+   */
+  clientFeatures?: boolean;
   restart: RestartPolicy;
   limits: SessionLimits;
   events?: BridgeEvents;

@@ -5,7 +5,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from '@modelcontextprotocol/client';
 import { createSharedBridge } from './shared.js';
-import { FAST_RESTART, LIMITS, nodeSpawner, serveEndpoint, textOf } from '../testing/helpers.js';
+import { ECHO_SERVER, FAST_RESTART, LIMITS, nodeSpawner, serveEndpoint, textOf } from '../testing/helpers.js';
 
 // The matrix's SDK 1.x stdio server: `sample`, `elicit` and `roots` ask the client; `slow` keeps a call in flight.
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/matrix/stdio-v1.mjs', import.meta.url));
@@ -17,10 +17,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(script = FIXTURE): Promise<{ url: string; isolate: string[] }> {
+async function setup(script = FIXTURE, clientFeatures?: boolean): Promise<{ url: string; isolate: string[] }> {
   const spawner = nodeSpawner(script);
   const isolate: string[] = [];
-  const bridge = createSharedBridge({ deploymentId: 'asks', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS, events: { onNeedsIsolation: (r) => isolate.push(r) } });
+  const bridge = createSharedBridge({ deploymentId: 'asks', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS, events: { onNeedsIsolation: (r) => isolate.push(r) }, ...(clientFeatures === undefined ? {} : { clientFeatures }) });
   cleanups.push(() => spawner.stopAll());
   cleanups.push(() => bridge.close());
   await bridge.start();
@@ -116,4 +116,22 @@ describe('shared mode: server requests go to the one certain client', () => {
     expect(textOf(r)).toMatch(/^refused ask-\d+-1001: .*1000 server requests already wait/);
     await expect.poll(() => asked, { timeout: 5000 }).toBe(1000);
   }, 30_000);
+
+  it('declares the features it routes in the one handshake; with client_features false, none, and refuses them all', async () => {
+    for (const features of [undefined, false]) {
+      const { url, isolate } = await setup(ECHO_SERVER, features);
+      const a = await sampler(url, 'from A');
+      const seen = JSON.parse(textOf(await a.client.callTool({ name: 'client_info', arguments: {} }))) as { capabilities: Record<string, unknown> };
+      const r = await a.client.callTool({ name: 'sample', arguments: { prompt: 'x' } });
+      if (features === undefined) {
+        expect(seen.capabilities).toEqual({ sampling: {}, elicitation: { form: {} } });
+        expect(textOf(r)).toBe('from A');
+      } else {
+        expect(seen.capabilities).toEqual({});
+        expect(textOf(r)).toMatch(/client_features false.*isolated mode/);
+        expect(a.asked).toEqual([]);
+        expect(isolate).toHaveLength(1);
+      }
+    }
+  });
 });

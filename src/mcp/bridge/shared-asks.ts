@@ -52,6 +52,8 @@ export interface AskHost {
   refused(method: string, reason: Refusal): void;
   /** How long a client has to answer. */
   timeoutMs: number;
+  /** false: the deployment routes none (spec.shared.client_features false). */
+  routing: boolean;
 }
 
 export class ServerAsks {
@@ -131,6 +133,9 @@ export class ServerAsks {
   }
 
   private target(m: JsonRpcRequest, up: Upstream): { session: S; exchange: Exchange | null } | Refusal {
+    if (!this.host.routing) {
+      return { message: 'this deployment runs in shared mode with spec.shared.client_features false; run the deployment in isolated mode for server-to-client requests', isolate: true };
+    }
     if (m.method === 'roots/list') {
       return { message: 'this deployment runs in shared mode, where one client\'s roots would apply to every client; run the deployment in isolated mode for roots', isolate: true };
     }

@@ -76,6 +76,7 @@ class SharedBridgeImpl implements SharedBridge, TransportBackend<SharedSession>,
       refused: (method, why) => this.refusedAsk(method, why),
       stateless: (session, m) => this.mrtr.serverRequest(session, m),
       timeoutMs: timeout,
+      routing: opts.clientFeatures !== false,
     });
     this.mrtr = new InputRequests<S>(
       {

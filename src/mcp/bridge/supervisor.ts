@@ -238,7 +238,7 @@ export class Supervisor {
         method: 'initialize',
         params: {
           protocolVersion: LATEST_PROTOCOL_VERSION,
-          capabilities: SHARED_CLIENT_CAPABILITIES,
+          capabilities: this.opts.clientFeatures === false ? {} : SHARED_CLIENT_CAPABILITIES,
           clientInfo: { name: 'berth', version: this.opts.version ?? '0.1.0' },
         },
       });

@@ -21,6 +21,7 @@ import { createSandboxedBuild } from './control/sandboxed-build.js';
 import { createSourceLaunch, type RevisionImages } from './control/source-launch.js';
 import { pinSourceSpec, type GitResolver } from './control/source-pin.js';
 import { SourceService } from './control/sources.js';
+import { SourceGc, sourceDigestsInUse } from './control/source-gc.js';
 import { detectSource } from './build/detect/index.js';
 import { createSourceStore, type SourceStore } from './sources/index.js';
 import { redactingBus, redactingStore } from './control/redacting.js';
@@ -287,6 +288,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const resolveSecrets = secrets.resolve.bind(secrets);
   // ---- Sources (README "Deploy from source"): the store, deploy-time pinning, workspaces of the process runtime ----
   const sources = createSources(config);
+  // A stored tree no live deployment's revision names goes after BERTH_SOURCE_KEEP_UNUSED_S (checked hourly).
+  const sourceGc = new SourceGc({
+    sources,
+    referenced: () => sourceDigestsInUse(stores.deployments),
+    keepUnusedMs: config.sourceKeepUnusedS * 1000,
+    log: (line) => logger.info(line),
+  });
   const buildHome = join(config.dataDir, 'build');
   const npmRegistry = config.buildNpmRegistry ?? config.npmRegistry;
   const pipIndex = config.buildPipIndexUrl ?? config.pypiIndexUrl;
@@ -493,6 +501,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         // (answering `standby` while the try was still under way sent load balancers and tests the wrong way). As
         // leader, deployments come back in the background.
         await leadership.start();
+        sourceGc.start(3_600_000);
       }
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -510,6 +519,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       server.closeIdleConnections?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       leadership.close();
+      sourceGc.stop();
       // Containers outlive a Berth restart: closing the endpoints now leaves them running (README "Containers").
       router?.detach();
       await groupHub.close();

@@ -145,6 +145,11 @@ export const ConfigSchema = z.object({
   embeddingsKey: z.string().min(1).optional(),
   /** BERTH_SOURCE_MAX_BYTES: largest upload (ZIP or packed folder) and largest unpacked source tree. */
   sourceMaxBytes: int(256 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+  /**
+   * BERTH_SOURCE_KEEP_UNUSED_S: a stored source tree no revision of a live deployment names is removed once it was
+   * last uploaded this long ago (an upload waiting to be deployed keeps that long). Checked hourly.
+   */
+  sourceKeepUnusedS: int(86_400, 60, 365 * 86_400),
   /** BERTH_GIT_TIMEOUT_S: a git fetch (all its git commands together) that takes longer is stopped (GIT_FETCH_FAILED). */
   gitTimeoutS: int(300, 5, 3600),
   /** BERTH_GIT_ALLOW_FILE: `true` lets git sources be file:// URLs or paths on the Berth host (local setups, tests). */
@@ -265,6 +270,7 @@ const ENV_KEYS: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   embeddingsModel: 'BERTH_EMBEDDINGS_MODEL',
   embeddingsKey: 'BERTH_EMBEDDINGS_KEY',
   sourceMaxBytes: 'BERTH_SOURCE_MAX_BYTES',
+  sourceKeepUnusedS: 'BERTH_SOURCE_KEEP_UNUSED_S',
   gitTimeoutS: 'BERTH_GIT_TIMEOUT_S',
   gitAllowFile: 'BERTH_GIT_ALLOW_FILE',
   packageInstallTimeoutS: 'BERTH_PACKAGE_INSTALL_TIMEOUT_S',

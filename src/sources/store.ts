@@ -32,6 +32,10 @@ export interface SourceStore {
    */
   putTree(dir: string): Promise<StoredSource>;
   get(digest: string): Promise<StoredSource | null>;
+  /** Every stored tree: its digest, size, and when it was last stored (uploading the same content again renews it). */
+  list(): Promise<{ digest: string; bytes: number; storedAt: number }[]>;
+  /** Removes a stored tree (garbage collection: control/source-gc.ts decides what is unused). */
+  remove(digest: string): Promise<void>;
 }
 
 export interface SourceStoreOptions {
@@ -195,6 +199,41 @@ export function createSourceStore(opts: SourceStoreOptions): SourceStore {
           return { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
         });
       return { digest, root, files: meta.files, bytes: meta.bytes };
+    },
+
+    async list() {
+      const names = await readdir(trees).catch(() => [] as string[]);
+      const out: { digest: string; bytes: number; storedAt: number }[] = [];
+      for (const name of names) {
+        if (!/^[0-9a-f]{64}$/.test(name)) continue;
+        const root = path.join(trees, name);
+        // The meta file is written at every store of the content: its time is the tree's last use by an upload.
+        const meta = await stat(`${root}.json`).catch(() => null);
+        const st = meta ?? (await stat(root).catch(() => null));
+        if (!st) continue;
+        const bytes = await readFile(`${root}.json`, 'utf8')
+          .then((t) => (JSON.parse(t) as { bytes: number }).bytes)
+          .catch(() => 0);
+        out.push({ digest: `sha256:${name}`, bytes, storedAt: st.mtimeMs });
+      }
+      return out;
+    },
+
+    async remove(digest) {
+      const m = DIGEST.exec(digest);
+      if (!m) return;
+      const root = path.join(trees, m[1]!);
+      // Out of trees/ in one step first, so no reader finds a half-removed tree.
+      const gone = path.join(tmp, `gc-${m[1]!}-${randomBytes(4).toString('hex')}`);
+      await mkdir(tmp, { recursive: true, mode: 0o700 });
+      try {
+        await rename(root, gone);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      await rm(`${root}.json`, { force: true });
+      await rm(gone, { recursive: true, force: true });
     },
   };
 }

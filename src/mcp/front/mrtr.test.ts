@@ -189,4 +189,38 @@ describe('shared mode and client features', () => {
     expect(reasons[0]).toMatch(/roots\/list/);
     expect(logs.some((l) => l.includes('run the deployment in isolated mode'))).toBe(true);
   });
+
+  it("keeps a stateless call's progress across its input_required round on a shared process, under the retry's token", async () => {
+    const spawner = nodeSpawner(ECHO_SERVER);
+    const bridge = createSharedBridge({ deploymentId: 'shp', spawn: spawner.spawn, restart: FAST_RESTART, limits: LIMITS });
+    cleanups.push(() => spawner.stopAll());
+    cleanups.push(() => bridge.close());
+    await bridge.start();
+    const front = await serveEndpoint(bridge);
+    cleanups.push(() => front.close());
+    const client = new Client2({ name: 'shp', version: '1' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', model: 't', content: { type: 'text', text: 'sampled' } }));
+    const transport = new Transport2(new URL(front.url));
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const wire: { progress: unknown; progressToken: unknown }[] = [];
+    const sent: unknown[] = [];
+    const sdk = transport.onmessage!;
+    transport.onmessage = (m: Parameters<typeof sdk>[0]) => {
+      const msg = m as { method?: string; params?: { progress?: unknown; progressToken?: unknown } };
+      if (msg.method === 'notifications/progress') wire.push({ progress: msg.params?.progress, progressToken: msg.params?.progressToken });
+      sdk(m);
+    };
+    const send = transport.send.bind(transport);
+    transport.send = (m, opts) => {
+      const token = (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken;
+      if (token !== undefined) sent.push(token);
+      return send(m, opts);
+    };
+    const r = await client.callTool({ name: 'sample_with_progress', arguments: {} }, { onprogress: () => {} });
+    expect(textOf(r)).toBe('sampled');
+    expect(wire.map((n) => n.progress)).toEqual([1, 2, 3]);
+    expect(sent).toHaveLength(2);
+    expect(wire.map((n) => n.progressToken)).toEqual([sent[0], sent[1], sent[1]]);
+  });
 });

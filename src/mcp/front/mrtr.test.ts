@@ -28,6 +28,25 @@ const META = {
 };
 const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'sample' };
 
+/** Taps a connected SDK 2.x transport: the progress notifications that arrive, and the progress tokens its requests send. */
+function tapProgress(transport: Transport2): { wire: { progress: unknown; progressToken: unknown }[]; sent: unknown[] } {
+  const wire: { progress: unknown; progressToken: unknown }[] = [];
+  const sent: unknown[] = [];
+  const sdk = transport.onmessage!;
+  transport.onmessage = (m: Parameters<typeof sdk>[0]) => {
+    const msg = m as { method?: string; params?: { progress?: unknown; progressToken?: unknown } };
+    if (msg.method === 'notifications/progress') wire.push({ progress: msg.params?.progress, progressToken: msg.params?.progressToken });
+    sdk(m);
+  };
+  const send = transport.send.bind(transport);
+  transport.send = (m, opts) => {
+    const token = (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken;
+    if (token !== undefined) sent.push(token);
+    return send(m, opts);
+  };
+  return { wire, sent };
+}
+
 describe('multi round-trip requests over the isolated bridge', () => {
   it('turns sampling and roots requests into input_required rounds for a 2.x stateless client', async () => {
     const h = await setup();
@@ -59,20 +78,7 @@ describe('multi round-trip requests over the isolated bridge', () => {
     const transport = new Transport2(new URL(h.front.url));
     await client.connect(transport);
     cleanups.push(() => client.close());
-    const wire: { progress: unknown; progressToken: unknown }[] = [];
-    const sent: unknown[] = [];
-    const sdk = transport.onmessage!;
-    transport.onmessage = (m: Parameters<typeof sdk>[0]) => {
-      const msg = m as { method?: string; params?: { progress?: unknown; progressToken?: unknown } };
-      if (msg.method === 'notifications/progress') wire.push({ progress: msg.params?.progress, progressToken: msg.params?.progressToken });
-      sdk(m);
-    };
-    const send = transport.send.bind(transport);
-    transport.send = (m, opts) => {
-      const token = (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken;
-      if (token !== undefined) sent.push(token);
-      return send(m, opts);
-    };
+    const { wire, sent } = tapProgress(transport);
     const r = await client.callTool({ name: 'roots_with_progress', arguments: {} }, { onprogress: () => {} });
     expect(textOf(r)).toBe('file:///tmp/p');
     expect(wire.map((n) => n.progress)).toEqual([1, 2, 3]);
@@ -203,20 +209,7 @@ describe('shared mode and client features', () => {
     const transport = new Transport2(new URL(front.url));
     await client.connect(transport);
     cleanups.push(() => client.close());
-    const wire: { progress: unknown; progressToken: unknown }[] = [];
-    const sent: unknown[] = [];
-    const sdk = transport.onmessage!;
-    transport.onmessage = (m: Parameters<typeof sdk>[0]) => {
-      const msg = m as { method?: string; params?: { progress?: unknown; progressToken?: unknown } };
-      if (msg.method === 'notifications/progress') wire.push({ progress: msg.params?.progress, progressToken: msg.params?.progressToken });
-      sdk(m);
-    };
-    const send = transport.send.bind(transport);
-    transport.send = (m, opts) => {
-      const token = (m as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta?.progressToken;
-      if (token !== undefined) sent.push(token);
-      return send(m, opts);
-    };
+    const { wire, sent } = tapProgress(transport);
     const r = await client.callTool({ name: 'sample_with_progress', arguments: {} }, { onprogress: () => {} });
     expect(textOf(r)).toBe('sampled');
     expect(wire.map((n) => n.progress)).toEqual([1, 2, 3]);

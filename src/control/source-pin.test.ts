@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -38,6 +38,18 @@ describe('pinSourceSpec', () => {
     expect(out.spec.source).toStrictEqual({ kind: 'upload', digest });
     expect(out.report.plan?.language).toBe('node');
     expect(out.report.plan?.start).toStrictEqual(['node', 'index.js']);
+  });
+
+  it("renews the tree's store time, so garbage collection leaves a tree a deploy is pinning", async () => {
+    const { digest } = await put(NODE);
+    const meta = path.join(work, 'sources', 'trees', `${digest.slice(7)}.json`);
+    const old = new Date(Date.now() - 3 * 86_400_000);
+    utimesSync(meta, old, old);
+    const before = (await store.list()).find((t) => t.digest === digest)!.storedAt;
+    expect(Date.now() - before).toBeGreaterThan(2 * 86_400_000);
+    await pinSourceSpec(spec({ kind: 'upload', digest }), { store });
+    const after = (await store.list()).find((t) => t.digest === digest)!.storedAt;
+    expect(Date.now() - after).toBeLessThan(60_000);
   });
 
   it('refuses a digest the store does not have (SOURCE_NOT_FOUND)', async () => {

@@ -13,7 +13,7 @@ import type { SourceStore } from '../sources/index.js';
 export type GitResolver = (src: Extract<SourceRef, { kind: 'git' }>, ctx: { deploymentId?: string; log?(l: string): void }) => Promise<{ commit: string; digest: string }>;
 
 export interface SourcePinDeps {
-  store: Pick<SourceStore, 'get'>;
+  store: Pick<SourceStore, 'get' | 'keep'>;
   resolveGit?: GitResolver;
   detect?: (root: string) => DetectReport | Promise<DetectReport>;
 }
@@ -40,6 +40,8 @@ export async function pinSourceSpec(spec: SourceSpec, deps: SourcePinDeps, ctx: 
   if (!stored) {
     throw new BerthError('SOURCE_NOT_FOUND', `No stored source ${digest}: upload it first (POST /api/sources, or berth deploy ./folder)`, { digest });
   }
+  // Its garbage-collection grace starts over: the tree stays while this deploy goes on (control/source-gc.ts).
+  await deps.store.keep(digest);
   const report = await (deps.detect ?? detectSource)(stored.root);
   // An explicit start command (spec.start) stands in for a missing one; every other problem is fatal.
   const fatal = report.problems.filter((p) => spec.start === undefined || (p.code !== 'NO_START_COMMAND' && p.code !== 'NO_ENTRY_POINT'));

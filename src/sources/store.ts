@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,6 +34,8 @@ export interface SourceStore {
   get(digest: string): Promise<StoredSource | null>;
   /** Every stored tree: its digest, size, and when it was last stored (uploading the same content again renews it). */
   list(): Promise<{ digest: string; bytes: number; storedAt: number }[]>;
+  /** A deploy is about to use the tree: its time is renewed, so garbage collection leaves it while the deploy runs. */
+  keep(digest: string): Promise<void>;
   /** Removes a stored tree (garbage collection: control/source-gc.ts decides what is unused). */
   remove(digest: string): Promise<void>;
 }
@@ -217,6 +219,13 @@ export function createSourceStore(opts: SourceStoreOptions): SourceStore {
         out.push({ digest: `sha256:${name}`, bytes, storedAt: st.mtimeMs });
       }
       return out;
+    },
+
+    async keep(digest) {
+      const m = DIGEST.exec(digest);
+      if (!m) return;
+      const now = new Date();
+      await utimes(path.join(trees, `${m[1]!}.json`), now, now).catch(() => undefined);
     },
 
     async remove(digest) {

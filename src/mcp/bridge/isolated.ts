@@ -24,7 +24,7 @@ import { LATEST_PROTOCOL_VERSION, rpcCodeFor } from '../wire/http.js';
 import { describeExit } from './upstream.js';
 import { IsolatedRevisions } from './isolated-revisions.js';
 export { DEFAULT_DRAIN_MS } from './isolated-revisions.js';
-import { CLIENT_FEATURE_OF, PRIME_CAPABILITIES, PRIME_VERSION, capabilitiesWithin } from './prime.js';
+import { PRIME_CAPABILITIES, PRIME_VERSION, capabilitiesWithin, undeclaredFeature } from './prime.js';
 import type { IsoProc, IsoSession, S } from './isolated-pool.js';
 
 
@@ -339,8 +339,8 @@ class IsolatedBridgeImpl extends IsolatedRevisions implements IsolatedBridge, Tr
 
   /** A server→client request for a client feature the bound client did not declare (a primed process may ask). */
   private undeclared(proc: IsoProc, m: JsonRpcRequest): boolean {
-    const feature = CLIENT_FEATURE_OF[m.method];
-    if (feature === undefined || proc.clientCaps === null || proc.clientCaps[feature] !== undefined) return false;
+    const feature = proc.clientCaps === null ? undefined : undeclaredFeature(m.method, proc.clientCaps);
+    if (feature === undefined) return false;
     proc.up.send(errorResponse(m.id, METHOD_NOT_FOUND, `${m.method} is not available: the client did not declare the ${feature} capability`));
     return true;
   }

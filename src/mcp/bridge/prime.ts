@@ -24,6 +24,12 @@ export const CLIENT_FEATURE_OF: Readonly<Record<string, string>> = Object.freeze
 });
 
 
+/** The client feature a server→client request `method` needs and `caps` (what the client declared) lacks, if any. */
+export function undeclaredFeature(method: string, caps: Record<string, unknown>): string | undefined {
+  const feature = CLIENT_FEATURE_OF[method];
+  return feature !== undefined && caps[feature] === undefined ? feature : undefined;
+}
+
 /**
  * Whether a client that declared `caps` may use a process primed with `primed`: every capability it declares
  * is primed, in no richer a form (each key it sets is set there too; `false` flags fit anything).

@@ -11,8 +11,8 @@
 import type { Exchange } from '../front/exchange.js';
 import type { Session } from '../front/transport.js';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../wire/jsonrpc.js';
-import { INTERNAL_ERROR, METHOD_NOT_FOUND, REQUEST_TIMEOUT, UPSTREAM_BUSY, errorResponse, idKey, isObject } from '../wire/jsonrpc.js';
-import { CLIENT_FEATURE_OF } from './prime.js';
+import { INTERNAL_ERROR, METHOD_NOT_FOUND, REQUEST_TIMEOUT, UPSTREAM_BUSY, errorResponse, idKey } from '../wire/jsonrpc.js';
+import { undeclaredFeature } from './prime.js';
 import type { SharedSession } from './shared-subs.js';
 import type { Upstream } from './upstream.js';
 
@@ -145,8 +145,8 @@ export class ServerAsks {
       return { message: `this deployment runs in shared mode and ${why}, so the client it is for is not certain; run the deployment in isolated mode for server-to-client requests`, isolate: true };
     }
     const [session, exchange] = [...callers][0]!;
-    const feature = CLIENT_FEATURE_OF[m.method];
-    if (feature !== undefined && (!isObject(session.data.caps) || session.data.caps[feature] === undefined)) {
+    const feature = undeclaredFeature(m.method, session.data.caps ?? {});
+    if (feature !== undefined) {
       return { message: `the client did not declare the ${feature} capability`, isolate: false };
     }
     return { session, exchange };

@@ -81,8 +81,6 @@ export class GroupChannel extends RemoteChannel {
   private nextClientId = 1;
   /** What search_tools ranks over, with its index: the last complete listing of the group's tools. */
   private searchable: { tools: SearchableTool[]; index: ToolIndex<SearchableTool>; at: number } | null = null;
-  /** The last listing left a member out (failure mode open): it is not kept for search. */
-  private listLeftOut = false;
 
   constructor(private readonly opts: GroupChannelOptions) {
     super(opts.key, opts.log);
@@ -138,9 +136,9 @@ export class GroupChannel extends RemoteChannel {
         const kind = (Object.keys(LIST) as Kind[]).find((k) => LIST[k].method === req.method)!;
         const search = kind === 'tools' ? (this.opts.view().toolSearch ?? 'off') : 'off';
         if (search === 'only') return this.emit({ jsonrpc: '2.0', id: req.id, result: { tools: META_TOOLS } });
-        const items = await this.list(kind);
-        if (items instanceof MemberError) return this.emit(errorResponse(req.id, items.code, items.message, items.data));
-        return this.emit({ jsonrpc: '2.0', id: req.id, result: { [LIST[kind].field]: search === 'also' ? [...items, ...META_TOOLS] : items } });
+        const listed = await this.list(kind);
+        if (listed instanceof MemberError) return this.emit(errorResponse(req.id, listed.code, listed.message, listed.data));
+        return this.emit({ jsonrpc: '2.0', id: req.id, result: { [LIST[kind].field]: search === 'also' ? [...listed.items, ...META_TOOLS] : listed.items } });
       }
       case 'tools/call': {
         const search = this.opts.view().toolSearch ?? 'off';
@@ -214,8 +212,11 @@ export class GroupChannel extends RemoteChannel {
     return link;
   }
 
-  /** Every member's items of `kind`, renamed; a member that fails is left out (open) or fails the listing (closed). */
-  private async list(kind: Kind): Promise<unknown[] | MemberError> {
+  /**
+   * Every member's items of `kind`, renamed; a member that fails is left out (open: `leftOut` says so) or fails the
+   * listing (closed).
+   */
+  private async list(kind: Kind): Promise<{ items: unknown[]; leftOut: boolean } | MemberError> {
     const v = this.opts.view();
     const timeout = this.opts.listTimeoutMs ?? 10_000;
     const results = await Promise.all(
@@ -236,8 +237,7 @@ export class GroupChannel extends RemoteChannel {
       return new MemberError(UPSTREAM_UNAVAILABLE, `group ${v.name}: ${failed.map((f) => `${f.m.name}: ${f.error}`).join('; ')} (failure_mode closed)`, { code: 'UPSTREAM_UNAVAILABLE', members: failed.map((f) => f.m.name) });
     }
     for (const f of failed) this.log(`group ${v.name}: ${f.m.name} left out of ${LIST[kind].method}: ${f.error}`);
-    this.listLeftOut = failed.length > 0;
-    return this.merge(v, kind, results.filter((r): r is { m: GroupMemberView; items: unknown[] } => 'items' in r));
+    return { items: this.merge(v, kind, results.filter((r): r is { m: GroupMemberView; items: unknown[] } => 'items' in r)), leftOut: failed.length > 0 };
   }
 
   private merge(v: GroupView, kind: Kind, lists: { m: GroupMemberView; items: unknown[] }[]): unknown[] {
@@ -317,9 +317,10 @@ export class GroupChannel extends RemoteChannel {
     if (kept && Date.now() - kept.at < SEARCH_LIST_MS) return kept;
     const listed = await this.list('tools');
     if (listed instanceof MemberError) return listed;
-    const tools = listed as SearchableTool[];
+    const tools = listed.items as SearchableTool[];
     const made = { tools, index: new ToolIndex(tools), at: Date.now() };
-    this.searchable = this.listLeftOut ? null : made;
+    // A listing that left a member out is not kept: the next search asks again.
+    this.searchable = listed.leftOut ? null : made;
     return made;
   }
 

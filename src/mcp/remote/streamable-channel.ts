@@ -80,8 +80,8 @@ export class StreamableChannel extends RemoteChannel {
   private async post(msg: JsonRpcMessage, ac: AbortController): Promise<(() => Promise<void>) | null> {
     if (this.closed) return null;
     const initialize = isRequest(msg) && msg.method === 'initialize';
-    const headers: Record<string, string> = { ...this.own, 'content-type': 'application/json', accept: JSON_AND_SSE };
-    if (!initialize) Object.assign(headers, this.sessionHeaders());
+    // initialize opens the session: it carries this channel's own headers only (sessionHeaders has them too).
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: JSON_AND_SSE, ...(initialize ? this.own : this.sessionHeaders()) };
     let res;
     try {
       res = await this.http.request({ method: 'POST', headers, body: JSON.stringify(msg), signal: ac.signal });

@@ -10,7 +10,7 @@ import { exactOrigin } from '../mcp/remote/exact-origin.js';
 import { StreamableChannel } from '../mcp/remote/streamable-channel.js';
 import { RemoteHttp } from '../mcp/remote/wire.js';
 import { readLines } from '../mcp/wire/lines.js';
-import { idKey, isMessage, isRequest, isResponse, UPSTREAM_UNAVAILABLE, type JsonRpcMessage, type JsonRpcRequest } from '../mcp/wire/jsonrpc.js';
+import { errorResponse, idKey, INVALID_REQUEST, isMessage, isRequest, isResponse, PARSE_ERROR, UPSTREAM_UNAVAILABLE, type JsonRpcMessage, type JsonRpcRequest } from '../mcp/wire/jsonrpc.js';
 
 export interface ConnectOptions {
   /** The MCP endpoint (`…/s/ID/mcp` or `…/g/NAME/mcp`). */
@@ -129,7 +129,7 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
     try {
       msg = JSON.parse(line);
     } catch {
-      write({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: berth connect reads one JSON-RPC message per line' } });
+      write(errorResponse(null, PARSE_ERROR, 'Parse error: berth connect reads one JSON-RPC message per line'));
       return;
     }
     if (!isMessage(msg)) return;
@@ -143,11 +143,11 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
     }
     if (!channel || !ready) {
       if (!init) {
-        if (isRequest(msg)) write({ jsonrpc: '2.0', id: msg.id, error: { code: -32600, message: 'initialize first' } });
+        if (isRequest(msg)) write(errorResponse(msg.id, INVALID_REQUEST, 'initialize first'));
         return;
       }
       if (queue.length >= MAX_QUEUED) {
-        if (isRequest(msg)) write({ jsonrpc: '2.0', id: msg.id, error: { code: UPSTREAM_UNAVAILABLE, message: 'Berth is unreachable and too many messages wait for it; retry later' } });
+        if (isRequest(msg)) write(errorResponse(msg.id, UPSTREAM_UNAVAILABLE, 'Berth is unreachable and too many messages wait for it; retry later'));
         return;
       }
       queue.push(line);
@@ -169,7 +169,7 @@ export async function runConnect(opts: ConnectOptions): Promise<void> {
         const line = buf.toString('utf8').trim();
         if (line) send(line);
       },
-      onOversize: () => write({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'a message over 64 MiB was dropped' } }),
+      onOversize: () => write(errorResponse(null, INVALID_REQUEST, 'a message over 64 MiB was dropped')),
     });
     opts.input.on('end', finish);
     opts.input.on('error', finish);

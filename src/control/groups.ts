@@ -253,7 +253,7 @@ export class GroupHub {
             new StreamableChannel({ http: http(deploymentId), key: memberKey, log, headers: { authorization: `Bearer ${this.deps.relay.tokenFor(name, owners.get(key) ?? null)}` } }),
           version: this.deps.version,
           log,
-          ...(this.deps.embeddings ? { search: (query, tools, k) => this.deps.embeddings!.search(query, tools, k) } : {}),
+          ...(this.deps.embeddings ? { search: (query, tools, k, index) => this.deps.embeddings!.search(query, tools, k, index) } : {}),
           onMemberState: (deploymentId, trouble) => {
             if (trouble === null) troubles.delete(deploymentId);
             else troubles.set(deploymentId, trouble);

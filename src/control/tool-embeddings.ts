@@ -63,9 +63,12 @@ export class ToolEmbeddings {
     return keys.map((k) => known.get(k)!);
   }
 
-  /** BM25 and cosine similarity, fused by reciprocal rank; BM25 alone when the API cannot be used. */
-  async search<T extends SearchableTool>(query: string, tools: readonly T[], k: number): Promise<ToolHit<T>[]> {
-    const bm25 = new ToolIndex(tools).search(query, Math.max(50, k));
+  /**
+   * BM25 and cosine similarity, fused by reciprocal rank; BM25 alone when the API cannot be used. `index`: the BM25
+   * index of `tools` when the caller keeps one (a group session does), else it is built here.
+   */
+  async search<T extends SearchableTool>(query: string, tools: readonly T[], k: number, index: ToolIndex<T> = new ToolIndex(tools)): Promise<ToolHit<T>[]> {
+    const bm25 = index.search(query, Math.max(50, k));
     let vectors: number[][];
     let q: number[];
     try {

@@ -43,7 +43,7 @@ export interface GroupChannelOptions {
   /** A member could not be listed (reason), or could again (null): the group's status shows it. */
   onMemberState?(deploymentId: string, trouble: string | null): void;
   /** How search_tools ranks (default: BM25 alone; Berth passes BM25 fused with embeddings when configured). */
-  search?<T extends SearchableTool>(query: string, tools: readonly T[], k: number): Promise<ToolHit<T>[]>;
+  search?<T extends SearchableTool>(query: string, tools: readonly T[], k: number, index: ToolIndex<T>): Promise<ToolHit<T>[]>;
 }
 
 type Kind = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
@@ -305,7 +305,7 @@ export class GroupChannel extends RemoteChannel {
     const k = typeof args.k === 'number' && Number.isInteger(args.k) ? Math.min(50, Math.max(1, args.k)) : 5;
     const ready = await this.searchableTools();
     if (ready instanceof MemberError) return this.emit(errorResponse(req.id, ready.code, ready.message, ready.data));
-    const ranked = this.opts.search ? await this.opts.search(query, ready.tools, k) : ready.index.search(query, k);
+    const ranked = this.opts.search ? await this.opts.search(query, ready.tools, k, ready.index) : ready.index.search(query, k);
     const hits = ranked.map((h) => ({ ...(h.tool as object), score: Math.round(h.score * 10000) / 10000 }));
     const text = hits.length > 0 ? JSON.stringify(hits, null, 2) : `No tool of group ${this.opts.view().name} matches ${JSON.stringify(query)}; try other words.`;
     this.emit({ jsonrpc: '2.0', id: req.id, result: { content: [{ type: 'text', text }], structuredContent: { tools: hits } } });
